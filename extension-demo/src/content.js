@@ -1,0 +1,36 @@
+// Content script (a classic script, in the page's isolated world). It loads the package's client
+// entry, a web-accessible file of this extension, and tracks through the background: it never
+// sees the credentials.
+//  - a page_view on load;
+//  - a click on any element with data-inhouse-event="name" tracks that event, with the element's
+//    data-inhouse-prop-* attributes as properties (declarative click tracking);
+//  - a diagnostic: a page may ask (window.postMessage({type: 'inhouse-demo:probe'})) what this
+//    content script can see of the extension's storage, to show the secret is out of its reach.
+(() => {
+  const client = import(chrome.runtime.getURL('vendor/inhouse/client.js'));
+  const report = (e) => console.info(`[inhouse demo] not tracked: ${e.code ?? 'error'}: ${e.message}`);
+
+  client.then(({ track }) => track('page_view', { path: location.pathname, title: document.title }).catch(report));
+
+  document.addEventListener('click', (ev) => {
+    const el = ev.target instanceof Element ? ev.target.closest('[data-inhouse-event]') : null;
+    if (!el) return;
+    const properties = { path: location.pathname };
+    for (const [k, v] of Object.entries(el.dataset)) {
+      if (k.startsWith('inhouseProp') && k.length > 11) properties[k[11].toLowerCase() + k.slice(12)] = v;
+    }
+    client.then(({ track }) => track(el.dataset.inhouseEvent, properties)).catch(report);
+  }, true);
+
+  window.addEventListener('message', async (ev) => {
+    if (ev.source !== window || ev.data?.type !== 'inhouse-demo:probe') return;
+    const seen = {};
+    try { seen.storageLocal = await chrome.storage.local.get(null); } catch (e) { seen.storageLocalError = String(e.message ?? e); }
+    try { seen.storageSession = await chrome.storage.session.get(null); } catch (e) { seen.storageSessionError = String(e.message ?? e); }
+    try { seen.statsReply = await (await client).stats(); } catch (e) { seen.statsError = String(e.message ?? e); }
+    for (const demo of ['info', 'reconfigure']) {
+      try { seen[`${demo}Reply`] = await chrome.runtime.sendMessage({ demo }); } catch (e) { seen[`${demo}Error`] = String(e.message ?? e); }
+    }
+    window.postMessage({ type: 'inhouse-demo:probe-result', seen: JSON.parse(JSON.stringify(seen)) }, location.origin);
+  });
+})();

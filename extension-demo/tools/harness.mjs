@@ -1,0 +1,221 @@
+// Shared by the demo (demo.mjs) and the end-to-end tests (tests/e2e/run.mjs): the local Inhouse
+// server, a tiny static site on 127.0.0.1 for the content script, and Chromium with the demo
+// extension loaded through playwright-core.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { ROOT, EXTENSION_ID } from './build.mjs';
+
+const require = createRequire(path.join(ROOT, 'package.json'));
+export const { chromium } = require('playwright-core');
+
+export const SERVER_BIN = path.join(ROOT, 'target/release/inhouse-server');
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+export const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-dev-shm-usage',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--no-default-browser-check',
+];
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls fn() until it returns a truthy value; throws with `what` after timeoutMs. */
+export async function waitFor(fn, { timeoutMs = 20_000, intervalMs = 100, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await sleep(intervalMs);
+  }
+}
+
+/**
+ * Starts target/release/inhouse-server on ephemeral ports. tokens: ["id:secret:app", ...].
+ * Returns helpers for its control port.
+ */
+export async function startServer({ tokens = [`demo_token_id:demo_token_secret:${EXTENSION_ID}`], args = [], quiet = true } = {}) {
+  if (!fs.existsSync(SERVER_BIN)) throw new Error(`${SERVER_BIN} is missing: cargo build --release -p inhouse-server`);
+  const argv = ['--port', '0', '--control-port', '0', ...tokens.flatMap((t) => ['--token', t]), ...args, ...(quiet ? ['--quiet'] : [])];
+  const child = spawn(SERVER_BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (stderr.length > 200_000) stderr = stderr.slice(-100_000);
+  });
+  const line = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`inhouse-server did not start: ${stderr}`)), 10_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/inhouse-server listening api=(\S+) control=(\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`inhouse-server exited (${code}): ${stderr}`)));
+  });
+  child.stdout.resume();
+  let exit = null;
+  child.on('exit', (code, signal) => { exit = { code, signal }; });
+  const [, api, control] = line;
+  const ctl = async (p, body, method) => {
+    const res = await fetch(control + p, {
+      method: method ?? (body === undefined ? 'GET' : 'POST'),
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`control ${p}: ${res.status} ${text}`);
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  };
+  return {
+    api,
+    control,
+    baseUrl: `${api}/v1/api`,
+    ctl,
+    events: () => ctl('/events'),
+    eventsText: () => ctl('/events?format=text'),
+    requests: () => ctl('/requests'),
+    faults: (f) => ctl('/faults', f),
+    reset: () => ctl('/reset', {}),
+    setTokens: (list) => ctl('/tokens', list),
+    stderr: () => stderr,
+    /** null while it runs, else {code, signal}. */
+    exitStatus: () => exit,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await gone;
+      clearTimeout(t);
+    },
+  };
+}
+
+const PAGE = (title) => `<!doctype html>
+<html><head><meta charset="utf-8"><title>${title}</title></head>
+<body>
+  <h1>${title}</h1>
+  <p>A page on 127.0.0.1: the demo's content script tracks a page_view here, and clicks on
+  elements marked <code>data-inhouse-event</code>.</p>
+  <button id="cta" data-inhouse-event="cta_click" data-inhouse-prop-placement="hero">Click me</button>
+</body></html>`;
+
+/** A static site on 127.0.0.1 (ephemeral port) where the content script runs. */
+export async function startStaticSite() {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://127.0.0.1');
+    if (url.pathname === '/favicon.ico') {
+      res.writeHead(204).end();
+      return;
+    }
+    const title = url.searchParams.get('title') ?? `Demo page ${url.pathname}`;
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE(title.replace(/[<>&"]/g, '')));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return {
+    origin,
+    stop: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
+  };
+}
+
+/** A fresh temporary directory (profile, extension copy); removed by the caller. */
+export function tempDir(prefix, base = os.tmpdir()) {
+  fs.mkdirSync(base, { recursive: true });
+  return fs.mkdtempSync(path.join(base, prefix));
+}
+
+/**
+ * Launches Chromium with the extension at extDir on the profile userDataDir. Collects every
+ * console message of the extension's service worker and of pages into `consoleLog`.
+ */
+export async function launchBrowser({ extDir, userDataDir, headless = !process.env.DISPLAY, consoleLog = [] }) {
+  const ctx = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless,
+    viewport: { width: 1000, height: 700 },
+    args: [...CHROMIUM_FLAGS, `--disable-extensions-except=${extDir}`, `--load-extension=${extDir}`],
+  });
+  const watchWorker = (w) => {
+    if (!w.url().startsWith(`chrome-extension://${EXTENSION_ID}/`)) return;
+    w.on('console', (m) => consoleLog.push({ where: 'worker', type: m.type(), text: m.text(), at: Date.now() }));
+  };
+  ctx.on('serviceworker', watchWorker);
+  ctx.serviceWorkers().forEach(watchWorker);
+  const watchPage = (p) => {
+    p.on('console', (m) => consoleLog.push({ where: p.url(), type: m.type(), text: m.text(), at: Date.now() }));
+    p.on('pageerror', (e) => consoleLog.push({ where: p.url(), type: 'pageerror', text: String(e), at: Date.now() }));
+  };
+  ctx.on('page', watchPage);
+  ctx.pages().forEach(watchPage);
+  const browser = {
+    ctx,
+    consoleLog,
+    extensionUrl: (p) => `chrome-extension://${EXTENSION_ID}/${p}`,
+    /** The running background worker, waiting for one to start if needed. */
+    async worker(timeoutMs = 15_000) {
+      const pick = () => ctx.serviceWorkers().find((w) => w.url() === `chrome-extension://${EXTENSION_ID}/background.js`);
+      let w = pick();
+      if (w) return w;
+      const deadline = Date.now() + timeoutMs;
+      while (!w && Date.now() < deadline) {
+        await ctx.waitForEvent('serviceworker', { timeout: Math.max(100, Math.min(1000, deadline - Date.now())) }).catch(() => {});
+        w = pick();
+      }
+      if (!w) throw new Error('the extension service worker did not start');
+      return w;
+    },
+    /** Evaluates fn(arg) in the background worker, after its tracker exists. */
+    async inWorker(fn, arg) {
+      const w = await browser.worker();
+      await w.evaluate(() => globalThis.inhouseDemo.ready());
+      return w.evaluate(fn, arg);
+    },
+    /** Opens an extension page (popup.html, options.html). */
+    async openExtensionPage(p, { width, height } = {}) {
+      const page = await ctx.newPage();
+      if (width) await page.setViewportSize({ width, height });
+      await page.goto(browser.extensionUrl(p));
+      return page;
+    },
+    /** Stops the extension's service worker the way Chrome does when it is idle. */
+    async stopWorker(page) {
+      const cdp = await ctx.newCDPSession(page);
+      await cdp.send('ServiceWorker.enable');
+      await cdp.send('ServiceWorker.stopAllWorkers');
+      await cdp.detach().catch(() => {});
+    },
+    async close() {
+      await ctx.close().catch(() => {});
+    },
+  };
+  return browser;
+}
+
+/** Tracker stats asked from an extension page through the package's client (wakes the worker). */
+export function statsFromPage(page) {
+  return page.evaluate(async () => (await import('./vendor/inhouse/client.js')).stats());
+}
+
+/** Console messages that are errors or warnings. */
+export const problems = (log) => log.filter((m) => m.type === 'error' || m.type === 'warning' || m.type === 'pageerror');

@@ -1,0 +1,151 @@
+// @inhouse/chrome-tracker: durable event tracking for Chrome MV3 extensions (Inhouse API).
+
+/** Stable error codes carried by every {@link InhouseError}. */
+export type InhouseErrorCode =
+  /** An option given to init() is missing or malformed (`field` names it). */
+  | 'INVALID_OPTION'
+  /** `appId` differs from the extension's own `chrome.runtime.id`. */
+  | 'APP_ID_MISMATCH'
+  /** The event name breaks the rule: 1–128 chars, a letter first, then letters, digits, `_`. */
+  | 'INVALID_EVENT_NAME'
+  /** Properties are not plain JSON, or break a limit (`field` is the path, e.g. `properties.a[2]`). */
+  | 'INVALID_PROPERTIES'
+  /** The serialized event exceeds `maxEventBytes`. */
+  | 'EVENT_TOO_LARGE'
+  /** A track() option such as `dedupKey` is malformed. */
+  | 'INVALID_TRACK_OPTION'
+  /** chrome.storage.local refused a read or write (quota, missing permission). */
+  | 'STORAGE_ERROR'
+  /** The tracker was shut down, or no tracker runs in the background. */
+  | 'SHUT_DOWN'
+  /** Delivery errors, reported through `onError` and `stats().lastError` (never thrown by track()): */
+  | 'AUTH_FAILED'
+  | 'PERMISSION_DENIED'
+  | 'ENDPOINT_NOT_FOUND'
+  | 'RATE_LIMITED'
+  | 'SERVER_ERROR'
+  | 'NETWORK_ERROR'
+  | 'TIMEOUT'
+  | 'EVENT_REJECTED'
+  | 'INTERNAL';
+
+/** The one error type of the SDK. */
+export declare class InhouseError extends Error {
+  readonly name: 'InhouseError';
+  readonly code: InhouseErrorCode;
+  /** The offending field for input errors: `tokenId`, `eventName`, `properties.user.tags[2]`, ... */
+  readonly field?: string;
+}
+
+/** A JSON value accepted in event properties. `Date` is sent as an ISO string. */
+export type JsonValue = string | number | boolean | null | Date | JsonValue[] | { [key: string]: JsonValue | undefined };
+
+/** Event properties: a plain object of JSON values. Keys starting with `$` are reserved. */
+export type Properties = { [key: string]: JsonValue | undefined };
+
+export interface RetryOptions {
+  /** First backoff delay; doubles per consecutive failure, with jitter. Default 1000. */
+  baseDelayMs?: number;
+  /** Backoff cap. Default 300000 (5 min). */
+  maxDelayMs?: number;
+  /** Server failures (5xx, 429, timeouts) one event may suffer before it is dropped. Network errors never count. Default 25. */
+  maxAttempts?: number;
+  /** Longest wait a `Retry-After` or rate-limit reset may impose. Default 86400000 (24 h). */
+  maxRetryAfterMs?: number;
+}
+
+/** An event the SDK dropped, passed to `onDrop`. Every drop is also counted in `stats().dropped`. */
+export interface DroppedEvent {
+  id: string;
+  eventName: string;
+  reason: 'rejected' | 'evicted' | 'retries_exhausted' | 'purged' | 'corrupt';
+  message: string;
+}
+
+export interface TrackerOptions {
+  /** Project token id (`x-inhouse-token-id`). Required. */
+  tokenId: string;
+  /** Project token secret (`x-inhouse-token-secret`). Required. Kept in memory only: never stored, logged, or sent to other contexts. */
+  tokenSecret: string;
+  /** The extension id registered in Inhouse (`x-inhouse-app`). Defaults to `chrome.runtime.id`; must equal it when given. */
+  appId?: string;
+  /** API base. Default `https://api.tryinhouse.co/v1/api`. `https` only, except `http` on 127.0.0.1, localhost or [::1]. The legacy `…/api` base works with a warning. */
+  baseUrl?: string;
+  /** Outside an extension only: accept an `appId` that is not a 32-letter extension id (development). */
+  allowAnyAppId?: boolean;
+  /** Most events kept queued; beyond it the oldest are evicted (counted, reported). Default 20000. */
+  maxQueueEvents?: number;
+  /** Most bytes of queued events in chrome.storage.local. Default 4194304 (4 MiB of the 10 MB quota). */
+  maxQueueBytes?: number;
+  /** Largest serialized event. Default 32768. */
+  maxEventBytes?: number;
+  /** Per-request timeout, 100–25000 ms (Chrome kills a worker whose fetch exceeds 30 s). Default 10000. */
+  requestTimeoutMs?: number;
+  /** Requests in flight at once, 1–16. Default 4. */
+  concurrency?: number;
+  retry?: RetryOptions;
+  /** Log delivery decisions to the console (never the secret). Default false. */
+  debug?: boolean;
+  /** Where the .wasm is, when a bundler moved it. Default: next to this module. */
+  wasmUrl?: string | URL;
+  /** Called with each new delivery problem (not on every retry of the same one). */
+  onError?: (error: InhouseError) => void;
+  /** Called for every dropped event. */
+  onDrop?: (dropped: DroppedEvent) => void;
+}
+
+export interface TrackOptions {
+  /** Tracking the same (eventName, dedupKey) again is delivered once. */
+  dedupKey?: string;
+}
+
+export interface TrackResult {
+  /** The event id, sent as `Idempotency-Key` and `X-Request-ID`, and as `$event_id`. */
+  id: string;
+  /** `queued`: stored durably. `deduplicated`: the same (name, dedupKey) is already queued. `disabled`: opted out. `evicted`: the queue overflowed before it was stored. */
+  status: 'queued' | 'deduplicated' | 'disabled' | 'evicted';
+}
+
+export interface FlushResult {
+  status: 'empty' | 'blocked';
+  reason?: 'disabled' | 'paused' | 'offline' | 'backoff';
+  /** When delivery will try again (ms since epoch). */
+  retryAt?: number;
+  queued: number;
+}
+
+export interface TrackerStats {
+  state: 'idle' | 'ready' | 'sending' | 'backoff' | 'offline' | 'paused' | 'disabled';
+  enabled: boolean;
+  queued: number;
+  pendingWrite: number;
+  inFlight: number;
+  bytesStored: number;
+  delivered: number;
+  retried: number;
+  dropped: { rejected: number; evicted: number; retriesExhausted: number; purged: number; corrupt: number };
+  storageWrites: number;
+  requests: number;
+  nextAttemptAt: number | null;
+  lastError: { code: InhouseErrorCode; message: string; at: number } | null;
+}
+
+export interface Tracker {
+  /** Resolves when the stored queue is loaded; rejects with an InhouseError for bad options. */
+  readonly ready: Promise<void>;
+  /** Resolves once the event is durably queued; rejects only for input that can never be sent. */
+  track(eventName: string, properties?: Properties, options?: TrackOptions): Promise<TrackResult>;
+  /** Delivers what it can; resolves when the queue is empty or delivery is blocked, saying which. */
+  flush(): Promise<FlushResult>;
+  stats(): Promise<TrackerStats>;
+  /** New credentials; a pause caused by a 401/403 ends at once. */
+  setCredentials(credentials: { tokenId: string; tokenSecret: string }): Promise<void>;
+  /** Opt in or out (persisted). Disabling stops collection; `purge` drops every queued event. */
+  setEnabled(enabled: boolean, options?: { purge?: boolean }): Promise<void>;
+  isEnabled(): Promise<boolean>;
+  /** Stores what is pending, stops timers and the alarm; later calls reject with SHUT_DOWN. */
+  shutdown(): Promise<void>;
+}
+
+/** Creates the tracker: once, synchronously, at the top level of the background service worker. */
+export declare function init(options: TrackerOptions): Tracker;

@@ -1,0 +1,168 @@
+// @inhouse/chrome-tracker: the loader. The tracker itself is Rust compiled to WebAssembly
+// (inhouse_tracker_bg.wasm); this file only does what JavaScript must:
+//  - register the extension listeners synchronously, at the service worker's top level, where
+//    Chrome requires them (an alarm or a message that wakes the worker resumes delivery);
+//  - load the wasm from the extension's own files (never remote code), and queue the calls
+//    made before it is ready;
+//  - answer track() calls relayed from content scripts, popups and options pages (./client.js),
+//    only from this extension, so the token secret never leaves the background.
+import initWasm, { Tracker as WasmTracker } from './inhouse_tracker.js';
+
+const MESSAGE_TAG = '__inhouse_tracker__';
+const ALARM_NAME = 'inhouse-tracker:wake';
+const INIT_WAIT_MS = 10_000;
+
+const chromeApi = globalThis.chrome;
+const inServiceWorker =
+  typeof ServiceWorkerGlobalScope !== 'undefined' && globalThis instanceof ServiceWorkerGlobalScope;
+
+let current = null;
+let initWaiters = [];
+
+/** An error with a stable `code` (see index.d.ts) and, for bad input, the offending `field`. */
+export class InhouseError extends Error {
+  constructor(code, message, field) {
+    super(message);
+    this.name = 'InhouseError';
+    this.code = code;
+    if (field !== undefined) this.field = field;
+  }
+}
+
+function rethrow(e) {
+  if (e instanceof InhouseError) throw e;
+  if (e && typeof e.code === 'string') throw new InhouseError(e.code, e.message, e.field);
+  throw new InhouseError('INTERNAL', e && e.message ? e.message : String(e));
+}
+
+let wasmLoading = null;
+function loadWasm(wasmUrl) {
+  if (!wasmLoading) {
+    const url = wasmUrl ?? new URL('./inhouse_tracker_bg.wasm', import.meta.url);
+    wasmLoading = initWasm({ module_or_path: url });
+  }
+  return wasmLoading;
+}
+
+class Tracker {
+  #wasm = null;
+  #loading;
+  #closed = false;
+
+  constructor(options) {
+    const { wasmUrl, ...rest } = options ?? {};
+    this.#loading = loadWasm(wasmUrl).then(() => {
+      try {
+        this.#wasm = new WasmTracker(rest);
+      } catch (e) {
+        rethrow(e);
+      }
+      return this.#wasm;
+    });
+    /** Resolves when the stored queue is loaded; rejects with an InhouseError for bad options. */
+    this.ready = this.#loading.then((t) => t.ready()).then(() => undefined);
+  }
+
+  #call(fn) {
+    if (this.#wasm) {
+      try {
+        return Promise.resolve(fn(this.#wasm)).catch(rethrow);
+      } catch (e) {
+        return Promise.reject(e).catch(rethrow);
+      }
+    }
+    return this.#loading.then(fn).catch(rethrow);
+  }
+
+  track(eventName, properties, options) {
+    return this.#call((t) => t.track(eventName, properties, options));
+  }
+  flush() {
+    return this.#call((t) => t.flush());
+  }
+  stats() {
+    return this.#call((t) => t.stats());
+  }
+  setCredentials(credentials) {
+    return this.#call((t) => t.setCredentials(credentials));
+  }
+  setEnabled(enabled, options) {
+    return this.#call((t) => t.setEnabled(!!enabled, !!(options && options.purge)));
+  }
+  isEnabled() {
+    return this.#call((t) => t.isEnabled());
+  }
+  /** @internal resumes delivery (alarm, browser start). */
+  wake() {
+    if (this.#wasm) this.#wasm.wake();
+  }
+  shutdown() {
+    this.#closed = true;
+    if (current === this) current = null;
+    return this.#call((t) => t.shutdown());
+  }
+}
+
+/**
+ * Creates the tracker. Call it once, synchronously, at the top level of the background service
+ * worker. Returns at once; calls made before the wasm is ready are queued, not lost.
+ */
+export function init(options) {
+  if (current) {
+    throw new InhouseError('INVALID_OPTION', 'init() was already called in this context; call shutdown() on the first tracker before creating another');
+  }
+  const tracker = new Tracker(options);
+  current = tracker;
+  for (const resolve of initWaiters) resolve(tracker);
+  initWaiters = [];
+  return tracker;
+}
+
+function trackerForMessage() {
+  if (current) return Promise.resolve(current);
+  if (!inServiceWorker) return null;
+  // The background may call init() after an await (reading its settings): wait for it a while.
+  return new Promise((resolve, reject) => {
+    initWaiters.push(resolve);
+    setTimeout(() => reject(new InhouseError('SHUT_DOWN', 'no tracker: the background never called init()')), INIT_WAIT_MS);
+  });
+}
+
+async function handleMessage(tracker, msg) {
+  switch (msg.op) {
+    case 'track':
+      return tracker.track(msg.eventName, msg.properties, msg.options);
+    case 'flush':
+      return tracker.flush();
+    case 'stats':
+      return tracker.stats();
+    default:
+      throw new InhouseError('INTERNAL', `unknown operation ${JSON.stringify(msg.op)}`);
+  }
+}
+
+// ---- listeners, registered during the worker's first turn ----
+if (chromeApi?.runtime?.onMessage) {
+  chromeApi.runtime.onMessage.addListener((msg, sender, sendResponse) => {
+    if (!msg || msg[MESSAGE_TAG] !== 1) return false;
+    // onMessage only carries this extension's own contexts; check anyway.
+    if (sender.id !== chromeApi.runtime.id) return false;
+    const pending = trackerForMessage();
+    if (!pending) return false;
+    pending
+      .then((tracker) => handleMessage(tracker, msg))
+      .then(
+        (result) => sendResponse({ ok: true, result }),
+        (e) => sendResponse({ ok: false, error: { code: e.code ?? 'INTERNAL', message: String(e.message ?? e), field: e.field } }),
+      );
+    return true;
+  });
+}
+if (chromeApi?.alarms?.onAlarm) {
+  chromeApi.alarms.onAlarm.addListener((alarm) => {
+    if (alarm.name === ALARM_NAME && current) current.wake();
+  });
+}
+if (chromeApi?.runtime?.onStartup) {
+  chromeApi.runtime.onStartup.addListener(() => current?.wake());
+}

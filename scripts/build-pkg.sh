@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the npm package into dist/pkg and packs it into dist/inhouse-chrome-tracker-<v>.tgz:
+# release wasm → wasm-bindgen (--target web) → binaryen's wasm-opt from npm (Debian's breaks
+# modules) → the files of pkg-template/ → npm pack. Prints the sizes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+out=dist/pkg
+version=$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)
+
+cargo build --quiet --release --lib --target wasm32-unknown-unknown -p inhouse-tracker
+rm -rf "$out" && mkdir -p "$out"
+wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name inhouse_tracker \
+  target/wasm32-unknown-unknown/release/inhouse_tracker.wasm
+node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
+  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-reference-types \
+  --enable-sign-ext --enable-mutable-globals --enable-multivalue \
+  "$out/inhouse_tracker_bg.wasm" -o "$out/inhouse_tracker_bg.wasm"
+
+cp pkg-template/index.js pkg-template/client.js pkg-template/index.d.ts pkg-template/client.d.ts pkg-template/README.md "$out/"
+cp pkg-template/package.json "$out/package.json"
+node -e '
+  const fs = require("fs"); const f = process.argv[1];
+  const p = JSON.parse(fs.readFileSync(f)); p.version = process.argv[2];
+  fs.writeFileSync(f, JSON.stringify(p, null, 2) + "\n");
+' "$out/package.json" "$version"
+rm -f dist/*.tgz
+(cd "$out" && npm pack --silent --pack-destination .. >/dev/null)
+
+echo "built $(ls dist/*.tgz)"
+./scripts/check-size.sh --report

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The package's size budget: wasm + JS glue + loader, minified and gzipped (-9). Size is
+# deterministic, so this is a test; lower BUDGET as the package shrinks (never above 40 KB).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUDGET=40960
+out=dist/pkg
+wasm=$(gzip -9 -n -c "$out/inhouse_tracker_bg.wasm" | wc -c)
+# The JS a customer ships: the loader bundled with the wasm-bindgen glue, minified.
+js=$(node_modules/.bin/esbuild "$out/index.js" --bundle --minify --format=esm --log-level=error | gzip -9 -n | wc -c)
+total=$((wasm + js))
+if [ "${1:-}" = --report ]; then
+  echo "size: wasm $(wc -c < "$out/inhouse_tracker_bg.wasm") B raw, ${wasm} B gzipped; JS ${js} B minified+gzipped; total ${total} B (budget ${BUDGET} B)"
+  exit 0
+fi
+if [ "$total" -gt "$BUDGET" ]; then
+  echo "size: FAIL ${total} B gzipped (wasm ${wasm} + JS ${js}) exceeds the budget of ${BUDGET} B"
+  exit 1
+fi
+echo "size: ok ${total} B gzipped (wasm ${wasm} + JS ${js}), budget ${BUDGET} B"

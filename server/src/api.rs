@@ -1,0 +1,849 @@
+//! The API port: `POST /v1/api/chrome/events/track` (and the deprecated `/api/...` path),
+//! checked as strictly as production, with CORS for browser callers.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::config::Token;
+use crate::envelope::{self, ApiError, ErrorItem};
+use crate::faults::{ConnectionFault, Injected};
+use crate::idempotency::{canonical_json, Lookup, Remembered};
+use crate::listener::ConnCtx;
+use crate::ratelimit::RateInfo;
+use crate::record::{printable, Duplicate, EventHeaders, RequestEntry, StoredEvent, REDACTED};
+use crate::state::{Inner, State};
+use crate::time::{now_ms, rfc3339};
+
+pub const TRACK_PATH: &str = "/v1/api/chrome/events/track";
+pub const LEGACY_TRACK_PATH: &str = "/api/chrome/events/track";
+
+pub const TOKEN_ID: &str = "x-inhouse-token-id";
+pub const TOKEN_SECRET: &str = "x-inhouse-token-secret";
+pub const APP: &str = "x-inhouse-app";
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub const REQUEST_ID: &str = "x-request-id";
+
+pub const MAX_EVENT_NAME_CHARS: usize = 256;
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 256;
+/// A hung request is abandoned after this long.
+pub const HANG_LIMIT: Duration = Duration::from_secs(60);
+/// A request body must arrive within this long.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// An oversized body is read and discarded up to this many bytes so the client gets a clean
+/// 413 rather than a broken pipe; beyond it the connection is closed after the response.
+const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
+
+const ALLOW_HEADERS: &str =
+    "content-type, x-inhouse-token-id, x-inhouse-token-secret, x-inhouse-app, idempotency-key, x-request-id";
+const EXPOSE_HEADERS: &str =
+    "X-Request-ID, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, \
+X-RateLimit-Reset, Idempotent-Replayed, Deprecation";
+const ALLOW_METHODS: &str = "POST, OPTIONS";
+
+/// A response before the per-request headers (request id, CORS) are added.
+struct Reply {
+    status: StatusCode,
+    body: Bytes,
+    headers: HeaderMap,
+    code: Option<&'static str>,
+}
+
+impl Reply {
+    fn json(status: StatusCode, body: &Value) -> Self {
+        Reply::raw_json(status, Bytes::from(body.to_string()))
+    }
+
+    fn raw_json(status: StatusCode, body: Bytes) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Reply {
+            status,
+            body,
+            headers,
+            code: None,
+        }
+    }
+
+    fn error(err: &ApiError) -> Self {
+        let mut reply = Reply::json(err.status, &err.body());
+        reply.code = Some(err.code());
+        reply
+    }
+
+    fn empty(status: StatusCode) -> Self {
+        Reply {
+            status,
+            body: Bytes::new(),
+            headers: HeaderMap::new(),
+            code: None,
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: HeaderValue) -> Self {
+        self.headers.insert(HeaderName::from_static(name), value);
+        self
+    }
+}
+
+/// What the request log and the stderr line need to know about a request.
+#[derive(Default)]
+struct Seen {
+    event_name: Option<String>,
+    idempotency_key: Option<String>,
+    app: Option<String>,
+}
+
+/// Entry point for every request on the API port.
+pub async fn handle(
+    state: Arc<State>,
+    conn: ConnCtx,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let at_ms = now_ms();
+    let request_id = client_request_id(req.headers()).unwrap_or_else(generate_request_id);
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut seen = Seen::default();
+
+    let is_track = path == TRACK_PATH || path == LEGACY_TRACK_PATH;
+    let reply = if !is_track {
+        Reply::error(&ApiError::single(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            format!("no route for {method} {}", printable(&path)),
+            &["path"],
+        ))
+    } else if method == Method::OPTIONS {
+        preflight(req.headers())
+    } else if method != Method::POST {
+        Reply::error(&ApiError::single(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            format!("{method} is not allowed here; use POST"),
+            &["method"],
+        ))
+        .header("allow", HeaderValue::from_static(ALLOW_METHODS))
+    } else {
+        track(&state, &conn, req, &request_id, &mut seen).await
+    };
+
+    let mut reply = reply;
+    if path == LEGACY_TRACK_PATH {
+        reply = reply
+            .header("deprecation", HeaderValue::from_static("true"))
+            .header(
+                "link",
+                HeaderValue::from_static(
+                    "</v1/api/chrome/events/track>; rel=\"successor-version\"",
+                ),
+            );
+    }
+    finish(
+        &state,
+        reply,
+        Finish {
+            at_ms,
+            method,
+            path,
+            request_id,
+            origin,
+            seen,
+        },
+    )
+}
+
+struct Finish {
+    at_ms: u64,
+    method: Method,
+    path: String,
+    request_id: String,
+    origin: Option<HeaderValue>,
+    seen: Seen,
+}
+
+/// Adds the headers every response carries, records the request and logs it.
+fn finish(state: &State, reply: Reply, f: Finish) -> Response<Full<Bytes>> {
+    let status = reply.status;
+    let code = reply.code;
+    let close = {
+        let mut inner = state.lock();
+        inner.recorder.request(RequestEntry {
+            at_ms: f.at_ms,
+            method: f.method.to_string(),
+            path: f.path.clone(),
+            status: status.as_u16(),
+            code: code.map(String::from),
+            idempotency_key: f.seen.idempotency_key.clone(),
+            event_name: f.seen.event_name.clone(),
+            request_id: f.request_id.clone(),
+        });
+        inner.faults.connection_faults_armed()
+    };
+    if state.log_requests {
+        let opt = |s: &Option<String>| s.as_deref().map_or_else(|| "-".to_string(), printable);
+        eprintln!(
+            "{} {} {} event={} key={} app={} request_id={}{}",
+            status.as_u16(),
+            f.method,
+            printable(&f.path),
+            opt(&f.seen.event_name),
+            opt(&f.seen.idempotency_key),
+            opt(&f.seen.app),
+            f.request_id,
+            code.map(|c| format!(" code={c}")).unwrap_or_default(),
+        );
+    }
+
+    let mut response = Response::new(Full::new(reply.body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.extend(reply.headers);
+    if let Ok(v) = HeaderValue::from_str(&f.request_id) {
+        headers.insert(HeaderName::from_static(REQUEST_ID), v);
+    }
+    match f.origin {
+        Some(origin) => {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        None => {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+        }
+    }
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(EXPOSE_HEADERS),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if close {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+fn preflight(req_headers: &HeaderMap) -> Reply {
+    let mut reply = Reply::empty(StatusCode::NO_CONTENT)
+        .header(
+            "access-control-allow-methods",
+            HeaderValue::from_static(ALLOW_METHODS),
+        )
+        .header(
+            "access-control-allow-headers",
+            HeaderValue::from_static(ALLOW_HEADERS),
+        )
+        .header("access-control-max-age", HeaderValue::from_static("600"));
+    // Chrome's Private Network Access asks before a public page may reach loopback.
+    if req_headers
+        .get("access-control-request-private-network")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+    {
+        reply = reply.header(
+            "access-control-allow-private-network",
+            HeaderValue::from_static("true"),
+        );
+    }
+    reply
+}
+
+/// A POST to a track path: faults first, then the checks in contract order, then storage.
+async fn track(
+    state: &State,
+    conn: &ConnCtx,
+    req: Request<Incoming>,
+    request_id: &str,
+    seen: &mut Seen,
+) -> Reply {
+    let (parts, body) = req.into_parts();
+    let headers = &parts.headers;
+    seen.idempotency_key = headers.get(IDEMPOTENCY_KEY).map(lossy);
+    seen.app = headers.get(APP).map(lossy);
+
+    let body = read_body(body, headers, state.max_body).await;
+
+    let (conn_fault, latency_ms) = {
+        let mut inner = state.lock();
+        (
+            inner.faults.take_connection_fault(),
+            inner.faults.latency_ms,
+        )
+    };
+    match conn_fault {
+        Some(ConnectionFault::Reset) => {
+            conn.kill();
+            // The connection task drops this future; nothing is ever sent.
+            std::future::pending::<()>().await;
+        }
+        Some(ConnectionFault::Hang) => {
+            tokio::select! {
+                _ = tokio::time::sleep(HANG_LIMIT) => conn.kill(),
+                _ = conn.killed() => {}
+            }
+            std::future::pending::<()>().await;
+        }
+        None => {}
+    }
+    if latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(latency_ms)).await;
+    }
+
+    let mut inner = state.lock();
+    if let Some(injected) = inner.faults.take_fail_next() {
+        return injected_reply(&injected, "injected failure (fail_next)", &[]);
+    }
+    let ctx = TrackCtx {
+        headers,
+        path: parts.uri.path(),
+        request_id,
+    };
+    let mut rate: Option<RateInfo> = None;
+    let mut reply = match body {
+        Ok(body) => process(&mut inner, &ctx, &body, seen, &mut rate),
+        Err(err) => body_error_reply(err, state.max_body),
+    };
+    // Every track response reports the limit, even when refused before the limiter counted it.
+    let rate = rate.or_else(|| {
+        inner.limiter.peek(
+            headers.get(TOKEN_ID).and_then(|v| v.to_str().ok()),
+            now_ms(),
+        )
+    });
+    if let Some(info) = rate {
+        reply = reply
+            .header("x-ratelimit-limit", HeaderValue::from(info.limit))
+            .header("x-ratelimit-remaining", HeaderValue::from(info.remaining))
+            .header(
+                "x-ratelimit-reset",
+                HeaderValue::from(info.reset_epoch_secs),
+            );
+    }
+    reply
+}
+
+struct TrackCtx<'a> {
+    headers: &'a HeaderMap,
+    path: &'a str,
+    request_id: &'a str,
+}
+
+/// The synchronous part of a track request, run under the state lock.
+fn process(
+    inner: &mut Inner,
+    ctx: &TrackCtx,
+    body: &[u8],
+    seen: &mut Seen,
+    rate: &mut Option<RateInfo>,
+) -> Reply {
+    let headers = ctx.headers;
+    let token = match authenticate(inner, headers) {
+        Ok(token) => token.clone(),
+        Err(e) => return Reply::error(&e),
+    };
+    if !is_json_content_type(headers) {
+        return Reply::error(&ApiError::single(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Content-Type must be application/json",
+            &["header", "content-type"],
+        ));
+    }
+    let parsed: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Reply::error(&ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorItem::new(
+                    "VALIDATION_ERROR",
+                    "request body is not valid JSON",
+                    &["body"],
+                )
+                .ctx("error", e.to_string()),
+            ))
+        }
+    };
+    seen.event_name = parsed
+        .get("event_name")
+        .and_then(Value::as_str)
+        .map(String::from);
+    let (event_name, properties) = match validate_event(&parsed) {
+        Ok(ok) => ok,
+        Err(e) => return Reply::error(&e),
+    };
+    let key = match idempotency_key(headers) {
+        Ok(key) => key,
+        Err(e) => return Reply::error(&e),
+    };
+
+    let now = now_ms();
+    if let Some(info) = inner.limiter.hit(&token.token_id, now) {
+        *rate = Some(info);
+        if info.exceeded {
+            let err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorItem::new(
+                    "RATE_LIMIT_EXCEEDED",
+                    "too many requests for this token; retry later",
+                    &[],
+                )
+                .ctx("limit", info.limit)
+                .ctx("retry_after", info.retry_after_secs),
+            );
+            return Reply::error(&err)
+                .header("retry-after", HeaderValue::from(info.retry_after_secs));
+        }
+    }
+
+    let canonical = canonical_json(&parsed);
+    if let Some(key) = key.as_deref() {
+        match inner.idempotency.lookup(&token.token_id, key, &canonical) {
+            Lookup::Fresh => {}
+            Lookup::Replay(original) => {
+                let (response, event_id) = (original.response.clone(), original.event_id.clone());
+                inner.recorder.duplicate(Duplicate {
+                    idempotency_key: key.to_string(),
+                    at_ms: now,
+                    event_id,
+                    request_id: ctx.request_id.to_string(),
+                });
+                return Reply::raw_json(StatusCode::OK, response)
+                    .header("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            Lookup::Conflict(original) => {
+                let err = ApiError::new(
+                    StatusCode::CONFLICT,
+                    ErrorItem::new(
+                        "RESOURCE_ALREADY_EXISTS",
+                        "Idempotency-Key was already used with a different request body",
+                        &["header", IDEMPOTENCY_KEY],
+                    )
+                    .ctx("reason", "idempotency_conflict")
+                    .ctx("event_id", original.event_id.clone()),
+                );
+                return Reply::error(&err);
+            }
+        }
+    }
+
+    if let Some(injected) = inner.faults.take_fail_event(&event_name) {
+        let message = format!("event '{event_name}' rejected (injected fail_event)");
+        return injected_reply(&injected, &message, &["body", "event_name"]);
+    }
+
+    inner.next_event_id += 1;
+    let id = format!("evt_{}", inner.next_event_id);
+    let received_at = rfc3339(now);
+    let response = Bytes::from(
+        json!({
+            "status": "success",
+            "item": {"id": id, "event_name": event_name, "received_at": received_at},
+        })
+        .to_string(),
+    );
+    let opt_header = |name: header::HeaderName| headers.get(name).map(lossy);
+    let seq = inner.recorder.next_seq();
+    inner.recorder.store(StoredEvent {
+        seq,
+        id: id.clone(),
+        received_at,
+        received_at_ms: now,
+        event_name,
+        properties,
+        idempotency_key: key.clone(),
+        request_id: ctx.request_id.to_string(),
+        path: ctx.path.to_string(),
+        headers: EventHeaders {
+            token_id: token.token_id.clone(),
+            app: token.app_id.clone(),
+            token_secret: REDACTED,
+            content_type: opt_header(header::CONTENT_TYPE),
+            origin: opt_header(header::ORIGIN),
+            user_agent: opt_header(header::USER_AGENT),
+        },
+    });
+    if let Some(key) = key.as_deref() {
+        inner.idempotency.remember(
+            &token.token_id,
+            key,
+            Remembered {
+                canonical_body: canonical,
+                event_id: id,
+                response: response.clone(),
+            },
+        );
+    }
+    Reply::raw_json(StatusCode::OK, response)
+}
+
+/// Required extension headers, then token id, secret and app, in that order.
+fn authenticate<'a>(inner: &'a Inner, headers: &HeaderMap) -> Result<&'a Token, ApiError> {
+    let missing: Vec<ErrorItem> = [TOKEN_ID, TOKEN_SECRET, APP]
+        .into_iter()
+        .filter(|name| {
+            headers
+                .get(*name)
+                .map_or(true, |v| v.as_bytes().trim_ascii().is_empty())
+        })
+        .map(|name| {
+            ErrorItem::new(
+                "AUTHENTICATION_REQUIRED",
+                format!("missing required header {name}"),
+                &["header", name],
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            errors: missing,
+        });
+    }
+    let bytes = |name: &str| headers.get(name).map_or(&[][..], HeaderValue::as_bytes);
+
+    let token = std::str::from_utf8(bytes(TOKEN_ID))
+        .ok()
+        .and_then(|id| inner.tokens.get(id))
+        .ok_or_else(|| {
+            ApiError::single(
+                StatusCode::UNAUTHORIZED,
+                "INVALID_TOKEN",
+                "token is invalid or unknown",
+                &["header", TOKEN_ID],
+            )
+        })?;
+    if !constant_time_eq(bytes(TOKEN_SECRET), token.token_secret.as_bytes()) {
+        return Err(ApiError::single(
+            StatusCode::UNAUTHORIZED,
+            "AUTHENTICATION_FAILED",
+            "token secret does not match",
+            &["header", TOKEN_SECRET],
+        ));
+    }
+    let app = bytes(APP);
+    if app != token.app_id.as_bytes() {
+        let sent = String::from_utf8_lossy(app).into_owned();
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorItem::new(
+                "INSUFFICIENT_PERMISSIONS",
+                format!("token is not authorised for app '{sent}'"),
+                &["header", APP],
+            )
+            .ctx("reason", "app_mismatch")
+            .ctx("app", sent),
+        ));
+    }
+    Ok(token)
+}
+
+/// Compares without an early exit, so response timing does not reveal how much of a secret
+/// matched. (The length is not secret-dependent in a useful way.)
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// `application/json`, optionally with parameters such as `; charset=utf-8`.
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Schema: an object with exactly `event_name` (1..=256 chars) and `properties` (object).
+/// All violations are reported at once.
+fn validate_event(body: &Value) -> Result<(String, Value), ApiError> {
+    let unprocessable = |errors| ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        errors,
+    };
+    let Some(obj) = body.as_object() else {
+        return Err(unprocessable(vec![ErrorItem::new(
+            "VALIDATION_ERROR",
+            "request body must be a JSON object",
+            &["body"],
+        )]));
+    };
+    let mut errors = Vec::new();
+    let invalid =
+        |msg: &str, field: &str| ErrorItem::new("VALIDATION_ERROR", msg, &["body", field]);
+
+    let event_name = match obj.get("event_name") {
+        None => {
+            errors.push(invalid("field required", "event_name"));
+            None
+        }
+        Some(Value::String(s)) if s.is_empty() => {
+            errors.push(invalid("event_name must not be empty", "event_name"));
+            None
+        }
+        Some(Value::String(s)) if s.chars().count() > MAX_EVENT_NAME_CHARS => {
+            errors.push(
+                invalid("event_name must be at most 256 characters", "event_name")
+                    .ctx("max_length", MAX_EVENT_NAME_CHARS),
+            );
+            None
+        }
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            errors.push(invalid("event_name must be a string", "event_name"));
+            None
+        }
+    };
+    let properties = match obj.get("properties") {
+        None => {
+            errors.push(invalid("field required", "properties"));
+            None
+        }
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(_) => {
+            errors.push(invalid("properties must be a JSON object", "properties"));
+            None
+        }
+    };
+    for field in obj
+        .keys()
+        .filter(|k| *k != "event_name" && *k != "properties")
+    {
+        errors.push(ErrorItem::new(
+            "VALIDATION_ERROR",
+            "unknown field",
+            &["body", field],
+        ));
+    }
+    match (event_name, properties) {
+        (Some(name), Some(props)) if errors.is_empty() => Ok((name, props)),
+        _ => Err(unprocessable(errors)),
+    }
+}
+
+/// The optional `Idempotency-Key`: 1..=256 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let bad = |msg: &str| {
+        ApiError::single(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            msg,
+            &["header", IDEMPOTENCY_KEY],
+        )
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| bad("Idempotency-Key must be visible ASCII"))?;
+    if key.is_empty() {
+        return Err(bad("Idempotency-Key must not be empty"));
+    }
+    if key.len() > MAX_IDEMPOTENCY_KEY_CHARS {
+        return Err(bad("Idempotency-Key must be at most 256 characters"));
+    }
+    Ok(Some(key.to_string()))
+}
+
+fn injected_reply(injected: &Injected, message: &str, loc: &[&str]) -> Reply {
+    let status = StatusCode::from_u16(injected.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let mut reply = if matches!(status.as_u16(), 204 | 205 | 304) {
+        Reply::empty(status)
+    } else if let Some(body) = &injected.body {
+        Reply::json(status, body)
+    } else if status.is_success() {
+        Reply::json(status, &json!({"status": "ok"}))
+    } else {
+        let mut err = envelope::for_status(status, message);
+        for item in &mut err.errors {
+            item.loc = loc.iter().map(|s| s.to_string()).collect();
+        }
+        Reply::error(&err)
+    };
+    if !status.is_success() && reply.code.is_none() {
+        reply.code = Some(envelope::code_for_status(status));
+    }
+    if let Some(v) = injected
+        .retry_after
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        reply = reply.header("retry-after", v);
+    }
+    reply
+}
+
+enum BodyError {
+    /// Over the limit; `drained` says whether the rest was read, leaving the connection usable.
+    TooLarge {
+        drained: bool,
+    },
+    Timeout,
+    Broken,
+}
+
+fn body_error_reply(err: BodyError, max_body: usize) -> Reply {
+    match err {
+        BodyError::TooLarge { drained } => {
+            let reply = Reply::error(&ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorItem::new(
+                    "PAYLOAD_TOO_LARGE",
+                    format!("request body exceeds {max_body} bytes"),
+                    &["body"],
+                )
+                .ctx("max_bytes", max_body),
+            ));
+            if drained {
+                reply
+            } else {
+                reply.header("connection", HeaderValue::from_static("close"))
+            }
+        }
+        BodyError::Timeout => Reply::error(&ApiError::single(
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            "request body was not received in time",
+            &["body"],
+        ))
+        .header("connection", HeaderValue::from_static("close")),
+        BodyError::Broken => Reply::error(&ApiError::single(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "request body could not be read",
+            &["body"],
+        ))
+        .header("connection", HeaderValue::from_static("close")),
+    }
+}
+
+/// Reads at most `max` bytes into memory; anything beyond is discarded (up to a drain limit).
+async fn read_body(body: Incoming, headers: &HeaderMap, max: usize) -> Result<Bytes, BodyError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        return Err(BodyError::TooLarge { drained: false });
+    }
+    match tokio::time::timeout(BODY_TIMEOUT, collect_capped(body, max)).await {
+        Ok(result) => result,
+        Err(_) => Err(BodyError::Timeout),
+    }
+}
+
+async fn collect_capped(mut body: Incoming, max: usize) -> Result<Bytes, BodyError> {
+    let mut buf = BytesMut::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Broken)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total > DRAIN_LIMIT {
+            return Err(BodyError::TooLarge { drained: false });
+        }
+        if total <= max {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if total > max {
+        return Err(BodyError::TooLarge { drained: true });
+    }
+    Ok(buf.freeze())
+}
+
+/// The client's `X-Request-ID` if it is 8–128 characters of letters, digits, `.`, `_`, `-`.
+fn client_request_id(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(REQUEST_ID)?.to_str().ok()?;
+    let ok = (8..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    ok.then(|| v.to_string())
+}
+
+/// `req_` + 32 hex digits: a process-wide counter mixed with per-process random keys, so ids
+/// are unique within a run and unpredictable across runs.
+fn generate_request_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(n);
+    h.write_u64(now_ms());
+    format!("req_{:016x}{:016x}", h.finish(), n)
+}
+
+fn lossy(v: &HeaderValue) -> String {
+    String::from_utf8_lossy(v.as_bytes()).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_id_rules() {
+        let mut h = HeaderMap::new();
+        h.insert(REQUEST_ID, HeaderValue::from_static("abc.DEF_123-x"));
+        assert_eq!(client_request_id(&h).as_deref(), Some("abc.DEF_123-x"));
+        for bad in ["short", "has space in it", "semi;colon;x"] {
+            h.insert(REQUEST_ID, HeaderValue::from_static(bad));
+            assert_eq!(client_request_id(&h), None, "{bad}");
+        }
+        let a = generate_request_id();
+        assert!(a.starts_with("req_") && a.len() == 36 && a != generate_request_id());
+    }
+
+    #[test]
+    fn content_type_allows_parameters() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/JSON; charset=utf-8"),
+        );
+        assert!(is_json_content_type(&h));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(!is_json_content_type(&h));
+    }
+
+    #[test]
+    fn schema_reports_every_violation() {
+        let err = validate_event(&json!({"event_name": "", "extra": 1})).expect_err("invalid");
+        let locs: Vec<Vec<String>> = err.errors.iter().map(|e| e.loc.clone()).collect();
+        assert_eq!(
+            locs,
+            vec![
+                vec!["body", "event_name"],
+                vec!["body", "properties"],
+                vec!["body", "extra"]
+            ]
+        );
+        assert!(validate_event(&json!({"event_name": "a".repeat(256), "properties": {}})).is_ok());
+        assert!(validate_event(&json!({"event_name": "a".repeat(257), "properties": {}})).is_err());
+    }
+
+    #[test]
+    fn constant_time_eq_works() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

@@ -1,0 +1,190 @@
+//! A deliberately raw HTTP/1.1 client: tests need to see resets, hangs and refused
+//! connections exactly as they happen, and to send bytes no well-behaved client would.
+#![allow(dead_code)]
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use inhouse_server::{Config, Running, Token};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub const TRACK: &str = "/v1/api/chrome/events/track";
+pub const LEGACY: &str = "/api/chrome/events/track";
+pub const TOKEN_ID: &str = "tok_test_1";
+pub const SECRET: &str = "sec_Sup3rS3cret_value";
+pub const APP: &str = "abcdefghijklmnopabcdefghijklmnop";
+/// Every request in these tests is bounded by this unless it says otherwise.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The first error's code in an Inhouse error envelope.
+    pub fn code(&self) -> String {
+        let v = self.json();
+        assert_eq!(v["status"], "error", "not an error envelope: {v}");
+        v["errors"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub fn loc(&self) -> Value {
+        self.json()["errors"][0]["loc"].clone()
+    }
+}
+
+pub async fn server(config: Config) -> Running {
+    inhouse_server::start(config).await.expect("server starts")
+}
+
+/// A server with one registered token.
+pub async fn default_server() -> Running {
+    server(Config {
+        tokens: vec![Token::new(TOKEN_ID, SECRET, APP)],
+        ..Config::default()
+    })
+    .await
+}
+
+/// Sends raw bytes on a fresh connection and reads the response until the server closes.
+pub async fn raw(addr: SocketAddr, request: &[u8], timeout: Duration) -> io::Result<Resp> {
+    tokio::time::timeout(timeout, async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(request).await?;
+        read_response(&mut stream).await
+    })
+    .await
+    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client timeout"))?
+}
+
+/// Reads one response from a stream whose server closes it (`Connection: close`).
+pub async fn read_response(stream: &mut TcpStream) -> io::Result<Resp> {
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await?;
+    parse_response(&buf)
+}
+
+pub fn parse_response(buf: &[u8]) -> io::Result<Resp> {
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "no response"))?;
+    let head = String::from_utf8_lossy(&buf[..end]);
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad status line"))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok(Resp {
+        status,
+        headers,
+        body: buf[end + 4..].to_vec(),
+    })
+}
+
+pub fn build(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+pub async fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<Resp> {
+    raw(addr, &build(method, path, headers, body), TIMEOUT).await
+}
+
+pub const AUTH: [(&str, &str); 4] = [
+    ("x-inhouse-token-id", TOKEN_ID),
+    ("x-inhouse-token-secret", SECRET),
+    ("x-inhouse-app", APP),
+    ("content-type", "application/json"),
+];
+
+/// A correctly authenticated track call with extra headers.
+pub async fn track_with(addr: SocketAddr, body: &str, extra: &[(&str, &str)]) -> io::Result<Resp> {
+    let mut headers: Vec<(&str, &str)> = AUTH.to_vec();
+    headers.extend_from_slice(extra);
+    send(addr, "POST", TRACK, &headers, body.as_bytes()).await
+}
+
+pub async fn track(addr: SocketAddr, event_name: &str) -> Resp {
+    let body = format!(r#"{{"event_name":"{event_name}","properties":{{"screen":"home"}}}}"#);
+    track_with(addr, &body, &[])
+        .await
+        .expect("track request completes")
+}
+
+pub async fn control_get(running: &Running, path: &str) -> Resp {
+    send(running.control_addr(), "GET", path, &[], b"")
+        .await
+        .expect("control GET")
+}
+
+pub async fn control_post(running: &Running, path: &str, body: &Value) -> Resp {
+    let body = body.to_string();
+    send(
+        running.control_addr(),
+        "POST",
+        path,
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    )
+    .await
+    .expect("control POST")
+}
+
+pub async fn faults(running: &Running, body: Value) -> Value {
+    let r = control_post(running, "/faults", &body).await;
+    assert_eq!(r.status, 200, "POST /faults {body}: {}", r.text());
+    r.json()
+}
+
+pub async fn events(running: &Running) -> Value {
+    control_get(running, "/events").await.json()
+}

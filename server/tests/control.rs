@@ -1,0 +1,525 @@
+//! The control port: faults, reset, credentials, dumps, and the binary's command line.
+
+mod common;
+
+use std::io::ErrorKind;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[tokio::test]
+async fn health_and_unknown_endpoint() {
+    let s = default_server().await;
+    let r = control_get(&s, "/health").await;
+    assert_eq!((r.status, r.json()), (200, json!({"status": "ok"})));
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(control_get(&s, "/nope").await.status, 404);
+    let r = send(
+        s.control_addr(),
+        "OPTIONS",
+        "/events",
+        &[("origin", "http://localhost:3000")],
+        b"",
+    )
+    .await
+    .expect("response");
+    assert_eq!(
+        (r.status, r.header("access-control-allow-origin")),
+        (204, Some("*"))
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn fail_next_with_retry_after_and_custom_body() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    let state = faults(
+        &s,
+        json!({"fail_next": {"count": 2, "status": 503, "retry_after": "7"}}),
+    )
+    .await;
+    assert_eq!(state["fail_next"]["count"], 2);
+    for _ in 0..2 {
+        let r = track(a, "x").await;
+        assert_eq!((r.status, r.code()), (503, "SERVICE_UNAVAILABLE".into()));
+        assert_eq!(r.header("retry-after"), Some("7"));
+        assert!(r.header("x-request-id").is_some());
+    }
+    assert_eq!(track(a, "x").await.status, 200);
+
+    faults(&s, json!({"fail_next": {"status": 500}})).await;
+    assert_eq!(track(a, "x").await.code(), "INTERNAL_ERROR");
+    faults(&s, json!({"fail_next": {"status": 429}})).await;
+    assert_eq!(track(a, "x").await.code(), "RATE_LIMIT_EXCEEDED");
+    faults(
+        &s,
+        json!({"fail_next": {"status": 502, "body": {"oops": true}}}),
+    )
+    .await;
+    let r = track(a, "x").await;
+    assert_eq!((r.status, r.json()), (502, json!({"oops": true})));
+
+    let ev = events(&s).await;
+    assert_eq!(
+        ev["events"].as_array().map(Vec::len),
+        Some(1),
+        "faulted requests store nothing"
+    );
+    assert_eq!(ev["counts"]["503"], 2);
+    let bad = control_post(&s, "/faults", &json!({"fail_next": {"status": 42}})).await;
+    assert_eq!(bad.status, 422);
+    let bad = control_post(&s, "/faults", &json!({"explode": true})).await;
+    assert_eq!(bad.status, 422);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn fail_event_by_name_counted_or_forever() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    faults(
+        &s,
+        json!({"fail_event": {"event_name": "doomed", "status": 422, "count": null}}),
+    )
+    .await;
+    for _ in 0..3 {
+        let r = track(a, "doomed").await;
+        assert_eq!((r.status, r.code()), (422, "VALIDATION_ERROR".into()));
+        assert!(r.json()["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("doomed")));
+    }
+    assert_eq!(track(a, "fine").await.status, 200);
+    faults(
+        &s,
+        json!({"fail_event": {"event_name": "twice", "status": 500, "count": 2}}),
+    )
+    .await;
+    assert_eq!(track(a, "twice").await.status, 500);
+    assert_eq!(track(a, "twice").await.status, 500);
+    assert_eq!(track(a, "twice").await.status, 200);
+    assert_eq!(
+        track(a, "doomed").await.status,
+        422,
+        "forever until cleared"
+    );
+    faults(&s, json!({"clear": true})).await;
+    assert_eq!(track(a, "doomed").await.status, 200);
+    let names: Vec<String> = events(&s).await["events"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|e| e["event_name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(names, ["fine", "twice", "doomed"]);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn latency_delays_track_responses() {
+    let s = default_server().await;
+    faults(&s, json!({"latency_ms": 300})).await;
+    let t = Instant::now();
+    assert_eq!(track(s.api_addr(), "slow").await.status, 200);
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    faults(&s, json!({"latency_ms": 0})).await;
+    let t = Instant::now();
+    track(s.api_addr(), "fast").await;
+    assert!(t.elapsed() < Duration::from_millis(250));
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn reset_next_drops_the_connection() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    faults(&s, json!({"reset_next": 2})).await;
+    for _ in 0..2 {
+        let err = track_with(a, r#"{"event_name":"x","properties":{}}"#, &[])
+            .await
+            .err()
+            .expect("network error");
+        assert_ne!(
+            err.kind(),
+            ErrorKind::TimedOut,
+            "a reset, not a hang: {err}"
+        );
+    }
+    assert_eq!(track(a, "x").await.status, 200);
+    let ev = events(&s).await;
+    assert_eq!(ev["events"].as_array().map(Vec::len), Some(1));
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn arming_a_connection_fault_closes_idle_keep_alive_connections() {
+    let s = default_server().await;
+    let mut stream = TcpStream::connect(s.api_addr()).await.expect("connect");
+    let body = r#"{"event_name":"ka","properties":{}}"#;
+    let mut req = format!(
+        "POST {TRACK} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in AUTH {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
+        .await
+        .expect("in time")
+        .expect("read");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+
+    faults(&s, json!({"reset_next": 1})).await;
+    // The idle connection is closed, so the next request would go out on a fresh one.
+    let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
+        .await
+        .expect("closed in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn hang_next_until_the_client_gives_up() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    faults(&s, json!({"hang_next": 1})).await;
+    let t = Instant::now();
+    let req = build(
+        "POST",
+        TRACK,
+        &AUTH,
+        br#"{"event_name":"x","properties":{}}"#,
+    );
+    let err = raw(a, &req, Duration::from_millis(400))
+        .await
+        .err()
+        .expect("client timeout");
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert!(t.elapsed() >= Duration::from_millis(400));
+    assert_eq!(
+        track(a, "x").await.status,
+        200,
+        "only the next request hangs"
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn down_refuses_connections_then_up_on_the_same_port() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    assert_eq!(track(a, "before").await.status, 200);
+    let state = faults(&s, json!({"down": true})).await;
+    assert_eq!(state["down"], true);
+    let err = TcpStream::connect(a).await.expect_err("refused");
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    assert_eq!(
+        control_get(&s, "/health").await.status,
+        200,
+        "control port stays up"
+    );
+    faults(&s, json!({"down": false})).await;
+    assert_eq!(s.api_addr(), a);
+    assert_eq!(track(a, "after").await.status, 200);
+
+    // Reset also brings it back.
+    faults(&s, json!({"down": true})).await;
+    assert_eq!(control_post(&s, "/reset", &json!({})).await.status, 200);
+    assert_eq!(track(a, "again").await.status, 200);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn down_drops_open_connections() {
+    let s = default_server().await;
+    faults(&s, json!({"hang_next": 1})).await;
+    let req = build(
+        "POST",
+        TRACK,
+        &AUTH,
+        br#"{"event_name":"x","properties":{}}"#,
+    );
+    let addr = s.api_addr();
+    let pending = tokio::spawn(async move { raw(addr, &req, TIMEOUT).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    faults(&s, json!({"down": true})).await;
+    let result = pending.await.expect("join");
+    let err = result.err().expect("dropped");
+    assert_ne!(err.kind(), ErrorKind::TimedOut, "{err}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn clear_and_fault_state() {
+    let s = default_server().await;
+    let state = faults(
+        &s,
+        json!({
+            "fail_next": {"count": 1, "status": 500},
+            "fail_event": [{"event_name": "a"}, {"event_name": "b", "status": 400, "count": 3}],
+            "latency_ms": 5, "reset_next": 1, "hang_next": 1,
+            "rate_limit": {"limit": 10, "window_secs": 1}
+        }),
+    )
+    .await;
+    assert_eq!(state["fail_event"].as_array().map(Vec::len), Some(2));
+    assert_eq!(state["rate_limit"], json!({"limit": 10, "window_secs": 1}));
+    let cleared = faults(&s, json!({"clear": true})).await;
+    assert_eq!(
+        cleared,
+        json!({"fail_next": null, "fail_event": [], "latency_ms": 0, "reset_next": 0, "hang_next": 0,
+               "down": false, "rate_limit": null})
+    );
+    assert_eq!(control_get(&s, "/faults").await.json(), cleared);
+    assert_eq!(track(s.api_addr(), "x").await.status, 200);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn reset_clears_everything() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    let key = [("idempotency-key", "k1")];
+    let body = r#"{"event_name":"x","properties":{}}"#;
+    track_with(a, body, &key).await.expect("response");
+    track_with(a, body, &key).await.expect("response");
+    faults(&s, json!({"fail_event": {"event_name": "y"}})).await;
+    assert_eq!(
+        control_post(&s, "/reset", &json!({})).await.json(),
+        json!({"status": "ok"})
+    );
+    let ev = events(&s).await;
+    assert_eq!(
+        ev,
+        json!({"events": [], "duplicates": [], "counts": {}, "requests_total": 0})
+    );
+    assert_eq!(
+        control_get(&s, "/requests").await.json()["requests"],
+        json!([])
+    );
+    // Idempotency memory is gone: the same key stores again; faults are gone too.
+    let r = track_with(a, body, &key).await.expect("response");
+    assert_eq!(r.header("idempotent-replayed"), None);
+    assert_eq!(track(a, "y").await.status, 200);
+    assert_eq!(events(&s).await["events"][0]["seq"], 1);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn tokens_replace_and_list_redacted() {
+    let s = default_server().await;
+    let r = control_post(
+        &s,
+        "/tokens",
+        &json!([{"token_id": "tok_new", "token_secret": "sec_new_secret", "app_id": "app_new"}]),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json(),
+        json!({"tokens": [{"token_id": "tok_new", "token_secret": "<redacted>", "app_id": "app_new"}]})
+    );
+    assert_eq!(control_get(&s, "/tokens").await.json(), r.json());
+    assert_eq!(
+        track(s.api_addr(), "x").await.code(),
+        "INVALID_TOKEN",
+        "old token replaced"
+    );
+    let headers = [
+        ("x-inhouse-token-id", "tok_new"),
+        ("x-inhouse-token-secret", "sec_new_secret"),
+        ("x-inhouse-app", "app_new"),
+        ("content-type", "application/json"),
+    ];
+    let r = send(
+        s.api_addr(),
+        "POST",
+        TRACK,
+        &headers,
+        br#"{"event_name":"x","properties":{}}"#,
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 200);
+    let bad = control_post(
+        &s,
+        "/tokens",
+        &json!([{"token_id": "a", "token_secret": "", "app_id": "c"}]),
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    let bad = control_post(&s, "/tokens", &json!({"not": "an array"})).await;
+    assert_eq!(bad.status, 422);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn dumps_and_request_log_never_show_the_secret() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    track_with(
+        a,
+        r#"{"event_name":"page_view","properties":{"path":"/a"}}"#,
+        &[("idempotency-key", "kk-1")],
+    )
+    .await
+    .expect("response");
+    track(a, "button_click").await;
+    let mut wrong: Vec<(&str, &str)> = AUTH.to_vec();
+    wrong[1].1 = "sec_Sup3rS3cret_valuX";
+    send(a, "POST", TRACK, &wrong, b"{}")
+        .await
+        .expect("response");
+    send(a, "GET", "/elsewhere", &AUTH, b"")
+        .await
+        .expect("response");
+
+    let ndjson = control_get(&s, "/events?format=ndjson").await;
+    assert_eq!(ndjson.header("content-type"), Some("application/x-ndjson"));
+    let lines: Vec<serde_json::Value> = ndjson
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["event_name"], "page_view");
+    assert_eq!(lines[1]["id"], "evt_2");
+
+    let text = control_get(&s, "/events?format=text").await.text();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 3, "header + one line per event:\n{text}");
+    assert!(rows[1].starts_with('1') && rows[1].contains("page_view") && rows[1].contains("kk-1"));
+    assert!(rows[1].contains(APP) && rows[1].contains(r#"{"path":"/a"}"#));
+    let app_col = |row: &str| row.find(APP).expect("app column");
+    assert_eq!(app_col(rows[1]), app_col(rows[2]), "columns align");
+
+    let log = control_get(&s, "/requests").await.json();
+    let entries = log["requests"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 4);
+    assert_eq!(entries[0]["event_name"], "page_view");
+    assert_eq!(entries[0]["idempotency_key"], "kk-1");
+    assert_eq!(entries[0]["status"], 200);
+    assert_eq!(entries[2]["code"], "AUTHENTICATION_FAILED");
+    assert_eq!(entries[3]["status"], 404);
+    assert!(entries[0]["at_ms"].as_u64().is_some());
+    assert_eq!(
+        control_get(&s, "/events").await.json()["counts"],
+        json!({"200": 2, "401": 1, "404": 1})
+    );
+
+    for path in [
+        "/events",
+        "/events?format=ndjson",
+        "/events?format=text",
+        "/requests",
+        "/tokens",
+        "/faults",
+    ] {
+        let body = control_get(&s, path).await.text();
+        assert!(
+            !body.contains(SECRET) && !body.contains("sec_Sup3rS3cret"),
+            "{path} leaks the secret"
+        );
+    }
+    assert_eq!(control_get(&s, "/events?format=xml").await.status, 400);
+    s.shutdown().await;
+}
+
+/// The binary: one flushed stdout line, request lines on stderr without the secret, clean exit
+/// on SIGTERM.
+#[tokio::test]
+async fn binary_prints_addresses_and_exits_on_sigterm() {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_inhouse-server"))
+        .args([
+            "--token",
+            &format!("{TOKEN_ID}:{SECRET}:{APP}"),
+            "--rate-limit",
+            "100/60",
+            "--max-body",
+            "2048",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(TIMEOUT, lines.next_line())
+        .await
+        .expect("in time")
+        .expect("read")
+        .expect("a line");
+    let rest = line
+        .strip_prefix("inhouse-server listening api=http://")
+        .expect("banner");
+    let (api, control) = rest
+        .split_once(" control=http://")
+        .expect("control address");
+    let api: std::net::SocketAddr = api.parse().expect("api addr");
+    let control: std::net::SocketAddr = control.parse().expect("control addr");
+    assert!(api.ip().is_loopback() && control.ip().is_loopback());
+
+    let r = send(
+        api,
+        "POST",
+        TRACK,
+        &AUTH,
+        br#"{"event_name":"cli_event","properties":{}}"#,
+    )
+    .await
+    .expect("response");
+    assert_eq!(
+        (r.status, r.header("x-ratelimit-limit")),
+        (200, Some("100"))
+    );
+    let r = send(control, "GET", "/events", &[], b"")
+        .await
+        .expect("response");
+    assert_eq!(r.json()["events"][0]["event_name"], "cli_event");
+
+    let pid = child.id().expect("pid").to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(TIMEOUT, child.wait())
+        .await
+        .expect("exits in time")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .await
+        .expect("stderr");
+    assert!(
+        stderr.contains("200 POST /v1/api/chrome/events/track event=cli_event"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(SECRET));
+    assert!(
+        lines.next_line().await.expect("read").is_none(),
+        "exactly one stdout line"
+    );
+}

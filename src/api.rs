@@ -1,0 +1,592 @@
+//! The exported `Tracker` class. Each method has the same shape: convert the JavaScript
+//! arguments, call the core, perform what it asks through `web`, convert back.
+//!
+//! The npm package's loader wraps this class (it registers the extension listeners at the
+//! service worker's top level and queues calls until the wasm is ready); the methods here are
+//! safe to call directly as well.
+
+use crate::core::config::{self, Options};
+use crate::core::engine::{Admission, Engine, Note, TicketResult, INDEX_KEY, SEGMENT_PREFIX};
+use crate::core::error::{Error, ErrorCode};
+use crate::core::event::{build_event, EventContext};
+use crate::web::js::{get, now_ms, to_js_error};
+use crate::web::{props, runtime, schedule, storage, transport};
+use js_sys::{Function, Object, Promise, Reflect};
+use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+/// Where the tracker is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Created; reading the stored queue. Tracked events wait in `early`.
+    Starting,
+    Running,
+    ShutDown,
+}
+
+/// A `track` call waiting for its write: how to settle its promise.
+struct Waiter {
+    id: String,
+    resolve: Function,
+    reject: Function,
+}
+
+struct Inner {
+    phase: Phase,
+    engine: Engine,
+    ctx: EventContext,
+    early: Vec<(crate::core::event::NewEvent, Waiter)>,
+    waiters: HashMap<u64, Waiter>,
+    flush_waiters: Vec<Function>,
+    ready_waiters: Vec<Function>,
+    rng: crate::core::event::Rng,
+    on_error: Option<Function>,
+    on_drop: Option<Function>,
+    pump_handler: Option<Function>,
+    pump_queued: bool,
+    timer: Option<schedule::Timeout>,
+    alarm_at: Option<u64>,
+    writing: bool,
+}
+
+type Shared = Rc<RefCell<Inner>>;
+
+/// A durable event tracker for the Inhouse API. Create it once, in the background service
+/// worker. See the package's `index.d.ts` for the documented API.
+#[wasm_bindgen]
+pub struct Tracker {
+    shared: Shared,
+}
+
+impl std::fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.shared.borrow();
+        f.debug_struct("Tracker").field("phase", &inner.phase).field("app_id", &inner.engine.config().app_id).finish_non_exhaustive()
+    }
+}
+
+fn js_err(code: ErrorCode, message: impl Into<String>) -> JsValue {
+    to_js_error(&Error::new(code, message))
+}
+
+fn to_js<T: Serialize>(v: &T) -> JsValue {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::UNDEFINED)
+}
+
+#[wasm_bindgen]
+impl Tracker {
+    /// Validates the options (throws an `InhouseError` naming the field) and starts reading the
+    /// stored queue. Calls made meanwhile wait for it.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<Tracker, JsValue> {
+        if !options.is_object() {
+            return Err(js_err(ErrorCode::InvalidOption, "options must be an object with tokenId, tokenSecret and optionally appId, baseUrl, ..."));
+        }
+        let (opts, on_error, on_drop) = read_options(&options).map_err(|e| to_js_error(&e))?;
+        let (config, warnings) = config::validate(opts, runtime::extension_id().as_deref()).map_err(|e| to_js_error(&e))?;
+        for w in warnings {
+            web_sys::console::warn_1(&format!("[inhouse] {w}").into());
+        }
+        let inner = Inner {
+            phase: Phase::Starting,
+            engine: Engine::new(config, runtime::random_seed()),
+            ctx: EventContext { extension_version: runtime::extension_version() },
+            early: Vec::new(),
+            waiters: HashMap::new(),
+            flush_waiters: Vec::new(),
+            ready_waiters: Vec::new(),
+            rng: crate::core::event::Rng::new(runtime::random_seed()),
+            on_error,
+            on_drop,
+            pump_handler: None,
+            pump_queued: false,
+            timer: None,
+            alarm_at: None,
+            writing: false,
+        };
+        let shared = Rc::new(RefCell::new(inner));
+        let weak = Rc::downgrade(&shared);
+        let handler = Closure::<dyn FnMut()>::new(move || {
+            if let Some(s) = weak.upgrade() {
+                s.borrow_mut().timer = None;
+                pump(&s);
+            }
+        });
+        shared.borrow_mut().pump_handler = Some(handler.into_js_value().unchecked_into());
+        wasm_bindgen_futures::spawn_local(restore(shared.clone()));
+        Ok(Tracker { shared })
+    }
+
+    /// Resolves once the stored queue is loaded and delivery has resumed.
+    pub fn ready(&self) -> Promise {
+        let s = self.shared.clone();
+        Promise::new(&mut move |resolve, _| {
+            if s.borrow().phase == Phase::Starting {
+                s.borrow_mut().ready_waiters.push(resolve);
+            } else {
+                let _ = resolve.call0(&JsValue::UNDEFINED);
+            }
+        })
+    }
+
+    /// Tracks an event. Resolves with `{id, status}` once it is durably queued (`status` is
+    /// `"queued"`, `"deduplicated"`, `"disabled"` or `"evicted"`); rejects with an
+    /// `InhouseError` only for input that can never be sent.
+    pub fn track(&self, event_name: JsValue, properties: JsValue, options: JsValue) -> Promise {
+        match self.admit(event_name, properties, options) {
+            Ok(p) => p,
+            Err(e) => Promise::reject(&to_js_error(&e)),
+        }
+    }
+
+    fn admit(&self, event_name: JsValue, properties: JsValue, options: JsValue) -> Result<Promise, Error> {
+        let name = event_name.as_string().ok_or_else(|| {
+            Error::at(ErrorCode::InvalidEventName, "eventName", format!("event name must be a string, got {}", event_name.js_typeof().as_string().unwrap_or_default()))
+        })?;
+        let dedup_key = if options.is_undefined() || options.is_null() {
+            None
+        } else {
+            if !options.is_object() {
+                return Err(Error::at(ErrorCode::InvalidTrackOption, "options", "track options must be an object such as {dedupKey: \"...\"}"));
+            }
+            let k = get(&options, "dedupKey");
+            if k.is_undefined() { None } else { Some(k.as_string().ok_or_else(|| Error::at(ErrorCode::InvalidTrackOption, "dedupKey", "dedupKey must be a string"))?) }
+        };
+        let props = props::to_json_object(&properties)?;
+        let mut inner = self.shared.borrow_mut();
+        if inner.phase == Phase::ShutDown {
+            return Err(Error::new(ErrorCode::ShutDown, "the tracker was shut down; create a new one"));
+        }
+        let now = now_ms();
+        let max = inner.engine.config().limits.max_event_bytes;
+        let state = &mut *inner;
+        let event = build_event(&name, props, dedup_key.as_deref(), &state.ctx, now, max, &mut state.rng)?;
+        let id = event.id.clone();
+        let mut slot = None;
+        let promise = Promise::new(&mut |resolve, reject| slot = Some(Waiter { id: id.clone(), resolve, reject }));
+        let waiter = slot.expect("Promise executor runs synchronously");
+        if inner.phase == Phase::Starting {
+            inner.early.push((event, waiter));
+            return Ok(promise);
+        }
+        admit_event(&mut inner, event, waiter, now);
+        drop(inner);
+        schedule_pump(&self.shared);
+        Ok(promise)
+    }
+
+    /// Delivers what can be delivered now. Resolves with `{status: "empty"}` when the queue is
+    /// empty (and that is stored), or `{status: "blocked", reason, retryAt}` when delivery is
+    /// waiting (offline, backoff, paused credentials, disabled).
+    pub fn flush(&self) -> Promise {
+        let s = self.shared.clone();
+        Promise::new(&mut move |resolve, reject| {
+            if s.borrow().phase == Phase::ShutDown {
+                let _ = reject.call1(&JsValue::UNDEFINED, &js_err(ErrorCode::ShutDown, "the tracker was shut down"));
+                return;
+            }
+            let mut inner = s.borrow_mut();
+            inner.engine.retry_network_now(now_ms());
+            inner.flush_waiters.push(resolve);
+            drop(inner);
+            schedule_pump(&s);
+        })
+    }
+
+    /// Counters and state: queued, inFlight, delivered, retried, dropped by reason,
+    /// bytesStored, lastError, nextAttemptAt, storageWrites, requests.
+    pub fn stats(&self) -> JsValue {
+        to_js(&self.shared.borrow().engine.stats(now_ms()))
+    }
+
+    /// Replaces the credentials (for example after a 401). Delivery paused by the server's
+    /// refusal resumes at once.
+    #[wasm_bindgen(js_name = setCredentials)]
+    pub fn set_credentials(&self, credentials: JsValue) -> Result<(), JsValue> {
+        let creds = config::validate_credentials(get(&credentials, "tokenId").as_string(), get(&credentials, "tokenSecret").as_string())
+            .map_err(|e| to_js_error(&e))?;
+        self.shared.borrow_mut().engine.set_credentials(creds);
+        schedule_pump(&self.shared);
+        Ok(())
+    }
+
+    /// Opt-in or opt-out, persisted. Disabling stops collection and delivery; `purge` also drops
+    /// every queued event. Resolves once the choice is stored.
+    #[wasm_bindgen(js_name = setEnabled)]
+    pub fn set_enabled(&self, enabled: bool, purge: bool) -> Promise {
+        {
+            let mut inner = self.shared.borrow_mut();
+            let now = now_ms();
+            inner.engine.set_enabled(enabled, purge, now);
+        }
+        schedule_pump(&self.shared);
+        let s = self.shared.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            loop {
+                {
+                    let inner = s.borrow();
+                    if inner.engine.consent_persisted() || inner.phase == Phase::ShutDown {
+                        return Ok(JsValue::UNDEFINED);
+                    }
+                }
+                schedule::sleep(5).await;
+            }
+        })
+    }
+
+    /// Whether tracking is enabled.
+    #[wasm_bindgen(js_name = isEnabled)]
+    pub fn is_enabled(&self) -> bool {
+        self.shared.borrow().engine.enabled()
+    }
+
+    /// Resumes delivery now (the loader calls it on the SDK's alarm and on browser start).
+    pub fn wake(&self) {
+        schedule_pump(&self.shared);
+    }
+
+    /// Writes what is pending, stops timers and the alarm, and refuses further calls. In-flight
+    /// requests finish on their own; their events stay queued if the answer never comes.
+    pub fn shutdown(&self) -> Promise {
+        let s = self.shared.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            loop {
+                let now = now_ms();
+                let write = {
+                    let mut inner = s.borrow_mut();
+                    if inner.writing { None } else { inner.engine.take_write(now, true) }
+                };
+                match write {
+                    Some(w) => perform_write(&s, w).await,
+                    None if s.borrow().writing => schedule::sleep(5).await,
+                    None => break,
+                }
+            }
+            let mut inner = s.borrow_mut();
+            inner.phase = Phase::ShutDown;
+            inner.timer = None;
+            schedule::clear_alarm();
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+/// Reads `init`'s options object key by key, so that an unknown key or a wrong type is an
+/// error naming the field (`retry.maxAttempts must be a whole number, got string`).
+fn read_options(options: &JsValue) -> Result<(Options, Option<Function>, Option<Function>), Error> {
+    use config::OptionKind;
+    let mut o = Options::default();
+    let (mut on_error, mut on_drop) = (None, None);
+    let known: Vec<&str> = config::OPTION_NAMES.iter().map(|(n, _)| *n).collect();
+    for key in Object::keys(options.unchecked_ref::<Object>()).iter() {
+        let name = key.as_string().unwrap_or_default();
+        let v = get(options, &name);
+        if v.is_undefined() {
+            continue;
+        }
+        let kind = config::OPTION_NAMES.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).ok_or_else(|| config::unknown_option(&name, &known))?;
+        match kind {
+            OptionKind::Text => {
+                let text = Some(v.as_string().ok_or_else(|| config::wrong_type(&name, "a string", &type_name(&v)))?);
+                match name.as_str() {
+                    "tokenId" => o.token_id = text,
+                    "tokenSecret" => o.token_secret = text,
+                    "appId" => o.app_id = text,
+                    "baseUrl" => o.base_url = text,
+                    _ => o.wasm_url = text,
+                }
+            }
+            OptionKind::Count => {
+                let n = Some(count(&name, &v)?);
+                match name.as_str() {
+                    "maxQueueEvents" => o.max_queue_events = n,
+                    "maxQueueBytes" => o.max_queue_bytes = n,
+                    "maxEventBytes" => o.max_event_bytes = n,
+                    "requestTimeoutMs" => o.request_timeout_ms = n,
+                    _ => o.concurrency = n,
+                }
+            }
+            OptionKind::Flag => {
+                let b = Some(v.as_bool().ok_or_else(|| config::wrong_type(&name, "true or false", &type_name(&v)))?);
+                match name.as_str() {
+                    "debug" => o.debug = b,
+                    _ => o.allow_any_app_id = b,
+                }
+            }
+            OptionKind::Retry => {
+                if !v.is_object() {
+                    return Err(config::wrong_type("retry", "an object", &type_name(&v)));
+                }
+                let mut r = config::RetryOptions::default();
+                for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
+                    let sub = key.as_string().unwrap_or_default();
+                    let field = format!("retry.{sub}");
+                    let value = get(&v, &sub);
+                    if value.is_undefined() {
+                        continue;
+                    }
+                    let n = Some(count(&field, &value)?);
+                    match sub.as_str() {
+                        "baseDelayMs" => r.base_delay_ms = n,
+                        "maxDelayMs" => r.max_delay_ms = n,
+                        "maxAttempts" => r.max_attempts = n,
+                        "maxRetryAfterMs" => r.max_retry_after_ms = n,
+                        _ => return Err(config::unknown_option(&field, config::RETRY_OPTION_NAMES)),
+                    }
+                }
+                o.retry = Some(r);
+            }
+            OptionKind::Hook => {
+                let f = Some(v.dyn_into::<Function>().map_err(|v| config::wrong_type(&name, "a function", &type_name(&v)))?);
+                if name == "onError" { on_error = f } else { on_drop = f }
+            }
+        }
+    }
+    Ok((o, on_error, on_drop))
+}
+
+fn count(field: &str, v: &JsValue) -> Result<u32, Error> {
+    match v.as_f64() {
+        Some(n) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) => Ok(n as u32),
+        _ => Err(config::wrong_type(field, "a whole number", &type_name(v))),
+    }
+}
+
+fn type_name(v: &JsValue) -> String {
+    if v.is_null() {
+        "null".into()
+    } else if js_sys::Array::is_array(v) {
+        "an array".into()
+    } else if let Some(n) = v.as_f64() {
+        if n.fract() == 0.0 { format!("{}", n as i64) } else { "a fractional number".into() }
+    } else {
+        v.js_typeof().as_string().unwrap_or_default()
+    }
+}
+
+fn admit_event(inner: &mut Inner, event: crate::core::event::NewEvent, waiter: Waiter, now: u64) {
+    match inner.engine.track(event, now) {
+        Admission::Pending(ticket) => {
+            inner.waiters.insert(ticket, waiter);
+        }
+        Admission::Duplicate => settle(&waiter, "deduplicated"),
+        Admission::Disabled => settle(&waiter, "disabled"),
+    }
+}
+
+fn settle(w: &Waiter, status: &str) {
+    let result = Object::new();
+    let _ = Reflect::set(&result, &"id".into(), &w.id.as_str().into());
+    let _ = Reflect::set(&result, &"status".into(), &status.into());
+    let _ = w.resolve.call1(&JsValue::UNDEFINED, &result);
+}
+
+/// Reads the stored queue, removes what a crash left behind, then admits the calls that
+/// arrived meanwhile and resumes delivery.
+async fn restore(s: Shared) {
+    let now = now_ms();
+    let loaded = async {
+        let index_json = storage::get_strings(&[INDEX_KEY.to_string()]).await?.remove(INDEX_KEY);
+        let keys = Engine::segment_keys(index_json.as_deref());
+        let segments = if keys.is_empty() { HashMap::new() } else { storage::get_strings(&keys).await? };
+        // Segments a crash left between `set` and `remove`: done, and never named again.
+        if let Some(all) = storage::keys_with_prefix(SEGMENT_PREFIX).await {
+            storage::remove(&Engine::orphan_segments(index_json.as_deref(), &all)).await?;
+        }
+        Ok::<_, String>((index_json, segments))
+    }
+    .await;
+    let mut notes = Vec::new();
+    let ready = {
+        let mut inner = s.borrow_mut();
+        match loaded {
+            Ok((index_json, segs)) => inner.engine.restore(index_json.as_deref(), |k| segs.get(k).cloned(), now),
+            Err(why) => notes.push(Note::Error(Error::new(ErrorCode::StorageError, format!("could not read the stored queue: {why}")))),
+        }
+        inner.phase = Phase::Running;
+        for (event, waiter) in std::mem::take(&mut inner.early) {
+            admit_event(&mut inner, event, waiter, now);
+        }
+        std::mem::take(&mut inner.ready_waiters)
+    };
+    dispatch(&s, notes);
+    for f in ready {
+        let _ = f.call0(&JsValue::UNDEFINED);
+    }
+    pump(&s);
+}
+
+/// Runs `pump` in a microtask: a burst of synchronous `track` calls shares one write.
+fn schedule_pump(s: &Shared) {
+    let mut inner = s.borrow_mut();
+    if inner.pump_queued || inner.phase != Phase::Running {
+        return;
+    }
+    inner.pump_queued = true;
+    drop(inner);
+    let s = s.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        s.borrow_mut().pump_queued = false;
+        pump(&s);
+    });
+}
+
+/// Starts every write and send the engine wants now, passes on its notes, answers flushes,
+/// and sets the next wake-up (a timer, and an alarm that survives the worker).
+fn pump(s: &Shared) {
+    let now = now_ms();
+    let online = runtime::online();
+    let mut sends = Vec::new();
+    let (notes, write) = {
+        let mut inner = s.borrow_mut();
+        if inner.phase != Phase::Running {
+            return;
+        }
+        let flushing = !inner.flush_waiters.is_empty();
+        let write = if inner.writing { None } else { inner.engine.take_write(now, flushing) };
+        if write.is_some() {
+            inner.writing = true;
+        }
+        while let Some(send) = inner.engine.poll_send(now, online) {
+            sends.push(send);
+        }
+        (inner.engine.drain_notes(), write)
+    };
+    if let Some(w) = write {
+        let s2 = s.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            perform_write(&s2, w).await;
+            pump(&s2);
+        });
+    }
+    for send in sends {
+        let s2 = s.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let (url, creds, app, timeout) = {
+                let inner = s2.borrow();
+                let c = inner.engine.config();
+                (c.track_url(), inner.engine.credentials().clone(), c.app_id.clone(), c.request_timeout_ms)
+            };
+            let req = transport::Request { url: &url, credentials: &creds, app_id: &app, event_id: &send.id, body: &send.body, timeout_ms: timeout };
+            let verdict = transport::send(req, now_ms).await;
+            if s2.borrow().engine.config().debug {
+                web_sys::console::debug_1(&format!("[inhouse] {} {} → {:?}", send.name, send.id, verdict).into());
+            }
+            s2.borrow_mut().engine.on_result(send.slot, verdict, now_ms());
+            pump(&s2);
+        });
+    }
+    dispatch(s, notes);
+    answer_flushes(s, now);
+    reschedule(s, now);
+}
+
+async fn perform_write(s: &Shared, w: crate::core::engine::Write) {
+    s.borrow_mut().writing = true;
+    let mut result = storage::set_strings(&w.set).await;
+    if result.is_ok() {
+        // A failed removal only leaves garbage behind (cleaned at the next start), never a loss.
+        let _ = storage::remove(&w.remove).await;
+    }
+    if let Err(e) = &result {
+        if e.is_empty() {
+            result = Err("unknown error".into());
+        }
+    }
+    let notes = {
+        let mut inner = s.borrow_mut();
+        inner.writing = false;
+        inner.engine.write_done(result, now_ms());
+        inner.engine.drain_notes()
+    };
+    dispatch(s, notes);
+}
+
+/// Settles `track` promises and calls the hooks, with no borrow held (a hook may call back).
+fn dispatch(s: &Shared, notes: Vec<Note>) {
+    for note in notes {
+        let inner = s.borrow();
+        if let Note::Ticket { ticket, result } = &note {
+            drop(inner);
+            let Some(w) = s.borrow_mut().waiters.remove(ticket) else { continue };
+            match result {
+                TicketResult::Queued => settle(&w, "queued"),
+                TicketResult::Evicted => settle(&w, "evicted"),
+                TicketResult::Disabled => settle(&w, "disabled"),
+                TicketResult::Failed(e) => drop(w.reject.call1(&JsValue::UNDEFINED, &to_js_error(e))),
+            }
+            continue;
+        }
+        let (on_error, on_drop) = (inner.on_error.clone(), inner.on_drop.clone());
+        let debug = inner.engine.config().debug;
+        drop(inner);
+        match &note {
+            Note::Error(e) => {
+                if debug {
+                    web_sys::console::warn_1(&format!("[inhouse] {e}").into());
+                }
+                if let Some(f) = on_error {
+                    let _ = f.call1(&JsValue::UNDEFINED, &to_js_error(e));
+                }
+            }
+            Note::Dropped(d) => {
+                if let Some(f) = on_drop {
+                    let _ = f.call1(&JsValue::UNDEFINED, &to_js(d));
+                }
+            }
+            Note::Ticket { .. } => {}
+        }
+    }
+}
+
+fn answer_flushes(s: &Shared, now: u64) {
+    let waiters = {
+        let mut inner = s.borrow_mut();
+        if inner.flush_waiters.is_empty() || inner.writing {
+            return;
+        }
+        let Some(status) = inner.engine.flush_status(now) else { return };
+        let w = std::mem::take(&mut inner.flush_waiters);
+        (w, to_js(&status))
+    };
+    for f in waiters.0 {
+        let _ = f.call1(&JsValue::UNDEFINED, &waiters.1);
+    }
+}
+
+/// Sets the timer for the next wake-up and moves the alarm backstop when it changed.
+fn reschedule(s: &Shared, now: u64) {
+    let mut inner = s.borrow_mut();
+    let next = inner.engine.next_wakeup(now);
+    match next {
+        Some(at) => {
+            if inner.timer.as_ref().is_none_or(|t| t.at > at) {
+                let handler = inner.pump_handler.clone().expect("set in new");
+                inner.timer = Some(schedule::Timeout::start(&handler, at.saturating_sub(now), at));
+            }
+            let want = at.max(now + schedule::MIN_ALARM_DELAY_MS);
+            if inner.alarm_at.is_none_or(|a| a.abs_diff(want) > 5_000 && (a < now || want < a)) {
+                inner.alarm_at = Some(want);
+                schedule::set_alarm(want, now);
+            }
+        }
+        None => {
+            inner.timer = None;
+            if inner.alarm_at.take().is_some() {
+                schedule::clear_alarm();
+            }
+        }
+    }
+}
+
+
+impl Tracker {
+    /// A second handle on the same tracker (tests pass one to JavaScript and keep the other).
+    #[doc(hidden)]
+    pub fn clone_handle(&self) -> Tracker {
+        Tracker { shared: self.shared.clone() }
+    }
+}

@@ -1,0 +1,910 @@
+//! The delivery engine: the durable queue and the decisions about it, with no I/O.
+//!
+//! The edge feeds it what happened (an event tracked, a write committed, a response received,
+//! the time) and performs what it asks for ([`Engine::take_write`], [`Engine::poll_send`]).
+//! Everything here is deterministic given the clock and the seed, and tested on the host.
+//!
+//! # Storage layout (in `chrome.storage.local`)
+//! - `inhouse:v1:seg:<n>`: one *segment*, a JSON array of events. Written once, never
+//!   rewritten: a burst of `track` calls becomes one or a few new segments in a single
+//!   `set`, so no write ever reads, modifies and writes back a shared record.
+//! - `inhouse:v1:index`: the list of live segments with, for each, which of its events are done
+//!   (delivered or dropped), plus lifetime counters and the opt-out choice. Small; rewritten
+//!   with each write.
+//!
+//! A segment whose events are all done is removed in the same `set` that drops it from the
+//! index. One `set` call is atomic, so the index never names a segment that is not stored.
+//! An event is removed only after the server accepted it; if the worker dies first, the event
+//! is sent again with the same `Idempotency-Key`, and the server stores it once.
+
+use super::config::{Config, Credentials};
+use super::error::{Error, ErrorCode};
+use super::event::{request_body, NewEvent, Rng};
+use super::policy::{backoff_ms, Verdict};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashSet, VecDeque};
+
+/// Key of the index record.
+pub const INDEX_KEY: &str = "inhouse:v1:index";
+/// Prefix of every segment key.
+pub const SEGMENT_PREFIX: &str = "inhouse:v1:seg:";
+/// Events per segment at most: bounds the size of one storage value.
+pub const SEGMENT_EVENTS: usize = 500;
+/// Done-marks are written after this many, or after [`ACK_DELAY_MS`], whichever comes first:
+/// a drain costs one index write per many delivered events, not one per event.
+pub const ACK_BATCH: usize = 100;
+/// See [`ACK_BATCH`].
+pub const ACK_DELAY_MS: u64 = 1_000;
+/// While the server refuses the credentials, one probe this often (nothing is dropped meanwhile).
+pub const PAUSE_PROBE_MS: u64 = 10 * 60_000;
+/// While `navigator.onLine` is false, look again this often.
+pub const OFFLINE_RECHECK_MS: u64 = 5_000;
+/// Network errors back off no longer than this, so delivery resumes soon after the network does.
+pub const NETWORK_BACKOFF_CAP_MS: u64 = 60_000;
+
+/// The storage key of segment `seq`.
+pub fn segment_key(seq: u64) -> String {
+    format!("{SEGMENT_PREFIX}{seq}")
+}
+
+/// One event as stored. Short field names: they are repeated for every stored event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredEvent {
+    i: String,
+    n: String,
+    p: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct IndexDoc {
+    v: u32,
+    next: u64,
+    enabled: bool,
+    segs: Vec<SegmentMeta>,
+    #[serde(default)]
+    totals: Totals,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SegmentMeta {
+    s: u64,
+    n: u32,
+    d: Vec<u32>,
+}
+
+/// Lifetime counters, persisted with the index.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub delivered: u64,
+    pub retried: u64,
+    pub dropped: DropCounts,
+}
+
+/// Why events were dropped, counted. Every drop is also reported through `onDrop`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DropCounts {
+    /// The server rejected the event (400, 413, 422).
+    pub rejected: u64,
+    /// The queue was full (count or bytes); the oldest events made room.
+    pub evicted: u64,
+    /// The event failed `retry.maxAttempts` times on server errors.
+    pub retries_exhausted: u64,
+    /// The user opted out with `purge: true`.
+    pub purged: u64,
+    /// Stored data could not be read back (corrupt or missing segment).
+    pub corrupt: u64,
+}
+
+/// Why one event was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    Rejected,
+    Evicted,
+    RetriesExhausted,
+    Purged,
+    Corrupt,
+}
+
+/// A dropped event, reported to `onDrop`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dropped {
+    pub id: String,
+    pub event_name: String,
+    pub reason: DropReason,
+    pub message: String,
+}
+
+/// How a `track` call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TicketResult {
+    /// Durably queued.
+    Queued,
+    /// Made room for newer events before it could be stored.
+    Evicted,
+    /// Tracking is disabled (opt-out).
+    Disabled,
+    /// The write failed; the event was not accepted.
+    Failed(Error),
+}
+
+/// Something the edge must pass on: settle a `track` promise, call a hook.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Note {
+    Ticket { ticket: u64, result: TicketResult },
+    Dropped(Dropped),
+    Error(Error),
+}
+
+/// What `track` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Waiting for the next write; settles through `Note::Ticket`.
+    Pending(u64),
+    /// An event with the same dedup id is already queued: nothing added.
+    Duplicate,
+    /// Tracking is disabled.
+    Disabled,
+}
+
+/// One storage write: `chrome.storage.local.set(set)` then `remove(remove)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Write {
+    pub set: Vec<(String, String)>,
+    pub remove: Vec<String>,
+}
+
+/// One request to perform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Send {
+    pub slot: SlotRef,
+    pub id: String,
+    pub name: String,
+    pub body: String,
+}
+
+/// Where an event sits in the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SlotRef {
+    pub seq: u64,
+    pub index: u32,
+}
+
+/// Why delivery is not progressing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockReason {
+    Disabled,
+    Paused,
+    Offline,
+    Backoff,
+}
+
+/// The answer to `flush`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlushStatus {
+    /// `"empty"` or `"blocked"`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<BlockReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<u64>,
+    pub queued: usize,
+}
+
+/// Counters and state for `stats()`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub state: &'static str,
+    pub enabled: bool,
+    pub queued: usize,
+    pub pending_write: usize,
+    pub in_flight: usize,
+    pub bytes_stored: usize,
+    pub delivered: u64,
+    pub retried: u64,
+    pub dropped: DropCounts,
+    pub storage_writes: u64,
+    pub requests: u64,
+    pub next_attempt_at: Option<u64>,
+    pub last_error: Option<LastError>,
+}
+
+/// The most recent delivery or storage error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    pub code: &'static str,
+    pub message: String,
+    pub at: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    event: StoredEvent,
+    bytes: usize,
+    done: bool,
+    in_flight: bool,
+    attempts: u32,
+    not_before: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Segment {
+    seq: u64,
+    slots: Vec<Slot>,
+    live: usize,
+}
+
+#[derive(Clone, Debug)]
+struct PendingEvent {
+    ticket: u64,
+    event: NewEvent,
+}
+
+#[derive(Debug)]
+struct Writing {
+    segments: Vec<Segment>,
+    tickets: Vec<u64>,
+    removed: Vec<u64>,
+    enabled_written: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Gate {
+    Open,
+    /// `server`: the server asked for the wait (5xx, 429); otherwise the network failed.
+    Backoff { until: u64, server: bool },
+    Offline,
+    Paused { probe_at: u64 },
+}
+
+/// The engine. See the module documentation.
+#[derive(Debug)]
+pub struct Engine {
+    config: Config,
+    rng: Rng,
+    segments: VecDeque<Segment>,
+    next_seq: u64,
+    live_count: usize,
+    live_bytes: usize,
+    dedup_live: HashSet<String>,
+    pending: Vec<PendingEvent>,
+    pending_bytes: usize,
+    next_ticket: u64,
+    writing: Option<Writing>,
+    unremoved: Vec<u64>,
+    dirty_marks: usize,
+    dirty_since: Option<u64>,
+    force_write: bool,
+    enabled: bool,
+    enabled_persisted: bool,
+    in_flight: usize,
+    failures: u32,
+    gate: Gate,
+    /// The end of the latest wait the server asked for (`Retry-After` and kin); 0 if none. Kept
+    /// apart from `gate` so that an answer to a request sent *before* that response (a late
+    /// success, a network error) cannot shorten it.
+    retry_after_until: u64,
+    totals: Totals,
+    storage_writes: u64,
+    requests: u64,
+    last_error: Option<LastError>,
+    notes: Vec<Note>,
+}
+
+impl Engine {
+    /// An engine with an empty queue.
+    pub fn new(config: Config, seed: u64) -> Engine {
+        Engine {
+            config,
+            rng: Rng::new(seed),
+            segments: VecDeque::new(),
+            next_seq: 1,
+            live_count: 0,
+            live_bytes: 0,
+            dedup_live: HashSet::new(),
+            pending: Vec::new(),
+            pending_bytes: 0,
+            next_ticket: 1,
+            writing: None,
+            unremoved: Vec::new(),
+            dirty_marks: 0,
+            dirty_since: None,
+            force_write: false,
+            enabled: true,
+            enabled_persisted: true,
+            in_flight: 0,
+            failures: 0,
+            gate: Gate::Open,
+            retry_after_until: 0,
+            totals: Totals::default(),
+            storage_writes: 0,
+            requests: 0,
+            last_error: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// The storage keys of the segments an index names (read them, then call [`Engine::restore`]).
+    pub fn segment_keys(index_json: Option<&str>) -> Vec<String> {
+        parse_index(index_json).map(|doc| doc.segs.iter().map(|m| segment_key(m.s)).collect()).unwrap_or_default()
+    }
+
+    /// Segment keys among `all_keys` that the index does not name and that were written before
+    /// it (a crash between a write's `set` and its `remove`): safe to delete before restoring.
+    /// Without a readable index every segment key is unreachable, hence an orphan.
+    pub fn orphan_segments(index_json: Option<&str>, all_keys: &[String]) -> Vec<String> {
+        let doc = parse_index(index_json);
+        let named: HashSet<u64> = doc.iter().flat_map(|d| d.segs.iter().map(|m| m.s)).collect();
+        let next = doc.map_or(u64::MAX, |d| d.next);
+        all_keys
+            .iter()
+            .filter(|k| {
+                k.strip_prefix(SEGMENT_PREFIX)
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|seq| seq < next && !named.contains(&seq))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Rebuilds the queue from what storage holds. `segment` returns the stored JSON of a
+    /// segment key. A missing or unreadable segment loses only its own events, counted as
+    /// `corrupt` and reported.
+    pub fn restore(&mut self, index_json: Option<&str>, segment: impl Fn(&str) -> Option<String>, now: u64) {
+        let Some(doc) = parse_index(index_json) else {
+            if index_json.is_some() {
+                self.fail(Error::new(ErrorCode::StorageError, "the stored queue index is unreadable; starting with an empty queue"), now);
+            }
+            return;
+        };
+        self.next_seq = doc.next.max(1);
+        self.enabled = doc.enabled;
+        self.enabled_persisted = doc.enabled;
+        self.totals = doc.totals;
+        for meta in doc.segs {
+            let key = segment_key(meta.s);
+            let events: Option<Vec<StoredEvent>> = segment(&key).and_then(|json| serde_json::from_str(&json).ok());
+            let Some(events) = events.filter(|e| e.len() == meta.n as usize) else {
+                let lost = meta.n as u64 - meta.d.len() as u64;
+                self.totals.dropped.corrupt += lost;
+                self.unremoved.push(meta.s);
+                self.mark_dirty(now);
+                self.fail(Error::new(ErrorCode::StorageError, format!("stored segment {key} is missing or unreadable; {lost} events lost")), now);
+                continue;
+            };
+            let mut seg = Segment { seq: meta.s, slots: Vec::with_capacity(events.len()), live: 0 };
+            let done: HashSet<u32> = meta.d.into_iter().collect();
+            for (i, event) in events.into_iter().enumerate() {
+                let is_done = done.contains(&(i as u32));
+                let bytes = stored_bytes(&event);
+                if !is_done {
+                    seg.live += 1;
+                    self.live_count += 1;
+                    self.live_bytes += bytes;
+                    if event.i.starts_with("d-") {
+                        self.dedup_live.insert(event.i.clone());
+                    }
+                }
+                seg.slots.push(Slot { event, bytes, done: is_done, in_flight: false, attempts: 0, not_before: 0 });
+            }
+            self.segments.push_back(seg);
+        }
+    }
+
+    /// Offers a validated event. It is accepted once the write that carries it commits.
+    pub fn track(&mut self, event: NewEvent, now: u64) -> Admission {
+        if !self.enabled {
+            return Admission::Disabled;
+        }
+        if event.id.starts_with("d-") && !self.dedup_live.insert(event.id.clone()) {
+            return Admission::Duplicate;
+        }
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.pending_bytes += event.stored_bytes();
+        self.pending.push(PendingEvent { ticket, event });
+        self.enforce_bounds(now);
+        Admission::Pending(ticket)
+    }
+
+    /// Evicts the oldest events until the queue fits its bounds. Events being sent are spared
+    /// (they may already be delivered), so a burst can overshoot by at most `concurrency`.
+    fn enforce_bounds(&mut self, now: u64) {
+        let limits = self.config.limits.clone();
+        let over = |e: &Engine| {
+            e.live_count + e.pending.len() > limits.max_queue_events || e.live_bytes + e.pending_bytes > limits.max_queue_bytes
+        };
+        'segments: for si in 0..self.segments.len() {
+            for i in 0..self.segments[si].slots.len() {
+                if !over(self) {
+                    break 'segments;
+                }
+                let slot = &self.segments[si].slots[i];
+                if !slot.done && !slot.in_flight {
+                    let r = SlotRef { seq: self.segments[si].seq, index: i as u32 };
+                    self.drop_slot(r, DropReason::Evicted, "the queue was full; the oldest events were evicted".into(), now);
+                }
+            }
+        }
+        while over(self) && !self.pending.is_empty() {
+            let p = self.pending.remove(0);
+            self.pending_bytes -= p.event.stored_bytes();
+            self.dedup_live.remove(&p.event.id);
+            self.totals.dropped.evicted += 1;
+            self.notes.push(Note::Dropped(Dropped {
+                id: p.event.id,
+                event_name: p.event.name,
+                reason: DropReason::Evicted,
+                message: "the queue was full; the oldest events were evicted".into(),
+            }));
+            self.notes.push(Note::Ticket { ticket: p.ticket, result: TicketResult::Evicted });
+        }
+    }
+
+    /// The next storage write, if one is due. `force` writes pending done-marks now (flush,
+    /// shutdown, an idle queue). At most one write is outstanding at a time.
+    pub fn take_write(&mut self, now: u64, force: bool) -> Option<Write> {
+        if self.writing.is_some() {
+            return None;
+        }
+        let marks_due = self.dirty_marks > 0
+            && (force || self.force_write || self.dirty_marks >= ACK_BATCH || self.dirty_since.is_some_and(|t| now >= t + ACK_DELAY_MS));
+        let enabled_due = self.enabled != self.enabled_persisted;
+        if self.pending.is_empty() && !marks_due && !enabled_due {
+            return None;
+        }
+        let mut set = Vec::new();
+        let mut new_segments = Vec::new();
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let tickets: Vec<u64> = pending.iter().map(|p| p.ticket).collect();
+        for chunk in pending.chunks(SEGMENT_EVENTS) {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let events: Vec<StoredEvent> = chunk
+                .iter()
+                .map(|p| StoredEvent { i: p.event.id.clone(), n: p.event.name.clone(), p: p.event.props_json.clone() })
+                .collect();
+            set.push((segment_key(seq), serde_json::to_string(&events).unwrap_or_default()));
+            let slots = events
+                .into_iter()
+                .map(|event| Slot { bytes: stored_bytes(&event), event, done: false, in_flight: false, attempts: 0, not_before: 0 })
+                .collect::<Vec<_>>();
+            new_segments.push(Segment { seq, live: slots.len(), slots });
+        }
+        // Segments whose events are all done leave memory now and storage with this write.
+        let mut removed = std::mem::take(&mut self.unremoved);
+        self.segments.retain(|s| {
+            let keep = s.live > 0 || s.slots.iter().any(|x| x.in_flight);
+            if !keep {
+                removed.push(s.seq);
+            }
+            keep
+        });
+        let index = IndexDoc {
+            v: 1,
+            next: self.next_seq,
+            enabled: self.enabled,
+            segs: self.segments.iter().chain(new_segments.iter()).map(segment_meta).collect(),
+            totals: self.totals.clone(),
+        };
+        set.push((INDEX_KEY.to_string(), serde_json::to_string(&index).unwrap_or_default()));
+        self.dirty_marks = 0;
+        self.dirty_since = None;
+        self.force_write = false;
+        self.storage_writes += 1;
+        self.writing = Some(Writing { segments: new_segments, tickets, removed: removed.clone(), enabled_written: self.enabled });
+        Some(Write { set, remove: removed.iter().map(|s| segment_key(*s)).collect() })
+    }
+
+    /// The outstanding write finished. On success its events are accepted and become sendable;
+    /// on failure they are refused (their `track` rejects) and nothing already queued is lost.
+    pub fn write_done(&mut self, result: Result<(), String>, now: u64) {
+        let Some(w) = self.writing.take() else { return };
+        match result {
+            Ok(()) => {
+                self.enabled_persisted = w.enabled_written;
+                for seg in w.segments {
+                    self.live_count += seg.live;
+                    self.live_bytes += seg.slots.iter().map(|s| s.bytes).sum::<usize>();
+                    self.segments.push_back(seg);
+                }
+                for ticket in w.tickets {
+                    self.notes.push(Note::Ticket { ticket, result: TicketResult::Queued });
+                }
+            }
+            Err(message) => {
+                let error = Error::new(ErrorCode::StorageError, format!("chrome.storage.local write failed: {message}"));
+                self.fail(error.clone(), now);
+                for seg in &w.segments {
+                    for slot in &seg.slots {
+                        self.dedup_live.remove(&slot.event.i);
+                    }
+                }
+                for ticket in w.tickets {
+                    self.notes.push(Note::Ticket { ticket, result: TicketResult::Failed(error.clone()) });
+                }
+                self.unremoved.extend(w.removed);
+                self.mark_dirty(now);
+            }
+        }
+        // A full queue may now hold more than the bounds allowed while the write was out.
+        self.enforce_bounds(now);
+    }
+
+    /// The next request to send, if delivery may proceed now. Call until `None`.
+    pub fn poll_send(&mut self, now: u64, online: bool) -> Option<Send> {
+        if !self.enabled {
+            return None;
+        }
+        match self.gate {
+            Gate::Paused { probe_at } if now < probe_at => return None,
+            Gate::Backoff { until, .. } if now < until => return None,
+            _ if !online => {
+                self.gate = Gate::Offline;
+                return None;
+            }
+            _ => {}
+        }
+        if self.gate == Gate::Offline {
+            self.gate = Gate::Open;
+        }
+        if self.in_flight >= self.send_cap() {
+            return None;
+        }
+        let (seq, index, slot) = self
+            .segments
+            .iter_mut()
+            .flat_map(|s| {
+                let seq = s.seq;
+                s.slots.iter_mut().enumerate().map(move |(i, slot)| (seq, i, slot))
+            })
+            .find(|(_, _, s)| !s.done && !s.in_flight && s.not_before <= now)?;
+        slot.in_flight = true;
+        self.in_flight += 1;
+        self.requests += 1;
+        Some(Send {
+            slot: SlotRef { seq, index: index as u32 },
+            id: slot.event.i.clone(),
+            name: slot.event.n.clone(),
+            body: request_body(&slot.event.n, &slot.event.p),
+        })
+    }
+
+    /// Applies the verdict on one request.
+    pub fn on_result(&mut self, slot_ref: SlotRef, verdict: Verdict, now: u64) {
+        let Some(slot) = self.slot_mut(slot_ref) else { return };
+        if !slot.in_flight {
+            return;
+        }
+        slot.in_flight = false;
+        let was_done = slot.done;
+        self.in_flight -= 1;
+        match verdict {
+            Verdict::Delivered => {
+                self.failures = 0;
+                self.gate = self.reopened_gate(now);
+                self.last_error = None;
+                if !was_done {
+                    self.totals.delivered += 1;
+                    self.finish(slot_ref, now);
+                }
+            }
+            Verdict::Reject { error } => {
+                self.failures = 0;
+                self.gate = self.reopened_gate(now);
+                if !was_done {
+                    self.drop_slot(slot_ref, DropReason::Rejected, error.message.clone(), now);
+                }
+                self.fail(error, now);
+            }
+            Verdict::Retry { after_ms, error } => {
+                self.totals.retried += 1;
+                self.failures += 1;
+                let policy = self.config.retry.clone();
+                let r = self.rng.next_f64();
+                let slot = self.slot_mut(slot_ref).expect("slot exists");
+                slot.attempts += 1;
+                let attempts = slot.attempts;
+                slot.not_before = now + backoff_ms(&policy, attempts, r);
+                if attempts >= policy.max_attempts && !was_done {
+                    let msg = format!("gave up after {attempts} attempts; last error: {}", error.message);
+                    self.drop_slot(slot_ref, DropReason::RetriesExhausted, msg, now);
+                }
+                let server_wait = after_ms.unwrap_or(0).min(policy.max_retry_after_ms);
+                if after_ms.is_some() {
+                    self.retry_after_until = self.retry_after_until.max(now + server_wait);
+                }
+                let wait = backoff_ms(&policy, self.failures, self.rng.next_f64()).max(server_wait);
+                self.gate = Gate::Backoff { until: (now + wait).max(self.retry_after_until), server: true };
+                self.fail(error, now);
+            }
+            Verdict::Unreachable { error } => {
+                self.failures += 1;
+                let mut policy = self.config.retry.clone();
+                policy.max_delay_ms = policy.max_delay_ms.min(NETWORK_BACKOFF_CAP_MS);
+                let wait = backoff_ms(&policy, self.failures, self.rng.next_f64());
+                self.gate = Gate::Backoff { until: (now + wait).max(self.retry_after_until), server: false };
+                self.fail(error, now);
+            }
+            Verdict::Pause { error } => {
+                // A failure like the others: once the pause ends, probe with one request until
+                // one succeeds. Without it, an offline spell (which turns the gate to Offline,
+                // then Open) would end a pause with a full-concurrency burst instead of a probe.
+                self.failures += 1;
+                self.gate = Gate::Paused { probe_at: (now + PAUSE_PROBE_MS).max(self.retry_after_until) };
+                self.fail(error, now);
+            }
+        }
+    }
+
+    /// An explicit `flush`: a wait caused by network errors ends now (the network may be back).
+    /// Waits the server asked for (`Retry-After`, 5xx) and per-event backoff still hold.
+    pub fn retry_network_now(&mut self, now: u64) {
+        if matches!(self.gate, Gate::Backoff { server: false, .. }) {
+            self.gate = self.reopened_gate(now);
+        }
+    }
+
+    /// New credentials: a pause for bad credentials ends and delivery resumes at once.
+    pub fn set_credentials(&mut self, credentials: Credentials) {
+        self.config.credentials = credentials;
+        if matches!(self.gate, Gate::Paused { .. } | Gate::Backoff { .. }) {
+            self.gate = Gate::Open;
+        }
+        // New credentials are a fresh start, including any wait the server asked of the old ones.
+        self.retry_after_until = 0;
+        self.failures = 0;
+    }
+
+    /// The credentials to send.
+    pub fn credentials(&self) -> &Credentials {
+        &self.config.credentials
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Opt-in or opt-out. Disabling stops collection and delivery; with `purge`, every queued
+    /// event is dropped (counted as `purged`). The choice is persisted by the next write.
+    pub fn set_enabled(&mut self, enabled: bool, purge: bool, now: u64) {
+        self.enabled = enabled;
+        if !enabled {
+            for p in std::mem::take(&mut self.pending) {
+                self.dedup_live.remove(&p.event.id);
+                self.notes.push(Note::Ticket { ticket: p.ticket, result: TicketResult::Disabled });
+            }
+            self.pending_bytes = 0;
+        }
+        if purge {
+            let refs: Vec<SlotRef> = self
+                .segments
+                .iter()
+                .flat_map(|s| s.slots.iter().enumerate().filter(|(_, x)| !x.done).map(move |(i, _)| SlotRef { seq: s.seq, index: i as u32 }))
+                .collect();
+            for r in refs {
+                self.drop_slot(r, DropReason::Purged, "purged on opt-out".into(), now);
+            }
+        }
+        self.force_write = true;
+        self.mark_dirty(now);
+    }
+
+    /// Whether tracking is enabled.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Whether the opt-in/opt-out choice in memory is the one stored.
+    pub fn consent_persisted(&self) -> bool {
+        self.enabled == self.enabled_persisted && self.writing.is_none()
+    }
+
+    /// Takes what the edge must pass on (settled tickets, drops, errors), oldest first.
+    pub fn drain_notes(&mut self) -> Vec<Note> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// When the engine next needs attention (a write or a send becomes due), if ever.
+    pub fn next_wakeup(&self, now: u64) -> Option<u64> {
+        let mut at: Option<u64> = None;
+        let mut consider = |t: u64| at = Some(at.map_or(t, |a| a.min(t)));
+        if self.writing.is_none() {
+            // Due now exactly when `take_write(now, false)` would write (including a full batch of
+            // done-marks, not only a forced one).
+            let marks_due_now = self.dirty_marks > 0 && (self.force_write || self.dirty_marks >= ACK_BATCH);
+            if !self.pending.is_empty() || self.enabled != self.enabled_persisted || marks_due_now {
+                consider(now);
+            } else if let Some(t) = self.dirty_since {
+                consider(t + ACK_DELAY_MS);
+            }
+        }
+        // At the in-flight cap (the full concurrency, or the single probe after a failure or
+        // during a pause) no send can be due: the next answer is what comes next. Reporting a
+        // past time here (a due probe, a sendable event) would make the edge spin.
+        if self.enabled && self.has_unsent() && self.in_flight < self.send_cap() {
+            match self.gate {
+                Gate::Paused { probe_at } => consider(probe_at),
+                Gate::Backoff { until, .. } if until > now => consider(until),
+                Gate::Offline => consider(now + OFFLINE_RECHECK_MS),
+                _ => {
+                    if let Some(t) = self.earliest_sendable() {
+                        consider(t.max(now));
+                    }
+                }
+            }
+        }
+        at
+    }
+
+    /// `Some` when `flush` can answer: the queue is empty and durable, or delivery is blocked.
+    pub fn flush_status(&mut self, now: u64) -> Option<FlushStatus> {
+        let queued = self.live_count + self.pending.len();
+        let busy_writing = self.writing.is_some() || !self.pending.is_empty();
+        if queued == 0 && !busy_writing && self.dirty_marks == 0 && self.in_flight == 0 {
+            return Some(FlushStatus { status: "empty", reason: None, retry_at: None, queued: 0 });
+        }
+        if queued == 0 {
+            self.force_write = self.dirty_marks > 0;
+            return None;
+        }
+        if self.in_flight > 0 || busy_writing {
+            return None;
+        }
+        let blocked = |reason, retry_at| Some(FlushStatus { status: "blocked", reason: Some(reason), retry_at, queued });
+        if !self.enabled {
+            return blocked(BlockReason::Disabled, None);
+        }
+        match self.gate {
+            Gate::Paused { probe_at } => blocked(BlockReason::Paused, Some(probe_at)),
+            Gate::Offline => blocked(BlockReason::Offline, Some(now + OFFLINE_RECHECK_MS)),
+            Gate::Backoff { until, .. } if until > now => blocked(BlockReason::Backoff, Some(until)),
+            _ => match self.earliest_sendable() {
+                Some(t) if t > now => blocked(BlockReason::Backoff, Some(t)),
+                _ => None,
+            },
+        }
+    }
+
+    /// Counters and state.
+    pub fn stats(&self, now: u64) -> Stats {
+        let state = if !self.enabled {
+            "disabled"
+        } else {
+            match self.gate {
+                Gate::Paused { .. } => "paused",
+                Gate::Offline => "offline",
+                Gate::Backoff { until, .. } if until > now => "backoff",
+                _ if self.in_flight > 0 => "sending",
+                _ if self.live_count > 0 => "ready",
+                _ => "idle",
+            }
+        };
+        Stats {
+            state,
+            enabled: self.enabled,
+            queued: self.live_count + self.pending.len(),
+            pending_write: self.pending.len() + self.writing.as_ref().map_or(0, |w| w.tickets.len()),
+            in_flight: self.in_flight,
+            bytes_stored: self.live_bytes,
+            delivered: self.totals.delivered,
+            retried: self.totals.retried,
+            dropped: self.totals.dropped.clone(),
+            storage_writes: self.storage_writes,
+            requests: self.requests,
+            next_attempt_at: if self.has_unsent() { self.next_wakeup(now) } else { None },
+            last_error: self.last_error.clone(),
+        }
+    }
+
+    fn has_unsent(&self) -> bool {
+        self.live_count > self.in_flight
+    }
+
+    /// Requests allowed out at once: after a failure (or while paused), one probe until one
+    /// succeeds; otherwise the configured concurrency.
+    fn send_cap(&self) -> usize {
+        if self.failures > 0 || matches!(self.gate, Gate::Paused { .. }) {
+            1
+        } else {
+            self.config.concurrency
+        }
+    }
+
+    /// The gate once a request succeeds: open, unless a wait the server asked for still runs.
+    fn reopened_gate(&self, now: u64) -> Gate {
+        if now < self.retry_after_until {
+            Gate::Backoff { until: self.retry_after_until, server: true }
+        } else {
+            Gate::Open
+        }
+    }
+
+    fn earliest_sendable(&self) -> Option<u64> {
+        if self.in_flight >= self.send_cap() {
+            return None;
+        }
+        self.segments.iter().flat_map(|s| s.slots.iter()).filter(|s| !s.done && !s.in_flight).map(|s| s.not_before).min()
+    }
+
+    fn slot_mut(&mut self, r: SlotRef) -> Option<&mut Slot> {
+        let si = self.segments.binary_search_by_key(&r.seq, |s| s.seq).ok()?;
+        self.segments[si].slots.get_mut(r.index as usize)
+    }
+
+    /// Marks a slot done (delivered or dropped) and schedules the index write.
+    fn finish(&mut self, r: SlotRef, now: u64) {
+        let Ok(si) = self.segments.binary_search_by_key(&r.seq, |s| s.seq) else { return };
+        let seg = &mut self.segments[si];
+        let Some(slot) = seg.slots.get_mut(r.index as usize) else { return };
+        if slot.done {
+            return;
+        }
+        slot.done = true;
+        seg.live -= 1;
+        self.live_count -= 1;
+        self.live_bytes -= slot.bytes;
+        if slot.event.i.starts_with("d-") {
+            let id = slot.event.i.clone();
+            self.dedup_live.remove(&id);
+        }
+        self.mark_dirty(now);
+    }
+
+    fn drop_slot(&mut self, r: SlotRef, reason: DropReason, message: String, now: u64) {
+        let Some(slot) = self.slot_mut(r) else { return };
+        if slot.done {
+            return;
+        }
+        let dropped = Dropped { id: slot.event.i.clone(), event_name: slot.event.n.clone(), reason, message };
+        let counts = &mut self.totals.dropped;
+        *match reason {
+            DropReason::Rejected => &mut counts.rejected,
+            DropReason::Evicted => &mut counts.evicted,
+            DropReason::RetriesExhausted => &mut counts.retries_exhausted,
+            DropReason::Purged => &mut counts.purged,
+            DropReason::Corrupt => &mut counts.corrupt,
+        } += 1;
+        self.finish(r, now);
+        self.notes.push(Note::Dropped(dropped));
+    }
+
+    fn mark_dirty(&mut self, now: u64) {
+        self.dirty_marks += 1;
+        self.dirty_since.get_or_insert(now);
+    }
+
+    /// Records an error; reports it unless it repeats the previous one.
+    fn fail(&mut self, error: Error, now: u64) {
+        let repeat = self.last_error.as_ref().is_some_and(|e| e.code == error.code.as_str());
+        self.last_error = Some(LastError { code: error.code.as_str(), message: error.message.clone(), at: now });
+        if !repeat {
+            self.notes.push(Note::Error(error));
+        }
+    }
+}
+
+fn parse_index(json: Option<&str>) -> Option<IndexDoc> {
+    serde_json::from_str::<IndexDoc>(json?).ok().filter(|d| d.v == 1)
+}
+
+fn segment_meta(s: &Segment) -> SegmentMeta {
+    SegmentMeta {
+        s: s.seq,
+        n: s.slots.len() as u32,
+        d: s.slots.iter().enumerate().filter(|(_, x)| x.done).map(|(i, _)| i as u32).collect(),
+    }
+}
+
+fn stored_bytes(e: &StoredEvent) -> usize {
+    e.i.len() + e.n.len() + e.p.len() + 24
+}

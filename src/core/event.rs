@@ -1,0 +1,278 @@
+//! Events: the naming rule, property limits, stable event ids, and the exact bytes sent.
+
+use super::error::{Error, ErrorCode, Result};
+use serde_json::{Map, Value};
+
+/// Longest event name (seed 003's rule).
+pub const MAX_EVENT_NAME_LEN: usize = 128;
+/// Deepest nesting of objects and arrays inside `properties` (the top-level object is depth 1).
+pub const MAX_PROPERTY_DEPTH: usize = 10;
+/// Longest string value or key inside `properties`, in UTF-8 bytes.
+pub const MAX_STRING_BYTES: usize = 8 * 1024;
+/// Longest per-event dedup key.
+pub const MAX_DEDUP_KEY_LEN: usize = 256;
+/// The SDK's name and version, sent with every event as `$sdk`.
+pub const SDK: &str = concat!("inhouse-chrome/", env!("CARGO_PKG_VERSION"));
+
+/// Validates an event name and returns it normalised to lowercase.
+///
+/// The rule (seed 003, snake_case): 1–128 characters, a letter first, then letters, digits and
+/// `_`. Upper-case letters are accepted and lowered, so `Button_Click` is sent as `button_click`.
+pub fn normalize_event_name(name: &str) -> Result<String> {
+    let bad = |why: String| Error::at(ErrorCode::InvalidEventName, "eventName", why);
+    if name.is_empty() {
+        return Err(bad("event name must not be empty".into()));
+    }
+    if name.chars().count() > MAX_EVENT_NAME_LEN {
+        return Err(bad(format!("event name must be at most {MAX_EVENT_NAME_LEN} characters, got {}", name.chars().count())));
+    }
+    let first = name.chars().next().unwrap_or(' ');
+    let valid = first.is_ascii_alphabetic() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        let hint = suggest_snake_case(name);
+        let hint = if hint.is_empty() || hint == name { String::new() } else { format!(" (did you mean {hint:?}?)") };
+        return Err(bad(format!(
+            "event name {name:?} must start with a letter and contain only letters, digits and '_'{hint}"
+        )));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+fn suggest_snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    // A name must start with a letter: drop leading digits *and* the underscores between them
+    // and the first letter (`"1 abc"` must suggest `"abc"`, not the invalid `"_abc"`).
+    let out = out.trim_end_matches('_').trim_start_matches(|c: char| c.is_ascii_digit() || c == '_');
+    out.chars().take(MAX_EVENT_NAME_LEN).collect()
+}
+
+/// Checks the limits the JSON conversion at the edge cannot see: reserved keys, depth, string
+/// sizes. `path` names fields the way a user writes them (`properties.user.tags[2]`).
+pub fn check_properties(props: &Map<String, Value>) -> Result<()> {
+    for key in props.keys() {
+        if key.starts_with('$') {
+            return Err(Error::at(
+                ErrorCode::InvalidProperties,
+                format!("properties.{key}"),
+                format!("property {key:?}: keys starting with '$' are reserved for the SDK's own context"),
+            ));
+        }
+    }
+    check_object(props, "properties", 1)
+}
+
+fn check_object(map: &Map<String, Value>, path: &str, depth: usize) -> Result<()> {
+    for (k, v) in map {
+        let p = format!("{path}.{k}");
+        if k.len() > MAX_STRING_BYTES {
+            return Err(too_long(&p, "key"));
+        }
+        check_value(v, &p, depth)?;
+    }
+    Ok(())
+}
+
+fn check_value(v: &Value, path: &str, depth: usize) -> Result<()> {
+    match v {
+        Value::String(s) if s.len() > MAX_STRING_BYTES => Err(too_long(path, "string")),
+        Value::Array(items) => {
+            deeper(path, depth)?;
+            items.iter().enumerate().try_for_each(|(i, x)| check_value(x, &format!("{path}[{i}]"), depth + 1))
+        }
+        Value::Object(map) => {
+            deeper(path, depth)?;
+            check_object(map, path, depth + 1)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn deeper(path: &str, depth: usize) -> Result<()> {
+    if depth >= MAX_PROPERTY_DEPTH {
+        return Err(Error::at(
+            ErrorCode::InvalidProperties,
+            path,
+            format!("{path}: properties may nest at most {MAX_PROPERTY_DEPTH} levels deep"),
+        ));
+    }
+    Ok(())
+}
+
+fn too_long(path: &str, what: &str) -> Error {
+    Error::at(ErrorCode::InvalidProperties, path, format!("{path}: {what} longer than {MAX_STRING_BYTES} bytes"))
+}
+
+/// Validates a per-event dedup key.
+pub fn check_dedup_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.chars().count() > MAX_DEDUP_KEY_LEN {
+        return Err(Error::at(
+            ErrorCode::InvalidTrackOption,
+            "dedupKey",
+            format!("dedupKey must be 1 to {MAX_DEDUP_KEY_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A small, fast generator (splitmix64) for event ids, seeded from `crypto.getRandomValues` at
+/// the edge and from a constant in tests. Ids need uniqueness, not secrecy.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// A uniform number in `[0, 1)`.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A UUIDv7 (time-ordered) event id: sortable, unique, and a valid `Idempotency-Key` and
+/// `X-Request-ID` (36 characters of hex digits and `-`).
+pub fn new_event_id(now_ms: u64, rng: &mut Rng) -> String {
+    let (a, b) = (rng.next_u64(), rng.next_u64());
+    let hi = (now_ms << 16) | 0x7000 | (a & 0x0fff);
+    let lo = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
+}
+
+/// The id of an event tracked with a dedup key: the same (name, key) always gives the same id,
+/// so the queue and the server's `Idempotency-Key` check both deliver it once.
+pub fn dedup_event_id(name: &str, key: &str) -> String {
+    // FNV-1a twice with different offsets: stable across Rust versions, unlike std's hasher.
+    let fnv = |offset: u64| {
+        let mut h = offset;
+        for b in name.bytes().chain([0u8]).chain(key.bytes()) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    };
+    format!("d-{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x84222325_cbf29ce4))
+}
+
+/// The context the SDK adds to every event's properties, all under reserved `$` keys:
+/// `$time` (when `track` was called, RFC 3339 UTC), `$event_id`, `$sdk`, and
+/// `$extension_version` (from the manifest) when known.
+#[derive(Clone, Debug, Default)]
+pub struct EventContext {
+    pub extension_version: Option<String>,
+}
+
+/// An accepted event, ready to persist: its id, name, and properties serialized once, context
+/// included, so every retry sends byte-identical bodies (what `Idempotency-Key` requires).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    pub id: String,
+    pub name: String,
+    pub props_json: String,
+}
+
+impl NewEvent {
+    /// Bytes this event occupies in storage (approximately: what the quota counts).
+    pub fn stored_bytes(&self) -> usize {
+        self.id.len() + self.name.len() + self.props_json.len() + 24
+    }
+}
+
+/// Builds the event `track` accepts: validates, adds context, serializes, checks the size.
+pub fn build_event(
+    name: &str,
+    mut props: Map<String, Value>,
+    dedup_key: Option<&str>,
+    ctx: &EventContext,
+    now_ms: u64,
+    max_event_bytes: usize,
+    rng: &mut Rng,
+) -> Result<NewEvent> {
+    let name = normalize_event_name(name)?;
+    check_properties(&props)?;
+    let id = match dedup_key {
+        Some(key) => {
+            check_dedup_key(key)?;
+            dedup_event_id(&name, key)
+        }
+        None => new_event_id(now_ms, rng),
+    };
+    props.insert("$time".into(), Value::String(rfc3339_ms(now_ms)));
+    props.insert("$event_id".into(), Value::String(id.clone()));
+    props.insert("$sdk".into(), Value::String(SDK.into()));
+    if let Some(v) = &ctx.extension_version {
+        props.insert("$extension_version".into(), Value::String(v.clone()));
+    }
+    let props_json = serde_json::to_string(&props)
+        .map_err(|e| Error::at(ErrorCode::InvalidProperties, "properties", format!("properties are not serializable: {e}")))?;
+    let event = NewEvent { id, name, props_json };
+    let size = request_body(&event.name, &event.props_json).len();
+    if size > max_event_bytes {
+        return Err(Error::at(
+            ErrorCode::EventTooLarge,
+            "properties",
+            format!("event {:?} is {size} bytes serialized; the limit is {max_event_bytes} bytes", event.name),
+        ));
+    }
+    Ok(event)
+}
+
+/// The exact request body: `{"event_name": ..., "properties": {...}}`.
+pub fn request_body(name: &str, props_json: &str) -> String {
+    // Names are validated ASCII letters, digits and '_', so they need no escaping.
+    format!("{{\"event_name\":\"{name}\",\"properties\":{props_json}}}")
+}
+
+/// Milliseconds since the Unix epoch as RFC 3339 UTC with milliseconds.
+pub fn rfc3339_ms(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem / 60 % 60, rem % 60, ms % 1000)
+}
+
+/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// (year, month, day) → days since 1970-01-01.
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}

@@ -1,0 +1,8 @@
+//! The pure core: no JavaScript, no I/O, tested with plain `cargo test` on the host.
+//! The clock and randomness come in as arguments.
+
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod event;
+pub mod policy;

@@ -1,0 +1,60 @@
+//! Small helpers for reading JavaScript objects without panicking.
+
+use crate::core::error::Error;
+use js_sys::{Function, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// `obj[key]`, or `undefined` when `obj` is not an object or the getter throws.
+pub fn get(obj: &JsValue, key: &str) -> JsValue {
+    if !obj.is_object() && !obj.is_function() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `globalThis.a.b.c`, or `None` if any step is missing.
+pub fn global_path(path: &[&str]) -> Option<JsValue> {
+    let mut v: JsValue = js_sys::global().into();
+    for key in path {
+        v = get(&v, key);
+        if v.is_undefined() || v.is_null() {
+            return None;
+        }
+    }
+    Some(v)
+}
+
+/// Calls `obj.method(args...)`.
+pub fn call(obj: &JsValue, method: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
+    let f: Function = get(obj, method).dyn_into().map_err(|_| JsValue::from_str(&format!("{method} is not a function")))?;
+    match args {
+        [] => f.call0(obj),
+        [a] => f.call1(obj, a),
+        [a, b] => f.call2(obj, a, b),
+        _ => f.apply(obj, &args.iter().copied().collect::<js_sys::Array>()),
+    }
+}
+
+/// A readable message from anything JavaScript threw or rejected with.
+pub fn describe(e: &JsValue) -> String {
+    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
+        return String::from(err.message());
+    }
+    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// The SDK's error as a JavaScript `Error` named `InhouseError`, with `code` and `field`.
+pub fn to_js_error(e: &Error) -> JsValue {
+    let err = js_sys::Error::new(&e.message);
+    err.set_name("InhouseError");
+    let _ = Reflect::set(&err, &"code".into(), &e.code.as_str().into());
+    if let Some(field) = &e.field {
+        let _ = Reflect::set(&err, &"field".into(), &field.into());
+    }
+    err.into()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}

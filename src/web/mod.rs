@@ -1,0 +1,10 @@
+//! The browser edge: performs what the core decides. Everything here binds *global* objects
+//! (`fetch`, `setTimeout`, `chrome`, `navigator`, `crypto`) and never `window`, so it runs the
+//! same in an MV3 service worker, an extension page and a test page.
+
+pub mod js;
+pub mod props;
+pub mod runtime;
+pub mod schedule;
+pub mod storage;
+pub mod transport;

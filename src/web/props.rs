@@ -1,0 +1,126 @@
+//! JavaScript `properties` → JSON, refusing anything that is not plain JSON with an error that
+//! names the spot (`properties.user.tags[2]`). Limits on depth, sizes and reserved keys are the
+//! core's (`core::event::check_properties`); this walk adds what only JavaScript can tell:
+//! functions, symbols, BigInt, cycles, NaN/Infinity, class instances, throwing getters.
+
+use super::js::{describe, get};
+use crate::core::error::{Error, ErrorCode, Result};
+use crate::core::event::MAX_PROPERTY_DEPTH;
+use js_sys::{Array, Object, Reflect};
+use serde_json::{Map, Number, Value};
+use wasm_bindgen::{JsCast, JsValue};
+
+/// Converts the `properties` argument of `track`: `undefined`/`null` mean none.
+pub fn to_json_object(v: &JsValue) -> Result<Map<String, Value>> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(Map::new());
+    }
+    if !is_plain_object(v) {
+        return Err(bad("properties", format!("properties must be a plain object, got {}", kind(v))));
+    }
+    let mut stack = Vec::new();
+    match walk(v, "properties", 0, &mut stack)? {
+        Some(Value::Object(map)) => Ok(map),
+        _ => Ok(Map::new()),
+    }
+}
+
+fn bad(path: &str, message: String) -> Error {
+    Error::at(ErrorCode::InvalidProperties, path, message)
+}
+
+/// `Ok(None)` means "leave it out" (an `undefined` object member, as `JSON.stringify` does).
+fn walk(v: &JsValue, path: &str, depth: usize, stack: &mut Vec<JsValue>) -> Result<Option<Value>> {
+    if let Some(s) = v.as_string() {
+        return Ok(Some(Value::String(s)));
+    }
+    if let Some(n) = v.as_f64() {
+        if !n.is_finite() {
+            return Err(bad(path, format!("{path} is {n}, which JSON cannot represent")));
+        }
+        // Integers print as integers (`1`, not `1.0`), the way JSON.stringify does.
+        let num = if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 { Number::from(n as i64) } else { Number::from_f64(n).unwrap_or_else(|| Number::from(0)) };
+        return Ok(Some(Value::Number(num)));
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(Some(Value::Bool(b)));
+    }
+    if v.is_null() {
+        return Ok(Some(Value::Null));
+    }
+    if v.is_undefined() {
+        return Ok(None);
+    }
+    if v.is_bigint() {
+        return Err(bad(path, format!("{path} is a BigInt, which JSON cannot represent; convert it to a string or a number")));
+    }
+    if v.is_symbol() || v.is_function() {
+        return Err(bad(path, format!("{path} is a {}, which is not JSON", kind(v))));
+    }
+    if depth >= MAX_PROPERTY_DEPTH {
+        return Err(bad(path, format!("{path}: properties may nest at most {MAX_PROPERTY_DEPTH} levels deep")));
+    }
+    if stack.iter().any(|seen| Object::is(seen, v)) {
+        return Err(bad(path, format!("{path} is a circular reference")));
+    }
+    if let Some(date) = v.dyn_ref::<js_sys::Date>() {
+        if date.get_time().is_nan() {
+            return Err(bad(path, format!("{path} is an invalid Date")));
+        }
+        return Ok(Some(Value::String(String::from(date.to_iso_string()))));
+    }
+    stack.push(v.clone());
+    let out = if Array::is_array(v) {
+        let arr: &Array = v.unchecked_ref();
+        let mut items = Vec::with_capacity(arr.length() as usize);
+        for (i, item) in arr.iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            match walk(&item, &p, depth + 1, stack)? {
+                Some(x) => items.push(x),
+                None => return Err(bad(&p, format!("{p} is undefined; use null in arrays"))),
+            }
+        }
+        Value::Array(items)
+    } else if is_plain_object(v) {
+        let mut map = Map::new();
+        for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
+            let k = key.as_string().unwrap_or_default();
+            let p = format!("{path}.{k}");
+            let item = Reflect::get(v, &key).map_err(|e| bad(&p, format!("reading {p} threw: {}", describe(&e))))?;
+            if let Some(x) = walk(&item, &p, depth + 1, stack)? {
+                map.insert(k, x);
+            }
+        }
+        Value::Object(map)
+    } else {
+        return Err(bad(path, format!("{path} is {}, not a plain object, array or JSON value", kind(v))));
+    };
+    stack.pop();
+    Ok(Some(out))
+}
+
+fn is_plain_object(v: &JsValue) -> bool {
+    if !v.is_object() || Array::is_array(v) {
+        return false;
+    }
+    let proto = Object::get_prototype_of(v);
+    proto.is_null() || Object::get_prototype_of(&proto).is_null()
+}
+
+/// A short description of a value for messages: `a function`, `an instance of Map`, ...
+fn kind(v: &JsValue) -> String {
+    if v.is_function() {
+        return "function".into();
+    }
+    if v.is_symbol() {
+        return "symbol".into();
+    }
+    if Array::is_array(v) {
+        return "an array".into();
+    }
+    if v.is_object() {
+        let name = get(&get(v, "constructor"), "name").as_string().unwrap_or_default();
+        return if name.is_empty() { "an object".into() } else { format!("an instance of {name}") };
+    }
+    v.js_typeof().as_string().map(|t| format!("a {t}")).unwrap_or_else(|| "a value".into())
+}

@@ -1,0 +1,79 @@
+//! Waking up later. Short waits use `setTimeout`, which dies with the service worker; every
+//! wait also has a `chrome.alarms` backstop, which survives it and wakes the worker (the
+//! package's loader routes the alarm to `Tracker.wake`).
+
+use super::js::{call, global_path};
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+/// Name of the one alarm the SDK owns.
+pub const ALARM_NAME: &str = "inhouse-tracker:wake";
+/// Chrome's minimum alarm delay for packed extensions.
+pub const MIN_ALARM_DELAY_MS: u64 = 30_000;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(handle: &JsValue);
+}
+
+/// A pending `setTimeout`, cleared when dropped.
+#[derive(Debug)]
+pub struct Timeout {
+    handle: JsValue,
+    /// When it fires, in ms since the epoch.
+    pub at: u64,
+}
+
+impl Timeout {
+    /// Calls `handler` after `delay_ms`.
+    pub fn start(handler: &Function, delay_ms: u64, at: u64) -> Timeout {
+        Timeout { handle: set_timeout(handler, delay_ms as f64), at }
+    }
+}
+
+impl Drop for Timeout {
+    fn drop(&mut self) {
+        clear_timeout(&self.handle);
+    }
+}
+
+/// Sets (or moves) the backstop alarm to `when_ms`, no sooner than Chrome allows.
+pub fn set_alarm(when_ms: u64, now_ms: u64) {
+    let Some(alarms) = global_path(&["chrome", "alarms"]) else { return };
+    let info = Object::new();
+    let when = when_ms.max(now_ms + MIN_ALARM_DELAY_MS);
+    let _ = Reflect::set(&info, &"when".into(), &(when as f64).into());
+    if let Ok(p) = call(&alarms, "create", &[&ALARM_NAME.into(), &info]) {
+        swallow(p);
+    }
+}
+
+/// Clears the backstop alarm (the queue is empty).
+pub fn clear_alarm() {
+    if let Some(alarms) = global_path(&["chrome", "alarms"]) {
+        if let Ok(p) = call(&alarms, "clear", &[&ALARM_NAME.into()]) {
+            swallow(p);
+        }
+    }
+}
+
+/// Keeps a rejected promise from becoming an unhandled rejection in the console.
+fn swallow(p: JsValue) {
+    thread_local! {
+        static NOOP: Function = Closure::<dyn FnMut(JsValue)>::new(|_| {}).into_js_value().unchecked_into();
+    }
+    if p.has_type::<js_sys::Promise>() {
+        NOOP.with(|noop| drop(call(&p, "catch", &[noop])));
+    }
+}
+
+/// Resolves after `ms` milliseconds.
+pub async fn sleep(ms: u32) {
+    let p = js_sys::Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, f64::from(ms));
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(p).await;
+}

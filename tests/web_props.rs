@@ -1,0 +1,65 @@
+//! The JavaScript → JSON walk of `track` properties, in a real browser.
+#![cfg(target_arch = "wasm32")]
+
+use inhouse_tracker::web::props::to_json_object;
+use js_sys::eval;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn convert(expr: &str) -> Result<serde_json::Value, (String, String)> {
+    let v = eval(&format!("({expr})")).expect("valid JS");
+    to_json_object(&v)
+        .map(serde_json::Value::Object)
+        .map_err(|e| (e.code.as_str().to_string(), e.field.unwrap_or_default()))
+}
+
+#[wasm_bindgen_test]
+fn plain_json_converts_exactly() {
+    let v = convert(r#"{s: "x", n: 1, f: 1.5, neg: -2, b: true, z: null, a: [1, "2", {c: []}], o: {p: {q: "deep"}}}"#).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"s":"x","n":1,"f":1.5,"neg":-2,"b":true,"z":null,"a":[1,"2",{"c":[]}],"o":{"p":{"q":"deep"}}})
+    );
+    // Integers stay integers on the wire, as JSON.stringify writes them.
+    assert_eq!(serde_json::to_string(&v["n"]).unwrap(), "1");
+}
+
+#[wasm_bindgen_test]
+fn none_and_dates() {
+    assert_eq!(convert("undefined").unwrap(), serde_json::json!({}));
+    assert_eq!(convert("null").unwrap(), serde_json::json!({}));
+    assert_eq!(convert("{u: undefined, k: 1}").unwrap(), serde_json::json!({"k": 1}));
+    assert_eq!(convert("{d: new Date(0)}").unwrap(), serde_json::json!({"d": "1970-01-01T00:00:00.000Z"}));
+    assert_eq!(convert("Object.assign(Object.create(null), {x: 1})").unwrap(), serde_json::json!({"x": 1}));
+}
+
+#[wasm_bindgen_test]
+fn non_json_values_name_the_spot() {
+    let cases = [
+        ("{f: () => 1}", "properties.f"),
+        ("{a: {s: Symbol('x')}}", "properties.a.s"),
+        ("{big: 10n}", "properties.big"),
+        ("{n: NaN}", "properties.n"),
+        ("{list: [1, Infinity]}", "properties.list[1]"),
+        ("{list: [1, undefined]}", "properties.list[1]"),
+        ("{m: new Map()}", "properties.m"),
+        ("{d: new Date('nope')}", "properties.d"),
+        ("(() => { const o = {a: {}}; o.a.self = o; return o; })()", "properties.a.self"),
+        ("{get boom() { throw new Error('getter') }}", "properties.boom"),
+        ("{x: [[[[[[[[[[[1]]]]]]]]]]]}", "properties.x[0][0][0][0][0][0][0][0][0]"),
+    ];
+    for (expr, field) in cases {
+        let (code, got) = convert(expr).expect_err(expr);
+        assert_eq!(code, "INVALID_PROPERTIES", "{expr}");
+        assert_eq!(got, field, "{expr}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn top_level_must_be_a_plain_object() {
+    for expr in ["[1, 2]", "'text'", "42", "new Map()", "new (class Foo {})()"] {
+        let (code, field) = convert(expr).expect_err(expr);
+        assert_eq!((code.as_str(), field.as_str()), ("INVALID_PROPERTIES", "properties"), "{expr}");
+    }
+}
