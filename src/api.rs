@@ -6,13 +6,13 @@
 //! safe to call directly as well.
 
 use crate::core::config::{self, Options};
-use crate::core::engine::{Admission, Engine, Note, TicketResult, INDEX_KEY, SEGMENT_PREFIX};
+use crate::core::engine::{Admission, Dropped, Engine, FlushStatus, Note, Stats, TicketResult, INDEX_KEY, SEGMENT_PREFIX};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{build_event, EventContext};
-use crate::web::js::{get, now_ms, to_js_error};
+use crate::core::policy::Verdict;
+use crate::web::js::{get, now_ms, to_js_error, Obj};
 use crate::web::{props, runtime, schedule, storage, transport};
 use js_sys::{Function, Object, Promise, Reflect};
-use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -72,8 +72,54 @@ fn js_err(code: ErrorCode, message: impl Into<String>) -> JsValue {
     to_js_error(&Error::new(code, message))
 }
 
-fn to_js<T: Serialize>(v: &T) -> JsValue {
-    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::UNDEFINED)
+fn stats_to_js(st: &Stats) -> JsValue {
+    let d = &st.dropped;
+    let dropped = Obj::new()
+        .num("rejected", d.rejected)
+        .num("evicted", d.evicted)
+        .num("retriesExhausted", d.retries_exhausted)
+        .num("purged", d.purged)
+        .num("corrupt", d.corrupt)
+        .done();
+    let last_error = match &st.last_error {
+        Some(e) => Obj::new().set("code", e.code).set("message", e.message.as_str()).num("at", e.at).done(),
+        None => JsValue::NULL,
+    };
+    Obj::new()
+        .set("state", st.state)
+        .set("enabled", st.enabled)
+        .num("queued", st.queued as u64)
+        .num("pendingWrite", st.pending_write as u64)
+        .num("inFlight", st.in_flight as u64)
+        .num("bytesStored", st.bytes_stored as u64)
+        .num("delivered", st.delivered)
+        .num("retried", st.retried)
+        .set("dropped", dropped)
+        .num("storageWrites", st.storage_writes)
+        .num("requests", st.requests)
+        .opt_num("nextAttemptAt", st.next_attempt_at)
+        .set("lastError", last_error)
+        .done()
+}
+
+fn flush_to_js(f: &FlushStatus) -> JsValue {
+    let mut o = Obj::new().set("status", f.status).num("queued", f.queued as u64);
+    if let Some(r) = f.reason {
+        o = o.set("reason", r.as_str());
+    }
+    if let Some(t) = f.retry_at {
+        o = o.num("retryAt", t);
+    }
+    o.done()
+}
+
+fn dropped_to_js(d: &Dropped) -> JsValue {
+    Obj::new()
+        .set("id", d.id.as_str())
+        .set("eventName", d.event_name.as_str())
+        .set("reason", d.reason.as_str())
+        .set("message", d.message.as_str())
+        .done()
 }
 
 #[wasm_bindgen]
@@ -199,7 +245,7 @@ impl Tracker {
     /// Counters and state: queued, inFlight, delivered, retried, dropped by reason,
     /// bytesStored, lastError, nextAttemptAt, storageWrites, requests.
     pub fn stats(&self) -> JsValue {
-        to_js(&self.shared.borrow().engine.stats(now_ms()))
+        stats_to_js(&self.shared.borrow().engine.stats(now_ms()))
     }
 
     /// Replaces the credentials (for example after a 401). Delivery paused by the server's
@@ -473,7 +519,11 @@ fn pump(s: &Shared) {
             let req = transport::Request { url: &url, credentials: &creds, app_id: &app, event_id: &send.id, body: &send.body, timeout_ms: timeout };
             let verdict = transport::send(req, now_ms).await;
             if s2.borrow().engine.config().debug {
-                web_sys::console::debug_1(&format!("[inhouse] {} {} → {:?}", send.name, send.id, verdict).into());
+                let outcome = match &verdict {
+                    Verdict::Delivered => "delivered",
+                    Verdict::Retry { error, .. } | Verdict::Unreachable { error } | Verdict::Pause { error } | Verdict::Reject { error } => error.code.as_str(),
+                };
+                web_sys::console::debug_1(&format!("[inhouse] {} {}: {outcome}", send.name, send.id).into());
             }
             s2.borrow_mut().engine.on_result(send.slot, verdict, now_ms());
             pump(&s2);
@@ -534,7 +584,7 @@ fn dispatch(s: &Shared, notes: Vec<Note>) {
             }
             Note::Dropped(d) => {
                 if let Some(f) = on_drop {
-                    let _ = f.call1(&JsValue::UNDEFINED, &to_js(d));
+                    let _ = f.call1(&JsValue::UNDEFINED, &dropped_to_js(d));
                 }
             }
             Note::Ticket { .. } => {}
@@ -550,7 +600,7 @@ fn answer_flushes(s: &Shared, now: u64) {
         }
         let Some(status) = inner.engine.flush_status(now) else { return };
         let w = std::mem::take(&mut inner.flush_waiters);
-        (w, to_js(&status))
+        (w, flush_to_js(&status))
     };
     for f in waiters.0 {
         let _ = f.call1(&JsValue::UNDEFINED, &waiters.1);

@@ -2,8 +2,8 @@
 //! Host tests of `core::config`: option validation into a `Config`.
 
 use inhouse_tracker::core::config::{
-    is_extension_id, validate, validate_base_url, validate_credentials, Config, Credentials, Limits, Options,
-    RetryPolicy, DEFAULT_BASE_URL, TRACK_PATH,
+    is_extension_id, unknown_option, validate, validate_base_url, validate_credentials, wrong_type, Config, Credentials,
+    Limits, OptionKind, Options, RetryOptions, RetryPolicy, DEFAULT_BASE_URL, OPTION_NAMES, RETRY_OPTION_NAMES, TRACK_PATH,
 };
 use inhouse_tracker::core::error::{Error, ErrorCode};
 use serde_json::{json, Value};
@@ -307,6 +307,9 @@ fn base_url_rejections() {
     let e = err(json!({"baseUrl": "http://example.com"}));
     assert_invalid(&e, "baseUrl");
     assert!(e.message.contains("https"), "{}", e.message);
+    // A password in the URL is never repeated back.
+    let e = base("https://user:hunter2@example.com/v1/api").unwrap_err();
+    assert!(!e.message.contains("hunter2"), "{}", e.message);
 }
 
 #[test]
@@ -362,4 +365,55 @@ fn error_display_and_codes() {
     assert_eq!(ErrorCode::StorageError.as_str(), "STORAGE_ERROR");
     assert_eq!(ErrorCode::EventTooLarge.as_str(), "EVENT_TOO_LARGE");
     assert_eq!(ErrorCode::RateLimited.as_str(), "RATE_LIMITED");
+}
+
+/// The names serde expects, read from its "unknown field" message.
+fn serde_field_names<T: serde::de::DeserializeOwned + std::fmt::Debug>() -> Vec<String> {
+    let e = serde_json::from_value::<T>(json!({"zzzUnknown": 1})).unwrap_err().to_string();
+    let list = e.split("expected one of ").nth(1).expect(&e);
+    list.split(", ").map(|x| x.trim().trim_matches(|c| c == '`' || c == ',').split('`').next().unwrap().to_string()).collect()
+}
+
+#[test]
+fn option_name_tables_match_the_options_type() {
+    let mut table: Vec<String> =
+        OPTION_NAMES.iter().filter(|(_, k)| !matches!(k, OptionKind::Hook)).map(|(n, _)| n.to_string()).collect();
+    let mut serde_names = serde_field_names::<Options>();
+    table.sort();
+    serde_names.sort();
+    assert_eq!(table, serde_names, "OPTION_NAMES (less hooks) and Options disagree");
+    let mut retry: Vec<String> = RETRY_OPTION_NAMES.iter().map(|s| s.to_string()).collect();
+    let mut serde_retry = serde_field_names::<RetryOptions>();
+    retry.sort();
+    serde_retry.sort();
+    assert_eq!(retry, serde_retry);
+    // Each non-hook option parses with a value of its kind.
+    for (name, kind) in OPTION_NAMES {
+        let v = match kind {
+            OptionKind::Text => json!("x"),
+            OptionKind::Count => json!(1),
+            OptionKind::Flag => json!(true),
+            OptionKind::Retry => json!({}),
+            OptionKind::Hook => continue,
+        };
+        serde_json::from_value::<Options>(json!({ *name: v })).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn unknown_option_and_wrong_type_messages() {
+    let names: Vec<&str> = OPTION_NAMES.iter().map(|(n, _)| *n).collect();
+    let e = unknown_option("tokenID", &names);
+    assert_eq!(e.code, ErrorCode::InvalidOption);
+    assert_eq!(e.field.as_deref(), Some("tokenID"));
+    assert!(e.message.contains("did you mean \"tokenId\""), "{}", e.message);
+    let e = unknown_option("retry.max_attempts", RETRY_OPTION_NAMES);
+    assert_eq!(e.field.as_deref(), Some("retry.max_attempts"));
+    assert!(e.message.contains("did you mean \"maxAttempts\""), "{}", e.message);
+    let e = unknown_option("flavour", &names);
+    assert!(!e.message.contains("did you mean"), "{}", e.message);
+    assert!(e.message.contains("tokenId") && e.message.contains("concurrency"), "lists the known options: {}", e.message);
+    let e = wrong_type("concurrency", "a number", "a string");
+    assert_eq!((e.code, e.field.as_deref()), (ErrorCode::InvalidOption, Some("concurrency")));
+    assert_eq!(e.message, "concurrency must be a number, got a string");
 }

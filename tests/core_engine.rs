@@ -1166,3 +1166,130 @@ fn stats_serialize_in_camel_case() {
         assert!(v["dropped"].get(key).is_some(), "{key}");
     }
 }
+
+#[test]
+fn purge_reaches_events_in_the_outstanding_write() {
+    let mut h = H::with(|_| {});
+    let old = h.track_n(2);
+    h.commit();
+    h.drain();
+    h.track_n(3); // tickets 3..5
+    let w = h.e.take_write(h.now, false).unwrap();
+    // The user opts out with purge while those events are being written.
+    h.e.set_enabled(false, true, h.now);
+    h.store.apply(&w);
+    h.e.write_done(Ok(()), h.now);
+    let notes = h.drain();
+    let settled = tickets(&notes);
+    assert_eq!(settled.iter().map(|x| x.0).collect::<Vec<_>>(), vec![3, 4, 5]);
+    assert!(settled.iter().all(|x| x.1 != TicketResult::Queued), "purged events must not be reported queued: {settled:?}");
+    assert_eq!(drops(&notes).iter().map(|x| x.0.clone()).collect::<Vec<_>>(), H::ids(&old));
+    assert_eq!(h.e.stats(h.now).queued, 0);
+    h.settle_writes();
+    assert!(h.store.segment_keys().is_empty(), "purged data left in storage: {:?}", h.store.segment_keys());
+    // Opting in again sends nothing from before the purge.
+    h.e.set_enabled(true, false, h.now);
+    h.settle_writes();
+    assert!(h.poll().is_none());
+    let r = h.store.restore(h.config.clone(), 6, h.now);
+    assert_eq!(r.stats(h.now).queued, 0);
+}
+
+#[test]
+fn a_corrupt_index_never_panics_restore() {
+    let cfg = config(|_| {});
+    // More done marks than events (or marks out of range) in a segment that is also missing.
+    for d in ["[0,1,2,3,4,5]", "[0,0,0,0]", "[7,8,9]"] {
+        let index = format!(r#"{{"v":1,"next":3,"enabled":true,"segs":[{{"s":1,"n":2,"d":{d}}}]}}"#);
+        let mut e = Engine::new(cfg.clone(), 1);
+        e.restore(Some(&index), |_| None, T0);
+        let st = e.stats(T0);
+        assert_eq!(st.queued, 0);
+        assert!(st.dropped.corrupt <= 2, "{d}: {}", st.dropped.corrupt);
+        assert_eq!(errors(&e.drain_notes()).len(), 1);
+    }
+}
+
+#[test]
+fn retry_network_now_ends_only_network_waits() {
+    // A network wait ends at once (one probe, since a failure is still the last word).
+    let mut h = H::with(|_| {});
+    h.track_n(2);
+    h.commit();
+    let s = h.poll().unwrap();
+    h.answer(&s, unreachable());
+    assert!(h.poll().is_none());
+    h.e.retry_network_now(h.now);
+    assert!(h.poll().is_some());
+    assert!(h.poll().is_none(), "one probe");
+    // A wait the server asked for holds.
+    let mut h = H::with(|_| {});
+    h.track_n(2);
+    h.commit();
+    let s = h.poll().unwrap();
+    h.answer(&s, retry(None));
+    h.e.retry_network_now(h.now);
+    assert!(h.poll().is_none());
+    // Also when a network error came after the server's Retry-After.
+    let mut h = H::with(|_| {});
+    h.track_n(3);
+    h.commit();
+    let (a, b) = (h.poll().unwrap(), h.poll().unwrap());
+    let t = h.now;
+    h.answer(&a, retry(Some(30_000)));
+    h.answer(&b, unreachable());
+    h.e.retry_network_now(t);
+    assert!(h.e.poll_send(t + 29_999, true).is_none());
+    assert!(h.e.poll_send(t + 30_000, true).is_some());
+}
+
+#[test]
+fn consent_persisted_tracks_the_stored_choice() {
+    let mut h = H::with(|_| {});
+    assert!(h.e.consent_persisted());
+    h.e.set_enabled(false, false, h.now);
+    assert!(!h.e.consent_persisted());
+    let w = h.e.take_write(h.now, false).unwrap();
+    assert!(!h.e.consent_persisted(), "not while the write is out");
+    h.e.write_done(Err("quota".into()), h.now);
+    assert!(!h.e.consent_persisted(), "a failed write stored nothing");
+    let _ = w;
+    h.now += ACK_DELAY_MS;
+    h.settle_writes();
+    assert!(h.e.consent_persisted());
+    assert_eq!(h.store.index_json()["enabled"], false);
+}
+
+#[test]
+fn orphan_segments_are_the_unnamed_ones_below_next() {
+    let mut h = H::with(|c| c.concurrency = 16);
+    h.track_n(SEGMENT_EVENTS + 1);
+    h.commit();
+    for _ in 0..SEGMENT_EVENTS {
+        let s = h.poll().unwrap();
+        h.answer(&s, delivered());
+    }
+    // The write removing segment 1 stores its `set`, then the worker dies before its `remove`.
+    let w = h.e.take_write(h.now, true).unwrap();
+    assert_eq!(w.remove, vec![segment_key(1)]);
+    h.store.apply(&Write { set: w.set.clone(), remove: vec![] });
+    let mut keys: Vec<String> = h.store.0.keys().cloned().collect();
+    keys.push(segment_key(99)); // at or past `next`: a write in progress, not an orphan
+    keys.push("someone:else".into());
+    keys.push("inhouse:v1:seg:x".into());
+    let index = h.store.index();
+    assert_eq!(Engine::orphan_segments(index.as_deref(), &keys), vec![segment_key(1)]);
+    // No readable index: every segment key is an orphan, nothing else is.
+    let mut all = Engine::orphan_segments(Some("garbage"), &keys);
+    all.sort();
+    let mut want = vec![segment_key(1), segment_key(2), segment_key(99)];
+    want.sort();
+    assert_eq!(all, want);
+    assert_eq!(Engine::orphan_segments(None, &keys).len(), 3);
+    // Deleting them and restoring loses nothing.
+    for k in Engine::orphan_segments(index.as_deref(), &keys) {
+        h.store.0.remove(&k);
+    }
+    let r = h.store.restore(h.config.clone(), 8, h.now);
+    assert_eq!(r.stats(h.now).queued, 1);
+}

@@ -225,7 +225,11 @@ fn retry_after_parsing() {
     assert_eq!(retry_after_ms(Some(""), NOW), None);
     assert_eq!(retry_after_ms(Some("Thu, 01 Jan 2026 00:00:01 GMT"), NOW), Some(1_000));
     // Huge values do not overflow (the engine caps them with maxRetryAfterMs).
-    assert!(retry_after_ms(Some("1e300"), NOW).unwrap() >= 1_000_000_000_000);
+    assert_eq!(retry_after_ms(Some("99999999999999999999999"), NOW), Some(u64::MAX));
+    assert_eq!(retry_after_ms(Some("1.5"), NOW), Some(1_500));
+    // Not delta-seconds (RFC 9110: 1*DIGIT) nor an HTTP date.
+    assert_eq!(retry_after_ms(Some("1e3"), NOW), None);
+    assert_eq!(retry_after_ms(Some("-5"), NOW), None);
 }
 
 #[test]

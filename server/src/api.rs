@@ -2,7 +2,7 @@
 //! checked as strictly as production, with CORS for browser callers.
 
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -780,15 +780,17 @@ fn client_request_id(headers: &HeaderMap) -> Option<String> {
     ok.then(|| v.to_string())
 }
 
-/// `req_` + 32 hex digits: a process-wide counter mixed with per-process random keys, so ids
-/// are unique within a run and unpredictable across runs.
+/// `req_` + 32 hex digits: a process-wide counter hashed under fresh random keys, so ids are
+/// unique within a run and unpredictable across runs.
 fn generate_request_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(n);
-    h.write_u64(now_ms());
-    format!("req_{:016x}{:016x}", h.finish(), n)
+    let seed = (n, now_ms());
+    let (a, b) = (
+        RandomState::new().hash_one(seed),
+        RandomState::new().hash_one(seed),
+    );
+    format!("req_{a:016x}{b:016x}")
 }
 
 fn lossy(v: &HeaderValue) -> String {

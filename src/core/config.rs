@@ -288,7 +288,8 @@ pub fn validate_base_url(raw: &str, warnings: &mut Vec<String>) -> Result<String
         return Err(bad("has no host"));
     }
     if authority.contains('@') {
-        return Err(bad("must not contain user info"));
+        // Never echo the URL here: the user info may hold a password.
+        return Err(Error::at(ErrorCode::InvalidOption, "baseUrl", "baseUrl must not contain user info (user:password@)"));
     }
     if rest.contains('?') || rest.contains('#') {
         return Err(bad("must not contain a query or fragment"));

@@ -108,6 +108,19 @@ pub enum DropReason {
     Corrupt,
 }
 
+impl DropReason {
+    /// The reason as JavaScript sees it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Rejected => "rejected",
+            DropReason::Evicted => "evicted",
+            DropReason::RetriesExhausted => "retries_exhausted",
+            DropReason::Purged => "purged",
+            DropReason::Corrupt => "corrupt",
+        }
+    }
+}
+
 /// A dropped event, reported to `onDrop`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -183,6 +196,18 @@ pub enum BlockReason {
     Backoff,
 }
 
+impl BlockReason {
+    /// The reason as JavaScript sees it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockReason::Disabled => "disabled",
+            BlockReason::Paused => "paused",
+            BlockReason::Offline => "offline",
+            BlockReason::Backoff => "backoff",
+        }
+    }
+}
+
 /// The answer to `flush`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -253,6 +278,8 @@ struct Writing {
     tickets: Vec<u64>,
     removed: Vec<u64>,
     enabled_written: bool,
+    /// `set_enabled(false, purge: true)` came while this write was out.
+    purged: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -372,7 +399,10 @@ impl Engine {
             let key = segment_key(meta.s);
             let events: Option<Vec<StoredEvent>> = segment(&key).and_then(|json| serde_json::from_str(&json).ok());
             let Some(events) = events.filter(|e| e.len() == meta.n as usize) else {
-                let lost = meta.n as u64 - meta.d.len() as u64;
+                // Each in-range done mark once: a damaged index may list more marks than events,
+                // and a plain subtraction would overflow (a panic in debug builds).
+                let done = meta.d.iter().filter(|&&i| i < meta.n).collect::<HashSet<_>>().len() as u64;
+                let lost = (meta.n as u64).saturating_sub(done);
                 self.totals.dropped.corrupt += lost;
                 self.unremoved.push(meta.s);
                 self.mark_dirty(now);
@@ -500,7 +530,7 @@ impl Engine {
         self.dirty_since = None;
         self.force_write = false;
         self.storage_writes += 1;
-        self.writing = Some(Writing { segments: new_segments, tickets, removed: removed.clone(), enabled_written: self.enabled });
+        self.writing = Some(Writing { segments: new_segments, tickets, removed: removed.clone(), enabled_written: self.enabled, purged: false });
         Some(Write { set, remove: removed.iter().map(|s| segment_key(*s)).collect() })
     }
 
@@ -509,6 +539,26 @@ impl Engine {
     pub fn write_done(&mut self, result: Result<(), String>, now: u64) {
         let Some(w) = self.writing.take() else { return };
         match result {
+            Ok(()) if w.purged => {
+                // The user opted out with purge while these events were being written: they are
+                // stored now but must not be kept (nor sent after a later opt-in). Settle them
+                // like the pending events a purge finds (`Disabled`), and let the next write
+                // remove their segments.
+                self.enabled_persisted = w.enabled_written;
+                for mut seg in w.segments {
+                    for slot in &mut seg.slots {
+                        slot.done = true;
+                        self.dedup_live.remove(&slot.event.i);
+                    }
+                    seg.live = 0;
+                    self.segments.push_back(seg);
+                }
+                for ticket in w.tickets {
+                    self.notes.push(Note::Ticket { ticket, result: TicketResult::Disabled });
+                }
+                self.force_write = true;
+                self.mark_dirty(now);
+            }
             Ok(()) => {
                 self.enabled_persisted = w.enabled_written;
                 for seg in w.segments {
@@ -686,6 +736,9 @@ impl Engine {
             self.pending_bytes = 0;
         }
         if purge {
+            if let Some(w) = self.writing.as_mut() {
+                w.purged = true;
+            }
             let refs: Vec<SlotRef> = self
                 .segments
                 .iter()

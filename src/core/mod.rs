@@ -5,4 +5,5 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod json;
 pub mod policy;

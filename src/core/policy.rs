@@ -4,7 +4,7 @@
 use super::config::RetryPolicy;
 use super::error::{Error, ErrorCode};
 use super::event::days_from_civil;
-use serde_json::Value;
+use super::json::{self, Json};
 
 /// What the engine should do after one delivery attempt.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,17 +83,17 @@ impl ServerError {
     /// `{"title","detail","code"}`, `{"error","message"}`, `{"error":{"code","message"}}`, and
     /// a `resetsOn` anywhere near the top. Unknown shapes give what they can; never fails.
     pub fn parse(body: &str) -> ServerError {
-        let Ok(v) = serde_json::from_str::<Value>(body) else {
+        let Some(v) = json::parse(body) else {
             let text = body.trim();
             let message = (!text.is_empty()).then(|| text.chars().take(200).collect());
             return ServerError { message, ..Default::default() };
         };
-        let first = v.get("errors").and_then(|e| e.get(0));
-        let nested = v.get("error").filter(|e| e.is_object());
+        let first = v.get("errors").and_then(|e| e.at(0));
+        let nested = v.get("error").filter(|e| matches!(e, Json::Object(_)));
         let pick = |keys: &[&str]| -> Option<String> {
             for scope in [first, nested, Some(&v)].into_iter().flatten() {
                 for k in keys {
-                    if let Some(s) = scope.get(*k).and_then(Value::as_str) {
+                    if let Some(s) = scope.get(k).and_then(Json::as_str) {
                         return Some(s.chars().take(500).collect());
                     }
                 }
@@ -103,13 +103,11 @@ impl ServerError {
         ServerError {
             code: pick(&["code", "error"]),
             message: pick(&["message", "detail", "title"]),
-            // Also under `details`: at the top, and in each error of Inhouse's envelope
-            // (`errors[0].details`), where the contract puts per-error data.
+            // At the top, in the error, or under the error's or the body's `details`.
             resets_on: pick(&["resetsOn", "resets_on"]).or_else(|| {
-                [first, nested, Some(&v)]
-                    .into_iter()
-                    .flatten()
-                    .find_map(|scope| scope.get("details")?.get("resetsOn")?.as_str().map(String::from))
+                [first, Some(&v)].into_iter().flatten().find_map(|scope| {
+                    scope.get("details").and_then(|d| d.get("resetsOn")).and_then(Json::as_str).map(String::from)
+                })
             }),
         }
     }
@@ -118,8 +116,8 @@ impl ServerError {
 /// `Retry-After` as delta-seconds or an HTTP date, as milliseconds from `now_ms`.
 pub fn retry_after_ms(value: Option<&str>, now_ms: u64) -> Option<u64> {
     let v = value?.trim();
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0) as u64);
+    if v.starts_with(|c: char| c.is_ascii_digit()) {
+        return seconds_to_ms(v);
     }
     parse_http_date_ms(v).map(|t| t.saturating_sub(now_ms))
 }
@@ -127,14 +125,27 @@ pub fn retry_after_ms(value: Option<&str>, now_ms: u64) -> Option<u64> {
 /// `X-RateLimit-Reset`: servers send epoch seconds, epoch milliseconds or delta seconds; the
 /// magnitude tells which.
 pub fn rate_limit_reset_ms(value: Option<&str>, now_ms: u64) -> Option<u64> {
-    let n = value?.trim().parse::<f64>().ok().filter(|n| n.is_finite() && *n >= 0.0)?;
-    Some(if n > 1e12 {
-        (n as u64).saturating_sub(now_ms)
-    } else if n > 1e9 {
-        ((n * 1000.0) as u64).saturating_sub(now_ms)
+    let ms = seconds_to_ms(value?.trim())?;
+    Some(if ms > 1_000_000_000_000_000 {
+        (ms / 1000).saturating_sub(now_ms)
+    } else if ms > 1_000_000_000_000 {
+        ms.saturating_sub(now_ms)
     } else {
-        (n * 1000.0) as u64
+        ms
     })
+}
+
+/// Non-negative decimal seconds (`2`, `1.5`) as milliseconds. Hand-written: float parsing would
+/// cost the wasm more bytes than the rest of this module.
+fn seconds_to_ms(s: &str) -> Option<u64> {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Absurdly large values saturate; the engine caps every wait with maxRetryAfterMs.
+    let secs = whole.bytes().fold(0u64, |acc, b| acc.saturating_mul(10).saturating_add(u64::from(b - b'0')));
+    let millis = frac.bytes().chain(std::iter::repeat(b'0')).take(3).fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
+    Some(secs.saturating_mul(1000).saturating_add(millis))
 }
 
 /// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form HTTP requires senders to use.

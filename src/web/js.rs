@@ -58,3 +58,40 @@ pub fn to_js_error(e: &Error) -> JsValue {
 pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
+
+/// Builds a plain JavaScript object field by field (cheaper in wasm bytes than serde).
+#[derive(Debug)]
+pub struct Obj(js_sys::Object);
+
+impl Obj {
+    /// An empty object.
+    pub fn new() -> Obj {
+        Obj(js_sys::Object::new())
+    }
+    /// Sets a field.
+    pub fn set(self, key: &str, value: impl Into<JsValue>) -> Obj {
+        let _ = Reflect::set(&self.0, &JsValue::from_str(key), &value.into());
+        self
+    }
+    /// Sets a numeric field.
+    pub fn num(self, key: &str, value: u64) -> Obj {
+        self.set(key, value as f64)
+    }
+    /// Sets a field to a number or `null`.
+    pub fn opt_num(self, key: &str, value: Option<u64>) -> Obj {
+        match value {
+            Some(v) => self.num(key, v),
+            None => self.set(key, JsValue::NULL),
+        }
+    }
+    /// The object.
+    pub fn done(self) -> JsValue {
+        self.0.into()
+    }
+}
+
+impl Default for Obj {
+    fn default() -> Self {
+        Obj::new()
+    }
+}

@@ -36,7 +36,8 @@ fn walk(v: &JsValue, path: &str, depth: usize, stack: &mut Vec<JsValue>) -> Resu
     }
     if let Some(n) = v.as_f64() {
         if !n.is_finite() {
-            return Err(bad(path, format!("{path} is {n}, which JSON cannot represent")));
+            let what = if n.is_nan() { "NaN" } else if n > 0.0 { "Infinity" } else { "-Infinity" };
+            return Err(bad(path, format!("{path} is {what}, which JSON cannot represent")));
         }
         // Integers print as integers (`1`, not `1.0`), the way JSON.stringify does.
         let num = if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 { Number::from(n as i64) } else { Number::from_f64(n).unwrap_or_else(|| Number::from(0)) };
