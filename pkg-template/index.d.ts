@@ -18,6 +18,8 @@ export type InhouseErrorCode =
   | 'STORAGE_ERROR'
   /** The tracker was shut down, or no tracker runs in the background. */
   | 'SHUT_DOWN'
+  /** The .wasm could not be fetched or instantiated: wrong `wasmUrl`, file not shipped, or the manifest's CSP lacks `'wasm-unsafe-eval'`. */
+  | 'WASM_LOAD_FAILED'
   /** Delivery errors, reported through `onError` and `stats().lastError` (never thrown by track()): */
   | 'AUTH_FAILED'
   | 'PERMISSION_DENIED'
@@ -131,7 +133,7 @@ export interface TrackerStats {
 }
 
 export interface Tracker {
-  /** Resolves when the stored queue is loaded; rejects with an InhouseError for bad options. */
+  /** Resolves when the stored queue is loaded; rejects with an InhouseError for bad options (or `WASM_LOAD_FAILED`). */
   readonly ready: Promise<void>;
   /** Resolves once the event is durably queued; rejects only for input that can never be sent. */
   track(eventName: string, properties?: Properties, options?: TrackOptions): Promise<TrackResult>;

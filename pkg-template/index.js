@@ -37,10 +37,17 @@ function rethrow(e) {
 
 let wasmLoading = null;
 function loadWasm(wasmUrl) {
-  if (!wasmLoading) {
+  // Bundlers that understand `new URL(<literal>, import.meta.url)` (Vite, webpack 5) emit the
+  // .wasm as an asset and rewrite this URL: keep it literal. esbuild does not: the .wasm must sit
+  // next to the bundle, or be named by init({wasmUrl}) (always in a classic-script bundle, where
+  // import.meta.url is empty and this throws).
+  wasmLoading ??= (async () => {
     const url = wasmUrl ?? new URL('./inhouse_tracker_bg.wasm', import.meta.url);
-    wasmLoading = initWasm({ module_or_path: url });
-  }
+    return initWasm({ module_or_path: url });
+  })().catch((e) => {
+    wasmLoading = null; // a later init() with a corrected wasmUrl tries again
+    throw new InhouseError('WASM_LOAD_FAILED', `cannot load the tracker's wasm from ${wasmUrl ?? 'next to index.js'} (${e.message}): ship inhouse_tracker_bg.wasm, pass init({wasmUrl}), allow 'wasm-unsafe-eval' in the manifest's CSP`, 'wasmUrl');
+  });
   return wasmLoading;
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test, serially (2 cores): host `cargo test` (the SDK core and the local server),
 # `wasm-pack test --headless --chrome` (the browser edge), the package size budget, and the
-# end-to-end suite (the demo extension in headless Chromium against the local server).
+# end-to-end suite (the demo extension in headless Chromium against the local server), and the
+# package suite (the packed tarball built into extensions with no bundler, esbuild, Vite, webpack).
 # Ends with one line: `N passed, N failed[, N skipped]`; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +54,11 @@ echo "[test] end-to-end: node tests/e2e/run.mjs"
 node tests/e2e/run.mjs 2>&1 | tee "$log/e2e.txt"; st=${PIPESTATUS[0]}
 line=$(grep -E '^e2e: [0-9]+ passed, [0-9]+ failed' "$log/e2e.txt" | tail -n 1)
 suite e2e "$log/e2e.txt" "$st" "$(echo "$line" | grep -Eo '[0-9]+' | head -3 | tr '\n' ' ' | awk '{print ($1+0), ($2+0), ($3+0)}')"
+
+echo "[test] package: node tests/package/run.mjs (the tarball in no-bundler, esbuild, Vite and webpack extensions; types)"
+node tests/package/run.mjs 2>&1 | tee "$log/package.txt"; st=${PIPESTATUS[0]}
+line=$(grep -E '^package: [0-9]+ passed, [0-9]+ failed' "$log/package.txt" | tail -n 1)
+suite package "$log/package.txt" "$st" "$(echo "$line" | grep -Eo '[0-9]+' | head -3 | tr '\n' ' ' | awk '{print ($1+0), ($2+0), ($3+0)}')"
 
 rm -rf "$log"
 if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi

@@ -14,7 +14,6 @@ use crate::web::js::{get, now_ms, to_js_error, Obj};
 use crate::web::{props, runtime, schedule, storage, transport};
 use js_sys::{Function, Object, Promise, Reflect};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
@@ -39,7 +38,8 @@ struct Inner {
     engine: Engine,
     ctx: EventContext,
     early: Vec<(crate::core::event::NewEvent, Waiter)>,
-    waiters: HashMap<u64, Waiter>,
+    /// By ticket. A list: few `track` calls wait at once, and it spares the wasm a hash table.
+    waiters: Vec<(u64, Waiter)>,
     flush_waiters: Vec<Function>,
     ready_waiters: Vec<Function>,
     rng: crate::core::event::Rng,
@@ -141,7 +141,7 @@ impl Tracker {
             engine: Engine::new(config, runtime::random_seed()),
             ctx: EventContext { extension_version: runtime::extension_version() },
             early: Vec::new(),
-            waiters: HashMap::new(),
+            waiters: Vec::new(),
             flush_waiters: Vec::new(),
             ready_waiters: Vec::new(),
             rng: crate::core::event::Rng::new(runtime::random_seed()),
@@ -416,7 +416,7 @@ fn type_name(v: &JsValue) -> String {
 fn admit_event(inner: &mut Inner, event: crate::core::event::NewEvent, waiter: Waiter, now: u64) {
     match inner.engine.track(event, now) {
         Admission::Pending(ticket) => {
-            inner.waiters.insert(ticket, waiter);
+            inner.waiters.push((ticket, waiter));
         }
         Admission::Duplicate => settle(&waiter, "deduplicated"),
         Admission::Disabled => settle(&waiter, "disabled"),
@@ -435,21 +435,24 @@ fn settle(w: &Waiter, status: &str) {
 async fn restore(s: Shared) {
     let now = now_ms();
     let loaded = async {
-        let index_json = storage::get_strings(&[INDEX_KEY.to_string()]).await?.remove(INDEX_KEY);
-        let keys = Engine::segment_keys(index_json.as_deref());
-        let segments = if keys.is_empty() { HashMap::new() } else { storage::get_strings(&keys).await? };
+        let index = storage::get_strings(&[INDEX_KEY.to_string()]).await?.pop().map(|(_, text)| text);
+        let keys = Engine::segment_keys(index.as_deref());
+        let segments = if keys.is_empty() { Vec::new() } else { storage::get_strings(&keys).await? };
         // Segments a crash left between `set` and `remove`: done, and never named again.
         if let Some(all) = storage::keys_with_prefix(SEGMENT_PREFIX).await {
-            storage::remove(&Engine::orphan_segments(index_json.as_deref(), &all)).await?;
+            storage::remove(&Engine::orphan_segments(index.as_deref(), &all)).await?;
         }
-        Ok::<_, String>((index_json, segments))
+        Ok::<_, String>((index, segments))
     }
     .await;
     let mut notes = Vec::new();
     let ready = {
         let mut inner = s.borrow_mut();
         match loaded {
-            Ok((index_json, segs)) => inner.engine.restore(index_json.as_deref(), |k| segs.get(k).cloned(), now),
+            Ok((index, segments)) => {
+                let segment = |key: &str| segments.iter().find(|(k, _)| k == key).map(|(_, text)| text.clone());
+                inner.engine.restore(index.as_deref(), segment, now)
+            }
             Err(why) => notes.push(Note::Error(Error::new(ErrorCode::StorageError, format!("could not read the stored queue: {why}")))),
         }
         inner.phase = Phase::Running;
@@ -561,7 +564,10 @@ fn dispatch(s: &Shared, notes: Vec<Note>) {
         let inner = s.borrow();
         if let Note::Ticket { ticket, result } = &note {
             drop(inner);
-            let Some(w) = s.borrow_mut().waiters.remove(ticket) else { continue };
+            let mut inner = s.borrow_mut();
+            let Some(at) = inner.waiters.iter().position(|(t, _)| t == ticket) else { continue };
+            let (_, w) = inner.waiters.swap_remove(at);
+            drop(inner);
             match result {
                 TicketResult::Queued => settle(&w, "queued"),
                 TicketResult::Evicted => settle(&w, "evicted"),

@@ -9,9 +9,12 @@ use inhouse_tracker::core::engine::{
 };
 use inhouse_tracker::core::error::{Error, ErrorCode};
 use inhouse_tracker::core::event::{build_event, request_body, EventContext, NewEvent, Rng};
+use inhouse_tracker::core::json::Json;
 use inhouse_tracker::core::policy::Verdict;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
+
+mod stored;
 
 const EXT: &str = "abcdefghijklmnopabcdefghijklmnop";
 const T0: u64 = 1_767_225_600_000;
@@ -57,7 +60,7 @@ impl Store {
         self.0.get(INDEX_KEY).cloned()
     }
     fn index_json(&self) -> Value {
-        serde_json::from_str(&self.index().expect("index stored")).unwrap()
+        stored::index(&self.index().expect("index stored"))
     }
     /// Segment numbers the stored index names.
     fn index_segs(&self) -> Vec<u64> {
@@ -98,8 +101,7 @@ impl H {
     fn event(&mut self) -> NewEvent {
         self.seq += 1;
         // Fixed-width properties, so every event has the same stored size.
-        let mut props = Map::new();
-        props.insert("n".into(), json!(format!("{:08}", self.seq)));
+        let props = Json::Object(vec![("n".into(), Json::String(format!("{:08}", self.seq)))]);
         build_event("test_event", props, None, &EventContext::default(), self.now, 32 * 1024, &mut self.rng).unwrap()
     }
     fn track(&mut self) -> (u64, NewEvent) {
@@ -223,7 +225,7 @@ fn track_write_then_send() {
     assert_eq!(w.set[0].0, "inhouse:v1:seg:1");
     assert_eq!(w.set[1].0, INDEX_KEY);
     assert!(w.remove.is_empty());
-    let seg: Vec<Value> = serde_json::from_str(&w.set[0].1).unwrap();
+    let seg = stored::segment(&w.set[0].1);
     assert_eq!(seg.len(), 3);
     assert!(h.poll().is_none(), "nothing is sendable while its write is out");
     assert!(tickets(&h.drain()).is_empty(), "no ticket settles before the write does");
@@ -258,7 +260,7 @@ fn a_burst_of_10000_tracks_is_one_write() {
     assert_eq!(w.set.len(), segs + 1, "every segment plus the index, in one set");
     for (i, (key, json)) in w.set[..segs].iter().enumerate() {
         assert_eq!(*key, segment_key(i as u64 + 1));
-        let events: Vec<Value> = serde_json::from_str(json).unwrap();
+        let events = stored::segment(json);
         assert_eq!(events.len(), SEGMENT_EVENTS);
     }
     assert_eq!(w.set[segs].0, INDEX_KEY);
@@ -277,7 +279,7 @@ fn segments_never_exceed_segment_events() {
     h.track_n(1234);
     let w = h.commit();
     let sizes: Vec<usize> =
-        w.set.iter().filter(|(k, _)| k != INDEX_KEY).map(|(_, v)| serde_json::from_str::<Vec<Value>>(v).unwrap().len()).collect();
+        w.set.iter().filter(|(k, _)| k != INDEX_KEY).map(|(_, v)| stored::segment(v).len()).collect();
     assert_eq!(sizes, vec![500, 500, 234]);
     h.track_n(1);
     let w = h.commit();
@@ -339,7 +341,7 @@ fn at_most_one_write_outstanding() {
     h.e.write_done(Ok(()), h.now);
     assert_eq!(h.e.next_wakeup(h.now), Some(h.now));
     let w2 = h.e.take_write(h.now, false).unwrap();
-    assert_eq!(serde_json::from_str::<Vec<Value>>(&w2.set[0].1).unwrap().len(), 3);
+    assert_eq!(stored::segment(&w2.set[0].1).len(), 3);
     // A stray completion without a write outstanding is ignored.
     h.store.apply(&w2);
     h.e.write_done(Ok(()), h.now);
@@ -819,7 +821,7 @@ fn bounds_are_enforced_when_a_write_completes() {
 }
 
 fn dedup_event(h: &mut H, name: &str, key: &str) -> NewEvent {
-    build_event(name, Map::new(), Some(key), &EventContext::default(), h.now, 4096, &mut h.rng).unwrap()
+    build_event(name, Json::Object(vec![]), Some(key), &EventContext::default(), h.now, 4096, &mut h.rng).unwrap()
 }
 
 #[test]
@@ -1100,7 +1102,9 @@ fn a_missing_segment_loses_only_its_own_events() {
     }
     h.commit_with(true);
     assert_eq!(h.store.index_segs(), vec![2, 3]);
-    for broken in [None, Some("not json".to_string()), Some("[]".to_string())] {
+    let half = h.store.0[&segment_key(2)].split('\n').next().unwrap().to_string();
+    let broken_values = ["not json", "[]", "", "a\tb", "a\tb\tc\td", half.as_str()];
+    for broken in std::iter::once(None).chain(broken_values.map(|v| Some(v.to_string()))) {
         let mut store = h.store.clone();
         match &broken {
             None => {
@@ -1137,7 +1141,12 @@ fn a_missing_segment_loses_only_its_own_events() {
 #[test]
 fn an_unreadable_index_starts_empty_and_says_so() {
     let cfg = config(|_| {});
-    for bad in ["garbage", "{}", r#"{"v":2,"next":5,"enabled":true,"segs":[]}"#, "null"] {
+    let version_2 = "2 5 1\n0 0 0 0 0 0 0";
+    let no_totals = "1 5 1";
+    let bad_segment = "1 5 1\n0 0 0 0 0 0 0\n3";
+    let enabled_2 = "1 5 2\n0 0 0 0 0 0 0";
+    let json_era = r#"{"v":1,"next":5,"enabled":true,"segs":[]}"#;
+    for bad in ["garbage", "{}", r#"{"v":2,"next":5,"enabled":true,"segs":[]}"#, "null", "", version_2, no_totals, bad_segment, enabled_2, json_era] {
         let mut e = Engine::new(cfg.clone(), 1);
         e.restore(Some(bad), |_| None, T0);
         let notes = e.drain_notes();
@@ -1199,13 +1208,14 @@ fn purge_reaches_events_in_the_outstanding_write() {
 fn a_corrupt_index_never_panics_restore() {
     let cfg = config(|_| {});
     // More done marks than events (or marks out of range) in a segment that is also missing.
-    for d in ["[0,1,2,3,4,5]", "[0,0,0,0]", "[7,8,9]"] {
-        let index = format!(r#"{{"v":1,"next":3,"enabled":true,"segs":[{{"s":1,"n":2,"d":{d}}}]}}"#);
+    for (d, lost) in [("0 1 2 3 4 5", 0), ("0 0 0 0", 1), ("7 8 9", 2)] {
+        let index = format!("1 3 1\n0 0 0 0 0 0 0\n1 2 {d}");
         let mut e = Engine::new(cfg.clone(), 1);
         e.restore(Some(&index), |_| None, T0);
         let st = e.stats(T0);
         assert_eq!(st.queued, 0);
         assert!(st.dropped.corrupt <= 2, "{d}: {}", st.dropped.corrupt);
+        assert_eq!(st.dropped.corrupt, lost, "{d}: each in-range mark counts once");
         assert_eq!(errors(&e.drain_notes()).len(), 1);
     }
 }

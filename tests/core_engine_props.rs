@@ -7,10 +7,12 @@ use inhouse_tracker::core::config::{validate, Config, Credentials, Options};
 use inhouse_tracker::core::engine::{Admission, DropReason, Engine, Note, Send as Req, TicketResult, Write, INDEX_KEY};
 use inhouse_tracker::core::error::{Error, ErrorCode};
 use inhouse_tracker::core::event::{build_event, EventContext, Rng};
+use inhouse_tracker::core::json::Json;
 use inhouse_tracker::core::policy::Verdict;
 use proptest::prelude::*;
-use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
+
+mod stored;
 
 const EXT: &str = "abcdefghijklmnopabcdefghijklmnop";
 const T0: u64 = 1_767_225_600_000;
@@ -99,11 +101,11 @@ fn restore(config: &Config, store: &HashMap<String, String>, seed: u64, now: u64
 /// The undelivered events the store holds, in queue order, read independently of the engine.
 fn persisted_view(store: &HashMap<String, String>) -> Vec<String> {
     let Some(index) = store.get(INDEX_KEY) else { return vec![] };
-    let index: Value = serde_json::from_str(index).unwrap();
+    let index = stored::index(index);
     let mut out = vec![];
     for seg in index["segs"].as_array().unwrap() {
         let key = format!("inhouse:v1:seg:{}", seg["s"]);
-        let events: Vec<Value> = serde_json::from_str(store.get(&key).expect("the index names only stored segments")).unwrap();
+        let events = stored::segment(store.get(&key).expect("the index names only stored segments"));
         assert_eq!(events.len() as u64, seg["n"].as_u64().unwrap());
         let done: HashSet<u64> = seg["d"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap()).collect();
         for (i, ev) in events.iter().enumerate() {
@@ -172,7 +174,7 @@ impl World {
     fn apply(&mut self, w: &Write) {
         for (k, v) in &w.set {
             if k != INDEX_KEY {
-                let events: Vec<Value> = serde_json::from_str(v).unwrap();
+                let events = stored::segment(v);
                 for ev in events {
                     self.written.insert(ev["i"].as_str().unwrap().to_string());
                 }
@@ -313,8 +315,7 @@ impl World {
         match op {
             Op::Track(n) => {
                 for _ in 0..n {
-                    let mut props = Map::new();
-                    props.insert("k".into(), Value::from(self.next_order));
+                    let props = Json::Object(vec![("k".into(), Json::Number(self.next_order.to_string()))]);
                     let ev = build_event("prop_event", props, None, &EventContext::default(), self.now, 4096, &mut self.rng).unwrap();
                     let id = ev.id.clone();
                     match self.e.track(ev, self.now) {

@@ -7,18 +7,30 @@ use inhouse_tracker::core::event::{
     request_body, rfc3339_ms, EventContext, NewEvent, Rng, MAX_DEDUP_KEY_LEN, MAX_EVENT_NAME_LEN,
     MAX_PROPERTY_DEPTH, MAX_STRING_BYTES, SDK,
 };
+use inhouse_tracker::core::json::Json;
 use inhouse_tracker::core::policy::parse_rfc3339_ms;
 use proptest::prelude::*;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashSet;
 
 const NOW: u64 = 1_795_330_800_123; // 2026-11-22T07:00:00.123Z
 
-fn obj(v: Value) -> Map<String, Value> {
+/// The core's JSON value of a serde_json value (numbers keep serde_json's text).
+fn to_json(v: &Value) -> Json {
     match v {
-        Value::Object(m) => m,
-        _ => panic!("not an object"),
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Number(n) => Json::Number(n.to_string()),
+        Value::String(s) => Json::String(s.clone()),
+        Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
+        Value::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
     }
+}
+
+/// Properties: a JSON object.
+fn obj(v: Value) -> Json {
+    assert!(v.is_object(), "not an object");
+    to_json(&v)
 }
 
 fn name_err(name: &str) -> Error {
@@ -101,7 +113,14 @@ fn reserved_dollar_keys() {
     }
     // Only the top level is reserved; a '$' elsewhere is fine.
     check_properties(&obj(json!({"a": {"$nested": 1}, "price": "$5", "b$": 2}))).unwrap();
-    check_properties(&Map::new()).unwrap();
+    check_properties(&Json::Object(vec![])).unwrap();
+    // Properties are an object, never another JSON value.
+    for not_object in [json!(null), json!([]), json!("x"), json!(1)] {
+        let e = check_properties(&to_json(&not_object)).unwrap_err();
+        assert_eq!((e.code, e.field.as_deref()), (ErrorCode::InvalidProperties, Some("properties")));
+        let e = build_event("x", to_json(&not_object), None, &EventContext::default(), NOW, 4096, &mut Rng::new(1)).unwrap_err();
+        assert_eq!((e.code, e.field.as_deref()), (ErrorCode::InvalidProperties, Some("properties")));
+    }
 }
 
 /// `properties` with `levels` levels of nesting in total (the top-level object is level 1), each
@@ -170,8 +189,7 @@ fn long_strings_and_keys() {
     assert_eq!(e.field.as_deref(), Some("properties.user.bio"));
     // Long keys, at the top and nested.
     let long_key = "k".repeat(MAX_STRING_BYTES + 1);
-    let mut m = Map::new();
-    m.insert(long_key.clone(), json!(1));
+    let m = Json::Object(vec![(long_key.clone(), Json::Number("1".into()))]);
     let e = check_properties(&m).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidProperties);
     assert!(e.message.contains("key"));

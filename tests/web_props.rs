@@ -7,10 +7,11 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+/// The properties as serde_json reads the JSON text the SDK writes for them.
 fn convert(expr: &str) -> Result<serde_json::Value, (String, String)> {
     let v = eval(&format!("({expr})")).expect("valid JS");
     to_json_object(&v)
-        .map(serde_json::Value::Object)
+        .map(|json| serde_json::from_str(&json.to_text()).expect("the SDK writes valid JSON"))
         .map_err(|e| (e.code.as_str().to_string(), e.field.unwrap_or_default()))
 }
 
@@ -23,6 +24,11 @@ fn plain_json_converts_exactly() {
     );
     // Integers stay integers on the wire, as JSON.stringify writes them.
     assert_eq!(serde_json::to_string(&v["n"]).unwrap(), "1");
+    // Every number is written exactly as JSON.stringify writes it, keys in insertion order.
+    let expr = "({n: 1, f: 1.5, neg: -2, big: 1e21, tiny: 1e-7, negz: -0, max: Number.MAX_SAFE_INTEGER + 2, third: 1/3})";
+    let v = eval(expr).unwrap();
+    let stringified = String::from(js_sys::JSON::stringify(&v).unwrap());
+    assert_eq!(to_json_object(&v).unwrap().to_text(), stringified);
 }
 
 #[wasm_bindgen_test]

@@ -18,7 +18,8 @@ async fn set_get_remove_round_trip() {
     assert_eq!(set_calls(&fake), 1, "all pairs go in one set() call");
     let got = storage::get_strings(&["inhouse:v1:seg:1".into(), "inhouse:v1:index".into(), "absent".into()]).await.unwrap();
     assert_eq!(got.len(), 2);
-    assert_eq!(got["inhouse:v1:seg:1"], "[1]");
+    assert_eq!(got[0], ("inhouse:v1:seg:1".to_string(), "[1]".to_string()));
+    assert_eq!(got[1], ("inhouse:v1:index".to_string(), "{}".to_string()));
     let mut keys = storage::keys_with_prefix("inhouse:v1:seg:").await.unwrap();
     keys.sort();
     assert_eq!(keys, vec!["inhouse:v1:seg:1".to_string()]);

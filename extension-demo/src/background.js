@@ -21,6 +21,7 @@ function start(conn, overrides = {}) {
     tokenId: conn.tokenId,
     tokenSecret: conn.tokenSecret,
     ...(conn.baseUrl ? { baseUrl: conn.baseUrl } : {}),
+    ...(conn.debug ? { debug: true } : {}),
     ...overrides,
     // Hooks receive InhouseErrors and drop reports: codes and messages, never the secret.
     onError(e) {

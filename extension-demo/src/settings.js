@@ -68,5 +68,6 @@ export async function loadConnection() {
     tokenId: pick('tokenId'),
     tokenSecret: pick('tokenSecret'),
     source: saved ? 'options' : defaults ? 'demo-config.json' : 'none',
+    debug: Boolean(defaults && defaults.debug), // the SDK's own delivery log (never the secret)
   };
 }

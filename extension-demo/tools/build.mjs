@@ -42,8 +42,9 @@ export function installPackage(tarball = findTarball()) {
 }
 
 /** Writes the generated demo-config.json of a built extension. */
-export function writeConfig(outDir, { baseUrl, tokenId = DEMO_TOKEN.tokenId, tokenSecret = DEMO_TOKEN.tokenSecret }) {
-  fs.writeFileSync(path.join(outDir, 'demo-config.json'), JSON.stringify({ baseUrl, tokenId, tokenSecret }, null, 2) + '\n');
+export function writeConfig(outDir, { baseUrl, tokenId = DEMO_TOKEN.tokenId, tokenSecret = DEMO_TOKEN.tokenSecret, debug = false }) {
+  const config = { baseUrl, tokenId, tokenSecret, ...(debug ? { debug: true } : {}) };
+  fs.writeFileSync(path.join(outDir, 'demo-config.json'), JSON.stringify(config, null, 2) + '\n');
 }
 
 /** Builds the extension into outDir from the sources and the installed package. */

@@ -26,6 +26,12 @@ export const CHROMIUM_FLAGS = [
 ];
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Every server this process started dies with it, whatever way it exits (a crash, a watchdog).
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && !c.signalCode) c.kill('SIGKILL');
+});
+
 /** Polls fn() until it returns a truthy value; throws with `what` after timeoutMs. */
 export async function waitFor(fn, { timeoutMs = 20_000, intervalMs = 100, what = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs;
@@ -50,6 +56,8 @@ export async function startServer({ tokens = [`demo_token_id:demo_token_secret:$
   if (!fs.existsSync(SERVER_BIN)) throw new Error(`${SERVER_BIN} is missing: cargo build --release -p inhouse-server`);
   const argv = ['--port', '0', '--control-port', '0', ...tokens.flatMap((t) => ['--token', t]), ...args, ...(quiet ? ['--quiet'] : [])];
   const child = spawn(SERVER_BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
   let stderr = '';
   child.stderr.on('data', (d) => {
     stderr += d;
@@ -67,6 +75,9 @@ export async function startServer({ tokens = [`demo_token_id:demo_token_secret:$
       }
     });
     child.on('exit', (code) => reject(new Error(`inhouse-server exited (${code}): ${stderr}`)));
+  }).catch((e) => {
+    child.kill('SIGKILL');
+    throw e;
   });
   child.stdout.resume();
   let exit = null;
@@ -105,7 +116,7 @@ export async function startServer({ tokens = [`demo_token_id:demo_token_secret:$
       const gone = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await gone;
+      await Promise.race([gone, sleep(5000)]);
       clearTimeout(t);
     },
   };

@@ -1,6 +1,7 @@
 //! Options as the user gives them, and their validation into a [`Config`] the engine trusts.
 
 use super::error::{Error, ErrorCode, Result};
+use super::json::quoted;
 use serde::Deserialize;
 
 /// The recommended, versioned API base.
@@ -66,8 +67,8 @@ pub const RETRY_OPTION_NAMES: &[&str] = &["baseDelayMs", "maxDelayMs", "maxAttem
 pub fn unknown_option(field: &str, known: &[&str]) -> Error {
     let name = field.rsplit('.').next().unwrap_or(field);
     let near = known.iter().find(|k| k.eq_ignore_ascii_case(name) || k.to_ascii_lowercase().replace('_', "") == name.to_ascii_lowercase().replace('_', ""));
-    let hint = near.map(|k| format!(" (did you mean {k:?}?)")).unwrap_or_default();
-    Error::at(ErrorCode::InvalidOption, field, format!("unknown option {field:?}{hint}; known options: {}", known.join(", ")))
+    let hint = near.map(|k| format!(" (did you mean {}?)", quoted(k))).unwrap_or_default();
+    Error::at(ErrorCode::InvalidOption, field, format!("unknown option {}{hint}; known options: {}", quoted(field), known.join(", ")))
 }
 
 /// The error for an option of the wrong JavaScript type.
@@ -231,11 +232,11 @@ fn header_safe(field: &str, value: Option<String>, echo: bool) -> Result<String>
         return Err(Error::at(ErrorCode::InvalidOption, field, format!("{field} must be at most 256 characters")));
     }
     if let Some(bad) = value.chars().find(|c| !c.is_ascii_graphic()) {
-        let shown = if echo { format!(" (in {value:?})") } else { String::new() };
+        let shown = if echo { format!(" (in {})", quoted(&value)) } else { String::new() };
         return Err(Error::at(
             ErrorCode::InvalidOption,
             field,
-            format!("{field} must be visible ASCII without spaces; found {bad:?}{shown}"),
+            format!("{field} must be visible ASCII without spaces; found {}{shown}", quoted(bad.encode_utf8(&mut [0; 4]))),
         ));
     }
     Ok(value)
@@ -254,9 +255,11 @@ fn validate_app_id(app_id: Option<String>, runtime_id: Option<&str>, allow_any: 
             ErrorCode::AppIdMismatch,
             "appId",
             format!(
-                "appId {app:?} does not match this extension's id chrome.runtime.id {id:?}; \
+                "appId {} does not match this extension's id chrome.runtime.id {}; \
                  the Inhouse API only accepts events whose x-inhouse-app equals the registered extension id \
-                 (omit appId to use chrome.runtime.id)"
+                 (omit appId to use chrome.runtime.id)",
+                quoted(&app),
+                quoted(id)
             ),
         )),
         (None, None) => Err(Error::at(
@@ -269,7 +272,7 @@ fn validate_app_id(app_id: Option<String>, runtime_id: Option<&str>, allow_any: 
         (Some(app), None) => Err(Error::at(
             ErrorCode::InvalidOption,
             "appId",
-            format!("appId {app:?} is not a Chrome extension id (32 letters a-p); set allowAnyAppId: true only for development"),
+            format!("appId {} is not a Chrome extension id (32 letters a-p); set allowAnyAppId: true only for development", quoted(&app)),
         )),
     }
 }
@@ -277,7 +280,7 @@ fn validate_app_id(app_id: Option<String>, runtime_id: Option<&str>, allow_any: 
 /// `https://host[:port][/path]`, or `http://` on a loopback host for development. No query,
 /// fragment or user info. Returns it without a trailing slash.
 pub fn validate_base_url(raw: &str, warnings: &mut Vec<String>) -> Result<String> {
-    let bad = |why: &str| Error::at(ErrorCode::InvalidOption, "baseUrl", format!("baseUrl {raw:?} {why}"));
+    let bad = |why: &str| Error::at(ErrorCode::InvalidOption, "baseUrl", format!("baseUrl {} {why}", quoted(raw)));
     let trimmed = raw.trim_end_matches('/');
     let (scheme, rest) = trimmed.split_once("://").ok_or_else(|| bad("is not an absolute URL"))?;
     let (authority, path) = match rest.find('/') {
@@ -306,8 +309,9 @@ pub fn validate_base_url(raw: &str, warnings: &mut Vec<String>) -> Result<String
     }
     if path == "/api" {
         warnings.push(format!(
-            "baseUrl {trimmed:?} is the deprecated legacy base; use {:?} instead",
-            trimmed.trim_end_matches("/api").to_string() + "/v1/api"
+            "baseUrl {} is the deprecated legacy base; use {} instead",
+            quoted(trimmed),
+            quoted(&(trimmed.trim_end_matches("/api").to_string() + "/v1/api"))
         ));
     }
     Ok(trimmed.to_string())

@@ -5,12 +5,18 @@
 //! Everything here is deterministic given the clock and the seed, and tested on the host.
 //!
 //! # Storage layout (in `chrome.storage.local`)
-//! - `inhouse:v1:seg:<n>`: one *segment*, a JSON array of events. Written once, never
-//!   rewritten: a burst of `track` calls becomes one or a few new segments in a single
-//!   `set`, so no write ever reads, modifies and writes back a shared record.
-//! - `inhouse:v1:index`: the list of live segments with, for each, which of its events are done
-//!   (delivered or dropped), plus lifetime counters and the opt-out choice. Small; rewritten
-//!   with each write.
+//! - `inhouse:v1:seg:<n>`: one *segment*: its events, one line each, `id<TAB>name<TAB>properties`
+//!   (the properties as the JSON text that is sent). Written once, never rewritten: a burst of
+//!   `track` calls becomes one or a few new segments in a single `set`, so no write ever reads,
+//!   modifies and writes back a shared record.
+//! - `inhouse:v1:index`: lines of space-separated integers. First `1 <next segment> <enabled 0|1>`
+//!   (1 is the format's version), then the lifetime counters `delivered retried rejected evicted
+//!   retries_exhausted purged corrupt`, then one line per live segment, `<n> <events> <done>...`,
+//!   listing which of its events are done (delivered or dropped). Small; rewritten with each
+//!   write.
+//!
+//! Plain text rather than JSON: reading it back needs nothing beyond splitting lines, which keeps
+//! a JSON library out of the wasm, and the properties are stored unescaped, as they are sent.
 //!
 //! A segment whose events are all done is removed in the same `set` that drops it from the
 //! index. One `set` call is atomic, so the index never names a segment that is not stored.
@@ -21,8 +27,9 @@ use super::config::{Config, Credentials};
 use super::error::{Error, ErrorCode};
 use super::event::{request_body, NewEvent, Rng};
 use super::policy::{backoff_ms, Verdict};
-use serde::{Deserialize, Serialize};
-use std::collections::{HashSet, VecDeque};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::fmt::Write as _;
 
 /// Key of the index record.
 pub const INDEX_KEY: &str = "inhouse:v1:index";
@@ -47,33 +54,99 @@ pub fn segment_key(seq: u64) -> String {
     format!("{SEGMENT_PREFIX}{seq}")
 }
 
-/// One event as stored. Short field names: they are repeated for every stored event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct StoredEvent {
-    i: String,
-    n: String,
-    p: String,
-}
+/// The first number of the index; an index with any other is unreadable.
+const INDEX_VERSION: u64 = 1;
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// The index record (see the module documentation for its text).
+#[derive(Debug)]
 struct IndexDoc {
-    v: u32,
     next: u64,
     enabled: bool,
-    segs: Vec<SegmentMeta>,
-    #[serde(default)]
     totals: Totals,
+    segments: Vec<SegmentMeta>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// What the index says about one stored segment.
+#[derive(Debug)]
 struct SegmentMeta {
-    s: u64,
-    n: u32,
-    d: Vec<u32>,
+    seq: u64,
+    events: u64,
+    /// Positions of its events that are done (delivered or dropped).
+    done: Vec<u64>,
+}
+
+impl IndexDoc {
+    fn encode(&self) -> String {
+        let (t, d) = (&self.totals, &self.totals.dropped);
+        let mut out = format!(
+            "{INDEX_VERSION} {} {}\n{} {} {} {} {} {} {}",
+            self.next,
+            u8::from(self.enabled),
+            t.delivered,
+            t.retried,
+            d.rejected,
+            d.evicted,
+            d.retries_exhausted,
+            d.purged,
+            d.corrupt
+        );
+        for s in &self.segments {
+            let _ = write!(out, "\n{} {}", s.seq, s.events);
+            for i in &s.done {
+                let _ = write!(out, " {i}");
+            }
+        }
+        out
+    }
+
+    /// `None` for anything but a well-formed index of this version.
+    fn decode(text: &str) -> Option<IndexDoc> {
+        let mut lines = text.lines().map(|line| line.split_ascii_whitespace().map(|n| n.parse::<u64>().ok()).collect::<Option<Vec<u64>>>());
+        let &[INDEX_VERSION, next, enabled @ (0 | 1)] = &lines.next()??[..] else { return None };
+        let &[delivered, retried, rejected, evicted, retries_exhausted, purged, corrupt] = &lines.next()??[..] else { return None };
+        let segments = lines
+            .map(|numbers| match &numbers?[..] {
+                [seq, events, done @ ..] => Some(SegmentMeta { seq: *seq, events: *events, done: done.to_vec() }),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let dropped = DropCounts { rejected, evicted, retries_exhausted, purged, corrupt };
+        Some(IndexDoc { next, enabled: enabled == 1, totals: Totals { delivered, retried, dropped }, segments })
+    }
+}
+
+/// A segment's text: one line per event, `id<TAB>name<TAB>properties`. No field can hold either
+/// separator: ids are hex digits and `-`, names letters, digits and `_`, and the properties' JSON
+/// text escapes every control character.
+fn encode_segment(events: &[NewEvent]) -> String {
+    let mut out = String::new();
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        for (j, field) in [&e.id, &e.name, &e.props_json].into_iter().enumerate() {
+            if j > 0 {
+                out.push('\t');
+            }
+            out.push_str(field);
+        }
+    }
+    out
+}
+
+/// `None` unless every line holds exactly three fields.
+fn decode_segment(text: &str) -> Option<Vec<NewEvent>> {
+    text.split('\n')
+        .map(|line| {
+            let mut fields = line.split('\t');
+            let event = NewEvent { id: fields.next()?.into(), name: fields.next()?.into(), props_json: fields.next()?.into() };
+            fields.next().is_none().then_some(event)
+        })
+        .collect()
 }
 
 /// Lifetime counters, persisted with the index.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Totals {
     pub delivered: u64,
@@ -82,7 +155,7 @@ pub struct Totals {
 }
 
 /// Why events were dropped, counted. Every drop is also reported through `onDrop`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DropCounts {
     /// The server rejected the event (400, 413, 422).
@@ -251,7 +324,7 @@ pub struct LastError {
 
 #[derive(Clone, Debug)]
 struct Slot {
-    event: StoredEvent,
+    event: NewEvent,
     bytes: usize,
     done: bool,
     in_flight: bool,
@@ -291,6 +364,30 @@ enum Gate {
     Paused { probe_at: u64 },
 }
 
+/// A set of strings kept sorted: a binary search is all a set of ids needs, and it spares the
+/// wasm a hash table and its hasher.
+#[derive(Debug, Default)]
+struct IdSet(Vec<String>);
+
+impl IdSet {
+    /// Adds `id`; `false` if it was there already.
+    fn insert(&mut self, id: &str) -> bool {
+        match self.0.binary_search_by(|x| x.as_str().cmp(id)) {
+            Ok(_) => false,
+            Err(at) => {
+                self.0.insert(at, id.to_string());
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Ok(at) = self.0.binary_search_by(|x| x.as_str().cmp(id)) {
+            self.0.remove(at);
+        }
+    }
+}
+
 /// The engine. See the module documentation.
 #[derive(Debug)]
 pub struct Engine {
@@ -300,7 +397,8 @@ pub struct Engine {
     next_seq: u64,
     live_count: usize,
     live_bytes: usize,
-    dedup_live: HashSet<String>,
+    /// Ids of the queued events that came with a dedup key.
+    dedup_live: IdSet,
     pending: Vec<PendingEvent>,
     pending_bytes: usize,
     next_ticket: u64,
@@ -335,7 +433,7 @@ impl Engine {
             next_seq: 1,
             live_count: 0,
             live_bytes: 0,
-            dedup_live: HashSet::new(),
+            dedup_live: IdSet::default(),
             pending: Vec::new(),
             pending_bytes: 0,
             next_ticket: 1,
@@ -359,34 +457,32 @@ impl Engine {
     }
 
     /// The storage keys of the segments an index names (read them, then call [`Engine::restore`]).
-    pub fn segment_keys(index_json: Option<&str>) -> Vec<String> {
-        parse_index(index_json).map(|doc| doc.segs.iter().map(|m| segment_key(m.s)).collect()).unwrap_or_default()
+    pub fn segment_keys(index: Option<&str>) -> Vec<String> {
+        index.and_then(IndexDoc::decode).map(|doc| doc.segments.iter().map(|m| segment_key(m.seq)).collect()).unwrap_or_default()
     }
 
     /// Segment keys among `all_keys` that the index does not name and that were written before
     /// it (a crash between a write's `set` and its `remove`): safe to delete before restoring.
     /// Without a readable index every segment key is unreachable, hence an orphan.
-    pub fn orphan_segments(index_json: Option<&str>, all_keys: &[String]) -> Vec<String> {
-        let doc = parse_index(index_json);
-        let named: HashSet<u64> = doc.iter().flat_map(|d| d.segs.iter().map(|m| m.s)).collect();
-        let next = doc.map_or(u64::MAX, |d| d.next);
+    pub fn orphan_segments(index: Option<&str>, all_keys: &[String]) -> Vec<String> {
+        let doc = index.and_then(IndexDoc::decode);
+        let named = |seq: u64| doc.as_ref().is_some_and(|d| d.segments.iter().any(|m| m.seq == seq));
+        let next = doc.as_ref().map_or(u64::MAX, |d| d.next);
         all_keys
             .iter()
             .filter(|k| {
-                k.strip_prefix(SEGMENT_PREFIX)
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .is_some_and(|seq| seq < next && !named.contains(&seq))
+                k.strip_prefix(SEGMENT_PREFIX).and_then(|n| n.parse::<u64>().ok()).is_some_and(|seq| seq < next && !named(seq))
             })
             .cloned()
             .collect()
     }
 
-    /// Rebuilds the queue from what storage holds. `segment` returns the stored JSON of a
-    /// segment key. A missing or unreadable segment loses only its own events, counted as
-    /// `corrupt` and reported.
-    pub fn restore(&mut self, index_json: Option<&str>, segment: impl Fn(&str) -> Option<String>, now: u64) {
-        let Some(doc) = parse_index(index_json) else {
-            if index_json.is_some() {
+    /// Rebuilds the queue from what storage holds: `index` is the stored index, `segment`
+    /// returns the stored text of a segment key. A missing or unreadable segment loses only its
+    /// own events, counted as `corrupt` and reported.
+    pub fn restore(&mut self, index: Option<&str>, segment: impl Fn(&str) -> Option<String>, now: u64) {
+        let Some(doc) = index.and_then(IndexDoc::decode) else {
+            if index.is_some() {
                 self.fail(Error::new(ErrorCode::StorageError, "the stored queue index is unreadable; starting with an empty queue"), now);
             }
             return;
@@ -395,31 +491,36 @@ impl Engine {
         self.enabled = doc.enabled;
         self.enabled_persisted = doc.enabled;
         self.totals = doc.totals;
-        for meta in doc.segs {
-            let key = segment_key(meta.s);
-            let events: Option<Vec<StoredEvent>> = segment(&key).and_then(|json| serde_json::from_str(&json).ok());
-            let Some(events) = events.filter(|e| e.len() == meta.n as usize) else {
+        for meta in doc.segments {
+            let key = segment_key(meta.seq);
+            let events = segment(&key).and_then(|text| decode_segment(&text));
+            let Some(events) = events.filter(|e| e.len() as u64 == meta.events) else {
                 // Each in-range done mark once: a damaged index may list more marks than events,
                 // and a plain subtraction would overflow (a panic in debug builds).
-                let done = meta.d.iter().filter(|&&i| i < meta.n).collect::<HashSet<_>>().len() as u64;
-                let lost = (meta.n as u64).saturating_sub(done);
+                let marks = &meta.done;
+                let done = marks.iter().enumerate().filter(|&(k, i)| *i < meta.events && !marks[..k].contains(i)).count() as u64;
+                let lost = meta.events.saturating_sub(done);
                 self.totals.dropped.corrupt += lost;
-                self.unremoved.push(meta.s);
+                self.unremoved.push(meta.seq);
                 self.mark_dirty(now);
                 self.fail(Error::new(ErrorCode::StorageError, format!("stored segment {key} is missing or unreadable; {lost} events lost")), now);
                 continue;
             };
-            let mut seg = Segment { seq: meta.s, slots: Vec::with_capacity(events.len()), live: 0 };
-            let done: HashSet<u32> = meta.d.into_iter().collect();
-            for (i, event) in events.into_iter().enumerate() {
-                let is_done = done.contains(&(i as u32));
-                let bytes = stored_bytes(&event);
+            let mut seg = Segment { seq: meta.seq, slots: Vec::with_capacity(events.len()), live: 0 };
+            let mut done = vec![false; events.len()];
+            for &i in &meta.done {
+                if let Some(flag) = usize::try_from(i).ok().and_then(|i| done.get_mut(i)) {
+                    *flag = true;
+                }
+            }
+            for (event, is_done) in events.into_iter().zip(done) {
+                let bytes = event.stored_bytes();
                 if !is_done {
                     seg.live += 1;
                     self.live_count += 1;
                     self.live_bytes += bytes;
-                    if event.i.starts_with("d-") {
-                        self.dedup_live.insert(event.i.clone());
+                    if event.id.starts_with("d-") {
+                        self.dedup_live.insert(&event.id);
                     }
                 }
                 seg.slots.push(Slot { event, bytes, done: is_done, in_flight: false, attempts: 0, not_before: 0 });
@@ -433,7 +534,7 @@ impl Engine {
         if !self.enabled {
             return Admission::Disabled;
         }
-        if event.id.starts_with("d-") && !self.dedup_live.insert(event.id.clone()) {
+        if event.id.starts_with("d-") && !self.dedup_live.insert(&event.id) {
             return Admission::Duplicate;
         }
         let ticket = self.next_ticket;
@@ -495,17 +596,15 @@ impl Engine {
         let pending = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
         let tickets: Vec<u64> = pending.iter().map(|p| p.ticket).collect();
-        for chunk in pending.chunks(SEGMENT_EVENTS) {
+        let mut events = pending.into_iter().map(|p| p.event).peekable();
+        while events.peek().is_some() {
             let seq = self.next_seq;
             self.next_seq += 1;
-            let events: Vec<StoredEvent> = chunk
-                .iter()
-                .map(|p| StoredEvent { i: p.event.id.clone(), n: p.event.name.clone(), p: p.event.props_json.clone() })
-                .collect();
-            set.push((segment_key(seq), serde_json::to_string(&events).unwrap_or_default()));
-            let slots = events
+            let chunk: Vec<NewEvent> = events.by_ref().take(SEGMENT_EVENTS).collect();
+            set.push((segment_key(seq), encode_segment(&chunk)));
+            let slots = chunk
                 .into_iter()
-                .map(|event| Slot { bytes: stored_bytes(&event), event, done: false, in_flight: false, attempts: 0, not_before: 0 })
+                .map(|event| Slot { bytes: event.stored_bytes(), event, done: false, in_flight: false, attempts: 0, not_before: 0 })
                 .collect::<Vec<_>>();
             new_segments.push(Segment { seq, live: slots.len(), slots });
         }
@@ -519,13 +618,12 @@ impl Engine {
             keep
         });
         let index = IndexDoc {
-            v: 1,
             next: self.next_seq,
             enabled: self.enabled,
-            segs: self.segments.iter().chain(new_segments.iter()).map(segment_meta).collect(),
             totals: self.totals.clone(),
+            segments: self.segments.iter().chain(new_segments.iter()).map(segment_meta).collect(),
         };
-        set.push((INDEX_KEY.to_string(), serde_json::to_string(&index).unwrap_or_default()));
+        set.push((INDEX_KEY.to_string(), index.encode()));
         self.dirty_marks = 0;
         self.dirty_since = None;
         self.force_write = false;
@@ -548,7 +646,7 @@ impl Engine {
                 for mut seg in w.segments {
                     for slot in &mut seg.slots {
                         slot.done = true;
-                        self.dedup_live.remove(&slot.event.i);
+                        self.dedup_live.remove(&slot.event.id);
                     }
                     seg.live = 0;
                     self.segments.push_back(seg);
@@ -575,7 +673,7 @@ impl Engine {
                 self.fail(error.clone(), now);
                 for seg in &w.segments {
                     for slot in &seg.slots {
-                        self.dedup_live.remove(&slot.event.i);
+                        self.dedup_live.remove(&slot.event.id);
                     }
                 }
                 for ticket in w.tickets {
@@ -622,9 +720,9 @@ impl Engine {
         self.requests += 1;
         Some(Send {
             slot: SlotRef { seq, index: index as u32 },
-            id: slot.event.i.clone(),
-            name: slot.event.n.clone(),
-            body: request_body(&slot.event.n, &slot.event.p),
+            id: slot.event.id.clone(),
+            name: slot.event.name.clone(),
+            body: request_body(&slot.event.name, &slot.event.props_json),
         })
     }
 
@@ -906,9 +1004,8 @@ impl Engine {
         seg.live -= 1;
         self.live_count -= 1;
         self.live_bytes -= slot.bytes;
-        if slot.event.i.starts_with("d-") {
-            let id = slot.event.i.clone();
-            self.dedup_live.remove(&id);
+        if slot.event.id.starts_with("d-") {
+            self.dedup_live.remove(&slot.event.id);
         }
         self.mark_dirty(now);
     }
@@ -918,7 +1015,7 @@ impl Engine {
         if slot.done {
             return;
         }
-        let dropped = Dropped { id: slot.event.i.clone(), event_name: slot.event.n.clone(), reason, message };
+        let dropped = Dropped { id: slot.event.id.clone(), event_name: slot.event.name.clone(), reason, message };
         let counts = &mut self.totals.dropped;
         *match reason {
             DropReason::Rejected => &mut counts.rejected,
@@ -946,18 +1043,10 @@ impl Engine {
     }
 }
 
-fn parse_index(json: Option<&str>) -> Option<IndexDoc> {
-    serde_json::from_str::<IndexDoc>(json?).ok().filter(|d| d.v == 1)
-}
-
 fn segment_meta(s: &Segment) -> SegmentMeta {
     SegmentMeta {
-        s: s.seq,
-        n: s.slots.len() as u32,
-        d: s.slots.iter().enumerate().filter(|(_, x)| x.done).map(|(i, _)| i as u32).collect(),
+        seq: s.seq,
+        events: s.slots.len() as u64,
+        done: s.slots.iter().enumerate().filter(|(_, x)| x.done).map(|(i, _)| i as u64).collect(),
     }
-}
-
-fn stored_bytes(e: &StoredEvent) -> usize {
-    e.i.len() + e.n.len() + e.p.len() + 24
 }

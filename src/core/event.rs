@@ -1,7 +1,7 @@
 //! Events: the naming rule, property limits, stable event ids, and the exact bytes sent.
 
 use super::error::{Error, ErrorCode, Result};
-use serde_json::{Map, Value};
+use super::json::{quoted, Json};
 
 /// Longest event name (seed 003's rule).
 pub const MAX_EVENT_NAME_LEN: usize = 128;
@@ -30,9 +30,10 @@ pub fn normalize_event_name(name: &str) -> Result<String> {
     let valid = first.is_ascii_alphabetic() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         let hint = suggest_snake_case(name);
-        let hint = if hint.is_empty() || hint == name { String::new() } else { format!(" (did you mean {hint:?}?)") };
+        let hint = if hint.is_empty() || hint == name { String::new() } else { format!(" (did you mean {}?)", quoted(&hint)) };
         return Err(bad(format!(
-            "event name {name:?} must start with a letter and contain only letters, digits and '_'{hint}"
+            "event name {} must start with a letter and contain only letters, digits and '_'{hint}",
+            quoted(name)
         )));
     }
     Ok(name.to_ascii_lowercase())
@@ -54,22 +55,34 @@ fn suggest_snake_case(name: &str) -> String {
 }
 
 /// Checks the limits the JSON conversion at the edge cannot see: reserved keys, depth, string
-/// sizes. `path` names fields the way a user writes them (`properties.user.tags[2]`).
-pub fn check_properties(props: &Map<String, Value>) -> Result<()> {
-    for key in props.keys() {
+/// sizes. `props` must be an object. Errors name fields the way a user writes them
+/// (`properties.user.tags[2]`).
+pub fn check_properties(props: &Json) -> Result<()> {
+    match props {
+        Json::Object(members) => check_members(members),
+        _ => Err(not_an_object()),
+    }
+}
+
+fn not_an_object() -> Error {
+    Error::at(ErrorCode::InvalidProperties, "properties", "properties must be an object")
+}
+
+fn check_members(members: &[(String, Json)]) -> Result<()> {
+    for (key, _) in members {
         if key.starts_with('$') {
             return Err(Error::at(
                 ErrorCode::InvalidProperties,
                 format!("properties.{key}"),
-                format!("property {key:?}: keys starting with '$' are reserved for the SDK's own context"),
+                format!("property {}: keys starting with '$' are reserved for the SDK's own context", quoted(key)),
             ));
         }
     }
-    check_object(props, "properties", 1)
+    check_object(members, "properties", 1)
 }
 
-fn check_object(map: &Map<String, Value>, path: &str, depth: usize) -> Result<()> {
-    for (k, v) in map {
+fn check_object(members: &[(String, Json)], path: &str, depth: usize) -> Result<()> {
+    for (k, v) in members {
         let p = format!("{path}.{k}");
         if k.len() > MAX_STRING_BYTES {
             return Err(too_long(&p, "key"));
@@ -79,16 +92,16 @@ fn check_object(map: &Map<String, Value>, path: &str, depth: usize) -> Result<()
     Ok(())
 }
 
-fn check_value(v: &Value, path: &str, depth: usize) -> Result<()> {
+fn check_value(v: &Json, path: &str, depth: usize) -> Result<()> {
     match v {
-        Value::String(s) if s.len() > MAX_STRING_BYTES => Err(too_long(path, "string")),
-        Value::Array(items) => {
+        Json::String(s) if s.len() > MAX_STRING_BYTES => Err(too_long(path, "string")),
+        Json::Array(items) => {
             deeper(path, depth)?;
             items.iter().enumerate().try_for_each(|(i, x)| check_value(x, &format!("{path}[{i}]"), depth + 1))
         }
-        Value::Object(map) => {
+        Json::Object(members) => {
             deeper(path, depth)?;
-            check_object(map, path, depth + 1)
+            check_object(members, path, depth + 1)
         }
         _ => Ok(()),
     }
@@ -201,9 +214,10 @@ impl NewEvent {
 }
 
 /// Builds the event `track` accepts: validates, adds context, serializes, checks the size.
+/// `props` must be an object.
 pub fn build_event(
     name: &str,
-    mut props: Map<String, Value>,
+    props: Json,
     dedup_key: Option<&str>,
     ctx: &EventContext,
     now_ms: u64,
@@ -211,7 +225,8 @@ pub fn build_event(
     rng: &mut Rng,
 ) -> Result<NewEvent> {
     let name = normalize_event_name(name)?;
-    check_properties(&props)?;
+    let Json::Object(mut members) = props else { return Err(not_an_object()) };
+    check_members(&members)?;
     let id = match dedup_key {
         Some(key) => {
             check_dedup_key(key)?;
@@ -219,21 +234,21 @@ pub fn build_event(
         }
         None => new_event_id(now_ms, rng),
     };
-    props.insert("$time".into(), Value::String(rfc3339_ms(now_ms)));
-    props.insert("$event_id".into(), Value::String(id.clone()));
-    props.insert("$sdk".into(), Value::String(SDK.into()));
+    // No clash with the user's keys: check_properties refused every `$` key.
+    members.push(("$time".into(), Json::String(rfc3339_ms(now_ms))));
+    members.push(("$event_id".into(), Json::String(id.clone())));
+    members.push(("$sdk".into(), Json::String(SDK.into())));
     if let Some(v) = &ctx.extension_version {
-        props.insert("$extension_version".into(), Value::String(v.clone()));
+        members.push(("$extension_version".into(), Json::String(v.clone())));
     }
-    let props_json = serde_json::to_string(&props)
-        .map_err(|e| Error::at(ErrorCode::InvalidProperties, "properties", format!("properties are not serializable: {e}")))?;
+    let props_json = Json::Object(members).to_text();
     let event = NewEvent { id, name, props_json };
     let size = request_body(&event.name, &event.props_json).len();
     if size > max_event_bytes {
         return Err(Error::at(
             ErrorCode::EventTooLarge,
             "properties",
-            format!("event {:?} is {size} bytes serialized; the limit is {max_event_bytes} bytes", event.name),
+            format!("event {} is {size} bytes serialized; the limit is {max_event_bytes} bytes", quoted(&event.name)),
         ));
     }
     Ok(event)

@@ -107,6 +107,14 @@ pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// `s` as a JSON string literal: how error messages quote user input. (Rust's `{:?}` would do
+/// as well, but pulls Unicode tables into the wasm.)
+pub fn quoted(s: &str) -> String {
+    let mut out = String::new();
+    write_str(&mut out, s);
+    out
+}
+
 /// Whether `s` is a number in JSON's grammar.
 pub fn is_json_number(s: &str) -> bool {
     let b = s.as_bytes();

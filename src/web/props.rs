@@ -6,23 +6,29 @@
 use super::js::{describe, get};
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::event::MAX_PROPERTY_DEPTH;
+use crate::core::json::Json;
 use js_sys::{Array, Object, Reflect};
-use serde_json::{Map, Number, Value};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 
-/// Converts the `properties` argument of `track`: `undefined`/`null` mean none.
-pub fn to_json_object(v: &JsValue) -> Result<Map<String, Value>> {
+#[wasm_bindgen]
+extern "C" {
+    /// JavaScript's `String(n)`: for a finite number, exactly JSON's text of it (`1`, `1.5`,
+    /// `1e+21`), the text `JSON.stringify` writes. Numbers stay text from here on; formatting
+    /// them in Rust would pull float printing into the wasm.
+    #[wasm_bindgen(js_name = String)]
+    fn number_text(n: f64) -> String;
+}
+
+/// Converts the `properties` argument of `track` to a JSON object: `undefined`/`null` mean none.
+pub fn to_json_object(v: &JsValue) -> Result<Json> {
     if v.is_undefined() || v.is_null() {
-        return Ok(Map::new());
+        return Ok(Json::Object(Vec::new()));
     }
     if !is_plain_object(v) {
         return Err(bad("properties", format!("properties must be a plain object, got {}", kind(v))));
     }
     let mut stack = Vec::new();
-    match walk(v, "properties", 0, &mut stack)? {
-        Some(Value::Object(map)) => Ok(map),
-        _ => Ok(Map::new()),
-    }
+    Ok(walk(v, "properties", 0, &mut stack)?.unwrap_or(Json::Object(Vec::new())))
 }
 
 fn bad(path: &str, message: String) -> Error {
@@ -30,24 +36,22 @@ fn bad(path: &str, message: String) -> Error {
 }
 
 /// `Ok(None)` means "leave it out" (an `undefined` object member, as `JSON.stringify` does).
-fn walk(v: &JsValue, path: &str, depth: usize, stack: &mut Vec<JsValue>) -> Result<Option<Value>> {
+fn walk(v: &JsValue, path: &str, depth: usize, stack: &mut Vec<JsValue>) -> Result<Option<Json>> {
     if let Some(s) = v.as_string() {
-        return Ok(Some(Value::String(s)));
+        return Ok(Some(Json::String(s)));
     }
     if let Some(n) = v.as_f64() {
         if !n.is_finite() {
             let what = if n.is_nan() { "NaN" } else if n > 0.0 { "Infinity" } else { "-Infinity" };
             return Err(bad(path, format!("{path} is {what}, which JSON cannot represent")));
         }
-        // Integers print as integers (`1`, not `1.0`), the way JSON.stringify does.
-        let num = if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 { Number::from(n as i64) } else { Number::from_f64(n).unwrap_or_else(|| Number::from(0)) };
-        return Ok(Some(Value::Number(num)));
+        return Ok(Some(Json::Number(number_text(n))));
     }
     if let Some(b) = v.as_bool() {
-        return Ok(Some(Value::Bool(b)));
+        return Ok(Some(Json::Bool(b)));
     }
     if v.is_null() {
-        return Ok(Some(Value::Null));
+        return Ok(Some(Json::Null));
     }
     if v.is_undefined() {
         return Ok(None);
@@ -68,7 +72,7 @@ fn walk(v: &JsValue, path: &str, depth: usize, stack: &mut Vec<JsValue>) -> Resu
         if date.get_time().is_nan() {
             return Err(bad(path, format!("{path} is an invalid Date")));
         }
-        return Ok(Some(Value::String(String::from(date.to_iso_string()))));
+        return Ok(Some(Json::String(String::from(date.to_iso_string()))));
     }
     stack.push(v.clone());
     let out = if Array::is_array(v) {
@@ -81,18 +85,18 @@ fn walk(v: &JsValue, path: &str, depth: usize, stack: &mut Vec<JsValue>) -> Resu
                 None => return Err(bad(&p, format!("{p} is undefined; use null in arrays"))),
             }
         }
-        Value::Array(items)
+        Json::Array(items)
     } else if is_plain_object(v) {
-        let mut map = Map::new();
+        let mut members = Vec::new();
         for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
             let k = key.as_string().unwrap_or_default();
             let p = format!("{path}.{k}");
             let item = Reflect::get(v, &key).map_err(|e| bad(&p, format!("reading {p} threw: {}", describe(&e))))?;
             if let Some(x) = walk(&item, &p, depth + 1, stack)? {
-                map.insert(k, x);
+                members.push((k, x));
             }
         }
-        Value::Object(map)
+        Json::Object(members)
     } else {
         return Err(bad(path, format!("{path} is {}, not a plain object, array or JSON value", kind(v))));
     };

@@ -5,7 +5,6 @@
 
 use super::js::{call, describe, get, global_path};
 use js_sys::{Array, Object, Promise, Reflect};
-use std::collections::HashMap;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -20,8 +19,9 @@ async fn run(method: &str, arg: &JsValue) -> Result<JsValue, String> {
     JsFuture::from(promise).await.map_err(|e| describe(&e))
 }
 
-/// Reads string values; keys that are absent (or hold something else) are left out.
-pub async fn get_strings(keys: &[String]) -> Result<HashMap<String, String>, String> {
+/// Reads string values as `(key, value)` pairs in the order of `keys`; keys that are absent (or
+/// hold something else) are left out.
+pub async fn get_strings(keys: &[String]) -> Result<Vec<(String, String)>, String> {
     let arr: Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
     let found = run("get", &arr).await?;
     Ok(keys.iter().filter_map(|k| get(&found, k).as_string().map(|v| (k.clone(), v))).collect())

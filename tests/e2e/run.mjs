@@ -215,16 +215,33 @@ test('service worker stopped again and again during a 1,000-event drain', 180_00
   const r = await trackInWorker(browser, 'e2e_drain', N);
   eq(r.filter((x) => x.status === 'queued').length, N, 'queued');
   const ids = new Set(r.map((x) => x.id));
+  // Kill every ~1 s (E2E_KILL_INTERVAL_MS overrides, to tell a slow SDK from a stuck one).
+  const interval = Number(process.env.E2E_KILL_INTERVAL_MS ?? 1000);
   let kills = 0;
   let confirmed = 0;
+  let best = 0;
+  let bestAt = Date.now();
   const start = Date.now();
   for (;;) {
-    const s = summarize(await server.events(), byName('e2e_drain'));
+    const all = await server.events();
+    const s = summarize(all, byName('e2e_drain'));
+    if (s.unique > best) {
+      best = s.unique;
+      bestAt = Date.now();
+    }
     if (s.unique >= N && kills >= 5) break;
-    if (Date.now() - start > 150_000) throw new AssertionError(`drain incomplete: ${s.unique}/${N} stored after ${kills} kills`);
     if (s.unique >= N) {
       // Drained before five kills: the test would prove nothing.
       throw new AssertionError(`the drain finished after only ${kills} kills; raise latency_ms`);
+    }
+    if (Date.now() - bestAt > 20_000 || Date.now() - start > 150_000) {
+      const reqs = await server.requests();
+      throw new AssertionError(
+        `the drain makes no progress with the worker stopped every ${interval} ms: ${s.unique}/${N} unique events stored ` +
+          `after ${kills} kills in ${Math.round((Date.now() - start) / 1000)} s (none new for ${Math.round((Date.now() - bestAt) / 1000)} s); ` +
+          `${(reqs.requests ?? reqs).length} API requests, ${all.duplicates.length} of them idempotent replays of events already stored, ` +
+          `${s.storedDuplicates} stored twice: after each restart the SDK resends events it had delivered but not yet marked done in chrome.storage.local`,
+      );
     }
     const w = await browser.worker();
     await w.evaluate(() => { globalThis.__e2eKilled = true; }).catch(() => {});
@@ -235,7 +252,7 @@ test('service worker stopped again and again during a 1,000-event drain', 180_00
     await statsFromPage(page).catch(() => null);
     const fresh = await browser.worker();
     if (await fresh.evaluate(() => globalThis.__e2eKilled !== true).catch(() => false)) confirmed++;
-    await sleep(850);
+    await sleep(Math.max(0, interval - 150));
   }
   await sleep(2000);
   const all = await server.events();
@@ -414,8 +431,10 @@ test('the token secret is out of the content script, chrome.storage and the cons
   const { server, browser, site } = await env(t, {
     site: true,
     tokens: [`demo_token_id:${DEMO_SECRET}:${APP}`, `opt_token_id:${optionsSecret}:${APP}`],
+    config: { debug: true }, // the SDK logs every delivery decision: none may show the secret
   });
   await settle(server);
+  await server.faults({ fail_next: { count: 1, status: 503, retry_after: '1' } }); // an onError, a retry
   // Save other credentials through the options page (stored in the extension's IndexedDB).
   const options = await browser.openExtensionPage('options.html');
   await options.waitForFunction(() => document.getElementById('status').textContent.startsWith('Using'));
@@ -427,6 +446,7 @@ test('the token secret is out of the content script, chrome.storage and the cons
   const tab = await browser.ctx.newPage();
   await tab.goto(`${site.origin}/probe`);
   await waitStored(server, (e) => e.event_name === 'e2e_secret' || e.event_name === 'page_view', 4, 20_000);
+  assert(t.consoleLog.some((m) => m.where === 'worker' && m.text.includes('[inhouse]')), 'the SDK debug log was captured');
   const stored = summarize(await server.events(), byName('e2e_secret'));
   eq(stored.events.map((e) => e.headers['x-inhouse-token-id']), ['opt_token_id', 'opt_token_id', 'opt_token_id'], 'sent with the credentials saved in the options page');
   // What the content script can reach.

@@ -1,0 +1,20 @@
+// Evaluated first (sw.js imports it before the SDK): the "worker script start" mark of the
+// cold-start figure, and counters around chrome.storage.local (counts only; calls pass through).
+globalThis.__t0 = performance.now();
+globalThis.__t0_wall = Date.now();
+const S = (globalThis.__storageCounts = { set: 0, remove: 0, get: 0, setBytes: 0 });
+try {
+  const area = chrome.storage.local;
+  for (const m of ['set', 'remove', 'get']) {
+    const f = area[m];
+    area[m] = function (arg, ...rest) {
+      S[m]++;
+      if (m === 'set') {
+        try { for (const k in arg) S.setBytes += k.length + (typeof arg[k] === 'string' ? arg[k].length : JSON.stringify(arg[k]).length); } catch { /* ignore */ }
+      }
+      return f.call(this, arg, ...rest);
+    };
+  }
+} catch (e) {
+  globalThis.__instrumentError = String(e);
+}

@@ -1,0 +1,432 @@
+// Package tests: the packed npm tarball (dist/inhouse-chrome-tracker-<v>.tgz) used the way
+// customers use it. Each test installs the tarball into a scratch project under
+// tests/package/.tmp/, builds an MV3 extension from it (no bundler, esbuild, Vite, webpack 5),
+// scans the build for remote code, loads it in headless Chromium and asserts on what the local
+// inhouse-server stored. The `types` test checks index.d.ts/client.d.ts with tsc against
+// usage.ts and against the names the JS really exports.
+//
+//   node tests/package/run.mjs          PKG_ONLY=<substring> runs the tests whose name contains it;
+//                                       PKG_TARBALL=<file> tests another tarball; PKG_KEEP=1 keeps .tmp.
+// Serial, each test bounded in time. The last line is `package: N passed, M failed, K skipped`;
+// the exit status is non-zero on failure.
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
+import {
+  ROOT, HERE, TMP, FIXTURES, PACKAGE, SERVER_BIN, BIN, assert, eq, waitFor, run, findTarball, scratchProject,
+  extensionKey, manifest, startServer, launchExtension, listFiles, AssertionError,
+} from './lib.mjs';
+
+const log = (s) => console.log(`  ${s}`);
+const TOKEN = { tokenId: 'pkg_token_id', tokenSecret: 'pkg_token_secret_value' };
+const INHOUSE_DEFAULT_API = 'https://api.tryinhouse.co';
+
+// Every TrackerOptions key with a valid value (the defaults the README documents); the `types`
+// test checks these keys against index.d.ts, the `no bundler` test passes them all to the wasm,
+// which rejects unknown option names: the three cannot drift apart unnoticed.
+const FULL_OPTION_VALUES = {
+  allowAnyAppId: false,
+  maxQueueEvents: 20000,
+  maxQueueBytes: 4194304,
+  maxEventBytes: 32768,
+  requestTimeoutMs: 10000,
+  concurrency: 4,
+  retry: { baseDelayMs: 1000, maxDelayMs: 300000, maxAttempts: 25, maxRetryAfterMs: 86400000 },
+  debug: false,
+};
+const FULL_OPTION_KEYS = [...Object.keys(FULL_OPTION_VALUES), 'tokenId', 'tokenSecret', 'appId', 'baseUrl', 'wasmUrl', 'onError', 'onDrop'];
+
+// ---------------------------------------------------------------- the extension sources
+/** Copies fixtures/src into dir/src and writes its config.js. */
+function writeSources(dir, config, { specifiers } = {}) {
+  const src = path.join(dir, 'src');
+  fs.cpSync(path.join(FIXTURES, 'src'), src, { recursive: true });
+  fs.writeFileSync(path.join(src, 'config.js'), `export const config = ${JSON.stringify(config, null, 2)};\n`);
+  if (specifiers) {
+    for (const f of ['background.js', 'popup.js']) {
+      let text = fs.readFileSync(path.join(src, f), 'utf8');
+      for (const [from, to] of Object.entries(specifiers)) text = text.replaceAll(`'${from}'`, `'${to}'`);
+      fs.writeFileSync(path.join(src, f), text);
+    }
+  }
+  return src;
+}
+
+// ---------------------------------------------------------------- no remote code
+const CODE_EXT = /\.(m?js|html)$/;
+/**
+ * Scans a built extension for what the Chrome Web Store rejects: dynamic import(), importScripts(),
+ * and any http(s) URL other than the configured server and the SDK's default API endpoint; and
+ * checks that the one .wasm is among the extension's own files.
+ */
+function scanForRemoteCode(outDir, allowedOrigins) {
+  const files = listFiles(outDir);
+  const findings = [];
+  for (const f of files) {
+    const full = path.join(outDir, f);
+    if (CODE_EXT.test(f)) {
+      const text = fs.readFileSync(full, 'utf8');
+      for (const m of text.matchAll(/(?<![\w$.])import\s*\(/g)) findings.push(`${f}: dynamic import() at ${m.index}: ${text.slice(m.index, m.index + 60)}`);
+      for (const m of text.matchAll(/importScripts\s*\(/g)) findings.push(`${f}: importScripts() at ${m.index}`);
+      for (const m of text.matchAll(/\b(?:https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}(?::\d+)?[^\s'"`)]*|\bhttps?:\/\/[^\s'"`)]+/gi)) {
+        const url = m[0];
+        if (!/^https?:/i.test(url)) continue; // protocol-relative matches are comments like `// foo.bar`
+        if (allowedOrigins.some((o) => url.startsWith(o))) continue;
+        // A URL in a comment (`// https://developer.mozilla.org/...` in wasm-bindgen's glue) is not code.
+        const lineStart = text.lastIndexOf('\n', m.index) + 1;
+        if (/^\s*(\/\/|\/?\*)/.test(text.slice(lineStart, m.index))) continue;
+        findings.push(`${f}: URL ${url}`);
+      }
+      if (/<script[^>]+src=["']?(https?:)?\/\//i.test(text)) findings.push(`${f}: remote <script src>`);
+    } else if (f.endsWith('.wasm')) {
+      const text = fs.readFileSync(full).toString('latin1');
+      for (const m of text.matchAll(/https?:\/\/[\x21-\x7e]+/g)) {
+        if (!allowedOrigins.some((o) => m[0].startsWith(o))) findings.push(`${f}: URL ${m[0].slice(0, 80)}`);
+      }
+    }
+  }
+  const wasm = files.filter((f) => f.endsWith('.wasm'));
+  if (wasm.length !== 1) findings.push(`expected exactly one .wasm in the extension, found ${JSON.stringify(wasm)}`);
+  return { files, wasm, findings };
+}
+
+// ---------------------------------------------------------------- an extension, end to end
+/**
+ * The common part of every bundler test: builds with `build(project, src, outDir)`, writes the
+ * manifest, scans the output, loads it, and checks that events from the worker (tracked before
+ * the wasm was ready), from the popup through the client entry, and from the popup after Chrome
+ * stopped the worker all reach the server with x-inhouse-app = the extension id.
+ */
+async function extensionTest(t, { name, specifiers, config: extraConfig = {}, moduleWorker = true, build, after }) {
+  const { key, id } = extensionKey();
+  const server = await startServer({ tokens: [`${TOKEN.tokenId}:${TOKEN.tokenSecret}:${id}`] });
+  t.cleanup(() => server.stop());
+  const { dir, pkgDir } = await scratchProject(t.slug, t.tarball);
+  const config = { ...TOKEN, baseUrl: server.baseUrl, variant: name, ...extraConfig };
+  const src = writeSources(dir, config, { specifiers });
+  const outDir = path.join(dir, 'dist');
+  const began = Date.now();
+  const buildInfo = (await build({ dir, src, outDir, pkgDir, config })) ?? {};
+  const buildMs = Date.now() - began;
+  fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify(manifest({ key, name, moduleWorker }), null, 2) + '\n');
+  for (const f of ['background.js', 'popup.html']) assert(fs.existsSync(path.join(outDir, f)), `the build produced ${f}`);
+
+  const scan = scanForRemoteCode(outDir, [server.api, INHOUSE_DEFAULT_API]);
+  eq(scan.findings, [], 'remote code / remote URLs in the built extension');
+
+  const browser = await launchExtension({ extDir: outDir, userDataDir: path.join(dir, 'profile'), extensionId: id });
+  t.cleanup(() => browser.close());
+  const w = await browser.worker();
+  await waitFor(() => w.evaluate(() => !!globalThis.pkgTest), { timeoutMs: 10_000, what: 'the background to run' });
+  const early = await w.evaluate(() => globalThis.pkgTest.early.catch((e) => ({ error: e.code, message: e.message })));
+  eq(early.status, 'queued', `track() before the wasm was ready (${JSON.stringify(early)})`);
+
+  const stored = async (eventName) => {
+    const e = await waitFor(async () => (await server.events()).events.find((x) => x.event_name === eventName), { timeoutMs: 20_000, what: `${eventName} at the server` });
+    eq(e.headers['x-inhouse-app'], id, `${eventName}: x-inhouse-app`);
+    eq(e.headers['x-inhouse-token-id'], TOKEN.tokenId, `${eventName}: x-inhouse-token-id`);
+    eq(e.properties.variant, name, `${eventName}: properties.variant`);
+    return e;
+  };
+  const first = await stored('pkg_early');
+  eq(first.properties.$event_id, early.id, 'pkg_early stored under the id track() returned');
+
+  // What the worker fetched: the wasm from the extension itself, the rest only to the server.
+  const resources = await w.evaluate(() => [...new Set([...globalThis.pkgFetched, ...performance.getEntriesByType('resource').map((e) => e.name)])]);
+  const wasmFetched = resources.filter((r) => /\.wasm(\?|$)/.test(r));
+  eq(wasmFetched.length, 1, `one .wasm fetched by the worker (${JSON.stringify(resources)})`);
+  eq(wasmFetched[0], `${browser.origin}${scan.wasm[0]}`, 'the wasm fetched is the extension file');
+  const foreign = resources.filter((r) => !r.startsWith(browser.origin) && !r.startsWith(server.api));
+  eq(foreign, [], 'worker fetches outside the extension and the configured server');
+
+  // The client entry from an extension page.
+  const page = await browser.page('popup.html');
+  await page.waitForSelector('body[data-ready="1"]', { timeout: 10_000 });
+  const viaClient = await page.evaluate((variant) => globalThis.pkgClient.track('pkg_popup', { variant }), name);
+  eq(viaClient.status, 'queued', 'client track() from the popup');
+  await stored('pkg_popup');
+
+  // Chrome stops idle workers; a message must wake it, reach the top-level listener, and the
+  // tracker must come back (fresh globals, wasm loaded again) and deliver.
+  await browser.stopWorkers(page);
+  const afterStop = await page.evaluate((variant) => globalThis.pkgClient.track('pkg_after_stop', { variant }), name);
+  eq(afterStop.status, 'queued', 'client track() after the worker was stopped');
+  await stored('pkg_after_stop');
+
+  if (after) await after({ browser, server, id, page, outDir });
+
+  const problems = browser.consoleLog.filter((m) => ['error', 'warning', 'pageerror'].includes(m.type));
+  eq(problems, [], 'console errors/warnings of the extension');
+  const wasmBytes = fs.statSync(path.join(outDir, scan.wasm[0])).size;
+  log(`${name}: built in ${buildMs} ms${buildInfo.note ? ` (${buildInfo.note})` : ''}; wasm at ${scan.wasm[0]} (${wasmBytes} B); ` +
+    `${scan.files.length} files scanned, no remote code; 3 events stored with x-inhouse-app=${id}`);
+}
+
+// ---------------------------------------------------------------- tests
+const tests = [];
+const test = (name, timeoutMs, fn) => tests.push({ name, timeoutMs, fn });
+
+test('types: tsc checks usage.ts; .d.ts exports == JS exports; package.json and tarball contents', 90_000, async (t) => {
+  const { dir, pkgDir } = await scratchProject(t.slug, t.tarball);
+  const pkgJson = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8'));
+
+  // package.json: version in step with Cargo.toml, exports with `types` first, files present.
+  const cargoVersion = fs.readFileSync(path.join(ROOT, 'Cargo.toml'), 'utf8').match(/^version = "([^"]+)"/m)[1];
+  eq(pkgJson.version, cargoVersion, 'package.json version == Cargo.toml version');
+  eq(pkgJson.name, PACKAGE, 'package name');
+  for (const [sub, target] of Object.entries(pkgJson.exports)) {
+    if (typeof target === 'object') eq(Object.keys(target)[0], 'types', `exports["${sub}"]: the types condition comes first`);
+    const files = typeof target === 'string' ? [target] : Object.values(target).flatMap((v) => (typeof v === 'string' ? [v] : Object.values(v)));
+    for (const f of files) assert(fs.existsSync(path.join(pkgDir, f)), `exports["${sub}"] → ${f} exists in the installed package`);
+  }
+  for (const f of ['sideEffects', 'license', 'repository', 'keywords', 'module', 'files']) assert(pkgJson[f] !== undefined, `package.json has ${f}`);
+  const tarList = (await run('tar', ['tzf', t.tarball])).out.trim().split('\n').map((f) => f.replace(/^package\//, '')).sort();
+  const expectedFiles = ['README.md', 'client.d.ts', 'client.js', 'index.d.ts', 'index.js', 'inhouse_tracker.js', 'inhouse_tracker_bg.wasm', 'package.json'];
+  eq(tarList, expectedFiles, 'files in the tarball');
+  const readme = fs.readFileSync(path.join(pkgDir, 'README.md'), 'utf8');
+  assert(readme.length > 4000 && readme.includes('wasm-unsafe-eval'), 'the README is written (not the placeholder)');
+
+  // tsc: usage.ts against the installed package, with the resolutions customers use.
+  fs.copyFileSync(path.join(HERE, 'usage.ts'), path.join(dir, 'usage.ts'));
+  const tsVersion = (await run(BIN('tsc'), ['--version'])).out.trim();
+  for (const [resolution, module] of [['bundler', 'esnext'], ['nodenext', 'nodenext']]) {
+    const tsconfig = {
+      compilerOptions: {
+        target: 'es2022', module, moduleResolution: resolution, lib: ['es2022', 'dom'], strict: true, noEmit: true,
+        skipLibCheck: false, noUnusedLocals: false, types: [], exactOptionalPropertyTypes: true,
+      },
+      files: ['usage.ts'],
+    };
+    fs.writeFileSync(path.join(dir, `tsconfig.${resolution}.json`), JSON.stringify(tsconfig, null, 2));
+    await run(BIN('tsc'), ['-p', `tsconfig.${resolution}.json`], { cwd: dir, timeoutMs: 60_000 });
+  }
+
+  // The .d.ts files and the JS modules declare/export the same values; usage.ts names them all.
+  const require = createRequire(path.join(ROOT, 'package.json'));
+  const ts = require('typescript');
+  const program = ts.createProgram([path.join(pkgDir, 'index.d.ts'), path.join(pkgDir, 'client.d.ts')], { strict: true, noEmit: true, lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'], types: [] });
+  const checker = program.getTypeChecker();
+  const usage = fs.readFileSync(path.join(HERE, 'usage.ts'), 'utf8');
+  const declared = {};
+  for (const entry of ['index', 'client']) {
+    const sf = program.getSourceFile(path.join(pkgDir, `${entry}.d.ts`));
+    const exports = checker.getExportsOfModule(checker.getSymbolAtLocation(sf));
+    const values = exports.filter((s) => s.flags & ts.SymbolFlags.Value).map((s) => s.name).sort();
+    const all = exports.map((s) => s.name).sort();
+    const runtime = Object.keys(await import(pathToFileURL(path.join(pkgDir, `${entry}.js`)).href)).sort();
+    eq(values, runtime, `values declared by ${entry}.d.ts (got) vs exported by ${entry}.js (expected)`);
+    declared[entry] = all;
+    const unused = all.filter((n) => !new RegExp(`\\b${n}\\b`).test(usage));
+    eq(unused, [], `exports of ${entry}.d.ts that usage.ts never uses`);
+    if (entry === 'index') {
+      const optionsSym = exports.find((s) => s.name === 'TrackerOptions');
+      const optionKeys = checker.getDeclaredTypeOfSymbol(optionsSym).getProperties().map((p) => p.name).sort();
+      eq(optionKeys, [...FULL_OPTION_KEYS].sort(), 'TrackerOptions keys vs the options the no-bundler test passes to the wasm');
+      const retryKeys = checker.getDeclaredTypeOfSymbol(exports.find((s) => s.name === 'RetryOptions')).getProperties().map((p) => p.name).sort();
+      eq(retryKeys, Object.keys(FULL_OPTION_VALUES.retry).sort(), 'RetryOptions keys');
+    }
+  }
+  // The README documents every option and every error code.
+  const codes = checker.getDeclaredTypeOfSymbol(checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(path.join(pkgDir, 'index.d.ts')))).find((s) => s.name === 'InhouseErrorCode')).types.map((x) => x.value);
+  const undocumented = [...FULL_OPTION_KEYS, ...Object.keys(FULL_OPTION_VALUES.retry), ...codes].filter((n) => !readme.includes(`\`${n}\``) && !readme.includes(`retry.${n}`));
+  eq(undocumented, [], 'options and error codes missing from the README');
+  log(`${tsVersion}: usage.ts compiles with moduleResolution bundler and nodenext; index exports ${declared.index.length} names, client ${declared.client.length}; ${codes.length} error codes and ${FULL_OPTION_KEYS.length} options documented`);
+});
+
+test('loader: a wasm that cannot load rejects with WASM_LOAD_FAILED naming the fix; init() can retry', 30_000, async (t) => {
+  // In Node, outside an extension: only the loader's own behaviour is checked here.
+  const { pkgDir } = await scratchProject(t.slug, t.tarball);
+  const { init, InhouseError } = await import(pathToFileURL(path.join(pkgDir, 'index.js')).href);
+  const missing = 'file:///nonexistent/inhouse_tracker_bg.wasm';
+  const bad = init({ ...TOKEN, wasmUrl: missing });
+  const early = bad.track('queued_before_ready'); // queued, then rejected with the same error
+  const err = await bad.ready.then(() => null, (e) => e);
+  assert(err instanceof InhouseError, `ready rejects with an InhouseError (${err})`);
+  eq([err.code, err.field], ['WASM_LOAD_FAILED', 'wasmUrl'], 'code and field');
+  assert(err.message.includes(missing) && err.message.includes('wasmUrl'), `the message names the URL and the option: ${err.message}`);
+  eq((await early.then(() => null, (e) => e.code)), 'WASM_LOAD_FAILED', 'a call queued before ready');
+  await bad.shutdown().catch(() => {});
+  // A second init() with a wasm that loads gets past the loading (the options then fail in Node,
+  // which has no chrome.runtime: anything but WASM_LOAD_FAILED proves the retry).
+  const bytes = fs.readFileSync(path.join(pkgDir, 'inhouse_tracker_bg.wasm')).toString('base64');
+  const good = init({ ...TOKEN, wasmUrl: `data:application/wasm;base64,${bytes}` });
+  const second = await good.ready.then(() => 'ready', (e) => e.code);
+  assert(second !== 'WASM_LOAD_FAILED', `a corrected wasmUrl loads (got ${second})`);
+  log(`WASM_LOAD_FAILED: ${err.message.slice(0, 160)}...; retry → ${second}`);
+});
+
+test('no bundler: files copied from node_modules, module service worker', 90_000, async (t) => {
+  await extensionTest(t, {
+    name: 'plain',
+    specifiers: { [PACKAGE]: './vendor/inhouse/index.js', [`${PACKAGE}/client`]: './vendor/inhouse/client.js' },
+    build: ({ src, outDir, pkgDir }) => {
+      fs.cpSync(src, outDir, { recursive: true });
+      const vendor = path.join(outDir, 'vendor/inhouse');
+      fs.mkdirSync(vendor, { recursive: true });
+      for (const f of ['index.js', 'inhouse_tracker.js', 'inhouse_tracker_bg.wasm', 'client.js']) fs.copyFileSync(path.join(pkgDir, f), path.join(vendor, f));
+      return { note: 'cp index.js inhouse_tracker.js inhouse_tracker_bg.wasm client.js → vendor/inhouse/' };
+    },
+    // Every documented option reaches the wasm, which rejects unknown names.
+    after: async ({ browser, server, id }) => {
+      const w = await browser.worker();
+      const r = await w.evaluate(async ({ values, id, token, baseUrl }) => {
+        const { init, tracker: old } = globalThis.pkgTest ?? {};
+        if (!init) return { error: 'no pkgTest' };
+        await old.shutdown();
+        const t = init({
+          ...token, ...values, appId: id, baseUrl,
+          wasmUrl: chrome.runtime.getURL('vendor/inhouse/inhouse_tracker_bg.wasm'),
+          onError() {}, onDrop() {},
+        });
+        try {
+          await t.ready;
+          return await t.track('pkg_full_options', { variant: 'plain' });
+        } catch (e) {
+          return { error: e.code, message: e.message };
+        }
+      }, { values: FULL_OPTION_VALUES, id, token: TOKEN, baseUrl: server.baseUrl });
+      eq(r.status, 'queued', `init() with every documented option (${JSON.stringify(r)})`);
+      await waitFor(async () => (await server.events()).events.find((e) => e.event_name === 'pkg_full_options'), { what: 'pkg_full_options at the server' });
+    },
+  });
+});
+
+test('esbuild: ESM bundle, .wasm copied next to it (default URL)', 90_000, async (t) => {
+  await extensionTest(t, {
+    name: 'esbuild',
+    build: async ({ dir, outDir, pkgDir }) => {
+      await run(BIN('esbuild'), ['src/background.js', '--bundle', '--format=esm', '--minify', '--outfile=dist/background.js', '--log-level=warning'], { cwd: dir });
+      await run(BIN('esbuild'), ['src/popup.js', '--bundle', '--format=iife', '--minify', '--outfile=dist/popup.js', '--log-level=warning'], { cwd: dir });
+      fs.copyFileSync(path.join(dir, 'src/popup.html'), path.join(outDir, 'popup.html'));
+      fs.copyFileSync(path.join(pkgDir, 'inhouse_tracker_bg.wasm'), path.join(outDir, 'inhouse_tracker_bg.wasm'));
+      return { note: 'esbuild --bundle --format=esm + cp inhouse_tracker_bg.wasm dist/' };
+    },
+  });
+});
+
+test('esbuild: classic (IIFE) service worker, wasm elsewhere via wasmUrl', 90_000, async (t) => {
+  await extensionTest(t, {
+    name: 'esbuild-iife',
+    moduleWorker: false,
+    config: { wasmPath: 'assets/tracker.wasm' },
+    build: async ({ dir, outDir, pkgDir }) => {
+      // import.meta is empty in an IIFE; with wasmUrl the loader never reads it.
+      await run(BIN('esbuild'), ['src/background.js', '--bundle', '--format=iife', '--outfile=dist/background.js', '--log-override:empty-import-meta=silent', '--log-level=warning'], { cwd: dir });
+      await run(BIN('esbuild'), ['src/popup.js', '--bundle', '--format=iife', '--outfile=dist/popup.js', '--log-level=warning'], { cwd: dir });
+      fs.copyFileSync(path.join(dir, 'src/popup.html'), path.join(outDir, 'popup.html'));
+      fs.mkdirSync(path.join(outDir, 'assets'), { recursive: true });
+      fs.copyFileSync(path.join(pkgDir, 'inhouse_tracker_bg.wasm'), path.join(outDir, 'assets/tracker.wasm'));
+      return { note: "esbuild --format=iife, wasmUrl: chrome.runtime.getURL('assets/tracker.wasm')" };
+    },
+  });
+});
+
+test('vite: build with background + popup inputs (wasm emitted as an asset)', 120_000, async (t) => {
+  await extensionTest(t, {
+    name: 'vite',
+    build: async ({ dir }) => {
+      fs.writeFileSync(path.join(dir, 'vite.config.js'), `import { defineConfig } from 'vite';
+import { resolve } from 'node:path';
+
+export default defineConfig({
+  root: 'src',
+  build: {
+    outDir: '../dist',
+    emptyOutDir: true,
+    rollupOptions: {
+      input: { background: resolve(import.meta.dirname, 'src/background.js'), popup: resolve(import.meta.dirname, 'src/popup.html') },
+      output: { entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js', assetFileNames: 'assets/[name]-[hash][extname]' },
+    },
+  },
+});
+`);
+      const r = await run(BIN('vite'), ['build', '--logLevel', 'warn'], { cwd: dir, timeoutMs: 90_000 });
+      if (r.out.trim()) log(`vite says: ${r.out.trim().split('\n').slice(0, 5).join(' | ')}`);
+      return { note: 'vite build, no plugin, no wasmUrl' };
+    },
+  });
+});
+
+test('webpack 5: production build (wasm emitted as asset/resource)', 120_000, async (t) => {
+  await extensionTest(t, {
+    name: 'webpack',
+    moduleWorker: false,
+    build: async ({ dir, outDir }) => {
+      fs.writeFileSync(path.join(dir, 'webpack.config.js'), `import path from 'node:path';
+
+export default {
+  mode: 'production',
+  devtool: false, // never 'eval*': MV3's CSP forbids eval
+  entry: { background: './src/background.js', popup: './src/popup.js' },
+  output: { path: path.resolve(import.meta.dirname, 'dist'), filename: '[name].js', clean: true },
+};
+`);
+      const r = await run(BIN('webpack'), ['--config', 'webpack.config.js', '--no-stats'], { cwd: dir, timeoutMs: 90_000 });
+      if (/warning|error/i.test(r.out)) log(`webpack says: ${r.out.trim().split('\n').slice(0, 8).join(' | ')}`);
+      fs.copyFileSync(path.join(dir, 'src/popup.html'), path.join(outDir, 'popup.html'));
+      return { note: 'webpack, no loader, no wasmUrl' };
+    },
+  });
+});
+
+// ---------------------------------------------------------------- runner
+const only = process.env.PKG_ONLY;
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const started = Date.now();
+fs.mkdirSync(TMP, { recursive: true });
+
+let tarball = findTarball();
+if (!tarball) {
+  console.log('[package] no dist/inhouse-chrome-tracker-*.tgz: running ./scripts/build-pkg.sh');
+  try {
+    await run(path.join(ROOT, 'scripts/build-pkg.sh'), [], { cwd: ROOT, timeoutMs: 600_000 });
+  } catch (e) {
+    console.log(e.message);
+  }
+  tarball = findTarball();
+}
+const missing = !tarball ? 'no package tarball (build-pkg.sh failed)' : !fs.existsSync(SERVER_BIN) ? `${path.relative(ROOT, SERVER_BIN)} is missing (cargo build --release -p inhouse-server)` : null;
+if (tarball) console.log(`[package] testing ${path.relative(ROOT, tarball)}`);
+
+for (const [i, tc] of tests.entries()) {
+  if (only && !tc.name.includes(only)) {
+    skipped++;
+    continue;
+  }
+  if (missing) {
+    console.log(`FAIL ${tc.name}: ${missing}`);
+    failed++;
+    continue;
+  }
+  const t = {
+    slug: `${i + 1}-${tc.name.split(':')[0].replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '').toLowerCase()}`,
+    tarball,
+    cleanups: [],
+    cleanup(fn) {
+      this.cleanups.push(fn);
+    },
+  };
+  const t0 = Date.now();
+  let timer;
+  try {
+    await Promise.race([
+      tc.fn(t),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${tc.timeoutMs} ms`)), tc.timeoutMs))),
+    ]);
+    passed++;
+    console.log(`ok   ${tc.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${tc.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n     ${e instanceof AssertionError ? e.message : e.stack ?? e}`);
+  } finally {
+    clearTimeout(timer);
+    for (const fn of t.cleanups.reverse()) await Promise.resolve().then(fn).catch(() => {});
+    if (!process.env.PKG_KEEP) fs.rmSync(path.join(TMP, t.slug), { recursive: true, force: true });
+  }
+}
+console.log(`[package] ${((Date.now() - started) / 1000).toFixed(1)} s`);
+console.log(`package: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(failed ? 1 : 0);

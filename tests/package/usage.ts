@@ -1,0 +1,123 @@
+// A usage example of @inhouse/chrome-tracker that names every export of both entries and every
+// option. tests/package/run.mjs type-checks it with tsc (strict, exactOptionalPropertyTypes,
+// moduleResolution bundler and nodenext) against the installed tarball: a change to the .d.ts
+// files that breaks customers' code, or an export/option added without a use here, fails.
+// Never run; only compiled.
+import { init, InhouseError } from '@inhouse/chrome-tracker';
+import type {
+  Tracker,
+  TrackerOptions,
+  RetryOptions,
+  TrackOptions,
+  TrackResult,
+  FlushResult,
+  TrackerStats,
+  DroppedEvent,
+  InhouseErrorCode,
+  JsonValue,
+  Properties,
+} from '@inhouse/chrome-tracker';
+import * as client from '@inhouse/chrome-tracker/client';
+import type {
+  Properties as ClientProperties,
+  TrackOptions as ClientTrackOptions,
+  TrackResult as ClientTrackResult,
+  FlushResult as ClientFlushResult,
+  TrackerStats as ClientTrackerStats,
+  InhouseErrorCode as ClientInhouseErrorCode,
+} from '@inhouse/chrome-tracker/client';
+
+declare const chrome: { runtime: { getURL(path: string): string } };
+
+const retry: Required<RetryOptions> = { baseDelayMs: 1000, maxDelayMs: 300_000, maxAttempts: 25, maxRetryAfterMs: 86_400_000 };
+
+// Every option, each with its type: `Required<>` makes a new option in TrackerOptions fail here.
+const everyOption: Required<TrackerOptions> = {
+  tokenId: 'tok_123',
+  tokenSecret: 'secret',
+  appId: 'abcdefghijklmnopabcdefghijklmnop',
+  baseUrl: 'https://api.tryinhouse.co/v1/api',
+  allowAnyAppId: false,
+  maxQueueEvents: 20_000,
+  maxQueueBytes: 4 * 1024 * 1024,
+  maxEventBytes: 32_768,
+  requestTimeoutMs: 10_000,
+  concurrency: 4,
+  retry,
+  debug: false,
+  wasmUrl: chrome.runtime.getURL('inhouse_tracker_bg.wasm'),
+  onError(error: InhouseError) {
+    const code: InhouseErrorCode = error.code;
+    const field: string | undefined = error.field;
+    const name: 'InhouseError' = error.name;
+    console.warn(code, field, name, error.message);
+  },
+  onDrop(dropped: DroppedEvent) {
+    const reason: 'rejected' | 'evicted' | 'retries_exhausted' | 'purged' | 'corrupt' = dropped.reason;
+    console.warn(dropped.id, dropped.eventName, reason, dropped.message);
+  },
+};
+// wasmUrl also takes a URL object; the minimal options are the two credentials.
+const withUrl: TrackerOptions = { tokenId: 't', tokenSecret: 's', wasmUrl: new URL('chrome-extension://x/a.wasm') };
+const tracker: Tracker = init({ tokenId: 'tok_123', tokenSecret: 'secret' });
+void everyOption;
+void withUrl;
+
+const nested: JsonValue = { a: [1, 'two', true, null, new Date(), { b: 2 }] };
+const props: Properties = { plan: 'pro', seats: 3, nested, missing: undefined };
+const trackOptions: TrackOptions = { dedupKey: 'signup-42' };
+
+async function background(): Promise<void> {
+  await tracker.ready;
+  const r: TrackResult = await tracker.track('signup_completed', props, trackOptions);
+  const status: 'queued' | 'deduplicated' | 'disabled' | 'evicted' = r.status;
+  const id: string = r.id;
+  await tracker.track('no_properties');
+  const f: FlushResult = await tracker.flush();
+  if (f.status === 'blocked') console.log(f.reason, f.retryAt, f.queued);
+  const s: TrackerStats = await tracker.stats();
+  const lastCode: InhouseErrorCode | undefined = s.lastError?.code;
+  console.log(status, id, s.state, s.queued, s.delivered, s.dropped.evicted, s.nextAttemptAt, lastCode);
+  await tracker.setCredentials({ tokenId: 'tok_new', tokenSecret: 'secret_new' });
+  await tracker.setEnabled(false, { purge: true });
+  await tracker.setEnabled(true);
+  const enabled: boolean = await tracker.isEnabled();
+  console.log(enabled);
+  try {
+    await tracker.track('Bad Name!');
+  } catch (e) {
+    if (e instanceof InhouseError && e.code === 'INVALID_EVENT_NAME') console.log(e.field);
+  }
+  await tracker.shutdown();
+
+  // @ts-expect-error: properties must be an object of JSON values
+  await tracker.track('x', 'not an object');
+  // @ts-expect-error: tokenSecret is required
+  init({ tokenId: 'only' });
+  // @ts-expect-error: no such error code
+  const wrong: InhouseErrorCode = 'NOPE';
+  void wrong;
+}
+
+// The client entry: content scripts, popups, options pages.
+async function page(): Promise<void> {
+  const p: ClientProperties = { button: 'cta' };
+  const o: ClientTrackOptions = { dedupKey: 'cta-1' };
+  const r: ClientTrackResult = await client.track('cta_clicked', p, o);
+  const f: ClientFlushResult = await client.flush();
+  const s: ClientTrackerStats = await client.stats();
+  console.log(r.id, f.queued, s.enabled);
+  try {
+    await client.track('x');
+  } catch (e) {
+    if (e instanceof client.InhouseError) {
+      const code: ClientInhouseErrorCode = e.code;
+      console.log(code, e.field);
+    }
+  }
+  // @ts-expect-error: the client has no init()
+  client.init;
+}
+
+void background;
+void page;
