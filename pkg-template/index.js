@@ -54,7 +54,7 @@ function loadWasm(wasmUrl) {
 class Tracker {
   #wasm = null;
   #loading;
-  #closed = false;
+  #started = false;
 
   constructor(options) {
     const { wasmUrl, ...rest } = options ?? {};
@@ -67,7 +67,14 @@ class Tracker {
       return this.#wasm;
     });
     /** Resolves when the stored queue is loaded; rejects with an InhouseError for bad options. */
-    this.ready = this.#loading.then((t) => t.ready()).then(() => undefined);
+    this.ready = this.#loading.then((t) => t.ready()).then(() => {
+      this.#started = true;
+    });
+  }
+
+  // Answers that describe the stored queue wait until it has been read.
+  #afterReady(fn) {
+    return this.#started ? this.#call(fn) : this.ready.then(() => fn(this.#wasm)).catch(rethrow);
   }
 
   #call(fn) {
@@ -88,7 +95,7 @@ class Tracker {
     return this.#call((t) => t.flush());
   }
   stats() {
-    return this.#call((t) => t.stats());
+    return this.#afterReady((t) => t.stats());
   }
   setCredentials(credentials) {
     return this.#call((t) => t.setCredentials(credentials));
@@ -97,14 +104,13 @@ class Tracker {
     return this.#call((t) => t.setEnabled(!!enabled, !!(options && options.purge)));
   }
   isEnabled() {
-    return this.#call((t) => t.isEnabled());
+    return this.#afterReady((t) => t.isEnabled());
   }
   /** @internal resumes delivery (alarm, browser start). */
   wake() {
     if (this.#wasm) this.#wasm.wake();
   }
   shutdown() {
-    this.#closed = true;
     if (current === this) current = null;
     return this.#call((t) => t.shutdown());
   }

@@ -282,11 +282,11 @@ fn validate_app_id(app_id: Option<String>, runtime_id: Option<&str>, allow_any: 
 pub fn validate_base_url(raw: &str, warnings: &mut Vec<String>) -> Result<String> {
     let bad = |why: &str| Error::at(ErrorCode::InvalidOption, "baseUrl", format!("baseUrl {} {why}", quoted(raw)));
     let trimmed = raw.trim_end_matches('/');
-    let (scheme, rest) = trimmed.split_once("://").ok_or_else(|| bad("is not an absolute URL"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
+    // A scheme is ASCII letters (and `+-.`): the first ':' must begin "://". Searching for a char
+    // rather than a string keeps the two-way string searcher out of the wasm.
+    let (scheme, rest) = trimmed.split_once(':').and_then(|(s, r)| Some((s, r.strip_prefix("//")?))).ok_or_else(|| bad("is not an absolute URL"))?;
+    // Checked, though `find` gives a char boundary: a panicking slice would cost the wasm bytes.
+    let (authority, path) = rest.split_at_checked(rest.find('/').unwrap_or(rest.len())).unwrap_or((rest, ""));
     if authority.is_empty() {
         return Err(bad("has no host"));
     }
@@ -311,7 +311,7 @@ pub fn validate_base_url(raw: &str, warnings: &mut Vec<String>) -> Result<String
         warnings.push(format!(
             "baseUrl {} is the deprecated legacy base; use {} instead",
             quoted(trimmed),
-            quoted(&(trimmed.trim_end_matches("/api").to_string() + "/v1/api"))
+            quoted(&(trimmed.strip_suffix("/api").unwrap_or(trimmed).to_string() + "/v1/api"))
         ));
     }
     Ok(trimmed.to_string())

@@ -161,15 +161,17 @@ pub fn parse_http_date_ms(s: &str) -> Option<u64> {
 /// RFC 3339 / ISO 8601 (`2026-11-22T10:00:00Z`, offsets, fractions, or a bare date).
 pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
     let s = s.trim();
-    let (date, rest) = s.split_at(s.find(['T', 't', ' ']).unwrap_or(s.len()));
+    // Checked splits and `get` throughout (the positions come from `find`, so they never fail):
+    // a panicking str slice would pull its message formatting, and Unicode tables, into the wasm.
+    let (date, rest) = s.split_at_checked(s.find(['T', 't', ' ']).unwrap_or(s.len()))?;
     let mut d = date.split('-');
     let (y, m, day) = (d.next()?.parse().ok()?, d.next()?.parse().ok()?, d.next()?.parse().ok()?);
     if rest.is_empty() {
         return epoch_ms(y, m, day, 0, 0, 0, 0);
     }
-    let rest = &rest[1..];
+    let rest = rest.get(1..)?;
     let zone_at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
-    let (time, zone) = rest.split_at(zone_at);
+    let (time, zone) = rest.split_at_checked(zone_at)?;
     let (clock, frac) = time.split_once('.').unwrap_or((time, ""));
     let (h, mi, se) = hms(clock)?;
     let ms = frac.get(..3.min(frac.len())).map(|f| format!("{f:0<3}").parse::<u64>().unwrap_or(0)).unwrap_or(0);
@@ -179,7 +181,7 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
             let sign = if zone.starts_with('-') { -1 } else { 1 };
             // After the ASCII sign; `get`, never indexing: a malformed zone holding multibyte
             // characters (any server may send any `resetsOn`) must give `None`, not panic.
-            let digits = &zone[1..];
+            let digits = zone.get(1..)?;
             let (oh, om) = match digits.split_once(':') {
                 Some(parts) => parts,
                 None => (digits.get(..digits.len().min(2))?, digits.get(digits.len().min(2)..)?),

@@ -1,4 +1,4 @@
-//! `chrome.storage.local`, the queue's durable home. Values are the core's JSON strings.
+//! `chrome.storage.local`, the queue's durable home. Values are the text the core writes.
 //!
 //! Bound through `globalThis.chrome` at call time: where no extension API exists (a plain test
 //! page), a test may install its own `chrome.storage.local` before creating the tracker.
