@@ -514,6 +514,7 @@ fn per_event_backoff() {
     h.answer(&a, retry(None));
     h.answer(&b, delivered()); // reopens the gate...
     assert!(h.poll().is_none(), "...but `a` waits for its own backoff");
+    h.force_writes(); // `b`'s done-mark, so the next wake-up is `a`'s alone
     let at = h.e.next_wakeup(h.now).unwrap();
     assert!(at >= h.now + 500 && at <= h.now + 1_000, "{}", at - h.now);
     let fs = h.e.flush_status(h.now).unwrap();
@@ -613,10 +614,18 @@ fn network_errors_spend_no_attempt_and_cap_at_60s() {
     let st = h.e.stats(h.now);
     assert_eq!((st.queued, st.retried, st.dropped.retries_exhausted), (1, 0, 0));
     assert_eq!(st.last_error.unwrap().code, "NETWORK_ERROR");
-    // The network comes back: delivered on the next try, error cleared.
+    // The network comes back: delivered on the next try. The last error stays on record (for
+    // support), and the same failure after the recovery is reported afresh.
     h.now += NETWORK_BACKOFF_CAP_MS;
     assert_eq!(h.deliver_all(), vec![evs[0].id.clone()]);
-    assert_eq!(h.e.stats(h.now).last_error, None);
+    assert_eq!(h.e.stats(h.now).last_error.unwrap().code, "NETWORK_ERROR");
+    h.drain();
+    let again = h.track_n(1);
+    h.commit();
+    let s = h.poll().expect("sendable");
+    assert_eq!(s.id, again[0].id);
+    h.answer(&s, unreachable());
+    assert_eq!(errors(&h.drain()).len(), 1, "a new outage is reported again");
 }
 
 #[test]

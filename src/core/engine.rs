@@ -39,9 +39,11 @@ pub const SEGMENT_PREFIX: &str = "inhouse:v1:seg:";
 pub const SEGMENT_EVENTS: usize = 500;
 /// Done-marks are written after this many, or after [`ACK_DELAY_MS`], whichever comes first:
 /// a drain costs one index write per many delivered events, not one per event.
-pub const ACK_BATCH: usize = 100;
+/// Small enough that a worker Chrome stops every second still saves its progress; large enough
+/// that a drain costs at most one storage write per 20 delivered events.
+pub const ACK_BATCH: usize = 20;
 /// See [`ACK_BATCH`].
-pub const ACK_DELAY_MS: u64 = 1_000;
+pub const ACK_DELAY_MS: u64 = 200;
 /// While the server refuses the credentials, one probe this often (nothing is dropped meanwhile).
 pub const PAUSE_PROBE_MS: u64 = 10 * 60_000;
 /// While `navigator.onLine` is false, look again this often.
@@ -420,6 +422,7 @@ pub struct Engine {
     storage_writes: u64,
     requests: u64,
     last_error: Option<LastError>,
+    error_active: bool,
     notes: Vec<Note>,
 }
 
@@ -452,6 +455,7 @@ impl Engine {
             storage_writes: 0,
             requests: 0,
             last_error: None,
+            error_active: false,
             notes: Vec::new(),
         }
     }
@@ -739,7 +743,7 @@ impl Engine {
             Verdict::Delivered => {
                 self.failures = 0;
                 self.gate = self.reopened_gate(now);
-                self.last_error = None;
+                self.error_active = false;
                 if !was_done {
                     self.totals.delivered += 1;
                     self.finish(slot_ref, now);
@@ -1033,10 +1037,12 @@ impl Engine {
         self.dirty_since.get_or_insert(now);
     }
 
-    /// Records an error; reports it unless it repeats the previous one.
+    /// Records an error; reports it unless it repeats the one still in force. `last_error` stays
+    /// after a recovery (it is what `stats()` shows for support); `error_active` ends with it.
     fn fail(&mut self, error: Error, now: u64) {
-        let repeat = self.last_error.as_ref().is_some_and(|e| e.code == error.code.as_str());
+        let repeat = self.error_active && self.last_error.as_ref().is_some_and(|e| e.code == error.code.as_str());
         self.last_error = Some(LastError { code: error.code.as_str(), message: error.message.clone(), at: now });
+        self.error_active = true;
         if !repeat {
             self.notes.push(Note::Error(error));
         }
