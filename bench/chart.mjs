@@ -74,7 +74,7 @@ export function chartHtml(s, meta) {
   .h{font-size:15px;font-weight:bold;margin:8px 0 0 12px} .foot{font-size:11px;color:#666;margin-top:8px}
   </style></head><body><div id="c">
   <h1>${esc(o.package)} vs JavaScript analytics SDKs in a Chrome MV3 extension</h1>
-  <div class="sub">One run of <code>make bench</code>, ${esc(meta.started.slice(0, 16).replace('T', ' '))} UTC · ${esc(meta.host.chromium.split(' built')[0])} headless · ${meta.host.cpus} CPU cores · everything in the extension's service worker, traffic to 127.0.0.1 only</div>
+  <div class="sub">One run of <code>make bench</code>, ${esc(meta.started.slice(0, 16).replace('T', ' '))} UTC · ${esc(meta.host.chromium.split(' built')[0])} headless · ${meta.host.cpus} CPU cores (load avg ${meta.loadavg_start?.[0] ?? '?'}) · N = ${s.n.toLocaleString('en')} · everything in the extension's service worker, traffic to 127.0.0.1 only</div>
   <div class="g">${panels.map((p) => `<div>${p}</div>`).join('')}
   <div><div class="h">Our goals (same run)</div><table style="margin-left:12px">${goals}</table></div></div>
   <div class="foot">* page: the SDK does not work in a service worker (see bench/results.json); it was measured in an extension page instead. Ours: 1 POST per event (Inhouse API); peers batch. Time figures vary ±30 % between runs on 2 shared cores.</div>

@@ -24,14 +24,17 @@ export function summarize(out) {
   const P = (O.perf_runs || []).filter((r) => !r.error || r.burst);
   const pick = (f) => median(P.map(f));
   const cs = O.size?.check_size || {};
+  // Every launch starts from a fresh profile: its first worker start is an init sample.
+  const launches = [...P, O.cold, ...Object.values(O.durability || {}).flatMap((d) => d.runs), O.durability_control].filter((r) => r && r.first_start);
   const ours = {
     package: `@inhouse/chrome-tracker@${out.meta.package.version}`,
     size_gzip_bytes: cs.total_gzip ?? null,
     size_wasm_gzip_bytes: cs.wasm_gzip ?? null,
     size_js_gzip_bytes: cs.js_gzip ?? null,
     size_entry_gzip_bytes: O.size?.entry?.gzip9_bytes ?? null,
-    init_ms: pick((r) => r.first_start?.ready_from_t0_ms),
-    init_from_worker_origin_ms: pick((r) => r.first_start?.ready_from_worker_origin_ms),
+    init_ms: median(launches.map((r) => r.first_start.ready_from_t0_ms)),
+    init_from_worker_origin_ms: median(launches.map((r) => r.first_start.ready_from_worker_origin_ms)),
+    init_samples: launches.map((r) => Math.round(r.first_start.ready_from_t0_ms * 10) / 10),
     cold_start_ms: O.cold?.ready_from_t0_ms_median ?? null,
     cold_start_from_worker_origin_ms: O.cold?.ready_from_worker_origin_ms_median ?? null,
     cold_start_queued: O.cold?.queued ?? null,
@@ -49,6 +52,7 @@ export function summarize(out) {
     drain_duplicates: pick((r) => r.backlog_drain?.duplicates),
     writes_per_delivered: pick((r) => r.backlog_drain?.writes_per_delivered),
     drain_storage_calls: P[0]?.backlog_drain?.storage_calls ?? null,
+    drain_storage_writes_stats: pick((r) => r.backlog_drain?.storage_writes),
     drain_http_requests: pick((r) => r.backlog_drain?.http_requests),
     live_drain_s: pick((r) => r.live?.drain_s),
     live_events_per_s: pick((r) => r.live?.events_per_s),
@@ -116,7 +120,7 @@ export function renderSummaryMarkdown(s, meta) {
   const L = [];
   const dm = s.dur_modes;
   const durCell = (d) => (d ? `${d.unique ?? '–'}/${s.dur_n}${d.duplicates ? ` (${d.duplicates} dup)` : ''}` : '–');
-  L.push(`Benchmark of ${o.package}, ${meta.started}: ${meta.host.chromium} headless, ${meta.host.cpus} cores, Node ${meta.host.node}; N = ${s.n} events; one run (\`make bench\`, ${meta.total_s ?? '?'} s).`);
+  L.push(`Benchmark of ${o.package}, ${meta.started}: ${meta.host.chromium} headless, ${meta.host.cpus} cores, Node ${meta.host.node}; N = ${s.n} events; one run (\`make bench\`, ${meta.total_s ?? '?'} s; load average ${meta.loadavg_start?.[0] ?? '?'} at the start, ${meta.loadavg_end?.[0] ?? '?'} at the end).`);
   L.push('');
   L.push('| goal | measured | target | |');
   L.push('|---|---:|---:|---|');
@@ -142,9 +146,9 @@ export function renderSummaryMarkdown(s, meta) {
   if (s.peers_error) L.push('', `Peers: ${s.peers_error}`);
   L.push('');
   L.push(`Details (ours): size ${kb(o.size_gzip_bytes)} by scripts/check-size.sh (wasm ${o.size_wasm_gzip_bytes} B + JS ${o.size_js_gzip_bytes} B gzipped), ${o.size_entry_gzip_bytes} B by the peers' method (minimal entry bundle + wasm); ` +
-    `init (fresh profile, empty queue) ${f(o.init_ms, 2)} ms; cold start with ${o.cold_start_queued} stored events ${f(o.cold_start_ms, 2)} ms median of ${o.cold_start_restarts} restarts (${f(o.cold_start_from_worker_origin_ms, 1)} ms from the worker's time origin), with ${s.n} stored ${f(o.cold_start_with_backlog_ms, 1)} ms; ` +
+    `init (fresh profile, empty queue) ${f(o.init_ms, 1)} ms, median of ${o.init_samples.length} launches (${o.init_samples.join(', ')} ms; ${f(o.init_from_worker_origin_ms, 1)} ms from the worker's time origin); cold start with ${o.cold_start_queued} stored events ${f(o.cold_start_ms, 2)} ms median of ${o.cold_start_restarts} restarts (${f(o.cold_start_from_worker_origin_ms, 1)} ms from the worker's time origin), with ${s.n} stored ${f(o.cold_start_with_backlog_ms, 1)} ms; ` +
     `burst with the server down: track() ${f(o.track_us, 2)} µs/call, all track() promises resolved after ${f(o.track_promises_resolved_ms, 0)} ms, the whole burst seen committed in storage after ${f(o.durable_ms, 0)} ms (read back: ${o.durable_readback}/${s.n}); ` +
-    `backlog drain after a worker restart ${o.drain_arrived}/${s.n} in ${f(o.drain_s, 2)} s = ${f(o.drain_events_per_s, 0)} events/s, ${o.drain_storage_calls ? `${o.drain_storage_calls.set} set + ${o.drain_storage_calls.remove} remove calls` : '–'} (${f(o.writes_per_delivered, 4)} per event); ` +
+    `backlog drain after a worker restart ${o.drain_arrived}/${s.n} in ${f(o.drain_s, 2)} s = ${f(o.drain_events_per_s, 0)} events/s, ${o.drain_storage_calls ? `${o.drain_storage_calls.set} set + ${o.drain_storage_calls.remove} remove calls` : '–'} (${f(o.writes_per_delivered, 4)} per event; the SDK's stats().storageWrites: ${o.drain_storage_writes_stats ?? '–'}); ` +
     `live burst with the server up (second burst, warm worker): track() ${f(o.track_us_live, 2)} µs/call, ${o.live_arrived}/${s.n} on the server ${f(o.live_drain_s, 2)} s after the first track(), ${o.live_http_requests} POSTs + ${o.live_preflights} CORS preflights, ${f(o.live_writes_per_delivered, 4)} storage calls per event including the enqueue writes; ` +
     `wasm memory ${kb(o.memory_bytes)} with ${s.n} queued (idle ${kb(o.memory_idle_bytes)}) vs ${kb(o.serialized_bytes)} serialized in storage: ${f(o.memory_ratio, 2)}× (growth ${f(o.memory_growth_ratio, 2)}×).`);
   if (o.errors.length) L.push('', 'Errors: ' + o.errors.map((e) => e.split('\n')[0]).join('; '));

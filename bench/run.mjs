@@ -336,7 +336,8 @@ async function coldStartRun(ext, srv) {
   const b = await launch(ext);
   try {
     await srv.ctl('/reset', {});
-    await b.msg('info');
+    const i0 = await b.msg('info');
+    res.first_start = { ready_from_t0_ms: i0.ready_from_t0_ms, ready_from_worker_origin_ms: i0.ready_from_worker_origin_ms };
     await srv.ctl('/faults', { down: true }); // the queue stays stored across the restarts
     await b.msg('burst', { run: runId('cold'), n: OPT.coldN });
     await waitFor(async () => { const s = await b.msg('burstStatus'); return { done: s.resolved && s.durable_ms != null, s }; }, 60000, 100);
@@ -375,6 +376,7 @@ async function durRun(ext, srv, mode, rep, { kill = true } = {}) {
     await srv.ctl('/reset', {});
     const i0 = await b.msg('info');
     res.instance_before = i0.instance;
+    res.first_start = { ready_from_t0_ms: i0.ready_from_t0_ms, ready_from_worker_origin_ms: i0.ready_from_worker_origin_ms };
     const run = runId(`dur${mode}`);
     await srv.ctl('/faults', mode === 'refuse' ? { down: true } : { fail_next: { count: 1000000, status: 503 } });
     await b.msg('track', { run, n: OPT.durN });
@@ -445,6 +447,7 @@ async function main() {
   const out = {
     meta: {
       started: new Date(T_START).toISOString(),
+      loadavg_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
       host: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, chromium: chromiumVersion(), playwright: require('playwright-core/package.json').version },
       options: OPT, package: { version: inst.version, tarball: path.basename(inst.tgz) },
     },
@@ -490,20 +493,29 @@ async function main() {
     out.meta.peers_s = Math.round((Date.now() - t) / 1000);
   }
   out.meta.finished = new Date().toISOString();
+  out.meta.loadavg_end = os.loadavg().map((x) => Math.round(x * 100) / 100);
   out.meta.total_s = Math.round((Date.now() - T_START) / 1000);
   out.summary = summarize(out);
   fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify(out, null, 2));
-  fs.writeFileSync(path.join(BENCH, 'results.json'), JSON.stringify({ meta: out.meta, summary: out.summary }, null, 2) + '\n');
+  // The committed copies (bench/results.json, docs/bench.png) only come from a complete run
+  // (every peer measured); partial runs (PEERS=0, ONLY=...) stay in bench/out/.
+  const complete = OPT.peers && !env.ONLY && out.peers && !out.peers.error;
+  const publish = env.PUBLISH === '1' || (env.PUBLISH !== '0' && complete);
+  const summaryJson = JSON.stringify({ meta: out.meta, summary: out.summary }, null, 2) + '\n';
+  fs.writeFileSync(path.join(OUT, 'summary.json'), summaryJson);
+  if (publish) fs.writeFileSync(path.join(BENCH, 'results.json'), summaryJson);
   const md = renderSummaryMarkdown(out.summary, out.meta);
   fs.writeFileSync(path.join(OUT, 'results.md'), md);
   console.log('\n' + md);
+  const png = publish ? path.join(ROOT, 'docs', 'bench.png') : path.join(OUT, 'bench.png');
   try {
-    await renderChart(out.summary, out.meta, path.join(ROOT, 'docs', 'bench.png'), chromium);
-    log('chart: docs/bench.png');
+    await renderChart(out.summary, out.meta, png, chromium);
+    log(`chart: ${path.relative(ROOT, png)}`);
   } catch (e) {
     log('chart failed: ' + (e.stack || e));
   }
-  log(`done in ${out.meta.total_s} s; bench/out/results.json, bench/results.json, bench/out/results.md`);
+  if (!publish) log('partial run: bench/results.json and docs/bench.png left as they were (PUBLISH=1 to overwrite them)');
+  log(`done in ${out.meta.total_s} s; bench/out/results.json, bench/out/results.md${publish ? ', bench/results.json' : ''}`);
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

@@ -42,10 +42,17 @@ struct Inner {
     waiters: Vec<(u64, Waiter)>,
     flush_waiters: Vec<Function>,
     ready_waiters: Vec<Function>,
+    /// `setEnabled` calls waiting until the choice is stored.
+    consent_waiters: Vec<Function>,
+    /// `shutdown` calls waiting for the last writes; while any wait, every write is forced.
+    shutdown_waiters: Vec<Function>,
     rng: crate::core::event::Rng,
     on_error: Option<Function>,
     on_drop: Option<Function>,
+    /// Calls `pump` when the timer fires.
     pump_handler: Option<Function>,
+    /// Calls `pump` from a microtask (see `schedule_pump`).
+    pump_soon_handler: Option<Function>,
     pump_queued: bool,
     timer: Option<schedule::Timeout>,
     alarm_at: Option<u64>,
@@ -144,10 +151,13 @@ impl Tracker {
             waiters: Vec::new(),
             flush_waiters: Vec::new(),
             ready_waiters: Vec::new(),
+            consent_waiters: Vec::new(),
+            shutdown_waiters: Vec::new(),
             rng: crate::core::event::Rng::new(runtime::random_seed()),
             on_error,
             on_drop,
             pump_handler: None,
+            pump_soon_handler: None,
             pump_queued: false,
             timer: None,
             alarm_at: None,
@@ -155,13 +165,24 @@ impl Tracker {
         };
         let shared = Rc::new(RefCell::new(inner));
         let weak = Rc::downgrade(&shared);
-        let handler = Closure::<dyn FnMut()>::new(move || {
+        let on_timer = Closure::<dyn FnMut()>::new(move || {
             if let Some(s) = weak.upgrade() {
                 s.borrow_mut().timer = None;
                 pump(&s);
             }
         });
-        shared.borrow_mut().pump_handler = Some(handler.into_js_value().unchecked_into());
+        let weak = Rc::downgrade(&shared);
+        let on_microtask = Closure::<dyn FnMut()>::new(move || {
+            if let Some(s) = weak.upgrade() {
+                s.borrow_mut().pump_queued = false;
+                pump(&s);
+            }
+        });
+        {
+            let mut inner = shared.borrow_mut();
+            inner.pump_handler = Some(on_timer.into_js_value().unchecked_into());
+            inner.pump_soon_handler = Some(on_microtask.into_js_value().unchecked_into());
+        }
         wasm_bindgen_futures::spawn_local(restore(shared.clone()));
         Ok(Tracker { shared })
     }
@@ -270,16 +291,9 @@ impl Tracker {
         }
         schedule_pump(&self.shared);
         let s = self.shared.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            loop {
-                {
-                    let inner = s.borrow();
-                    if inner.engine.consent_persisted() || inner.phase == Phase::ShutDown {
-                        return Ok(JsValue::UNDEFINED);
-                    }
-                }
-                schedule::sleep(5).await;
-            }
+        Promise::new(&mut move |resolve, _| {
+            s.borrow_mut().consent_waiters.push(resolve);
+            answer_consent(&s);
         })
     }
 
@@ -298,24 +312,9 @@ impl Tracker {
     /// requests finish on their own; their events stay queued if the answer never comes.
     pub fn shutdown(&self) -> Promise {
         let s = self.shared.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            loop {
-                let now = now_ms();
-                let write = {
-                    let mut inner = s.borrow_mut();
-                    if inner.writing { None } else { inner.engine.take_write(now, true) }
-                };
-                match write {
-                    Some(w) => perform_write(&s, w).await,
-                    None if s.borrow().writing => schedule::sleep(5).await,
-                    None => break,
-                }
-            }
-            let mut inner = s.borrow_mut();
-            inner.phase = Phase::ShutDown;
-            inner.timer = None;
-            schedule::clear_alarm();
-            Ok(JsValue::UNDEFINED)
+        Promise::new(&mut move |resolve, _| {
+            s.borrow_mut().shutdown_waiters.push(resolve);
+            continue_shutdown(&s);
         })
     }
 }
@@ -475,12 +474,9 @@ fn schedule_pump(s: &Shared) {
         return;
     }
     inner.pump_queued = true;
-    drop(inner);
-    let s = s.clone();
-    wasm_bindgen_futures::spawn_local(async move {
-        s.borrow_mut().pump_queued = false;
-        pump(&s);
-    });
+    if let Some(handler) = &inner.pump_soon_handler {
+        schedule::queue_microtask(handler);
+    }
 }
 
 /// Starts every write and send the engine wants now, passes on its notes, answers flushes,
@@ -505,11 +501,7 @@ fn pump(s: &Shared) {
         (inner.engine.drain_notes(), write)
     };
     if let Some(w) = write {
-        let s2 = s.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            perform_write(&s2, w).await;
-            pump(&s2);
-        });
+        start_write(s, w);
     }
     for send in sends {
         let s2 = s.clone();
@@ -534,11 +526,60 @@ fn pump(s: &Shared) {
     }
     dispatch(s, notes);
     answer_flushes(s, now);
+    answer_consent(s);
     reschedule(s, now);
 }
 
+/// Performs a write (`inner.writing` is already set); when it is done, shutdown and delivery
+/// go on.
+fn start_write(s: &Shared, w: crate::core::engine::Write) {
+    let s = s.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        perform_write(&s, w).await;
+        continue_shutdown(&s);
+        pump(&s);
+    });
+}
+
+/// While `shutdown` calls wait: starts the next (forced) write, or, when nothing is left to
+/// write, stops the tracker and settles them.
+fn continue_shutdown(s: &Shared) {
+    let mut inner = s.borrow_mut();
+    if inner.shutdown_waiters.is_empty() || inner.writing {
+        return;
+    }
+    if let Some(w) = inner.engine.take_write(now_ms(), true) {
+        inner.writing = true;
+        drop(inner);
+        start_write(s, w);
+        return;
+    }
+    inner.phase = Phase::ShutDown;
+    inner.timer = None;
+    schedule::clear_alarm();
+    let waiters = std::mem::take(&mut inner.shutdown_waiters);
+    drop(inner);
+    for f in waiters {
+        let _ = f.call0(&JsValue::UNDEFINED);
+    }
+    answer_consent(s);
+}
+
+/// Settles the `setEnabled` calls once the choice is stored (or the tracker is shut down).
+fn answer_consent(s: &Shared) {
+    let waiters = {
+        let mut inner = s.borrow_mut();
+        if !(inner.engine.consent_persisted() || inner.phase == Phase::ShutDown) {
+            return;
+        }
+        std::mem::take(&mut inner.consent_waiters)
+    };
+    for f in waiters {
+        let _ = f.call0(&JsValue::UNDEFINED);
+    }
+}
+
 async fn perform_write(s: &Shared, w: crate::core::engine::Write) {
-    s.borrow_mut().writing = true;
     let mut result = storage::set_strings(&w.set).await;
     if result.is_ok() {
         // A failed removal only leaves garbage behind (cleaned at the next start), never a loss.

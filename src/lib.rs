@@ -18,3 +18,9 @@ pub mod api;
 pub mod web;
 
 pub use crate::core::error::{Error, ErrorCode};
+
+/// Talc instead of the default dlmalloc: a maintained allocator that makes the wasm ~7 KB
+/// (~2.8 KB gzipped) smaller.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

@@ -2,7 +2,7 @@
 
 use crate::core::error::Error;
 use js_sys::{Function, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 
 /// `obj[key]`, or `undefined` when `obj` is not an object or the getter throws.
 pub fn get(obj: &JsValue, key: &str) -> JsValue {
@@ -35,12 +35,20 @@ pub fn call(obj: &JsValue, method: &str, args: &[&JsValue]) -> Result<JsValue, J
     }
 }
 
-/// A readable message from anything JavaScript threw or rejected with.
+#[wasm_bindgen]
+extern "C" {
+    /// JavaScript's `String(v)`; throws for an object without `toString` (a null prototype).
+    #[wasm_bindgen(catch, js_name = String)]
+    fn js_string(v: &JsValue) -> Result<String, JsValue>;
+}
+
+/// A readable message from anything JavaScript threw or rejected with. Not Rust's `{:?}` of a
+/// `JsValue`: that pulls a value printer into both the wasm and its JavaScript glue.
 pub fn describe(e: &JsValue) -> String {
     if let Some(err) = e.dyn_ref::<js_sys::Error>() {
         return String::from(err.message());
     }
-    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+    js_string(e).unwrap_or_else(|_| "an unprintable value".into())
 }
 
 /// The SDK's error as a JavaScript `Error` named `InhouseError`, with `code` and `field`.

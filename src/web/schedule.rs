@@ -17,6 +17,9 @@ extern "C" {
     fn set_timeout(handler: &Function, ms: f64) -> JsValue;
     #[wasm_bindgen(js_name = clearTimeout)]
     fn clear_timeout(handle: &JsValue);
+    /// Runs `callback` once the current task and the microtasks queued before it are done.
+    #[wasm_bindgen(js_name = queueMicrotask)]
+    pub fn queue_microtask(callback: &Function);
 }
 
 /// A pending `setTimeout`, cleared when dropped.
