@@ -120,7 +120,8 @@ export function renderSummaryMarkdown(s, meta) {
   const L = [];
   const dm = s.dur_modes;
   const durCell = (d) => (d ? `${d.unique ?? '–'}/${s.dur_n}${d.duplicates ? ` (${d.duplicates} dup)` : ''}` : '–');
-  L.push(`Benchmark of ${o.package}, ${meta.started}: ${meta.host.chromium} headless, ${meta.host.cpus} cores, Node ${meta.host.node}; N = ${s.n} events; one run (\`make bench\`, ${meta.total_s ?? '?'} s; load average ${meta.loadavg_start?.[0] ?? '?'} at the start, ${meta.loadavg_end?.[0] ?? '?'} at the end).`);
+  const src = meta.package.commit ? ` (built from ${meta.package.commit}${meta.package.uncommitted_changes?.length ? ` + uncommitted ${meta.package.uncommitted_changes.join(', ')}` : ''})` : '';
+  L.push(`Benchmark of ${o.package}${src}, ${meta.started}: ${meta.host.chromium} headless, ${meta.host.cpus} cores, Node ${meta.host.node}; N = ${s.n} events; one run (\`make bench\`, ${meta.total_s ?? '?'} s; load average ${meta.loadavg_start?.[0] ?? '?'} at the start, ${meta.loadavg_end?.[0] ?? '?'} at the end).`);
   L.push('');
   L.push('| goal | measured | target | |');
   L.push('|---|---:|---:|---|');

@@ -435,6 +435,18 @@ function chromiumVersion() {
   try { return execFileSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return 'unknown'; }
 }
 
+// Which source the package was built from (others may be editing src/ while the bench runs).
+function gitState() {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'pkg-template', 'Cargo.toml', 'Cargo.lock'], { cwd: ROOT, encoding: 'utf8' })
+      .split('\n').filter(Boolean).map((l) => l.slice(3));
+    return { commit, uncommitted_changes: dirty };
+  } catch {
+    return {};
+  }
+}
+
 async function main() {
   fs.mkdirSync(OUT, { recursive: true });
   const inst = installPackage();
@@ -449,7 +461,7 @@ async function main() {
       started: new Date(T_START).toISOString(),
       loadavg_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
       host: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, chromium: chromiumVersion(), playwright: require('playwright-core/package.json').version },
-      options: OPT, package: { version: inst.version, tarball: path.basename(inst.tgz) },
+      options: OPT, package: { version: inst.version, tarball: path.basename(inst.tgz), ...gitState() },
     },
     ours: { size },
   };

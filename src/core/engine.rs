@@ -40,8 +40,8 @@ pub const SEGMENT_EVENTS: usize = 500;
 /// Done-marks are written after this many, or after [`ACK_DELAY_MS`], whichever comes first:
 /// a drain costs one index write per many delivered events, not one per event.
 /// Small enough that a worker Chrome stops every second still saves its progress; large enough
-/// that a drain costs at most one storage write per 20 delivered events.
-pub const ACK_BATCH: usize = 20;
+/// that a drain costs fewer than one storage write per 20 delivered events.
+pub const ACK_BATCH: usize = 25;
 /// See [`ACK_BATCH`].
 pub const ACK_DELAY_MS: u64 = 200;
 /// While the server refuses the credentials, one probe this often (nothing is dropped meanwhile).

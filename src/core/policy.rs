@@ -59,7 +59,7 @@ pub fn classify(answer: &Answer<'_>, now_ms: u64) -> Verdict {
         413 => Verdict::Reject { error: Error::new(ErrorCode::EventRejected, describe("the server rejected the event as too large")) },
         429 => {
             let after = retry_after_ms(answer.retry_after, now_ms)
-                .or_else(|| server.resets_on.as_deref().and_then(|d| parse_rfc3339_ms(d)).map(|t| t.saturating_sub(now_ms)))
+                .or_else(|| server.resets_on.as_deref().and_then(parse_rfc3339_ms).map(|t| t.saturating_sub(now_ms)))
                 .or_else(|| rate_limit_reset_ms(answer.rate_limit_reset, now_ms));
             Verdict::Retry { after_ms: after, error: Error::new(ErrorCode::RateLimited, describe("rate limited by the server")) }
         }
