@@ -34,8 +34,8 @@ suite() { # name, log file, status, counts "p f s"
   echo "[test] $name: $p passed, $f failed, $s skipped"
 }
 
-echo "[test] host: cargo test --workspace"
-cargo test --workspace 2>&1 | tee "$log/host.txt" | grep -E '^(test result|failures:|---- )' ; st=${PIPESTATUS[0]}
+echo "[test] host: cargo test --workspace --no-fail-fast"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log/host.txt" | grep -E '^(test result|failures:|---- )' ; st=${PIPESTATUS[0]}
 suite host "$log/host.txt" "$st" "$(count_libtest "$log/host.txt")"
 
 echo "[test] browser: wasm-pack test --headless --chrome (against the local Inhouse server)"
