@@ -1,37 +1,21 @@
 // Harness of the package tests (tests/package/run.mjs): the packed tarball, scratch npm projects
 // that install it like a customer would, extension keys/ids, the local inhouse-server, and
-// Chromium with an unpacked extension. Self-contained on purpose (the e2e harness is tied to the
-// demo extension).
-import { spawn, execFile } from 'node:child_process';
+// Chromium with an unpacked extension. The server and Chromium pieces come from scripts/lib/harness.mjs,
+// shared with the demo and the e2e tests.
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { ROOT, CHROMIUM, CHROMIUM_FLAGS, chromium, stopServiceWorkers, waitFor as sharedWaitFor } from '../../scripts/lib/harness.mjs';
+
+export { ROOT };
 export const HERE = path.join(ROOT, 'tests/package');
 export const TMP = path.join(HERE, '.tmp');
 export const FIXTURES = path.join(HERE, 'fixtures');
 export const PACKAGE = '@inhouse/chrome-tracker';
-export const SERVER_BIN = path.join(ROOT, 'target/release/inhouse-server');
 export const BIN = (name) => path.join(ROOT, 'node_modules/.bin', name);
-const require = createRequire(path.join(ROOT, 'package.json'));
-export const { chromium } = require('playwright-core');
-
-export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-export const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--no-default-browser-check',
-];
-
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export { SERVER_BIN, startServer } from '../../scripts/lib/harness.mjs';
 
 export class AssertionError extends Error {}
 export function assert(cond, msg) {
@@ -43,23 +27,10 @@ export function eq(actual, expected, msg) {
   if (a !== e) throw new AssertionError(`${msg}: expected ${e}, got ${a}`);
 }
 
-/** Polls fn() until it returns a truthy value; throws naming `what` after timeoutMs. */
-export async function waitFor(fn, { timeoutMs = 20_000, intervalMs = 200, what = 'condition' } = {}) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new AssertionError(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    }
-    await sleep(intervalMs);
-  }
-}
+/** The shared waitFor, failing as an assertion (the runner prints those without a stack). */
+export const waitFor = (fn, opts) => sharedWaitFor(fn, { intervalMs: 200, ...opts }).catch((e) => {
+  throw new AssertionError(e.message);
+});
 
 /** Runs a command (no shell) with a time bound; rejects with its output on failure. */
 export function run(cmd, args, { cwd, timeoutMs = 120_000, env } = {}) {
@@ -129,55 +100,6 @@ export function manifest({ key, name, background = 'background.js', moduleWorker
   };
 }
 
-/** target/release/inhouse-server on ephemeral ports. */
-export async function startServer({ tokens = [] } = {}) {
-  assert(fs.existsSync(SERVER_BIN), `${SERVER_BIN} is missing: cargo build --release -p inhouse-server`);
-  const argv = ['--port', '0', '--control-port', '0', '--quiet', ...tokens.flatMap((t) => ['--token', t])];
-  const child = spawn(SERVER_BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-50_000)));
-  const [, api, control] = await new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`inhouse-server did not start: ${stderr}`)), 10_000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/inhouse-server listening api=(\S+) control=(\S+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`inhouse-server exited (${code}): ${stderr}`)));
-  });
-  child.stdout.resume();
-  const ctl = async (p, body) => {
-    const res = await fetch(control + p, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`control ${p}: ${res.status} ${text}`);
-    return JSON.parse(text);
-  };
-  return {
-    api,
-    control,
-    baseUrl: `${api}/v1/api`,
-    events: () => ctl('/events'),
-    /** Registers token id/secret for app id (replaces the list). */
-    setTokens: (list) => ctl('/tokens', list),
-    async stop() {
-      if (child.exitCode !== null || child.signalCode) return;
-      const gone = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await gone;
-      clearTimeout(t);
-    },
-  };
-}
-
 /**
  * Chromium with the unpacked extension at extDir loaded, on a fresh profile. Collects console
  * messages of the extension's worker and pages.
@@ -224,12 +146,7 @@ export async function launchExtension({ extDir, userDataDir, extensionId, worker
       return page;
     },
     /** Stops the extension's service worker the way Chrome does when it is idle. */
-    async stopWorkers(page) {
-      const cdp = await ctx.newCDPSession(page);
-      await cdp.send('ServiceWorker.enable');
-      await cdp.send('ServiceWorker.stopAllWorkers');
-      await cdp.detach().catch(() => {});
-    },
+    stopWorkers: (page) => stopServiceWorkers(ctx, page),
     close: () => ctx.close().catch(() => {}),
   };
 }
