@@ -346,8 +346,15 @@ async function coldStartRun(ext, srv) {
       const killed = await b.kill();
       await sleep(300);
       const w = await b.msg('info');
-      res.runs.push({ killed, instance: w.instance, queued: w.stats.queued, ready_from_t0_ms: w.ready_from_t0_ms, ready_from_worker_origin_ms: w.ready_from_worker_origin_ms });
+      res.runs.push({ killed, instance: w.instance, queued: w.stats.queued, ready_from_t0_ms: w.ready_from_t0_ms, ready_from_worker_origin_ms: w.ready_from_worker_origin_ms, phases: w.phases });
     }
+    // Where the time goes (medians): modules evaluated, then each storage call's start and end.
+    const phase = (f) => median(res.runs.map(f).filter((x) => x != null));
+    res.phases_median = {
+      body_start_ms: phase((r) => r.phases?.body_start_ms),
+      storage: [0, 1, 2, 3].map((k) => ({ m: res.runs[0]?.phases?.storage[k]?.m, start: phase((r) => r.phases?.storage[k]?.start), end: phase((r) => r.phases?.storage[k]?.end) })).filter((x) => x.m),
+    };
+    log(`  cold start phases: ${JSON.stringify(res.phases_median)}`);
     res.queued = median(res.runs.map((r) => r.queued));
     res.all_queued_loaded = res.runs.every((r) => r.queued === OPT.coldN);
     res.restarts_confirmed = res.runs.filter((r) => r.killed).length;

@@ -89,6 +89,8 @@ class Tracker {
   }
 
   track(eventName, properties, options) {
+    // The hot path: the wasm's promise and one for the error's class; no wrapper around them.
+    if (this.#wasm) return this.#wasm.track(eventName, properties, options).catch(rethrow);
     return this.#call((t) => t.track(eventName, properties, options));
   }
   flush() {

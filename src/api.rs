@@ -6,7 +6,7 @@
 //! safe to call directly as well.
 
 use crate::core::config::{self, Options};
-use crate::core::engine::{Admission, Dropped, Engine, FlushStatus, Note, Stats, TicketResult, INDEX_KEY, SEGMENT_PREFIX};
+use crate::core::engine::{segment_key, Admission, Dropped, Engine, FlushStatus, Note, Stats, TicketResult, WritePlan, INDEX_KEY, SEGMENT_PREFIX};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{build_event, EventContext};
 use crate::core::policy::Verdict;
@@ -38,8 +38,10 @@ struct Inner {
     engine: Engine,
     ctx: EventContext,
     early: Vec<(crate::core::event::NewEvent, Waiter)>,
-    /// By ticket. A list: few `track` calls wait at once, and it spares the wasm a hash table.
-    waiters: Vec<(u64, Waiter)>,
+    /// By engine ticket, in ticket order: found by a binary search and taken (leaving `None`);
+    /// `dispatch` removes the settled ones in one pass. A burst of 10,000 calls settles in
+    /// linear time, and the wasm needs no hash table.
+    waiters: Vec<(u64, Option<Waiter>)>,
     flush_waiters: Vec<Function>,
     ready_waiters: Vec<Function>,
     /// `setEnabled` calls waiting until the choice is stored.
@@ -415,7 +417,7 @@ fn type_name(v: &JsValue) -> String {
 fn admit_event(inner: &mut Inner, event: crate::core::event::NewEvent, waiter: Waiter, now: u64) {
     match inner.engine.track(event, now) {
         Admission::Pending(ticket) => {
-            inner.waiters.push((ticket, waiter));
+            inner.waiters.push((ticket, Some(waiter)));
         }
         Admission::Duplicate => settle(&waiter, "deduplicated"),
         Admission::Disabled => settle(&waiter, "disabled"),
@@ -429,28 +431,27 @@ fn settle(w: &Waiter, status: &str) {
     let _ = w.resolve.call1(&JsValue::UNDEFINED, &result);
 }
 
-/// Reads the stored queue, removes what a crash left behind, then admits the calls that
-/// arrived meanwhile and resumes delivery.
+/// Reads the stored queue, then admits the calls that arrived meanwhile and resumes delivery.
+/// What a crash left behind is removed afterwards: it is garbage, not needed to be ready.
 async fn restore(s: Shared) {
     let now = now_ms();
     let loaded = async {
         let index = storage::get_strings(&[INDEX_KEY.to_string()]).await?.pop().map(|(_, text)| text);
         let keys = Engine::segment_keys(index.as_deref());
         let segments = if keys.is_empty() { Vec::new() } else { storage::get_strings(&keys).await? };
-        // Segments a crash left between `set` and `remove`: done, and never named again.
-        if let Some(all) = storage::keys_with_prefix(SEGMENT_PREFIX).await {
-            storage::remove(&Engine::orphan_segments(index.as_deref(), &all)).await?;
-        }
         Ok::<_, String>((index, segments))
     }
     .await;
     let mut notes = Vec::new();
+    let mut stored_index = None;
     let ready = {
         let mut inner = s.borrow_mut();
         match loaded {
-            Ok((index, segments)) => {
-                let segment = |key: &str| segments.iter().find(|(k, _)| k == key).map(|(_, text)| text.clone());
-                inner.engine.restore(index.as_deref(), segment, now)
+            Ok((index, mut segments)) => {
+                // Each segment's text is taken once (not copied): it is decoded, then dropped.
+                let segment = |key: &str| segments.iter_mut().find(|(k, _)| k == key).map(|(_, text)| std::mem::take(text));
+                inner.engine.restore(index.as_deref(), segment, now);
+                stored_index = Some(index);
             }
             Err(why) => notes.push(Note::Error(Error::new(ErrorCode::StorageError, format!("could not read the stored queue: {why}")))),
         }
@@ -464,7 +465,25 @@ async fn restore(s: Shared) {
     for f in ready {
         let _ = f.call0(&JsValue::UNDEFINED);
     }
-    pump(&s);
+    // Delivery resumes in the next task, so that what waits for `ready` runs first rather than
+    // behind the first requests' `fetch` calls.
+    {
+        let mut inner = s.borrow_mut();
+        let handler = inner.pump_handler.clone().expect("set in new");
+        inner.timer = Some(schedule::Timeout::start(&handler, 0, now));
+    }
+    if let Some(index) = stored_index {
+        remove_orphans(index.as_deref()).await;
+    }
+}
+
+/// Removes the segments a crash left between a write's `set` and its `remove`: done, and never
+/// named again. Judged against the index read at start, so segments written since are safe. A
+/// failure only leaves the garbage for the next start.
+async fn remove_orphans(index: Option<&str>) {
+    if let Some(all) = storage::keys_with_prefix(SEGMENT_PREFIX).await {
+        let _ = storage::remove(&Engine::orphan_segments(index, &all)).await;
+    }
 }
 
 /// Runs `pump` in a microtask: a burst of synchronous `track` calls shares one write.
@@ -491,7 +510,7 @@ fn pump(s: &Shared) {
             return;
         }
         let flushing = !inner.flush_waiters.is_empty();
-        let write = if inner.writing { None } else { inner.engine.take_write(now, flushing) };
+        let write = if inner.writing { None } else { inner.engine.take_write_plan(now, flushing) };
         if write.is_some() {
             inner.writing = true;
         }
@@ -532,7 +551,7 @@ fn pump(s: &Shared) {
 
 /// Performs a write (`inner.writing` is already set); when it is done, shutdown and delivery
 /// go on.
-fn start_write(s: &Shared, w: crate::core::engine::Write) {
+fn start_write(s: &Shared, w: WritePlan) {
     let s = s.clone();
     wasm_bindgen_futures::spawn_local(async move {
         perform_write(&s, w).await;
@@ -548,7 +567,7 @@ fn continue_shutdown(s: &Shared) {
     if inner.shutdown_waiters.is_empty() || inner.writing {
         return;
     }
-    if let Some(w) = inner.engine.take_write(now_ms(), true) {
+    if let Some(w) = inner.engine.take_write_plan(now_ms(), true) {
         inner.writing = true;
         drop(inner);
         start_write(s, w);
@@ -579,8 +598,16 @@ fn answer_consent(s: &Shared) {
     }
 }
 
-async fn perform_write(s: &Shared, w: crate::core::engine::Write) {
-    let mut result = storage::set_strings(&w.set).await;
+async fn perform_write(s: &Shared, w: WritePlan) {
+    // Each segment's text goes to JavaScript as soon as it is built, and is dropped before the
+    // next is: the wasm never holds a burst twice.
+    let values = Object::new();
+    for (i, seq) in w.segments.iter().enumerate() {
+        let text = s.borrow().engine.segment_text(i);
+        let _ = Reflect::set(&values, &JsValue::from_str(&segment_key(*seq)), &JsValue::from_str(&text));
+    }
+    let _ = Reflect::set(&values, &JsValue::from_str(INDEX_KEY), &JsValue::from_str(&w.index));
+    let mut result = storage::set_object(&values).await;
     if result.is_ok() {
         // A failed removal only leaves garbage behind (cleaned at the next start), never a loss.
         let _ = storage::remove(&w.remove).await;
@@ -601,13 +628,15 @@ async fn perform_write(s: &Shared, w: crate::core::engine::Write) {
 
 /// Settles `track` promises and calls the hooks, with no borrow held (a hook may call back).
 fn dispatch(s: &Shared, notes: Vec<Note>) {
+    let mut settled_any = false;
     for note in notes {
         let inner = s.borrow();
         if let Note::Ticket { ticket, result } = &note {
             drop(inner);
             let mut inner = s.borrow_mut();
-            let Some(at) = inner.waiters.iter().position(|(t, _)| t == ticket) else { continue };
-            let (_, w) = inner.waiters.swap_remove(at);
+            let Ok(at) = inner.waiters.binary_search_by_key(ticket, |(t, _)| *t) else { continue };
+            let Some(w) = inner.waiters.get_mut(at).and_then(|(_, w)| w.take()) else { continue };
+            settled_any = true;
             drop(inner);
             match result {
                 TicketResult::Queued => settle(&w, "queued"),
@@ -636,6 +665,9 @@ fn dispatch(s: &Shared, notes: Vec<Note>) {
             }
             Note::Ticket { .. } => {}
         }
+    }
+    if settled_any {
+        s.borrow_mut().waiters.retain(|(_, w)| w.is_some());
     }
 }
 

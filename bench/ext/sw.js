@@ -19,6 +19,7 @@ function segmentIds(text) {
   });
 }
 const B = (globalThis.__bench = {
+  body_start: performance.now() - globalThis.__t0, // the SDK's modules are evaluated by now
   instance: Math.random().toString(36).slice(2, 10),
   t0: globalThis.__t0,
   t0_wall: globalThis.__t0_wall,
@@ -70,6 +71,7 @@ async function info() {
     t0_ms: B.t0,
     ready_from_t0_ms: B.ready_at - B.t0,
     ready_from_worker_origin_ms: B.ready_at,
+    phases: { body_start_ms: B.body_start, storage: globalThis.__storageTimes.slice(0, 4) },
     stats: await tracker.stats().catch((e) => ({ error: String(e.message) })),
     storage_calls: { ...globalThis.__storageCounts },
     wasm_memory_bytes: await wasmMemoryBytes().catch((e) => 'error: ' + e.message),

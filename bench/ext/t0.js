@@ -3,6 +3,7 @@
 globalThis.__t0 = performance.now();
 globalThis.__t0_wall = Date.now();
 const S = (globalThis.__storageCounts = { set: 0, remove: 0, get: 0, setBytes: 0 });
+const T = (globalThis.__storageTimes = []);
 try {
   const area = chrome.storage.local;
   for (const m of ['set', 'remove', 'get']) {
@@ -12,7 +13,14 @@ try {
       if (m === 'set') {
         try { for (const k in arg) S.setBytes += k.length + (typeof arg[k] === 'string' ? arg[k].length : JSON.stringify(arg[k]).length); } catch { /* ignore */ }
       }
-      return f.call(this, arg, ...rest);
+      const r = f.call(this, arg, ...rest);
+      // When each of the first calls started and settled (ms from t0): the cold-start breakdown.
+      if (T.length < 8 && r && typeof r.then === 'function') {
+        const rec = { m, start: performance.now() - globalThis.__t0 };
+        T.push(rec);
+        r.then(() => { rec.end = performance.now() - globalThis.__t0; }, () => {});
+      }
+      return r;
     };
   }
 } catch (e) {

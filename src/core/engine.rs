@@ -120,8 +120,8 @@ impl IndexDoc {
 /// A segment's text: one line per event, `id<TAB>name<TAB>properties`. No field can hold either
 /// separator: ids are hex digits and `-`, names letters, digits and `_`, and the properties' JSON
 /// text escapes every control character.
-fn encode_segment(events: &[NewEvent]) -> String {
-    let mut out = String::new();
+fn encode_segment(events: &[&NewEvent]) -> String {
+    let mut out = String::with_capacity(events.iter().map(|e| e.stored_bytes()).sum());
     for (i, e) in events.iter().enumerate() {
         if i > 0 {
             out.push('\n');
@@ -242,6 +242,16 @@ pub enum Admission {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Write {
     pub set: Vec<(String, String)>,
+    pub remove: Vec<String>,
+}
+
+/// [`Write`] with the segments' text left to [`Engine::segment_text`]: `set` the segments
+/// (`segment_key` of each number) and the index (`INDEX_KEY`) in one call, then `remove`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WritePlan {
+    /// The numbers of the new segments, in order.
+    pub segments: Vec<u64>,
+    pub index: String,
     pub remove: Vec<String>,
 }
 
@@ -484,7 +494,7 @@ impl Engine {
     /// Rebuilds the queue from what storage holds: `index` is the stored index, `segment`
     /// returns the stored text of a segment key. A missing or unreadable segment loses only its
     /// own events, counted as `corrupt` and reported.
-    pub fn restore(&mut self, index: Option<&str>, segment: impl Fn(&str) -> Option<String>, now: u64) {
+    pub fn restore(&mut self, index: Option<&str>, mut segment: impl FnMut(&str) -> Option<String>, now: u64) {
         let Some(doc) = index.and_then(IndexDoc::decode) else {
             if index.is_some() {
                 self.fail(Error::new(ErrorCode::StorageError, "the stored queue index is unreadable; starting with an empty queue"), now);
@@ -586,6 +596,16 @@ impl Engine {
     /// The next storage write, if one is due. `force` writes pending done-marks now (flush,
     /// shutdown, an idle queue). At most one write is outstanding at a time.
     pub fn take_write(&mut self, now: u64, force: bool) -> Option<Write> {
+        let plan = self.take_write_plan(now, force)?;
+        let mut set: Vec<(String, String)> = (0..plan.segments.len()).map(|i| (segment_key(plan.segments[i]), self.segment_text(i))).collect();
+        set.push((INDEX_KEY.to_string(), plan.index));
+        Some(Write { set, remove: plan.remove })
+    }
+
+    /// [`Engine::take_write`] without the segments' text: the edge asks for each with
+    /// [`Engine::segment_text`] and hands it over before asking for the next, so a burst's
+    /// events are not held twice (as events and as text) in memory at once.
+    pub fn take_write_plan(&mut self, now: u64, force: bool) -> Option<WritePlan> {
         if self.writing.is_some() {
             return None;
         }
@@ -595,7 +615,6 @@ impl Engine {
         if self.pending.is_empty() && !marks_due && !enabled_due {
             return None;
         }
-        let mut set = Vec::new();
         let mut new_segments = Vec::new();
         let pending = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
@@ -604,10 +623,9 @@ impl Engine {
         while events.peek().is_some() {
             let seq = self.next_seq;
             self.next_seq += 1;
-            let chunk: Vec<NewEvent> = events.by_ref().take(SEGMENT_EVENTS).collect();
-            set.push((segment_key(seq), encode_segment(&chunk)));
-            let slots = chunk
-                .into_iter()
+            let slots = events
+                .by_ref()
+                .take(SEGMENT_EVENTS)
                 .map(|event| Slot { bytes: event.stored_bytes(), event, done: false, in_flight: false, attempts: 0, not_before: 0 })
                 .collect::<Vec<_>>();
             new_segments.push(Segment { seq, live: slots.len(), slots });
@@ -627,19 +645,30 @@ impl Engine {
             totals: self.totals.clone(),
             segments: self.segments.iter().chain(new_segments.iter()).map(segment_meta).collect(),
         };
-        set.push((INDEX_KEY.to_string(), index.encode()));
         self.dirty_marks = 0;
         self.dirty_since = None;
         self.force_write = false;
         self.storage_writes += 1;
-        self.writing = Some(Writing { segments: new_segments, tickets, removed: removed.clone(), enabled_written: self.enabled, purged: false });
-        Some(Write { set, remove: removed.iter().map(|s| segment_key(*s)).collect() })
+        let segments = new_segments.iter().map(|s| s.seq).collect();
+        let remove = removed.iter().map(|s| segment_key(*s)).collect();
+        self.writing = Some(Writing { segments: new_segments, tickets, removed, enabled_written: self.enabled, purged: false });
+        Some(WritePlan { segments, index: index.encode(), remove })
+    }
+
+    /// The stored text of the `i`-th new segment of the outstanding write (see
+    /// [`Engine::take_write_plan`]); empty if there is no such segment.
+    pub fn segment_text(&self, i: usize) -> String {
+        let Some(seg) = self.writing.as_ref().and_then(|w| w.segments.get(i)) else { return String::new() };
+        let events: Vec<&NewEvent> = seg.slots.iter().map(|s| &s.event).collect();
+        encode_segment(&events)
     }
 
     /// The outstanding write finished. On success its events are accepted and become sendable;
     /// on failure they are refused (their `track` rejects) and nothing already queued is lost.
     pub fn write_done(&mut self, result: Result<(), String>, now: u64) {
         let Some(w) = self.writing.take() else { return };
+        // One note per ticket, for a burst by the thousand: one allocation, not a doubling series.
+        self.notes.reserve_exact(w.tickets.len());
         match result {
             Ok(()) if w.purged => {
                 // The user opted out with purge while these events were being written: they are

@@ -1,7 +1,7 @@
 //! Events: the naming rule, property limits, stable event ids, and the exact bytes sent.
 
 use super::error::{Error, ErrorCode, Result};
-use super::json::{quoted, Json};
+use super::json::{quoted, write_str, Json};
 
 /// Longest event name (seed 003's rule).
 pub const MAX_EVENT_NAME_LEN: usize = 128;
@@ -78,26 +78,46 @@ fn check_members(members: &[(String, Json)]) -> Result<()> {
             ));
         }
     }
-    check_object(members, "properties", 1)
+    check_object(members, Path::Root, 1)
 }
 
-fn check_object(members: &[(String, Json)], path: &str, depth: usize) -> Result<()> {
-    for (k, v) in members {
-        let p = format!("{path}.{k}");
-        if k.len() > MAX_STRING_BYTES {
-            return Err(too_long(&p, "key"));
+/// Where a value sits inside `properties`, spelled out (`properties.user.tags[2]`) only for an
+/// error message: a valid event never pays for formatting it.
+#[derive(Clone, Copy, Debug)]
+pub enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    /// The path as a user writes it.
+    pub fn text(&self) -> String {
+        match self {
+            Path::Root => "properties".into(),
+            Path::Key(parent, key) => format!("{}.{key}", parent.text()),
+            Path::Index(parent, i) => format!("{}[{i}]", parent.text()),
         }
-        check_value(v, &p, depth)?;
+    }
+}
+
+fn check_object(members: &[(String, Json)], path: Path, depth: usize) -> Result<()> {
+    for (k, v) in members {
+        let here = Path::Key(&path, k);
+        if k.len() > MAX_STRING_BYTES {
+            return Err(too_long(&here.text(), "key"));
+        }
+        check_value(v, here, depth)?;
     }
     Ok(())
 }
 
-fn check_value(v: &Json, path: &str, depth: usize) -> Result<()> {
+fn check_value(v: &Json, path: Path, depth: usize) -> Result<()> {
     match v {
-        Json::String(s) if s.len() > MAX_STRING_BYTES => Err(too_long(path, "string")),
+        Json::String(s) if s.len() > MAX_STRING_BYTES => Err(too_long(&path.text(), "string")),
         Json::Array(items) => {
             deeper(path, depth)?;
-            items.iter().enumerate().try_for_each(|(i, x)| check_value(x, &format!("{path}[{i}]"), depth + 1))
+            items.iter().enumerate().try_for_each(|(i, x)| check_value(x, Path::Index(&path, i), depth + 1))
         }
         Json::Object(members) => {
             deeper(path, depth)?;
@@ -107,11 +127,12 @@ fn check_value(v: &Json, path: &str, depth: usize) -> Result<()> {
     }
 }
 
-fn deeper(path: &str, depth: usize) -> Result<()> {
+fn deeper(path: Path, depth: usize) -> Result<()> {
     if depth >= MAX_PROPERTY_DEPTH {
+        let path = path.text();
         return Err(Error::at(
             ErrorCode::InvalidProperties,
-            path,
+            path.as_str(),
             format!("{path}: properties may nest at most {MAX_PROPERTY_DEPTH} levels deep"),
         ));
     }
@@ -164,14 +185,37 @@ pub fn new_event_id(now_ms: u64, rng: &mut Rng) -> String {
     let (a, b) = (rng.next_u64(), rng.next_u64());
     let hi = (now_ms << 16) | 0x7000 | (a & 0x0fff);
     let lo = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
+    // By hand rather than `format!`: this runs once per `track` call.
+    let mut id = String::with_capacity(36);
+    push_hex(&mut id, hi >> 32, 8);
+    id.push('-');
+    push_hex(&mut id, hi >> 16, 4);
+    id.push('-');
+    push_hex(&mut id, hi, 4);
+    id.push('-');
+    push_hex(&mut id, lo >> 48, 4);
+    id.push('-');
+    push_hex(&mut id, lo, 12);
+    id
+}
+
+/// Appends the low `digits` hex digits of `v`, zero-padded.
+fn push_hex(out: &mut String, v: u64, digits: u32) {
+    for i in (0..digits).rev() {
+        out.push(char::from(b"0123456789abcdef"[(v >> (4 * i) & 0xf) as usize]));
+    }
+}
+
+/// Appends `v` in decimal, zero-padded to at least `width` digits.
+fn push_dec(out: &mut String, v: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let (mut n, mut len) = (v, 0);
+    while n > 0 || len < width.max(1) {
+        digits[len] = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+    }
+    out.extend(digits[..len].iter().rev().map(|&d| char::from(d)));
 }
 
 /// The id of an event tracked with a dedup key: the same (name, key) always gives the same id,
@@ -225,7 +269,7 @@ pub fn build_event(
     rng: &mut Rng,
 ) -> Result<NewEvent> {
     let name = normalize_event_name(name)?;
-    let Json::Object(mut members) = props else { return Err(not_an_object()) };
+    let Json::Object(members) = props else { return Err(not_an_object()) };
     check_members(&members)?;
     let id = match dedup_key {
         Some(key) => {
@@ -234,16 +278,26 @@ pub fn build_event(
         }
         None => new_event_id(now_ms, rng),
     };
-    // No clash with the user's keys: check_properties refused every `$` key.
-    members.push(("$time".into(), Json::String(rfc3339_ms(now_ms))));
-    members.push(("$event_id".into(), Json::String(id.clone())));
-    members.push(("$sdk".into(), Json::String(SDK.into())));
-    if let Some(v) = &ctx.extension_version {
-        members.push(("$extension_version".into(), Json::String(v.clone())));
+    // The user's members, then the context, written straight into the text (the same bytes as
+    // appending them as members). No clash: check_properties refused every `$` key.
+    let mut props_json = Json::Object(members).to_text();
+    props_json.pop(); // the closing '}'
+    let time = rfc3339_ms(now_ms);
+    let context = [("$time", time.as_str()), ("$event_id", &id), ("$sdk", SDK)];
+    let version = ctx.extension_version.as_deref().map(|v| ("$extension_version", v));
+    for (key, value) in context.into_iter().chain(version) {
+        if !props_json.ends_with('{') {
+            props_json.push(',');
+        }
+        write_str(&mut props_json, key);
+        props_json.push(':');
+        write_str(&mut props_json, value);
     }
-    let props_json = Json::Object(members).to_text();
+    props_json.push('}');
+    // Held until delivered, often by the thousand: no spare capacity.
+    props_json.shrink_to_fit();
     let event = NewEvent { id, name, props_json };
-    let size = request_body(&event.name, &event.props_json).len();
+    let size = request_body_len(&event.name, &event.props_json);
     if size > max_event_bytes {
         return Err(Error::at(
             ErrorCode::EventTooLarge,
@@ -257,7 +311,20 @@ pub fn build_event(
 /// The exact request body: `{"event_name": ..., "properties": {...}}`.
 pub fn request_body(name: &str, props_json: &str) -> String {
     // Names are validated ASCII letters, digits and '_', so they need no escaping.
-    format!("{{\"event_name\":\"{name}\",\"properties\":{props_json}}}")
+    let mut body = String::with_capacity(request_body_len(name, props_json));
+    for part in [BODY_START, name, BODY_MIDDLE, props_json, BODY_END] {
+        body.push_str(part);
+    }
+    body
+}
+
+const BODY_START: &str = "{\"event_name\":\"";
+const BODY_MIDDLE: &str = "\",\"properties\":";
+const BODY_END: &str = "}";
+
+/// `request_body(name, props_json).len()`, without building it.
+pub fn request_body_len(name: &str, props_json: &str) -> usize {
+    BODY_START.len() + name.len() + BODY_MIDDLE.len() + props_json.len() + BODY_END.len()
 }
 
 /// Milliseconds since the Unix epoch as RFC 3339 UTC with milliseconds.
@@ -265,7 +332,14 @@ pub fn rfc3339_ms(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem / 60 % 60, rem % 60, ms % 1000)
+    // By hand rather than `format!`: this runs once per `track` call. Years are 1970 and later.
+    let mut out = String::with_capacity(24);
+    let fields = [(y as u64, 4, '-'), (m.into(), 2, '-'), (d.into(), 2, 'T'), (rem / 3600, 2, ':'), (rem / 60 % 60, 2, ':'), (rem % 60, 2, '.'), (ms % 1000, 3, 'Z')];
+    for (value, width, sep) in fields {
+        push_dec(&mut out, value, width);
+        out.push(sep);
+    }
+    out
 }
 
 /// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.

@@ -78,7 +78,7 @@ impl Json {
 
     /// The JSON text of this value.
     pub fn to_text(&self) -> String {
-        let mut s = String::new();
+        let mut s = String::with_capacity(128);
         self.write(&mut s);
         s
     }
@@ -88,22 +88,33 @@ impl Json {
 /// holds a raw newline or tab (the stored-queue format relies on it).
 pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.push_str("\\u00");
-                out.push(HEX[(c as usize) >> 4] as char);
-                out.push(HEX[(c as usize) & 15] as char);
-            }
-            c => out.push(c),
+    // Copies the runs that need no escape whole: escapes are rare, and pushing char by char
+    // costs a UTF-8 decode and encode per character. Every escaped byte is ASCII, so `start`
+    // and `i` always fall on character boundaries (`get`, not indexing: no panic path, whose
+    // message formatting would pull Unicode tables into the wasm).
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(s.get(start..i).unwrap_or_default());
+        start = i + 1;
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        } else {
+            out.push_str(escape);
         }
     }
+    out.push_str(s.get(start..).unwrap_or_default());
     out.push('"');
 }
 

@@ -5,7 +5,7 @@
 
 use super::js::{describe, get};
 use crate::core::error::{Error, ErrorCode, Result};
-use crate::core::event::MAX_PROPERTY_DEPTH;
+use crate::core::event::{Path, MAX_PROPERTY_DEPTH};
 use crate::core::json::Json;
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
@@ -27,8 +27,8 @@ pub fn to_json_object(v: &JsValue) -> Result<Json> {
     if !is_plain_object(v) {
         return Err(bad("properties", format!("properties must be a plain object, got {}", kind(v))));
     }
-    let mut stack = Vec::new();
-    Ok(walk(v, "properties", 0, &mut stack)?.unwrap_or(Json::Object(Vec::new())))
+    // Straight to the members: the checks `walk` starts with are settled for this value.
+    Ok(Json::Object(members(v, Path::Root, 0, &mut Vec::new())?))
 }
 
 fn bad(path: &str, message: String) -> Error {
@@ -36,14 +36,15 @@ fn bad(path: &str, message: String) -> Error {
 }
 
 /// `Ok(None)` means "leave it out" (an `undefined` object member, as `JSON.stringify` does).
-fn walk(v: &JsValue, path: &str, depth: usize, stack: &mut Vec<JsValue>) -> Result<Option<Json>> {
+fn walk(v: &JsValue, at: Path, depth: usize, stack: &mut Vec<JsValue>) -> Result<Option<Json>> {
     if let Some(s) = v.as_string() {
         return Ok(Some(Json::String(s)));
     }
     if let Some(n) = v.as_f64() {
         if !n.is_finite() {
+            let path = at.text();
             let what = if n.is_nan() { "NaN" } else if n > 0.0 { "Infinity" } else { "-Infinity" };
-            return Err(bad(path, format!("{path} is {what}, which JSON cannot represent")));
+            return Err(bad(&path, format!("{path} is {what}, which JSON cannot represent")));
         }
         return Ok(Some(Json::Number(number_text(n))));
     }
@@ -56,52 +57,72 @@ fn walk(v: &JsValue, path: &str, depth: usize, stack: &mut Vec<JsValue>) -> Resu
     if v.is_undefined() {
         return Ok(None);
     }
+    let path = || at.text();
     if v.is_bigint() {
-        return Err(bad(path, format!("{path} is a BigInt, which JSON cannot represent; convert it to a string or a number")));
+        let path = path();
+        return Err(bad(&path, format!("{path} is a BigInt, which JSON cannot represent; convert it to a string or a number")));
     }
     if v.is_symbol() || v.is_function() {
-        return Err(bad(path, format!("{path} is a {}, which is not JSON", kind(v))));
+        let path = path();
+        return Err(bad(&path, format!("{path} is a {}, which is not JSON", kind(v))));
     }
     if depth >= MAX_PROPERTY_DEPTH {
-        return Err(bad(path, format!("{path}: properties may nest at most {MAX_PROPERTY_DEPTH} levels deep")));
+        let path = path();
+        return Err(bad(&path, format!("{path}: properties may nest at most {MAX_PROPERTY_DEPTH} levels deep")));
     }
     if stack.iter().any(|seen| Object::is(seen, v)) {
-        return Err(bad(path, format!("{path} is a circular reference")));
+        let path = path();
+        return Err(bad(&path, format!("{path} is a circular reference")));
+    }
+    // Plain objects first: far more common than dates and arrays.
+    if is_plain_object(v) {
+        return Ok(Some(Json::Object(members(v, at, depth, stack)?)));
     }
     if let Some(date) = v.dyn_ref::<js_sys::Date>() {
         if date.get_time().is_nan() {
-            return Err(bad(path, format!("{path} is an invalid Date")));
+            let path = path();
+            return Err(bad(&path, format!("{path} is an invalid Date")));
         }
         return Ok(Some(Json::String(String::from(date.to_iso_string()))));
     }
-    stack.push(v.clone());
-    let out = if Array::is_array(v) {
+    if Array::is_array(v) {
+        stack.push(v.clone());
         let arr: &Array = v.unchecked_ref();
         let mut items = Vec::with_capacity(arr.length() as usize);
         for (i, item) in arr.iter().enumerate() {
-            let p = format!("{path}[{i}]");
-            match walk(&item, &p, depth + 1, stack)? {
+            let here = Path::Index(&at, i);
+            match walk(&item, here, depth + 1, stack)? {
                 Some(x) => items.push(x),
-                None => return Err(bad(&p, format!("{p} is undefined; use null in arrays"))),
+                None => {
+                    let p = here.text();
+                    return Err(bad(&p, format!("{p} is undefined; use null in arrays")));
+                }
             }
         }
-        Json::Array(items)
-    } else if is_plain_object(v) {
-        let mut members = Vec::new();
-        for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
-            let k = key.as_string().unwrap_or_default();
-            let p = format!("{path}.{k}");
-            let item = Reflect::get(v, &key).map_err(|e| bad(&p, format!("reading {p} threw: {}", describe(&e))))?;
-            if let Some(x) = walk(&item, &p, depth + 1, stack)? {
-                members.push((k, x));
-            }
+        stack.pop();
+        return Ok(Some(Json::Array(items)));
+    }
+    let path = path();
+    Err(bad(&path, format!("{path} is {}, not a plain object, array or JSON value", kind(v))))
+}
+
+/// The members of the plain object `v` (at `depth`), in key order, `undefined` ones left out.
+fn members(v: &JsValue, at: Path, depth: usize, stack: &mut Vec<JsValue>) -> Result<Vec<(String, Json)>> {
+    stack.push(v.clone());
+    let mut members = Vec::new();
+    for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
+        let k = key.as_string().unwrap_or_default();
+        let here = Path::Key(&at, &k);
+        let item = Reflect::get(v, &key).map_err(|e| {
+            let p = here.text();
+            bad(&p, format!("reading {p} threw: {}", describe(&e)))
+        })?;
+        if let Some(x) = walk(&item, here, depth + 1, stack)? {
+            members.push((k, x));
         }
-        Json::Object(members)
-    } else {
-        return Err(bad(path, format!("{path} is {}, not a plain object, array or JSON value", kind(v))));
-    };
+    }
     stack.pop();
-    Ok(Some(out))
+    Ok(members)
 }
 
 fn is_plain_object(v: &JsValue) -> bool {

@@ -36,6 +36,11 @@ pub async fn set_strings(pairs: &[(String, String)]) -> Result<(), String> {
     run("set", &obj).await.map(drop)
 }
 
+/// Writes every property of `values` in one `set` call, which Chrome applies atomically.
+pub async fn set_object(values: &Object) -> Result<(), String> {
+    run("set", values).await.map(drop)
+}
+
 /// Removes keys (no-op for none).
 pub async fn remove(keys: &[String]) -> Result<(), String> {
     if keys.is_empty() {
