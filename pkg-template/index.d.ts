@@ -129,6 +129,7 @@ export interface TrackerStats {
   storageWrites: number;
   requests: number;
   nextAttemptAt: number | null;
+  /** The most recent delivery or storage error, kept after a recovery (`state` tells whether delivery is blocked now). */
   lastError: { code: InhouseErrorCode; message: string; at: number } | null;
 }
 
