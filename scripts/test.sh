@@ -48,7 +48,7 @@ trap 'kill $server_pid 2>/dev/null' EXIT
 for _ in $(seq 1 600); do grep -q listening "$server_log" 2>/dev/null && break; sleep 0.2; done
 export INHOUSE_TEST_API=$(grep -o 'api=[^ ]*' "$server_log" | cut -d= -f2)
 export INHOUSE_TEST_CONTROL=$(grep -o 'control=[^ ]*' "$server_log" | cut -d= -f2)
-wasm-pack --log-level warn test --headless --chrome --no-fail-fast 2>&1 | tee "$log/wasm.txt" | grep -E '^(test result|failures:|---- )|panicked' ; st=${PIPESTATUS[0]}
+wasm-pack --log-level warn test --headless --chrome 2>&1 | tee "$log/wasm.txt" | grep -E '^(test result|failures:|---- )|panicked' ; st=${PIPESTATUS[0]}
 suite browser "$log/wasm.txt" "$st" "$(count_libtest "$log/wasm.txt")"
 kill $server_pid 2>/dev/null
 
