@@ -24,6 +24,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { renderChart } from './chart.mjs';
+import { startServer as startLocalServer } from '../scripts/lib/harness.mjs';
 import { renderSummaryMarkdown, summarize } from './report.mjs';
 
 const BENCH = path.dirname(new URL(import.meta.url).pathname);
@@ -130,30 +131,10 @@ async function measureSize(inst) {
 
 // ---------------- 3a. the local Inhouse server ----------------
 async function startServer() {
-  const bin = path.join(ROOT, 'target', 'release', 'inhouse-server');
-  const child = spawn(bin, ['--port', '0', '--control-port', '0', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-20000); });
-  const m = await new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error('inhouse-server did not start: ' + stderr)), 10000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const mm = out.match(/listening api=(\S+) control=(\S+)/);
-      if (mm) { clearTimeout(t); resolve(mm); }
-    });
-    child.on('exit', (c) => reject(new Error(`inhouse-server exited ${c}: ${stderr}`)));
-  });
-  child.stdout.resume();
-  const control = m[2];
-  const ctl = async (p, body) => {
-    const r = await fetch(control + p, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    if (!r.ok) throw new Error(`control ${p}: ${r.status} ${await r.text()}`);
-    return r.json();
-  };
+  const srv = await startLocalServer();
+  const { ctl } = srv;
   return {
-    api: m[1], control, ctl, child,
-    stop() { if (child.exitCode === null) child.kill('SIGTERM'); },
+    ...srv,
     // What the server stored for a run: unique bench_seq, events stored twice (same seq under
     // different keys), idempotent replays it suppressed, arrival times (server clock, ms).
     async run(run) {
