@@ -425,9 +425,7 @@ fn admit_event(inner: &mut Inner, event: crate::core::event::NewEvent, waiter: W
 }
 
 fn settle(w: &Waiter, status: &str) {
-    let result = Object::new();
-    let _ = Reflect::set(&result, &"id".into(), &w.id.as_str().into());
-    let _ = Reflect::set(&result, &"status".into(), &status.into());
+    let result = Obj::new().set("id", w.id.as_str()).set("status", status).done();
     let _ = w.resolve.call1(&JsValue::UNDEFINED, &result);
 }
 

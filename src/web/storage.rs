@@ -27,13 +27,13 @@ pub async fn get_strings(keys: &[String]) -> Result<Vec<(String, String)>, Strin
     Ok(keys.iter().filter_map(|k| get(&found, k).as_string().map(|v| (k.clone(), v))).collect())
 }
 
-/// Writes all pairs in one `set` call, which Chrome applies atomically.
+/// Writes all pairs in one `set` call, through [`set_object`].
 pub async fn set_strings(pairs: &[(String, String)]) -> Result<(), String> {
     let obj = Object::new();
     for (k, v) in pairs {
         Reflect::set(&obj, &JsValue::from_str(k), &JsValue::from_str(v)).map_err(|e| describe(&e))?;
     }
-    run("set", &obj).await.map(drop)
+    set_object(&obj).await
 }
 
 /// Writes every property of `values` in one `set` call, which Chrome applies atomically.
