@@ -7,3 +7,4 @@ pub mod error;
 pub mod event;
 pub mod json;
 pub mod policy;
+pub mod text;

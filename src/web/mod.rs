@@ -3,6 +3,7 @@
 //! same in an MV3 service worker, an extension page and a test page.
 
 pub mod js;
+pub mod options;
 pub mod props;
 pub mod runtime;
 pub mod schedule;

@@ -1,0 +1,62 @@
+//! Numbers as text, by hand. `format!` and `str::parse` are generic machinery (the formatter,
+//! padding, every integer width's parser) that costs the wasm kilobytes; the SDK only ever
+//! writes and reads plain unsigned decimals.
+
+/// Appends `v` in decimal.
+pub fn push_u64(out: &mut String, v: u64) {
+    let mut digits = [0u8; 20];
+    let (mut n, mut at) = (v, digits.len());
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
+    }
+}
+
+/// `v` in decimal.
+pub fn u64_text(v: u64) -> String {
+    let mut out = String::new();
+    push_u64(&mut out, v);
+    out
+}
+
+/// A non-empty run of ASCII digits as a number; `None` for anything else or on overflow.
+pub fn parse_u64(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in s.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        for v in [0, 1, 9, 10, 99, 100, 12_345, u64::MAX] {
+            assert_eq!(u64_text(v), v.to_string());
+            assert_eq!(parse_u64(&v.to_string()), Some(v));
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_plain_digits() {
+        for s in ["", "-1", "+1", "1.5", " 1", "1 ", "x", "18446744073709551616"] {
+            assert_eq!(parse_u64(s), None, "{s:?}");
+        }
+    }
+}
