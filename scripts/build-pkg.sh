@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the npm package into dist/pkg and packs it into dist/inhouse-chrome-tracker-<v>.tgz:
 # release wasm → wasm-bindgen (--target web) → binaryen's wasm-opt from npm (Debian's breaks
-# modules) → the files of pkg-template/ → npm pack. Prints the sizes.
+# modules) → short import/export names (tools/wasm-names) → the files of pkg-template/ → npm
+# pack. Prints the sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -16,6 +17,8 @@ node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-reference-types \
   --enable-sign-ext --enable-mutable-globals --enable-multivalue \
   "$out/inhouse_tracker_bg.wasm" -o "$out/inhouse_tracker_bg.wasm"
+# wasm-bindgen's hash-suffixed import and export names, shortened in the wasm and the glue alike.
+cargo run --quiet -p wasm-names -- "$out/inhouse_tracker_bg.wasm" "$out/inhouse_tracker.js"
 
 cp pkg-template/index.js pkg-template/client.js pkg-template/index.d.ts pkg-template/client.d.ts pkg-template/README.md "$out/"
 cp pkg-template/package.json "$out/package.json"

@@ -143,7 +143,7 @@ impl Tracker {
         let (opts, on_error, on_drop) = options::read(&options).map_err(|e| to_js_error(&e))?;
         let (config, warnings) = config::validate(opts, runtime::extension_id().as_deref()).map_err(|e| to_js_error(&e))?;
         for w in warnings {
-            web_sys::console::warn_1(&format!("[inhouse] {w}").into());
+            web_sys::console::warn_1(&["[inhouse] ", &w].concat().into());
         }
         let inner = Inner {
             phase: Phase::Starting,
@@ -213,7 +213,7 @@ impl Tracker {
 
     fn admit(&self, event_name: JsValue, properties: JsValue, options: JsValue) -> Result<Promise, Error> {
         let name = event_name.as_string().ok_or_else(|| {
-            Error::at(ErrorCode::InvalidEventName, "eventName", format!("event name must be a string, got {}", event_name.js_typeof().as_string().unwrap_or_default()))
+            Error::at(ErrorCode::InvalidEventName, "eventName", ["event name must be a string, got ", &event_name.js_typeof().as_string().unwrap_or_default()].concat())
         })?;
         let dedup_key = if options.is_undefined() || options.is_null() {
             None
@@ -224,7 +224,7 @@ impl Tracker {
             let k = get(&options, "dedupKey");
             if k.is_undefined() { None } else { Some(k.as_string().ok_or_else(|| Error::at(ErrorCode::InvalidTrackOption, "dedupKey", "dedupKey must be a string"))?) }
         };
-        let props = props::to_json_object(&properties)?;
+        let props = props::to_props(&properties)?;
         let mut inner = self.shared.borrow_mut();
         if inner.phase == Phase::ShutDown {
             return Err(Error::new(ErrorCode::ShutDown, "the tracker was shut down; create a new one"));
@@ -358,7 +358,7 @@ async fn restore(s: Shared) {
                 inner.engine.restore(index.as_deref(), segment, now);
                 stored_index = Some(index);
             }
-            Err(why) => notes.push(Note::Error(Error::new(ErrorCode::StorageError, format!("could not read the stored queue: {why}")))),
+            Err(why) => notes.push(Note::Error(Error::new(ErrorCode::StorageError, ["could not read the stored queue: ", &why].concat()))),
         }
         inner.phase = Phase::Running;
         for (event, waiter) in std::mem::take(&mut inner.early) {
@@ -442,7 +442,7 @@ fn pump(s: &Shared) {
                     Verdict::Delivered => "delivered",
                     Verdict::Retry { error, .. } | Verdict::Unreachable { error } | Verdict::Pause { error } | Verdict::Reject { error } => error.code.as_str(),
                 };
-                web_sys::console::debug_1(&format!("[inhouse] {} {}: {outcome}", send.name, send.id).into());
+                web_sys::console::debug_1(&["[inhouse] ", &send.name, " ", &send.id, ": ", outcome].concat().into());
             }
             s2.borrow_mut().engine.on_result(send.slot, verdict, now_ms());
             pump(&s2);
@@ -557,7 +557,7 @@ fn dispatch(s: &Shared, notes: Vec<Note>) {
         match &note {
             Note::Error(e) => {
                 if debug {
-                    web_sys::console::warn_1(&format!("[inhouse] {e}").into());
+                    web_sys::console::warn_1(&["[inhouse] ", e.code.as_str(), ": ", &e.message].concat().into());
                 }
                 if let Some(f) = on_error {
                     let _ = f.call1(&JsValue::UNDEFINED, &to_js_error(e));

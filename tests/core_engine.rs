@@ -8,7 +8,7 @@ use inhouse_tracker::core::engine::{
     ACK_DELAY_MS, INDEX_KEY, NETWORK_BACKOFF_CAP_MS, OFFLINE_RECHECK_MS, PAUSE_PROBE_MS, SEGMENT_EVENTS,
 };
 use inhouse_tracker::core::error::{Error, ErrorCode};
-use inhouse_tracker::core::event::{build_event, request_body, EventContext, NewEvent, Rng};
+use inhouse_tracker::core::event::{build_event, request_body, EventContext, NewEvent, Props, Rng};
 use inhouse_tracker::core::json::Json;
 use inhouse_tracker::core::policy::Verdict;
 use serde_json::{json, Value};
@@ -102,7 +102,7 @@ impl H {
         self.seq += 1;
         // Fixed-width properties, so every event has the same stored size.
         let props = Json::Object(vec![("n".into(), Json::String(format!("{:08}", self.seq)))]);
-        build_event("test_event", props, None, &EventContext::default(), self.now, 32 * 1024, &mut self.rng).unwrap()
+        build_event("test_event", Props::from_json(&props).unwrap(), None, &EventContext::default(), self.now, 32 * 1024, &mut self.rng).unwrap()
     }
     fn track(&mut self) -> (u64, NewEvent) {
         let ev = self.event();
@@ -830,7 +830,7 @@ fn bounds_are_enforced_when_a_write_completes() {
 }
 
 fn dedup_event(h: &mut H, name: &str, key: &str) -> NewEvent {
-    build_event(name, Json::Object(vec![]), Some(key), &EventContext::default(), h.now, 4096, &mut h.rng).unwrap()
+    build_event(name, Props::from_json(&Json::Object(vec![])).unwrap(), Some(key), &EventContext::default(), h.now, 4096, &mut h.rng).unwrap()
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use inhouse_tracker::core::config::{validate, Config, Credentials, Options};
 use inhouse_tracker::core::engine::{Admission, DropReason, Engine, Note, Send as Req, TicketResult, Write, INDEX_KEY};
 use inhouse_tracker::core::error::{Error, ErrorCode};
-use inhouse_tracker::core::event::{build_event, EventContext, Rng};
+use inhouse_tracker::core::event::{build_event, EventContext, Props, Rng};
 use inhouse_tracker::core::json::Json;
 use inhouse_tracker::core::policy::Verdict;
 use proptest::prelude::*;
@@ -316,7 +316,7 @@ impl World {
             Op::Track(n) => {
                 for _ in 0..n {
                     let props = Json::Object(vec![("k".into(), Json::Number(self.next_order.to_string()))]);
-                    let ev = build_event("prop_event", props, None, &EventContext::default(), self.now, 4096, &mut self.rng).unwrap();
+                    let ev = build_event("prop_event", Props::from_json(&props).unwrap(), None, &EventContext::default(), self.now, 4096, &mut self.rng).unwrap();
                     let id = ev.id.clone();
                     match self.e.track(ev, self.now) {
                         Admission::Pending(t) => {

@@ -4,7 +4,7 @@
 use inhouse_tracker::core::error::{Error, ErrorCode};
 use inhouse_tracker::core::event::{
     build_event, check_dedup_key, check_properties, dedup_event_id, new_event_id, normalize_event_name,
-    request_body, rfc3339_ms, EventContext, NewEvent, Rng, MAX_DEDUP_KEY_LEN, MAX_EVENT_NAME_LEN,
+    request_body, rfc3339_ms, EventContext, NewEvent, Props, Rng, MAX_DEDUP_KEY_LEN, MAX_EVENT_NAME_LEN,
     MAX_PROPERTY_DEPTH, MAX_STRING_BYTES, SDK,
 };
 use inhouse_tracker::core::json::Json;
@@ -118,7 +118,7 @@ fn reserved_dollar_keys() {
     for not_object in [json!(null), json!([]), json!("x"), json!(1)] {
         let e = check_properties(&to_json(&not_object)).unwrap_err();
         assert_eq!((e.code, e.field.as_deref()), (ErrorCode::InvalidProperties, Some("properties")));
-        let e = build_event("x", to_json(&not_object), None, &EventContext::default(), NOW, 4096, &mut Rng::new(1)).unwrap_err();
+        let e = Props::from_json(&to_json(&not_object)).unwrap_err();
         assert_eq!((e.code, e.field.as_deref()), (ErrorCode::InvalidProperties, Some("properties")));
     }
 }
@@ -211,7 +211,7 @@ fn dedup_key_rules() {
 }
 
 fn build(name: &str, props: Value, dedup: Option<&str>, ctx: &EventContext, max: usize) -> Result<NewEvent, Error> {
-    build_event(name, obj(props), dedup, ctx, NOW, max, &mut Rng::new(42))
+    build_event(name, Props::from_json(&obj(props))?, dedup, ctx, NOW, max, &mut Rng::new(42))
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use super::error::{Error, ErrorCode, Result};
 use super::json::{quoted, write_str, Json};
+use super::text::u64_text;
 
 /// Longest event name (seed 003's rule).
 pub const MAX_EVENT_NAME_LEN: usize = 128;
@@ -11,6 +12,8 @@ pub const MAX_PROPERTY_DEPTH: usize = 10;
 pub const MAX_STRING_BYTES: usize = 8 * 1024;
 /// Longest per-event dedup key.
 pub const MAX_DEDUP_KEY_LEN: usize = 256;
+// The messages spell these limits out as text (no number formatting in the wasm).
+const _: () = assert!(MAX_EVENT_NAME_LEN == 128 && MAX_PROPERTY_DEPTH == 10 && MAX_STRING_BYTES == 8192 && MAX_DEDUP_KEY_LEN == 256);
 /// The SDK's name and version, sent with every event as `$sdk`.
 pub const SDK: &str = concat!("inhouse-chrome/", env!("CARGO_PKG_VERSION"));
 
@@ -23,18 +26,16 @@ pub fn normalize_event_name(name: &str) -> Result<String> {
     if name.is_empty() {
         return Err(bad("event name must not be empty".into()));
     }
-    if name.chars().count() > MAX_EVENT_NAME_LEN {
-        return Err(bad(format!("event name must be at most {MAX_EVENT_NAME_LEN} characters, got {}", name.chars().count())));
+    let chars = name.chars().count();
+    if chars > MAX_EVENT_NAME_LEN {
+        return Err(bad(["event name must be at most 128 characters, got ", &u64_text(chars as u64)].concat()));
     }
     let first = name.chars().next().unwrap_or(' ');
     let valid = first.is_ascii_alphabetic() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         let hint = suggest_snake_case(name);
-        let hint = if hint.is_empty() || hint == name { String::new() } else { format!(" (did you mean {}?)", quoted(&hint)) };
-        return Err(bad(format!(
-            "event name {} must start with a letter and contain only letters, digits and '_'{hint}",
-            quoted(name)
-        )));
+        let hint = if hint.is_empty() || hint == name { String::new() } else { [" (did you mean ", &quoted(&hint), "?)"].concat() };
+        return Err(bad(["event name ", &quoted(name), " must start with a letter and contain only letters, digits and '_'", &hint].concat()));
     }
     Ok(name.to_ascii_lowercase())
 }
@@ -54,31 +55,150 @@ fn suggest_snake_case(name: &str) -> String {
     out.chars().take(MAX_EVENT_NAME_LEN).collect()
 }
 
-/// Checks the limits the JSON conversion at the edge cannot see: reserved keys, depth, string
-/// sizes. `props` must be an object. Errors name fields the way a user writes them
-/// (`properties.user.tags[2]`).
-pub fn check_properties(props: &Json) -> Result<()> {
-    match props {
-        Json::Object(members) => check_members(members),
-        _ => Err(not_an_object()),
+/// The user's `properties`: the text of a JSON object that passed the checks of
+/// [`PropsWriter`]. The edge writes it straight from JavaScript values; no tree is built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Props(String);
+
+impl Props {
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
+
+    /// Checked properties from a parsed JSON value, which must be an object (host code and
+    /// tests; the wasm writes from JavaScript values instead).
+    pub fn from_json(v: &Json) -> Result<Props> {
+        let Json::Object(members) = v else { return Err(not_an_object()) };
+        let mut w = PropsWriter::new();
+        write_object(&mut w, members, Path::Root)?;
+        Ok(w.finish())
+    }
+}
+
+fn write_object(w: &mut PropsWriter, members: &[(String, Json)], at: Path) -> Result<()> {
+    w.open(b'{', at)?;
+    for (k, v) in members {
+        let here = Path::Key(&at, k);
+        w.key(k, here)?;
+        write_value(w, v, here)?;
+    }
+    w.close(b'}');
+    Ok(())
+}
+
+fn write_value(w: &mut PropsWriter, v: &Json, at: Path) -> Result<()> {
+    match v {
+        Json::Null => w.literal("null"),
+        Json::Bool(b) => w.literal(if *b { "true" } else { "false" }),
+        Json::Number(n) => w.literal(n),
+        Json::String(s) => return w.string(s, at),
+        Json::Object(members) => return write_object(w, members, at),
+        Json::Array(items) => {
+            w.open(b'[', at)?;
+            for (i, x) in items.iter().enumerate() {
+                write_value(w, x, Path::Index(&at, i))?;
+            }
+            w.close(b']');
+        }
+    }
+    Ok(())
+}
+
+/// Checks `props` (an object) the way [`Props::from_json`] does.
+pub fn check_properties(props: &Json) -> Result<()> {
+    Props::from_json(props).map(drop)
 }
 
 fn not_an_object() -> Error {
     Error::at(ErrorCode::InvalidProperties, "properties", "properties must be an object")
 }
 
-fn check_members(members: &[(String, Json)]) -> Result<()> {
-    for (key, _) in members {
-        if key.starts_with('$') {
-            return Err(Error::at(
-                ErrorCode::InvalidProperties,
-                format!("properties.{key}"),
-                format!("property {}: keys starting with '$' are reserved for the SDK's own context", quoted(key)),
-            ));
+/// Writes `properties` as JSON text, checking as it goes what the core decides: `$` keys at
+/// the top are reserved for the SDK's context, nesting is at most [`MAX_PROPERTY_DEPTH`] levels,
+/// keys and strings at most [`MAX_STRING_BYTES`]. Errors name the spot the way a user writes
+/// it (`properties.user.tags[2]`). The caller writes values in order: `open`, then `key` and a
+/// value per member (or values per element), then `close`.
+#[derive(Debug)]
+pub struct PropsWriter {
+    out: String,
+    /// Objects and arrays open, the top-level object included.
+    depth: usize,
+}
+
+impl Default for PropsWriter {
+    fn default() -> Self {
+        PropsWriter::new()
+    }
+}
+
+impl PropsWriter {
+    /// An empty writer; the first call is `open(b'{', Path::Root)`.
+    pub fn new() -> PropsWriter {
+        PropsWriter { out: String::with_capacity(128), depth: 0 }
+    }
+
+    /// Opens an object (`b'{'`) or an array (`b'['`) at `at`.
+    pub fn open(&mut self, bracket: u8, at: Path) -> Result<()> {
+        // The top-level object is level 1: a container directly inside it is level 2.
+        if self.depth >= MAX_PROPERTY_DEPTH {
+            let path = at.text();
+            let message = [&path, ": properties may nest at most 10 levels deep"].concat();
+            return Err(Error::at(ErrorCode::InvalidProperties, path, message));
+        }
+        self.comma();
+        self.out.push(char::from(bracket));
+        self.depth += 1;
+        Ok(())
+    }
+
+    /// Closes what `open` opened (`b'}'` or `b']'`).
+    pub fn close(&mut self, bracket: u8) {
+        self.out.push(char::from(bracket));
+        self.depth -= 1;
+    }
+
+    /// A member's key; `at` is the member's path.
+    pub fn key(&mut self, key: &str, at: Path) -> Result<()> {
+        if self.depth == 1 && key.starts_with('$') {
+            let message = ["property ", &quoted(key), ": keys starting with '$' are reserved for the SDK's own context"].concat();
+            return Err(Error::at(ErrorCode::InvalidProperties, ["properties.", key].concat(), message));
+        }
+        if key.len() > MAX_STRING_BYTES {
+            return Err(too_long(at, "key"));
+        }
+        self.comma();
+        write_str(&mut self.out, key);
+        self.out.push(':');
+        Ok(())
+    }
+
+    /// A string value.
+    pub fn string(&mut self, s: &str, at: Path) -> Result<()> {
+        if s.len() > MAX_STRING_BYTES {
+            return Err(too_long(at, "string"));
+        }
+        self.comma();
+        write_str(&mut self.out, s);
+        Ok(())
+    }
+
+    /// A value written as it is: a number's JSON text, `true`, `false` or `null`.
+    pub fn literal(&mut self, text: &str) {
+        self.comma();
+        self.out.push_str(text);
+    }
+
+    /// The properties written.
+    pub fn finish(self) -> Props {
+        Props(self.out)
+    }
+
+    fn comma(&mut self) {
+        if !matches!(self.out.as_bytes().last(), None | Some(b'{' | b'[' | b':')) {
+            self.out.push(',');
         }
     }
-    check_object(members, Path::Root, 1)
 }
 
 /// Where a value sits inside `properties`, spelled out (`properties.user.tags[2]`) only for an
@@ -95,52 +215,16 @@ impl Path<'_> {
     pub fn text(&self) -> String {
         match self {
             Path::Root => "properties".into(),
-            Path::Key(parent, key) => format!("{}.{key}", parent.text()),
-            Path::Index(parent, i) => format!("{}[{i}]", parent.text()),
+            Path::Key(parent, key) => [&parent.text(), ".", key].concat(),
+            Path::Index(parent, i) => [&parent.text(), "[", &u64_text(*i as u64), "]"].concat(),
         }
     }
 }
 
-fn check_object(members: &[(String, Json)], path: Path, depth: usize) -> Result<()> {
-    for (k, v) in members {
-        let here = Path::Key(&path, k);
-        if k.len() > MAX_STRING_BYTES {
-            return Err(too_long(&here.text(), "key"));
-        }
-        check_value(v, here, depth)?;
-    }
-    Ok(())
-}
-
-fn check_value(v: &Json, path: Path, depth: usize) -> Result<()> {
-    match v {
-        Json::String(s) if s.len() > MAX_STRING_BYTES => Err(too_long(&path.text(), "string")),
-        Json::Array(items) => {
-            deeper(path, depth)?;
-            items.iter().enumerate().try_for_each(|(i, x)| check_value(x, Path::Index(&path, i), depth + 1))
-        }
-        Json::Object(members) => {
-            deeper(path, depth)?;
-            check_object(members, path, depth + 1)
-        }
-        _ => Ok(()),
-    }
-}
-
-fn deeper(path: Path, depth: usize) -> Result<()> {
-    if depth >= MAX_PROPERTY_DEPTH {
-        let path = path.text();
-        return Err(Error::at(
-            ErrorCode::InvalidProperties,
-            path.as_str(),
-            format!("{path}: properties may nest at most {MAX_PROPERTY_DEPTH} levels deep"),
-        ));
-    }
-    Ok(())
-}
-
-fn too_long(path: &str, what: &str) -> Error {
-    Error::at(ErrorCode::InvalidProperties, path, format!("{path}: {what} longer than {MAX_STRING_BYTES} bytes"))
+fn too_long(at: Path, what: &str) -> Error {
+    let path = at.text();
+    let message = [&path, ": ", what, " longer than 8192 bytes"].concat();
+    Error::at(ErrorCode::InvalidProperties, path, message)
 }
 
 /// Validates a per-event dedup key.
@@ -149,7 +233,7 @@ pub fn check_dedup_key(key: &str) -> Result<()> {
         return Err(Error::at(
             ErrorCode::InvalidTrackOption,
             "dedupKey",
-            format!("dedupKey must be 1 to {MAX_DEDUP_KEY_LEN} characters"),
+            "dedupKey must be 1 to 256 characters",
         ));
     }
     Ok(())
@@ -230,7 +314,11 @@ pub fn dedup_event_id(name: &str, key: &str) -> String {
         }
         h
     };
-    format!("d-{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x84222325_cbf29ce4))
+    let mut id = String::with_capacity(34);
+    id.push_str("d-");
+    push_hex(&mut id, fnv(0xcbf2_9ce4_8422_2325), 16);
+    push_hex(&mut id, fnv(0x84222325_cbf29ce4), 16);
+    id
 }
 
 /// The context the SDK adds to every event's properties, all under reserved `$` keys:
@@ -257,11 +345,11 @@ impl NewEvent {
     }
 }
 
-/// Builds the event `track` accepts: validates, adds context, serializes, checks the size.
-/// `props` must be an object.
+/// Builds the event `track` accepts: validates the name and the dedup key, adds the context to
+/// the checked properties, checks the size.
 pub fn build_event(
     name: &str,
-    props: Json,
+    props: Props,
     dedup_key: Option<&str>,
     ctx: &EventContext,
     now_ms: u64,
@@ -269,8 +357,6 @@ pub fn build_event(
     rng: &mut Rng,
 ) -> Result<NewEvent> {
     let name = normalize_event_name(name)?;
-    let Json::Object(members) = props else { return Err(not_an_object()) };
-    check_members(&members)?;
     let id = match dedup_key {
         Some(key) => {
             check_dedup_key(key)?;
@@ -279,8 +365,8 @@ pub fn build_event(
         None => new_event_id(now_ms, rng),
     };
     // The user's members, then the context, written straight into the text (the same bytes as
-    // appending them as members). No clash: check_properties refused every `$` key.
-    let mut props_json = Json::Object(members).to_text();
+    // appending them as members). No clash: the writer refused every `$` key at the top.
+    let mut props_json = props.0;
     props_json.pop(); // the closing '}'
     let time = rfc3339_ms(now_ms);
     let context = [("$time", time.as_str()), ("$event_id", &id), ("$sdk", SDK)];
@@ -302,7 +388,7 @@ pub fn build_event(
         return Err(Error::at(
             ErrorCode::EventTooLarge,
             "properties",
-            format!("event {} is {size} bytes serialized; the limit is {max_event_bytes} bytes", quoted(&event.name)),
+            ["event ", &quoted(&event.name), " is ", &u64_text(size as u64), " bytes serialized; the limit is ", &u64_text(max_event_bytes as u64), " bytes"].concat(),
         ));
     }
     Ok(event)

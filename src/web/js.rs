@@ -26,7 +26,7 @@ pub fn global_path(path: &[&str]) -> Option<JsValue> {
 
 /// Calls `obj.method(args...)`.
 pub fn call(obj: &JsValue, method: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
-    let f: Function = get(obj, method).dyn_into().map_err(|_| JsValue::from_str(&format!("{method} is not a function")))?;
+    let f: Function = get(obj, method).dyn_into().map_err(|_| JsValue::from_str(&[method, " is not a function"].concat()))?;
     match args {
         [] => f.call0(obj),
         [a] => f.call1(obj, a),

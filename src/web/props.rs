@@ -1,12 +1,12 @@
 //! JavaScript `properties` → JSON, refusing anything that is not plain JSON with an error that
-//! names the spot (`properties.user.tags[2]`). Limits on depth, sizes and reserved keys are the
-//! core's (`core::event::check_properties`); this walk adds what only JavaScript can tell:
-//! functions, symbols, BigInt, cycles, NaN/Infinity, class instances, throwing getters.
+//! names the spot (`properties.user.tags[2]`). The text is written as the walk goes, by the
+//! core's `PropsWriter`, which also checks the limits on depth, sizes and reserved keys; the walk
+//! adds what only JavaScript can tell: functions, symbols, BigInt, cycles, NaN/Infinity, class
+//! instances, throwing getters.
 
 use super::js::{describe, get};
 use crate::core::error::{Error, ErrorCode, Result};
-use crate::core::event::{Path, MAX_PROPERTY_DEPTH};
-use crate::core::json::Json;
+use crate::core::event::{Path, Props, PropsWriter};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -19,110 +19,109 @@ extern "C" {
     fn number_text(n: f64) -> String;
 }
 
-/// Converts the `properties` argument of `track` to a JSON object: `undefined`/`null` mean none.
-pub fn to_json_object(v: &JsValue) -> Result<Json> {
+/// Writes the `properties` argument of `track` as checked JSON text: `undefined`/`null` mean
+/// none.
+pub fn to_props(v: &JsValue) -> Result<Props> {
+    let mut w = PropsWriter::new();
     if v.is_undefined() || v.is_null() {
-        return Ok(Json::Object(Vec::new()));
+        w.open(b'{', Path::Root)?;
+        w.close(b'}');
+        return Ok(w.finish());
     }
     if !is_plain_object(v) {
-        return Err(bad("properties", format!("properties must be a plain object, got {}", kind(v))));
+        return Err(bad(Path::Root, &[" must be a plain object, got ", &kind(v)]));
     }
     // Straight to the members: the checks `walk` starts with are settled for this value.
-    Ok(Json::Object(members(v, Path::Root, 0, &mut Vec::new())?))
+    object(v, Path::Root, &mut w, &mut Vec::new())?;
+    Ok(w.finish())
 }
 
-fn bad(path: &str, message: String) -> Error {
+/// An error about the property at `at`: the message is its path followed by `rest`.
+fn bad(at: Path, rest: &[&str]) -> Error {
+    let path = at.text();
+    let message = [&[path.as_str()], rest].concat().concat();
     Error::at(ErrorCode::InvalidProperties, path, message)
 }
 
-/// `Ok(None)` means "leave it out" (an `undefined` object member, as `JSON.stringify` does).
-fn walk(v: &JsValue, at: Path, depth: usize, stack: &mut Vec<JsValue>) -> Result<Option<Json>> {
+/// Writes `v` (not `undefined`; the caller decides what that means where it sits).
+fn walk(v: &JsValue, at: Path, w: &mut PropsWriter, stack: &mut Vec<JsValue>) -> Result<()> {
     if let Some(s) = v.as_string() {
-        return Ok(Some(Json::String(s)));
+        return w.string(&s, at);
     }
     if let Some(n) = v.as_f64() {
         if !n.is_finite() {
-            let path = at.text();
-            let what = if n.is_nan() { "NaN" } else if n > 0.0 { "Infinity" } else { "-Infinity" };
-            return Err(bad(&path, format!("{path} is {what}, which JSON cannot represent")));
+            let what = if n.is_nan() { " is NaN" } else if n > 0.0 { " is Infinity" } else { " is -Infinity" };
+            return Err(bad(at, &[what, ", which JSON cannot represent"]));
         }
-        return Ok(Some(Json::Number(number_text(n))));
+        w.literal(&number_text(n));
+        return Ok(());
     }
     if let Some(b) = v.as_bool() {
-        return Ok(Some(Json::Bool(b)));
+        w.literal(if b { "true" } else { "false" });
+        return Ok(());
     }
     if v.is_null() {
-        return Ok(Some(Json::Null));
+        w.literal("null");
+        return Ok(());
     }
-    if v.is_undefined() {
-        return Ok(None);
-    }
-    let path = || at.text();
     if v.is_bigint() {
-        let path = path();
-        return Err(bad(&path, format!("{path} is a BigInt, which JSON cannot represent; convert it to a string or a number")));
+        return Err(bad(at, &[" is a BigInt, which JSON cannot represent; convert it to a string or a number"]));
     }
     if v.is_symbol() || v.is_function() {
-        let path = path();
-        return Err(bad(&path, format!("{path} is a {}, which is not JSON", kind(v))));
-    }
-    if depth >= MAX_PROPERTY_DEPTH {
-        let path = path();
-        return Err(bad(&path, format!("{path}: properties may nest at most {MAX_PROPERTY_DEPTH} levels deep")));
+        return Err(bad(at, &[" is a ", &kind(v), ", which is not JSON"]));
     }
     if stack.iter().any(|seen| Object::is(seen, v)) {
-        let path = path();
-        return Err(bad(&path, format!("{path} is a circular reference")));
+        return Err(bad(at, &[" is a circular reference"]));
     }
     // Plain objects first: far more common than dates and arrays.
     if is_plain_object(v) {
-        return Ok(Some(Json::Object(members(v, at, depth, stack)?)));
+        return object(v, at, w, stack);
     }
     if let Some(date) = v.dyn_ref::<js_sys::Date>() {
         if date.get_time().is_nan() {
-            let path = path();
-            return Err(bad(&path, format!("{path} is an invalid Date")));
+            return Err(bad(at, &[" is an invalid Date"]));
         }
-        return Ok(Some(Json::String(String::from(date.to_iso_string()))));
+        return w.string(&String::from(date.to_iso_string()), at);
     }
     if Array::is_array(v) {
+        w.open(b'[', at)?;
         stack.push(v.clone());
         let arr: &Array = v.unchecked_ref();
-        let mut items = Vec::with_capacity(arr.length() as usize);
-        for (i, item) in arr.iter().enumerate() {
-            let here = Path::Index(&at, i);
-            match walk(&item, here, depth + 1, stack)? {
-                Some(x) => items.push(x),
-                None => {
-                    let p = here.text();
-                    return Err(bad(&p, format!("{p} is undefined; use null in arrays")));
-                }
+        for i in 0..arr.length() {
+            let here = Path::Index(&at, i as usize);
+            let item = arr.get(i);
+            if item.is_undefined() {
+                return Err(bad(here, &[" is undefined; use null in arrays"]));
             }
+            walk(&item, here, w, stack)?;
         }
         stack.pop();
-        return Ok(Some(Json::Array(items)));
+        w.close(b']');
+        return Ok(());
     }
-    let path = path();
-    Err(bad(&path, format!("{path} is {}, not a plain object, array or JSON value", kind(v))))
+    Err(bad(at, &[" is ", &kind(v), ", not a plain object, array or JSON value"]))
 }
 
-/// The members of the plain object `v` (at `depth`), in key order, `undefined` ones left out.
-fn members(v: &JsValue, at: Path, depth: usize, stack: &mut Vec<JsValue>) -> Result<Vec<(String, Json)>> {
+/// Writes the plain object `v`, its members in key order, `undefined` ones left out.
+fn object(v: &JsValue, at: Path, w: &mut PropsWriter, stack: &mut Vec<JsValue>) -> Result<()> {
+    w.open(b'{', at)?;
     stack.push(v.clone());
-    let mut members = Vec::new();
     for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
         let k = key.as_string().unwrap_or_default();
         let here = Path::Key(&at, &k);
         let item = Reflect::get(v, &key).map_err(|e| {
-            let p = here.text();
-            bad(&p, format!("reading {p} threw: {}", describe(&e)))
+            let path = here.text();
+            let message = ["reading ", &path, " threw: ", &describe(&e)].concat();
+            Error::at(ErrorCode::InvalidProperties, path, message)
         })?;
-        if let Some(x) = walk(&item, here, depth + 1, stack)? {
-            members.push((k, x));
+        if !item.is_undefined() {
+            w.key(&k, here)?;
+            walk(&item, here, w, stack)?;
         }
     }
     stack.pop();
-    Ok(members)
+    w.close(b'}');
+    Ok(())
 }
 
 fn is_plain_object(v: &JsValue) -> bool {
@@ -146,7 +145,7 @@ fn kind(v: &JsValue) -> String {
     }
     if v.is_object() {
         let name = get(&get(v, "constructor"), "name").as_string().unwrap_or_default();
-        return if name.is_empty() { "an object".into() } else { format!("an instance of {name}") };
+        return if name.is_empty() { "an object".into() } else { ["an instance of ", &name].concat() };
     }
-    v.js_typeof().as_string().map(|t| format!("a {t}")).unwrap_or_else(|| "a value".into())
+    v.js_typeof().as_string().map(|t| ["a ", &t].concat()).unwrap_or_else(|| "a value".into())
 }

@@ -15,7 +15,7 @@ fn area() -> Result<JsValue, String> {
 
 async fn run(method: &str, arg: &JsValue) -> Result<JsValue, String> {
     let area = area()?;
-    let promise: Promise = call(&area, method, &[arg]).map_err(|e| describe(&e))?.dyn_into().map_err(|_| format!("chrome.storage.local.{method} did not return a Promise"))?;
+    let promise: Promise = call(&area, method, &[arg]).map_err(|e| describe(&e))?.dyn_into().map_err(|_| ["chrome.storage.local.", method, " did not return a Promise"].concat())?;
     JsFuture::from(promise).await.map_err(|e| describe(&e))
 }
 
