@@ -341,9 +341,9 @@ fn settle(w: &Waiter, status: &str) {
 async fn restore(s: Shared) {
     let now = now_ms();
     let loaded = async {
-        let index = storage::get_strings(&[INDEX_KEY.to_string()]).await?.pop().map(|(_, text)| text);
+        let index = storage::get_keys(&[INDEX_KEY.to_string()]).await?.text(INDEX_KEY);
         let keys = Engine::segment_keys(index.as_deref());
-        let segments = if keys.is_empty() { Vec::new() } else { storage::get_strings(&keys).await? };
+        let segments = if keys.is_empty() { None } else { Some(storage::get_keys(&keys).await?) };
         Ok::<_, String>((index, segments))
     }
     .await;
@@ -352,9 +352,10 @@ async fn restore(s: Shared) {
     let ready = {
         let mut inner = s.borrow_mut();
         match loaded {
-            Ok((index, mut segments)) => {
-                // Each segment's text is taken once (not copied): it is decoded, then dropped.
-                let segment = |key: &str| segments.iter_mut().find(|(k, _)| k == key).map(|(_, text)| std::mem::take(text));
+            Ok((index, segments)) => {
+                // Each segment's text is copied into the wasm when the engine asks for it, and
+                // dropped once decoded: a start never holds the stored queue twice.
+                let segment = |key: &str| segments.as_ref().and_then(|found| found.text(key));
                 inner.engine.restore(index.as_deref(), segment, now);
                 stored_index = Some(index);
             }

@@ -1,7 +1,7 @@
 //! The JavaScript → JSON walk of `track` properties, in a real browser.
 #![cfg(target_arch = "wasm32")]
 
-use inhouse_tracker::web::props::to_json_object;
+use inhouse_tracker::web::props::to_props;
 use js_sys::eval;
 use wasm_bindgen_test::*;
 
@@ -10,8 +10,8 @@ wasm_bindgen_test_configure!(run_in_browser);
 /// The properties as serde_json reads the JSON text the SDK writes for them.
 fn convert(expr: &str) -> Result<serde_json::Value, (String, String)> {
     let v = eval(&format!("({expr})")).expect("valid JS");
-    to_json_object(&v)
-        .map(|json| serde_json::from_str(&json.to_text()).expect("the SDK writes valid JSON"))
+    to_props(&v)
+        .map(|props| serde_json::from_str(props.as_str()).expect("the SDK writes valid JSON"))
         .map_err(|e| (e.code.as_str().to_string(), e.field.unwrap_or_default()))
 }
 
@@ -28,7 +28,7 @@ fn plain_json_converts_exactly() {
     let expr = "({n: 1, f: 1.5, neg: -2, big: 1e21, tiny: 1e-7, negz: -0, max: Number.MAX_SAFE_INTEGER + 2, third: 1/3})";
     let v = eval(expr).unwrap();
     let stringified = String::from(js_sys::JSON::stringify(&v).unwrap());
-    assert_eq!(to_json_object(&v).unwrap().to_text(), stringified);
+    assert_eq!(to_props(&v).unwrap().as_str(), stringified);
 }
 
 #[wasm_bindgen_test]
@@ -54,8 +54,13 @@ fn non_json_values_name_the_spot() {
         ("(() => { const o = {a: {}}; o.a.self = o; return o; })()", "properties.a.self"),
         ("{get boom() { throw new Error('getter') }}", "properties.boom"),
         ("{x: [[[[[[[[[[[1]]]]]]]]]]]}", "properties.x[0][0][0][0][0][0][0][0][0]"),
+        // The core's limits, checked as the text is written.
+        ("{ok: 1, $time: 'mine'}", "properties.$time"),
+        ("{user: {bio: 'z'.repeat(8193)}}", "properties.user.bio"),
+        ("{['k'.repeat(8193)]: 1}", &("properties.".to_string() + &"k".repeat(8193))),
     ];
     for (expr, field) in cases {
+        let field: &str = field;
         let (code, got) = convert(expr).expect_err(expr);
         assert_eq!(code, "INVALID_PROPERTIES", "{expr}");
         assert_eq!(got, field, "{expr}");

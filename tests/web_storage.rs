@@ -4,7 +4,9 @@
 
 mod support;
 
+use inhouse_tracker::web::js::Obj;
 use inhouse_tracker::web::storage;
+use wasm_bindgen::JsCast;
 use support::*;
 use wasm_bindgen_test::*;
 
@@ -13,13 +15,13 @@ wasm_bindgen_test_configure!(run_in_browser);
 #[wasm_bindgen_test]
 async fn set_get_remove_round_trip() {
     let fake = install_fake_chrome(Some(APP_ID.into()));
-    let pairs = vec![("inhouse:v1:seg:1".to_string(), "[1]".to_string()), ("inhouse:v1:index".to_string(), "{}".to_string())];
-    storage::set_strings(&pairs).await.unwrap();
+    let values = Obj::new().set("inhouse:v1:seg:1", "[1]").set("inhouse:v1:index", "{}").done();
+    storage::set_object(values.unchecked_ref()).await.unwrap();
     assert_eq!(set_calls(&fake), 1, "all pairs go in one set() call");
-    let got = storage::get_strings(&["inhouse:v1:seg:1".into(), "inhouse:v1:index".into(), "absent".into()]).await.unwrap();
-    assert_eq!(got.len(), 2);
-    assert_eq!(got[0], ("inhouse:v1:seg:1".to_string(), "[1]".to_string()));
-    assert_eq!(got[1], ("inhouse:v1:index".to_string(), "{}".to_string()));
+    let got = storage::get_keys(&["inhouse:v1:seg:1".into(), "inhouse:v1:index".into(), "absent".into()]).await.unwrap();
+    assert_eq!(got.text("inhouse:v1:seg:1").as_deref(), Some("[1]"));
+    assert_eq!(got.text("inhouse:v1:index").as_deref(), Some("{}"));
+    assert_eq!(got.text("absent"), None);
     let mut keys = storage::keys_with_prefix("inhouse:v1:seg:").await.unwrap();
     keys.sort();
     assert_eq!(keys, vec!["inhouse:v1:seg:1".to_string()]);
@@ -31,9 +33,9 @@ async fn set_get_remove_round_trip() {
 async fn failures_are_reported_not_thrown() {
     let fake = install_fake_chrome(Some(APP_ID.into()));
     fail_next_sets(&fake, 1);
-    let err = storage::set_strings(&[("k".into(), "v".into())]).await.unwrap_err();
+    let err = storage::set_object(Obj::new().set("k", "v").done().unchecked_ref()).await.unwrap_err();
     assert!(err.contains("QUOTA_BYTES"), "{err}");
     remove_fake_chrome();
-    let err = storage::get_strings(&["k".into()]).await.unwrap_err();
+    let err = storage::get_keys(&["k".into()]).await.unwrap_err();
     assert!(err.contains("chrome.storage.local is not available"), "{err}");
 }

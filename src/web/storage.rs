@@ -4,7 +4,7 @@
 //! page), a test may install its own `chrome.storage.local` before creating the tracker.
 
 use super::js::{call, describe, get, global_path};
-use js_sys::{Array, Object, Promise, Reflect};
+use js_sys::{Array, Object, Promise};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -19,21 +19,22 @@ async fn run(method: &str, arg: &JsValue) -> Result<JsValue, String> {
     JsFuture::from(promise).await.map_err(|e| describe(&e))
 }
 
-/// Reads string values as `(key, value)` pairs in the order of `keys`; keys that are absent (or
-/// hold something else) are left out.
-pub async fn get_strings(keys: &[String]) -> Result<Vec<(String, String)>, String> {
-    let arr: Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
-    let found = run("get", &arr).await?;
-    Ok(keys.iter().filter_map(|k| get(&found, k).as_string().map(|v| (k.clone(), v))).collect())
+/// What `get` read: the stored values by key.
+#[derive(Debug)]
+pub struct Stored(JsValue);
+
+impl Stored {
+    /// The text stored under `key`; `None` when absent (or holding something else). Each call
+    /// copies the value into the wasm, so a caller holds one segment's text at a time.
+    pub fn text(&self, key: &str) -> Option<String> {
+        get(&self.0, key).as_string()
+    }
 }
 
-/// Writes all pairs in one `set` call, through [`set_object`].
-pub async fn set_strings(pairs: &[(String, String)]) -> Result<(), String> {
-    let obj = Object::new();
-    for (k, v) in pairs {
-        Reflect::set(&obj, &JsValue::from_str(k), &JsValue::from_str(v)).map_err(|e| describe(&e))?;
-    }
-    set_object(&obj).await
+/// Reads `keys` in one `get` call.
+pub async fn get_keys(keys: &[String]) -> Result<Stored, String> {
+    let arr: Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
+    run("get", &arr).await.map(Stored)
 }
 
 /// Writes every property of `values` in one `set` call, which Chrome applies atomically.
