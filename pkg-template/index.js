@@ -6,7 +6,7 @@
 //    made before it is ready;
 //  - answer track() calls relayed from content scripts, popups and options pages (./client.js),
 //    only from this extension, so the token secret never leaves the background.
-import initWasm, { Tracker as WasmTracker } from './inhouse_tracker.js';
+import initWasm, { Tracker as WasmTracker, useErrorClass } from './inhouse_tracker.js';
 
 const MESSAGE_TAG = '__inhouse_tracker__';
 const ALARM_NAME = 'inhouse-tracker:wake';
@@ -29,10 +29,13 @@ export class InhouseError extends Error {
   }
 }
 
+function asInhouseError(e) {
+  if (e instanceof InhouseError) return e;
+  if (e && typeof e.code === 'string') return new InhouseError(e.code, e.message, e.field);
+  return new InhouseError('INTERNAL', e && e.message ? e.message : String(e));
+}
 function rethrow(e) {
-  if (e instanceof InhouseError) throw e;
-  if (e && typeof e.code === 'string') throw new InhouseError(e.code, e.message, e.field);
-  throw new InhouseError('INTERNAL', e && e.message ? e.message : String(e));
+  throw asInhouseError(e);
 }
 
 let wasmLoading = null;
@@ -43,7 +46,9 @@ function loadWasm(wasmUrl) {
   // import.meta.url is empty and this throws).
   wasmLoading ??= (async () => {
     const url = wasmUrl ?? new URL('./inhouse_tracker_bg.wasm', import.meta.url);
-    return initWasm({ module_or_path: url });
+    const exports = await initWasm({ module_or_path: url });
+    useErrorClass(InhouseError); // the wasm's errors are InhouseErrors from the start
+    return exports;
   })().catch((e) => {
     wasmLoading = null; // a later init() with a corrected wasmUrl tries again
     throw new InhouseError('WASM_LOAD_FAILED', `cannot load the tracker's wasm from ${wasmUrl ?? 'next to index.js'} (${e.message}): ship inhouse_tracker_bg.wasm, pass init({wasmUrl}), allow 'wasm-unsafe-eval' in the manifest's CSP`, 'wasmUrl');
@@ -89,8 +94,14 @@ class Tracker {
   }
 
   track(eventName, properties, options) {
-    // The hot path: the wasm's promise and one for the error's class; no wrapper around them.
-    if (this.#wasm) return this.#wasm.track(eventName, properties, options).catch(rethrow);
+    // The hot path: the wasm's own promise, unwrapped (its errors are InhouseErrors already).
+    if (this.#wasm) {
+      try {
+        return this.#wasm.track(eventName, properties, options);
+      } catch (e) {
+        return Promise.reject(asInhouseError(e)); // a trap: the wasm itself failed
+      }
+    }
     return this.#call((t) => t.track(eventName, properties, options));
   }
   flush() {

@@ -10,7 +10,7 @@ use crate::core::engine::{segment_key, Admission, Dropped, Engine, FlushStatus, 
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{build_event, EventContext};
 use crate::core::policy::Verdict;
-use crate::web::js::{get, now_ms, to_js_error, Obj};
+use crate::web::js::{deferred, get, now_ms, to_js_error, Deferred, Obj};
 use crate::web::{options, props, runtime, schedule, storage, transport};
 use js_sys::{Function, Object, Promise, Reflect};
 use std::cell::RefCell;
@@ -131,6 +131,14 @@ fn dropped_to_js(d: &Dropped) -> JsValue {
         .done()
 }
 
+/// Makes the errors the tracker creates instances of `class` (`new class(code, message,
+/// field)`): the package's loader passes its `InhouseError`, so no call needs a wrapper to
+/// convert them.
+#[wasm_bindgen(js_name = useErrorClass)]
+pub fn use_error_class(class: Function) {
+    crate::web::js::use_error_class(class);
+}
+
 #[wasm_bindgen]
 impl Tracker {
     /// Validates the options (throws an `InhouseError` naming the field) and starts reading the
@@ -191,14 +199,13 @@ impl Tracker {
 
     /// Resolves once the stored queue is loaded and delivery has resumed.
     pub fn ready(&self) -> Promise {
-        let s = self.shared.clone();
-        Promise::new(&mut move |resolve, _| {
-            if s.borrow().phase == Phase::Starting {
-                s.borrow_mut().ready_waiters.push(resolve);
-            } else {
-                let _ = resolve.call0(&JsValue::UNDEFINED);
-            }
-        })
+        let d = deferred();
+        if self.shared.borrow().phase == Phase::Starting {
+            self.shared.borrow_mut().ready_waiters.push(d.resolve);
+        } else {
+            let _ = d.resolve.call0(&JsValue::UNDEFINED);
+        }
+        d.promise
     }
 
     /// Tracks an event. Resolves with `{id, status}` once it is durably queued (`status` is
@@ -234,9 +241,8 @@ impl Tracker {
         let state = &mut *inner;
         let event = build_event(&name, props, dedup_key.as_deref(), &state.ctx, now, max, &mut state.rng)?;
         let id = event.id.clone();
-        let mut slot = None;
-        let promise = Promise::new(&mut |resolve, reject| slot = Some(Waiter { id: id.clone(), resolve, reject }));
-        let waiter = slot.expect("Promise executor runs synchronously");
+        let Deferred { promise, resolve, reject } = deferred();
+        let waiter = Waiter { id, resolve, reject };
         if inner.phase == Phase::Starting {
             inner.early.push((event, waiter));
             return Ok(promise);
@@ -251,18 +257,16 @@ impl Tracker {
     /// empty (and that is stored), or `{status: "blocked", reason, retryAt}` when delivery is
     /// waiting (offline, backoff, paused credentials, disabled).
     pub fn flush(&self) -> Promise {
-        let s = self.shared.clone();
-        Promise::new(&mut move |resolve, reject| {
-            if s.borrow().phase == Phase::ShutDown {
-                let _ = reject.call1(&JsValue::UNDEFINED, &js_err(ErrorCode::ShutDown, "the tracker was shut down"));
-                return;
-            }
-            let mut inner = s.borrow_mut();
-            inner.engine.retry_network_now(now_ms());
-            inner.flush_waiters.push(resolve);
-            drop(inner);
-            schedule_pump(&s);
-        })
+        if self.shared.borrow().phase == Phase::ShutDown {
+            return Promise::reject(&js_err(ErrorCode::ShutDown, "the tracker was shut down"));
+        }
+        let d = deferred();
+        let mut inner = self.shared.borrow_mut();
+        inner.engine.retry_network_now(now_ms());
+        inner.flush_waiters.push(d.resolve);
+        drop(inner);
+        schedule_pump(&self.shared);
+        d.promise
     }
 
     /// Counters and state: queued, inFlight, delivered, retried, dropped by reason,
@@ -292,11 +296,10 @@ impl Tracker {
             inner.engine.set_enabled(enabled, purge, now);
         }
         schedule_pump(&self.shared);
-        let s = self.shared.clone();
-        Promise::new(&mut move |resolve, _| {
-            s.borrow_mut().consent_waiters.push(resolve);
-            answer_consent(&s);
-        })
+        let d = deferred();
+        self.shared.borrow_mut().consent_waiters.push(d.resolve);
+        answer_consent(&self.shared);
+        d.promise
     }
 
     /// Whether tracking is enabled.
@@ -313,11 +316,10 @@ impl Tracker {
     /// Writes what is pending, stops timers and the alarm, and refuses further calls. In-flight
     /// requests finish on their own; their events stay queued if the answer never comes.
     pub fn shutdown(&self) -> Promise {
-        let s = self.shared.clone();
-        Promise::new(&mut move |resolve, _| {
-            s.borrow_mut().shutdown_waiters.push(resolve);
-            continue_shutdown(&s);
-        })
+        let d = deferred();
+        self.shared.borrow_mut().shutdown_waiters.push(d.resolve);
+        continue_shutdown(&self.shared);
+        d.promise
     }
 }
 

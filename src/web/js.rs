@@ -51,15 +51,53 @@ pub fn describe(e: &JsValue) -> String {
     js_string(e).unwrap_or_else(|_| "an unprintable value".into())
 }
 
-/// The SDK's error as a JavaScript `Error` named `InhouseError`, with `code` and `field`.
+thread_local! {
+    /// The package's `InhouseError` class, once its loader hands it over.
+    static ERROR_CLASS: std::cell::RefCell<Option<Function>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes every error the wasm creates an instance of `class` (`new class(code, message,
+/// field)`), so that the loader passes them on as they are, with no wrapper on the hot path.
+pub fn use_error_class(class: Function) {
+    ERROR_CLASS.with(|c| *c.borrow_mut() = Some(class));
+}
+
+/// The SDK's error as a JavaScript error with `code` and `field`: an instance of the class given
+/// to [`use_error_class`], or else an `Error` named `InhouseError`.
 pub fn to_js_error(e: &Error) -> JsValue {
+    let field = e.field.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str);
+    let made = ERROR_CLASS.with(|c| {
+        let class = c.borrow();
+        let args = js_sys::Array::of3(&e.code.as_str().into(), &e.message.as_str().into(), &field);
+        Reflect::construct(class.as_ref()?, &args).ok()
+    });
+    if let Some(err) = made {
+        return err;
+    }
     let err = js_sys::Error::new(&e.message);
     err.set_name("InhouseError");
     let _ = Reflect::set(&err, &"code".into(), &e.code.as_str().into());
-    if let Some(field) = &e.field {
-        let _ = Reflect::set(&err, &"field".into(), &field.into());
+    if !field.is_undefined() {
+        let _ = Reflect::set(&err, &"field".into(), &field);
     }
     err.into()
+}
+
+/// A new promise and the functions that settle it.
+#[derive(Debug)]
+pub struct Deferred {
+    pub promise: js_sys::Promise,
+    pub resolve: Function,
+    pub reject: Function,
+}
+
+/// A promise settled later by whoever holds its [`Deferred`]. One executor for every promise
+/// the SDK makes: each distinct closure type would cost the wasm its own glue.
+pub fn deferred() -> Deferred {
+    let mut settle = None;
+    let promise = js_sys::Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
+    let (resolve, reject) = settle.expect("the Promise executor runs synchronously");
+    Deferred { promise, resolve, reject }
 }
 
 /// Milliseconds since the Unix epoch.
