@@ -4,7 +4,7 @@
 use inhouse_tracker::core::error::{Error, ErrorCode};
 use inhouse_tracker::core::event::{
     build_event, check_dedup_key, check_properties, dedup_event_id, new_event_id, normalize_event_name,
-    request_body, rfc3339_ms, EventContext, NewEvent, Props, Rng, MAX_DEDUP_KEY_LEN, MAX_EVENT_NAME_LEN,
+    request_body, rfc3339_ms, EventContext, NewEvent, Path, Props, PropsWriter, Rng, MAX_DEDUP_KEY_LEN, MAX_EVENT_NAME_LEN,
     MAX_PROPERTY_DEPTH, MAX_STRING_BYTES, SDK,
 };
 use inhouse_tracker::core::json::Json;
@@ -388,4 +388,16 @@ proptest! {
         prop_assert_eq!(s.len(), 24);
         prop_assert_eq!(parse_rfc3339_ms(&s), Some(ms));
     }
+}
+
+#[test]
+fn writer_integers_are_plain_decimals() {
+    let mut w = PropsWriter::new();
+    w.open(b'{', Path::Root).unwrap();
+    for (k, n) in [("a", 0i64), ("b", -1), ("c", 9_007_199_254_740_991), ("d", -9_007_199_254_740_991)] {
+        w.key(k, Path::Key(&Path::Root, k)).unwrap();
+        w.integer(n);
+    }
+    w.close(b'}');
+    assert_eq!(w.finish().as_str(), r#"{"a":0,"b":-1,"c":9007199254740991,"d":-9007199254740991}"#);
 }

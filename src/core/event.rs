@@ -2,7 +2,7 @@
 
 use super::error::{Error, ErrorCode, Result};
 use super::json::{quoted, write_str, Json};
-use super::text::u64_text;
+use super::text::{push_u64, u64_text};
 
 /// Longest event name (seed 003's rule).
 pub const MAX_EVENT_NAME_LEN: usize = 128;
@@ -187,6 +187,15 @@ impl PropsWriter {
     pub fn literal(&mut self, text: &str) {
         self.comma();
         self.out.push_str(text);
+    }
+
+    /// A whole number, as JSON (and JavaScript's `String(n)`) writes one below 2^53.
+    pub fn integer(&mut self, n: i64) {
+        self.comma();
+        if n < 0 {
+            self.out.push('-');
+        }
+        push_u64(&mut self.out, n.unsigned_abs());
     }
 
     /// The properties written.

@@ -53,7 +53,13 @@ fn walk(v: &JsValue, at: Path, w: &mut PropsWriter, stack: &mut Vec<JsValue>) ->
             let what = if n.is_nan() { " is NaN" } else if n > 0.0 { " is Infinity" } else { " is -Infinity" };
             return Err(bad(at, &[what, ", which JSON cannot represent"]));
         }
-        w.literal(&number_text(n));
+        // Whole numbers below 2^53 (most of them) are written here; JavaScript writes the rest,
+        // exactly as `JSON.stringify` would (`1.5`, `1e+21`): no float printing in the wasm.
+        if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+            w.integer(n as i64);
+        } else {
+            w.literal(&number_text(n));
+        }
         return Ok(());
     }
     if let Some(b) = v.as_bool() {
