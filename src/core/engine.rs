@@ -398,19 +398,20 @@ enum Gate {
 struct IdSet(Vec<String>);
 
 impl IdSet {
+    /// Where `id` is, or where it would go.
+    fn find(&self, id: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|x| x.as_str().cmp(id))
+    }
+
     /// Adds `id`; `false` if it was there already.
     fn insert(&mut self, id: &str) -> bool {
-        match self.0.binary_search_by(|x| x.as_str().cmp(id)) {
-            Ok(_) => false,
-            Err(at) => {
-                self.0.insert(at, id.to_string());
-                true
-            }
-        }
+        let Err(at) = self.find(id) else { return false };
+        self.0.insert(at, id.to_string());
+        true
     }
 
     fn remove(&mut self, id: &str) {
-        if let Ok(at) = self.0.binary_search_by(|x| x.as_str().cmp(id)) {
+        if let Ok(at) = self.find(id) {
             self.0.remove(at);
         }
     }
@@ -750,38 +751,34 @@ impl Engine {
         let Some(w) = self.writing.take() else { return };
         // One note per ticket, for a burst by the thousand: one allocation, not a doubling series.
         self.notes.reserve_exact(w.tickets.len());
-        match result {
-            Ok(()) if w.purged => {
-                // The user opted out with purge while these events were being written: they are
-                // stored now but must not be kept (nor sent after a later opt-in). Settle them
-                // like the pending events a purge finds (`Disabled`), and let the next write
-                // remove their segments.
-                self.enabled_persisted = w.enabled_written;
-                for mut seg in w.segments {
-                    for slot in &mut seg.slots {
-                        slot.done = true;
-                        self.dedup_live.remove(&slot.event.id);
-                    }
-                    seg.live = 0;
-                    self.segments.push(seg);
-                }
-                for ticket in w.tickets {
-                    self.notes.push(Note::Ticket { ticket, result: TicketResult::Disabled });
-                }
-                self.force_write = true;
-                self.mark_dirty(now);
-            }
+        let settled = match result {
             Ok(()) => {
                 self.enabled_persisted = w.enabled_written;
-                for seg in w.segments {
-                    self.live_count += seg.live;
-                    for slot in &seg.slots {
-                        self.live_bytes += slot.bytes;
+                // With `w.purged`, the user opted out with purge while these events were being
+                // written: they are stored now but must not be kept (nor sent after a later
+                // opt-in). Settle them like the pending events a purge finds (`Disabled`), and
+                // let the next write remove their segments.
+                for mut seg in w.segments {
+                    for slot in &mut seg.slots {
+                        if w.purged {
+                            slot.done = true;
+                            self.dedup_live.remove(&slot.event.id);
+                        } else {
+                            self.live_bytes += slot.bytes;
+                        }
                     }
+                    if w.purged {
+                        seg.live = 0;
+                    }
+                    self.live_count += seg.live;
                     self.segments.push(seg);
                 }
-                for ticket in w.tickets {
-                    self.notes.push(Note::Ticket { ticket, result: TicketResult::Queued });
+                if w.purged {
+                    self.force_write = true;
+                    self.mark_dirty(now);
+                    TicketResult::Disabled
+                } else {
+                    TicketResult::Queued
                 }
             }
             Err(message) => {
@@ -792,12 +789,13 @@ impl Engine {
                         self.dedup_live.remove(&slot.event.id);
                     }
                 }
-                for ticket in w.tickets {
-                    self.notes.push(Note::Ticket { ticket, result: TicketResult::Failed(error.clone()) });
-                }
                 self.unremoved.extend(w.removed);
                 self.mark_dirty(now);
+                TicketResult::Failed(error)
             }
+        };
+        for ticket in w.tickets {
+            self.notes.push(Note::Ticket { ticket, result: settled.clone() });
         }
         // A full queue may now hold more than the bounds allowed while the write was out.
         self.enforce_bounds(now);
@@ -845,9 +843,9 @@ impl Engine {
             return;
         }
         slot.in_flight = false;
-        let was_done = slot.done;
+        let (was_done, attempts) = (slot.done, slot.attempts + 1);
         self.in_flight -= 1;
-        match verdict {
+        let error = match verdict {
             Verdict::Delivered => {
                 self.failures = 0;
                 self.gate = self.reopened_gate(now);
@@ -856,6 +854,7 @@ impl Engine {
                     self.totals.delivered += 1;
                     self.finish(slot_ref, now);
                 }
+                return;
             }
             Verdict::Reject { error } => {
                 self.failures = 0;
@@ -863,39 +862,36 @@ impl Engine {
                 if !was_done {
                     self.drop_slot(slot_ref, DropReason::Rejected, error.message.clone(), now);
                 }
-                self.fail(error, now);
+                error
             }
             Verdict::Retry { after_ms, error } => {
                 self.totals.retried += 1;
                 self.failures += 1;
-                let policy = self.config.retry.clone();
-                let r = self.rng.next_f64();
-                let slot = self.slot_mut(slot_ref).expect("slot exists");
-                slot.attempts += 1;
-                let attempts = slot.attempts;
-                slot.not_before = now + backoff_ms(&policy, attempts, r);
-                if attempts >= policy.max_attempts && !was_done {
+                let delay = self.backoff(attempts, u64::MAX);
+                if let Some(slot) = self.slot_mut(slot_ref) {
+                    slot.attempts = attempts;
+                    slot.not_before = now + delay;
+                }
+                if attempts >= self.config.retry.max_attempts && !was_done {
                     let mut msg = String::from("gave up after ");
                     push_u64(&mut msg, attempts.into());
                     msg.push_str(" attempts; last error: ");
                     msg.push_str(&error.message);
                     self.drop_slot(slot_ref, DropReason::RetriesExhausted, msg, now);
                 }
-                let server_wait = after_ms.unwrap_or(0).min(policy.max_retry_after_ms);
+                let server_wait = after_ms.unwrap_or(0).min(self.config.retry.max_retry_after_ms);
                 if after_ms.is_some() {
                     self.retry_after_until = self.retry_after_until.max(now + server_wait);
                 }
-                let wait = backoff_ms(&policy, self.failures, self.rng.next_f64()).max(server_wait);
+                let wait = self.backoff(self.failures, u64::MAX).max(server_wait);
                 self.gate = Gate::Backoff { until: (now + wait).max(self.retry_after_until), server: true };
-                self.fail(error, now);
+                error
             }
             Verdict::Unreachable { error } => {
                 self.failures += 1;
-                let mut policy = self.config.retry.clone();
-                policy.max_delay_ms = policy.max_delay_ms.min(NETWORK_BACKOFF_CAP_MS);
-                let wait = backoff_ms(&policy, self.failures, self.rng.next_f64());
+                let wait = self.backoff(self.failures, NETWORK_BACKOFF_CAP_MS);
                 self.gate = Gate::Backoff { until: (now + wait).max(self.retry_after_until), server: false };
-                self.fail(error, now);
+                error
             }
             Verdict::Pause { error } => {
                 // A failure like the others: once the pause ends, probe with one request until
@@ -903,9 +899,18 @@ impl Engine {
                 // then Open) would end a pause with a full-concurrency burst instead of a probe.
                 self.failures += 1;
                 self.gate = Gate::Paused { probe_at: (now + PAUSE_PROBE_MS).max(self.retry_after_until) };
-                self.fail(error, now);
+                error
             }
-        }
+        };
+        self.fail(error, now);
+    }
+
+    /// The backoff after `failures` failures, the policy's cap lowered to `cap`. Draws one
+    /// random number.
+    fn backoff(&mut self, failures: u32, cap: u64) -> u64 {
+        let mut policy = self.config.retry.clone();
+        policy.max_delay_ms = policy.max_delay_ms.min(cap);
+        backoff_ms(&policy, failures, self.rng.next_f64())
     }
 
     /// An explicit `flush`: a wait caused by network errors ends now (the network may be back).
