@@ -662,13 +662,15 @@ impl Engine {
         }
         // Segments whose events are all done leave memory now and storage with this write.
         let mut removed = std::mem::take(&mut self.unremoved);
-        self.segments.retain(|s| {
-            let keep = s.live > 0 || s.slots.iter().any(|x| x.in_flight);
-            if !keep {
+        let mut kept = Vec::new();
+        for s in std::mem::take(&mut self.segments) {
+            if s.live > 0 || s.slots.iter().any(|x| x.in_flight) {
+                kept.push(s);
+            } else {
                 removed.push(s.seq);
             }
-            keep
-        });
+        }
+        self.segments = kept;
         let index = self.index_text(&new_segments);
         self.dirty_marks = 0;
         self.dirty_since = None;
@@ -821,19 +823,23 @@ impl Engine {
         if self.in_flight >= self.send_cap() {
             return None;
         }
-        let (seq, index, slot) = self.segments.iter_mut().find_map(|s| {
-            let i = s.slots.iter().position(|x| !x.done && !x.in_flight && x.not_before <= now)?;
-            Some((s.seq, i, &mut s.slots[i]))
-        })?;
-        slot.in_flight = true;
-        self.in_flight += 1;
-        self.requests += 1;
-        Some(Send {
-            slot: SlotRef { seq, index: index as u32 },
-            id: slot.event.id.clone(),
-            name: slot.event.name.clone(),
-            body: request_body(&slot.event.name, &slot.event.props_json),
-        })
+        for s in &mut self.segments {
+            for (i, slot) in s.slots.iter_mut().enumerate() {
+                if !slot.done && !slot.in_flight && slot.not_before <= now {
+                    slot.in_flight = true;
+                    self.in_flight += 1;
+                    self.requests += 1;
+                    let e = &slot.event;
+                    return Some(Send {
+                        slot: SlotRef { seq: s.seq, index: i as u32 },
+                        id: e.id.clone(),
+                        name: e.name.clone(),
+                        body: request_body(&e.name, &e.props_json),
+                    });
+                }
+            }
+        }
+        None
     }
 
     /// Applies the verdict on one request.
