@@ -125,31 +125,13 @@ fn parse_number(word: &str) -> Option<u64> {
 /// `_`, and the properties' JSON text escapes every control character. `None` unless every
 /// line holds exactly three fields.
 fn decode_segment(text: &str) -> Option<Vec<Slot>> {
-    let bytes = text.as_bytes();
     let mut slots = Vec::new();
-    let (mut start, mut tabs, mut seen) = (0, [0; 2], 0);
-    for i in 0..=bytes.len() {
-        match bytes.get(i) {
-            Some(b'\t') => {
-                *tabs.get_mut(seen)? = i;
-                seen += 1;
-            }
-            Some(b'\n') | None => {
-                if seen != 2 {
-                    return None;
-                }
-                // `get`, not indexing: the cuts are at ASCII bytes, so it never fails, and the
-                // wasm is spared the panic's message formatting.
-                let event = NewEvent {
-                    id: text.get(start..tabs[0])?.into(),
-                    name: text.get(tabs[0] + 1..tabs[1])?.into(),
-                    props_json: text.get(tabs[1] + 1..i)?.into(),
-                };
-                slots.push(Slot::new(event));
-                (start, seen) = (i + 1, 0);
-            }
-            _ => {}
-        }
+    for line in text.split('\n') {
+        let mut fields = line.split('\t');
+        let (Some(id), Some(name), Some(props_json), None) = (fields.next(), fields.next(), fields.next(), fields.next()) else {
+            return None;
+        };
+        slots.push(Slot::new(NewEvent { id: id.into(), name: name.into(), props_json: props_json.into() }));
     }
     Some(slots)
 }
