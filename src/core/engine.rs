@@ -708,7 +708,7 @@ impl Engine {
 
     /// The stored text of the `i`-th new segment of the outstanding write (see
     /// [`Engine::take_write_plan`]); empty if there is no such segment. One line per event,
-    /// `id<TAB>name<TAB>properties` (see [`decode_segment`]).
+    /// `id<TAB>name<TAB>properties` (see `decode_segment`).
     pub fn segment_text(&self, i: usize) -> String {
         let Some(seg) = self.writing.as_ref().and_then(|w| w.segments.get(i)) else { return String::new() };
         let mut capacity = 0;
