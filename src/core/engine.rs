@@ -27,9 +27,8 @@ use super::config::{Config, Credentials};
 use super::error::{Error, ErrorCode};
 use super::event::{request_body, NewEvent, Rng};
 use super::policy::{backoff_ms, Verdict};
+use super::text::{parse_u64, push_u64};
 use serde::Serialize;
-use std::collections::VecDeque;
-use std::fmt::Write as _;
 
 /// Key of the index record.
 pub const INDEX_KEY: &str = "inhouse:v1:index";
@@ -53,98 +52,88 @@ pub const NETWORK_BACKOFF_CAP_MS: u64 = 60_000;
 
 /// The storage key of segment `seq`.
 pub fn segment_key(seq: u64) -> String {
-    format!("{SEGMENT_PREFIX}{seq}")
+    let mut key = String::from(SEGMENT_PREFIX);
+    push_u64(&mut key, seq);
+    key
 }
 
 /// The first number of the index; an index with any other is unreadable.
 const INDEX_VERSION: u64 = 1;
 
-/// The index record (see the module documentation for its text).
+/// The index record, read back (see the module documentation for its text).
 #[derive(Debug)]
 struct IndexDoc {
     next: u64,
     enabled: bool,
     totals: Totals,
-    segments: Vec<SegmentMeta>,
-}
-
-/// What the index says about one stored segment.
-#[derive(Debug)]
-struct SegmentMeta {
-    seq: u64,
-    events: u64,
-    /// Positions of its events that are done (delivered or dropped).
-    done: Vec<u64>,
+    /// One line per stored segment: `[n, events, done...]`, at least two numbers.
+    segments: Vec<Vec<u64>>,
 }
 
 impl IndexDoc {
-    fn encode(&self) -> String {
-        let (t, d) = (&self.totals, &self.totals.dropped);
-        let mut out = format!(
-            "{INDEX_VERSION} {} {}\n{} {} {} {} {} {} {}",
-            self.next,
-            u8::from(self.enabled),
-            t.delivered,
-            t.retried,
-            d.rejected,
-            d.evicted,
-            d.retries_exhausted,
-            d.purged,
-            d.corrupt
-        );
-        for s in &self.segments {
-            let _ = write!(out, "\n{} {}", s.seq, s.events);
-            for i in &s.done {
-                let _ = write!(out, " {i}");
-            }
-        }
-        out
-    }
-
     /// `None` for anything but a well-formed index of this version.
     fn decode(text: &str) -> Option<IndexDoc> {
-        let mut lines = text.lines().map(|line| line.split_ascii_whitespace().map(|n| n.parse::<u64>().ok()).collect::<Option<Vec<u64>>>());
-        let &[INDEX_VERSION, next, enabled @ (0 | 1)] = &lines.next()??[..] else { return None };
-        let &[delivered, retried, rejected, evicted, retries_exhausted, purged, corrupt] = &lines.next()??[..] else { return None };
-        let segments = lines
-            .map(|numbers| match &numbers?[..] {
-                [seq, events, done @ ..] => Some(SegmentMeta { seq: *seq, events: *events, done: done.to_vec() }),
-                _ => None,
-            })
-            .collect::<Option<Vec<_>>>()?;
+        let mut head = number_lines(text)?;
+        if head.len() < 2 || head[2..].iter().any(|line| line.len() < 2) {
+            return None;
+        }
+        let segments = head.split_off(2);
+        let (&[INDEX_VERSION, next, enabled @ (0 | 1)], &[delivered, retried, rejected, evicted, retries_exhausted, purged, corrupt]) =
+            (&head[0][..], &head[1][..])
+        else {
+            return None;
+        };
         let dropped = DropCounts { rejected, evicted, retries_exhausted, purged, corrupt };
         Some(IndexDoc { next, enabled: enabled == 1, totals: Totals { delivered, retried, dropped }, segments })
     }
 }
 
-/// A segment's text: one line per event, `id<TAB>name<TAB>properties`. No field can hold either
-/// separator: ids are hex digits and `-`, names letters, digits and `_`, and the properties' JSON
-/// text escapes every control character.
-fn encode_segment(events: &[&NewEvent]) -> String {
-    let mut out = String::with_capacity(events.iter().map(|e| e.stored_bytes()).sum());
-    for (i, e) in events.iter().enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        for (j, field) in [&e.id, &e.name, &e.props_json].into_iter().enumerate() {
-            if j > 0 {
-                out.push('\t');
+/// Text as lines of whitespace-separated numbers, read exactly as `str::lines`,
+/// `split_ascii_whitespace` and `parse::<u64>` would; `None` if any word is not a number.
+fn number_lines(text: &str) -> Option<Vec<Vec<u64>>> {
+    let bytes = text.as_bytes();
+    let mut lines = Vec::new();
+    let mut line = Vec::new();
+    let mut word = 0;
+    for i in 0..=bytes.len() {
+        // The end of the text ends a last line that no newline ended.
+        let b = match bytes.get(i) {
+            Some(&b) => b,
+            None if matches!(bytes.last(), None | Some(b'\n')) => break,
+            None => b'\n',
+        };
+        if b.is_ascii_whitespace() {
+            if word < i {
+                line.push(parse_number(text.get(word..i)?)?);
             }
-            out.push_str(field);
+            word = i + 1;
+            if b == b'\n' {
+                lines.push(std::mem::take(&mut line));
+            }
         }
     }
-    out
+    Some(lines)
 }
 
-/// `None` unless every line holds exactly three fields.
-fn decode_segment(text: &str) -> Option<Vec<NewEvent>> {
-    text.split('\n')
-        .map(|line| {
-            let mut fields = line.split('\t');
-            let event = NewEvent { id: fields.next()?.into(), name: fields.next()?.into(), props_json: fields.next()?.into() };
-            fields.next().is_none().then_some(event)
-        })
-        .collect()
+/// A number as `str::parse::<u64>` reads it: decimal digits, optionally after one `+`.
+fn parse_number(word: &str) -> Option<u64> {
+    parse_u64(word.strip_prefix('+').unwrap_or(word))
+}
+
+/// A segment's slots, read back from its text: one line per event, `id<TAB>name<TAB>properties`.
+/// No field can hold either separator: ids are hex digits and `-`, names letters, digits and
+/// `_`, and the properties' JSON text escapes every control character. `None` unless every
+/// line holds exactly three fields.
+fn decode_segment(text: &str) -> Option<Vec<Slot>> {
+    let mut slots = Vec::new();
+    for line in text.split('\n') {
+        let mut fields = line.split('\t');
+        let (Some(id), Some(name), Some(props_json), None) = (fields.next(), fields.next(), fields.next(), fields.next()) else {
+            return None;
+        };
+        slots.push(Slot::new(NewEvent { id: id.into(), name: name.into(), props_json: props_json.into() }));
+    }
+    Some(slots)
 }
 
 /// Lifetime counters, persisted with the index.
@@ -195,6 +184,9 @@ impl DropReason {
         }
     }
 }
+
+/// The message of every eviction.
+const EVICTED: &str = "the queue was full; the oldest events were evicted";
 
 /// A dropped event, reported to `onDrop`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -344,6 +336,12 @@ struct Slot {
     not_before: u64,
 }
 
+impl Slot {
+    fn new(event: NewEvent) -> Slot {
+        Slot { bytes: event.stored_bytes(), event, done: false, in_flight: false, attempts: 0, not_before: 0 }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Segment {
     seq: u64,
@@ -382,19 +380,20 @@ enum Gate {
 struct IdSet(Vec<String>);
 
 impl IdSet {
+    /// Where `id` is, or where it would go.
+    fn find(&self, id: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|x| x.as_str().cmp(id))
+    }
+
     /// Adds `id`; `false` if it was there already.
     fn insert(&mut self, id: &str) -> bool {
-        match self.0.binary_search_by(|x| x.as_str().cmp(id)) {
-            Ok(_) => false,
-            Err(at) => {
-                self.0.insert(at, id.to_string());
-                true
-            }
-        }
+        let Err(at) = self.find(id) else { return false };
+        self.0.insert(at, id.to_string());
+        true
     }
 
     fn remove(&mut self, id: &str) {
-        if let Ok(at) = self.0.binary_search_by(|x| x.as_str().cmp(id)) {
+        if let Ok(at) = self.find(id) {
             self.0.remove(at);
         }
     }
@@ -405,7 +404,7 @@ impl IdSet {
 pub struct Engine {
     config: Config,
     rng: Rng,
-    segments: VecDeque<Segment>,
+    segments: Vec<Segment>,
     next_seq: u64,
     live_count: usize,
     live_bytes: usize,
@@ -442,7 +441,7 @@ impl Engine {
         Engine {
             config,
             rng: Rng::new(seed),
-            segments: VecDeque::new(),
+            segments: Vec::new(),
             next_seq: 1,
             live_count: 0,
             live_bytes: 0,
@@ -472,7 +471,13 @@ impl Engine {
 
     /// The storage keys of the segments an index names (read them, then call [`Engine::restore`]).
     pub fn segment_keys(index: Option<&str>) -> Vec<String> {
-        index.and_then(IndexDoc::decode).map(|doc| doc.segments.iter().map(|m| segment_key(m.seq)).collect()).unwrap_or_default()
+        let mut keys = Vec::new();
+        if let Some(doc) = index.and_then(IndexDoc::decode) {
+            for meta in &doc.segments {
+                keys.push(segment_key(meta[0]));
+            }
+        }
+        keys
     }
 
     /// Segment keys among `all_keys` that the index does not name and that were written before
@@ -480,15 +485,19 @@ impl Engine {
     /// Without a readable index every segment key is unreachable, hence an orphan.
     pub fn orphan_segments(index: Option<&str>, all_keys: &[String]) -> Vec<String> {
         let doc = index.and_then(IndexDoc::decode);
-        let named = |seq: u64| doc.as_ref().is_some_and(|d| d.segments.iter().any(|m| m.seq == seq));
-        let next = doc.as_ref().map_or(u64::MAX, |d| d.next);
-        all_keys
-            .iter()
-            .filter(|k| {
-                k.strip_prefix(SEGMENT_PREFIX).and_then(|n| n.parse::<u64>().ok()).is_some_and(|seq| seq < next && !named(seq))
-            })
-            .cloned()
-            .collect()
+        let mut orphans = Vec::new();
+        for key in all_keys {
+            let Some(seq) = key.strip_prefix(SEGMENT_PREFIX).and_then(parse_number) else { continue };
+            let orphan = match &doc {
+                Some(d) => seq < d.next && !d.segments.iter().any(|meta| meta[0] == seq),
+                // Below `next` as an unreadable index reads it.
+                None => seq < u64::MAX,
+            };
+            if orphan {
+                orphans.push(key.clone());
+            }
+        }
+        orphans
     }
 
     /// Rebuilds the queue from what storage holds: `index` is the stored index, `segment`
@@ -505,41 +514,48 @@ impl Engine {
         self.enabled = doc.enabled;
         self.enabled_persisted = doc.enabled;
         self.totals = doc.totals;
-        for meta in doc.segments {
-            let key = segment_key(meta.seq);
-            let events = segment(&key).and_then(|text| decode_segment(&text));
-            let Some(events) = events.filter(|e| e.len() as u64 == meta.events) else {
+        for meta in &doc.segments {
+            let (seq, events, marks) = (meta[0], meta[1], &meta[2..]);
+            let key = segment_key(seq);
+            let slots = segment(&key).and_then(|text| decode_segment(&text));
+            let Some(mut slots) = slots.filter(|s| s.len() as u64 == events) else {
                 // Each in-range done mark once: a damaged index may list more marks than events,
                 // and a plain subtraction would overflow (a panic in debug builds).
-                let marks = &meta.done;
-                let done = marks.iter().enumerate().filter(|&(k, i)| *i < meta.events && !marks[..k].contains(i)).count() as u64;
-                let lost = meta.events.saturating_sub(done);
-                self.totals.dropped.corrupt += lost;
-                self.unremoved.push(meta.seq);
-                self.mark_dirty(now);
-                self.fail(Error::new(ErrorCode::StorageError, format!("stored segment {key} is missing or unreadable; {lost} events lost")), now);
-                continue;
-            };
-            let mut seg = Segment { seq: meta.seq, slots: Vec::with_capacity(events.len()), live: 0 };
-            let mut done = vec![false; events.len()];
-            for &i in &meta.done {
-                if let Some(flag) = usize::try_from(i).ok().and_then(|i| done.get_mut(i)) {
-                    *flag = true;
-                }
-            }
-            for (event, is_done) in events.into_iter().zip(done) {
-                let bytes = event.stored_bytes();
-                if !is_done {
-                    seg.live += 1;
-                    self.live_count += 1;
-                    self.live_bytes += bytes;
-                    if event.id.starts_with("d-") {
-                        self.dedup_live.insert(&event.id);
+                let mut done = 0;
+                for (k, i) in marks.iter().enumerate() {
+                    if *i < events && !marks[..k].contains(i) {
+                        done += 1;
                     }
                 }
-                seg.slots.push(Slot { event, bytes, done: is_done, in_flight: false, attempts: 0, not_before: 0 });
+                let lost = events.saturating_sub(done);
+                self.totals.dropped.corrupt += lost;
+                self.unremoved.push(seq);
+                self.mark_dirty(now);
+                let mut msg = String::from("stored segment ");
+                msg.push_str(&key);
+                msg.push_str(" is missing or unreadable; ");
+                push_u64(&mut msg, lost);
+                msg.push_str(" events lost");
+                self.fail(Error::new(ErrorCode::StorageError, msg), now);
+                continue;
+            };
+            for &i in marks {
+                if let Some(slot) = usize::try_from(i).ok().and_then(|i| slots.get_mut(i)) {
+                    slot.done = true;
+                }
             }
-            self.segments.push_back(seg);
+            let mut live = 0;
+            for slot in &slots {
+                if !slot.done {
+                    live += 1;
+                    self.live_count += 1;
+                    self.live_bytes += slot.bytes;
+                    if slot.event.id.starts_with("d-") {
+                        self.dedup_live.insert(&slot.event.id);
+                    }
+                }
+            }
+            self.segments.push(Segment { seq, slots, live });
         }
     }
 
@@ -562,10 +578,8 @@ impl Engine {
     /// Evicts the oldest events until the queue fits its bounds. Events being sent are spared
     /// (they may already be delivered), so a burst can overshoot by at most `concurrency`.
     fn enforce_bounds(&mut self, now: u64) {
-        let limits = self.config.limits.clone();
-        let over = |e: &Engine| {
-            e.live_count + e.pending.len() > limits.max_queue_events || e.live_bytes + e.pending_bytes > limits.max_queue_bytes
-        };
+        let (max_events, max_bytes) = (self.config.limits.max_queue_events, self.config.limits.max_queue_bytes);
+        let over = |e: &Engine| e.live_count + e.pending.len() > max_events || e.live_bytes + e.pending_bytes > max_bytes;
         'segments: for si in 0..self.segments.len() {
             for i in 0..self.segments[si].slots.len() {
                 if !over(self) {
@@ -574,7 +588,7 @@ impl Engine {
                 let slot = &self.segments[si].slots[i];
                 if !slot.done && !slot.in_flight {
                     let r = SlotRef { seq: self.segments[si].seq, index: i as u32 };
-                    self.drop_slot(r, DropReason::Evicted, "the queue was full; the oldest events were evicted".into(), now);
+                    self.drop_slot(r, DropReason::Evicted, EVICTED.into(), now);
                 }
             }
         }
@@ -583,12 +597,7 @@ impl Engine {
             self.pending_bytes -= p.event.stored_bytes();
             self.dedup_live.remove(&p.event.id);
             self.totals.dropped.evicted += 1;
-            self.notes.push(Note::Dropped(Dropped {
-                id: p.event.id,
-                event_name: p.event.name,
-                reason: DropReason::Evicted,
-                message: "the queue was full; the oldest events were evicted".into(),
-            }));
+            self.notes.push(Note::Dropped(Dropped { id: p.event.id, event_name: p.event.name, reason: DropReason::Evicted, message: EVICTED.into() }));
             self.notes.push(Note::Ticket { ticket: p.ticket, result: TicketResult::Evicted });
         }
     }
@@ -597,7 +606,10 @@ impl Engine {
     /// shutdown, an idle queue). At most one write is outstanding at a time.
     pub fn take_write(&mut self, now: u64, force: bool) -> Option<Write> {
         let plan = self.take_write_plan(now, force)?;
-        let mut set: Vec<(String, String)> = (0..plan.segments.len()).map(|i| (segment_key(plan.segments[i]), self.segment_text(i))).collect();
+        let mut set = Vec::new();
+        for (i, &seq) in plan.segments.iter().enumerate() {
+            set.push((segment_key(seq), self.segment_text(i)));
+        }
         set.push((INDEX_KEY.to_string(), plan.index));
         Some(Write { set, remove: plan.remove })
     }
@@ -616,51 +628,106 @@ impl Engine {
             return None;
         }
         let mut new_segments = Vec::new();
-        let pending = std::mem::take(&mut self.pending);
+        let mut segments = Vec::new();
+        let mut pending = std::mem::take(&mut self.pending).into_iter();
         self.pending_bytes = 0;
-        let tickets: Vec<u64> = pending.iter().map(|p| p.ticket).collect();
-        let mut events = pending.into_iter().map(|p| p.event).peekable();
-        while events.peek().is_some() {
+        let mut tickets = Vec::with_capacity(pending.len());
+        while pending.len() > 0 {
+            let mut slots = Vec::with_capacity(pending.len().min(SEGMENT_EVENTS));
+            for p in pending.by_ref().take(SEGMENT_EVENTS) {
+                tickets.push(p.ticket);
+                slots.push(Slot::new(p.event));
+            }
             let seq = self.next_seq;
             self.next_seq += 1;
-            let slots = events
-                .by_ref()
-                .take(SEGMENT_EVENTS)
-                .map(|event| Slot { bytes: event.stored_bytes(), event, done: false, in_flight: false, attempts: 0, not_before: 0 })
-                .collect::<Vec<_>>();
+            segments.push(seq);
             new_segments.push(Segment { seq, live: slots.len(), slots });
         }
         // Segments whose events are all done leave memory now and storage with this write.
         let mut removed = std::mem::take(&mut self.unremoved);
-        self.segments.retain(|s| {
-            let keep = s.live > 0 || s.slots.iter().any(|x| x.in_flight);
-            if !keep {
+        let mut kept = Vec::new();
+        for s in std::mem::take(&mut self.segments) {
+            if s.live > 0 || s.slots.iter().any(|x| x.in_flight) {
+                kept.push(s);
+            } else {
                 removed.push(s.seq);
             }
-            keep
-        });
-        let index = IndexDoc {
-            next: self.next_seq,
-            enabled: self.enabled,
-            totals: self.totals.clone(),
-            segments: self.segments.iter().chain(new_segments.iter()).map(segment_meta).collect(),
-        };
+        }
+        self.segments = kept;
+        let index = self.index_text(&new_segments);
         self.dirty_marks = 0;
         self.dirty_since = None;
         self.force_write = false;
         self.storage_writes += 1;
-        let segments = new_segments.iter().map(|s| s.seq).collect();
-        let remove = removed.iter().map(|s| segment_key(*s)).collect();
+        let mut remove = Vec::new();
+        for &seq in &removed {
+            remove.push(segment_key(seq));
+        }
         self.writing = Some(Writing { segments: new_segments, tickets, removed, enabled_written: self.enabled, purged: false });
-        Some(WritePlan { segments, index: index.encode(), remove })
+        Some(WritePlan { segments, index, remove })
+    }
+
+    /// The index's text (see the module documentation) for the queue in memory and `new`.
+    fn index_text(&self, new: &[Segment]) -> String {
+        let (t, d) = (&self.totals, &self.totals.dropped);
+        let head = [
+            INDEX_VERSION,
+            self.next_seq,
+            u64::from(self.enabled),
+            t.delivered,
+            t.retried,
+            d.rejected,
+            d.evicted,
+            d.retries_exhausted,
+            d.purged,
+            d.corrupt,
+        ];
+        let mut out = String::new();
+        for (k, &n) in head.iter().enumerate() {
+            if k > 0 {
+                out.push(if k == 3 { '\n' } else { ' ' });
+            }
+            push_u64(&mut out, n);
+        }
+        for segments in [&self.segments[..], new] {
+            for s in segments {
+                out.push('\n');
+                push_u64(&mut out, s.seq);
+                out.push(' ');
+                push_u64(&mut out, s.slots.len() as u64);
+                for (i, slot) in s.slots.iter().enumerate() {
+                    if slot.done {
+                        out.push(' ');
+                        push_u64(&mut out, i as u64);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The stored text of the `i`-th new segment of the outstanding write (see
-    /// [`Engine::take_write_plan`]); empty if there is no such segment.
+    /// [`Engine::take_write_plan`]); empty if there is no such segment. One line per event,
+    /// `id<TAB>name<TAB>properties` (see `decode_segment`).
     pub fn segment_text(&self, i: usize) -> String {
         let Some(seg) = self.writing.as_ref().and_then(|w| w.segments.get(i)) else { return String::new() };
-        let events: Vec<&NewEvent> = seg.slots.iter().map(|s| &s.event).collect();
-        encode_segment(&events)
+        let mut capacity = 0;
+        for slot in &seg.slots {
+            capacity += slot.bytes;
+        }
+        let mut out = String::with_capacity(capacity);
+        for (i, slot) in seg.slots.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            let e = &slot.event;
+            out.push_str(&e.id);
+            out.push('\t');
+            out.push_str(&e.name);
+            out.push('\t');
+            out.push_str(&e.props_json);
+        }
+        out
     }
 
     /// The outstanding write finished. On success its events are accepted and become sendable;
@@ -669,52 +736,51 @@ impl Engine {
         let Some(w) = self.writing.take() else { return };
         // One note per ticket, for a burst by the thousand: one allocation, not a doubling series.
         self.notes.reserve_exact(w.tickets.len());
-        match result {
-            Ok(()) if w.purged => {
-                // The user opted out with purge while these events were being written: they are
-                // stored now but must not be kept (nor sent after a later opt-in). Settle them
-                // like the pending events a purge finds (`Disabled`), and let the next write
-                // remove their segments.
-                self.enabled_persisted = w.enabled_written;
-                for mut seg in w.segments {
-                    for slot in &mut seg.slots {
-                        slot.done = true;
-                        self.dedup_live.remove(&slot.event.id);
-                    }
-                    seg.live = 0;
-                    self.segments.push_back(seg);
-                }
-                for ticket in w.tickets {
-                    self.notes.push(Note::Ticket { ticket, result: TicketResult::Disabled });
-                }
-                self.force_write = true;
-                self.mark_dirty(now);
-            }
+        let settled = match result {
             Ok(()) => {
                 self.enabled_persisted = w.enabled_written;
-                for seg in w.segments {
+                // With `w.purged`, the user opted out with purge while these events were being
+                // written: they are stored now but must not be kept (nor sent after a later
+                // opt-in). Settle them like the pending events a purge finds (`Disabled`), and
+                // let the next write remove their segments.
+                for mut seg in w.segments {
+                    for slot in &mut seg.slots {
+                        if w.purged {
+                            slot.done = true;
+                            self.dedup_live.remove(&slot.event.id);
+                        } else {
+                            self.live_bytes += slot.bytes;
+                        }
+                    }
+                    if w.purged {
+                        seg.live = 0;
+                    }
                     self.live_count += seg.live;
-                    self.live_bytes += seg.slots.iter().map(|s| s.bytes).sum::<usize>();
-                    self.segments.push_back(seg);
+                    self.segments.push(seg);
                 }
-                for ticket in w.tickets {
-                    self.notes.push(Note::Ticket { ticket, result: TicketResult::Queued });
+                if w.purged {
+                    self.force_write = true;
+                    self.mark_dirty(now);
+                    TicketResult::Disabled
+                } else {
+                    TicketResult::Queued
                 }
             }
             Err(message) => {
-                let error = Error::new(ErrorCode::StorageError, format!("chrome.storage.local write failed: {message}"));
+                let error = Error::new(ErrorCode::StorageError, String::from("chrome.storage.local write failed: ") + &message);
                 self.fail(error.clone(), now);
                 for seg in &w.segments {
                     for slot in &seg.slots {
                         self.dedup_live.remove(&slot.event.id);
                     }
                 }
-                for ticket in w.tickets {
-                    self.notes.push(Note::Ticket { ticket, result: TicketResult::Failed(error.clone()) });
-                }
                 self.unremoved.extend(w.removed);
                 self.mark_dirty(now);
+                TicketResult::Failed(error)
             }
+        };
+        for ticket in w.tickets {
+            self.notes.push(Note::Ticket { ticket, result: settled.clone() });
         }
         // A full queue may now hold more than the bounds allowed while the write was out.
         self.enforce_bounds(now);
@@ -740,23 +806,23 @@ impl Engine {
         if self.in_flight >= self.send_cap() {
             return None;
         }
-        let (seq, index, slot) = self
-            .segments
-            .iter_mut()
-            .flat_map(|s| {
-                let seq = s.seq;
-                s.slots.iter_mut().enumerate().map(move |(i, slot)| (seq, i, slot))
-            })
-            .find(|(_, _, s)| !s.done && !s.in_flight && s.not_before <= now)?;
-        slot.in_flight = true;
-        self.in_flight += 1;
-        self.requests += 1;
-        Some(Send {
-            slot: SlotRef { seq, index: index as u32 },
-            id: slot.event.id.clone(),
-            name: slot.event.name.clone(),
-            body: request_body(&slot.event.name, &slot.event.props_json),
-        })
+        for s in &mut self.segments {
+            for (i, slot) in s.slots.iter_mut().enumerate() {
+                if !slot.done && !slot.in_flight && slot.not_before <= now {
+                    slot.in_flight = true;
+                    self.in_flight += 1;
+                    self.requests += 1;
+                    let e = &slot.event;
+                    return Some(Send {
+                        slot: SlotRef { seq: s.seq, index: i as u32 },
+                        id: e.id.clone(),
+                        name: e.name.clone(),
+                        body: request_body(&e.name, &e.props_json),
+                    });
+                }
+            }
+        }
+        None
     }
 
     /// Applies the verdict on one request.
@@ -766,9 +832,9 @@ impl Engine {
             return;
         }
         slot.in_flight = false;
-        let was_done = slot.done;
+        let (was_done, attempts) = (slot.done, slot.attempts + 1);
         self.in_flight -= 1;
-        match verdict {
+        let error = match verdict {
             Verdict::Delivered => {
                 self.failures = 0;
                 self.gate = self.reopened_gate(now);
@@ -777,6 +843,7 @@ impl Engine {
                     self.totals.delivered += 1;
                     self.finish(slot_ref, now);
                 }
+                return;
             }
             Verdict::Reject { error } => {
                 self.failures = 0;
@@ -784,36 +851,36 @@ impl Engine {
                 if !was_done {
                     self.drop_slot(slot_ref, DropReason::Rejected, error.message.clone(), now);
                 }
-                self.fail(error, now);
+                error
             }
             Verdict::Retry { after_ms, error } => {
                 self.totals.retried += 1;
                 self.failures += 1;
-                let policy = self.config.retry.clone();
-                let r = self.rng.next_f64();
-                let slot = self.slot_mut(slot_ref).expect("slot exists");
-                slot.attempts += 1;
-                let attempts = slot.attempts;
-                slot.not_before = now + backoff_ms(&policy, attempts, r);
-                if attempts >= policy.max_attempts && !was_done {
-                    let msg = format!("gave up after {attempts} attempts; last error: {}", error.message);
+                let delay = self.backoff(attempts, u64::MAX);
+                if let Some(slot) = self.slot_mut(slot_ref) {
+                    slot.attempts = attempts;
+                    slot.not_before = now + delay;
+                }
+                if attempts >= self.config.retry.max_attempts && !was_done {
+                    let mut msg = String::from("gave up after ");
+                    push_u64(&mut msg, attempts.into());
+                    msg.push_str(" attempts; last error: ");
+                    msg.push_str(&error.message);
                     self.drop_slot(slot_ref, DropReason::RetriesExhausted, msg, now);
                 }
-                let server_wait = after_ms.unwrap_or(0).min(policy.max_retry_after_ms);
+                let server_wait = after_ms.unwrap_or(0).min(self.config.retry.max_retry_after_ms);
                 if after_ms.is_some() {
                     self.retry_after_until = self.retry_after_until.max(now + server_wait);
                 }
-                let wait = backoff_ms(&policy, self.failures, self.rng.next_f64()).max(server_wait);
+                let wait = self.backoff(self.failures, u64::MAX).max(server_wait);
                 self.gate = Gate::Backoff { until: (now + wait).max(self.retry_after_until), server: true };
-                self.fail(error, now);
+                error
             }
             Verdict::Unreachable { error } => {
                 self.failures += 1;
-                let mut policy = self.config.retry.clone();
-                policy.max_delay_ms = policy.max_delay_ms.min(NETWORK_BACKOFF_CAP_MS);
-                let wait = backoff_ms(&policy, self.failures, self.rng.next_f64());
+                let wait = self.backoff(self.failures, NETWORK_BACKOFF_CAP_MS);
                 self.gate = Gate::Backoff { until: (now + wait).max(self.retry_after_until), server: false };
-                self.fail(error, now);
+                error
             }
             Verdict::Pause { error } => {
                 // A failure like the others: once the pause ends, probe with one request until
@@ -821,9 +888,18 @@ impl Engine {
                 // then Open) would end a pause with a full-concurrency burst instead of a probe.
                 self.failures += 1;
                 self.gate = Gate::Paused { probe_at: (now + PAUSE_PROBE_MS).max(self.retry_after_until) };
-                self.fail(error, now);
+                error
             }
-        }
+        };
+        self.fail(error, now);
+    }
+
+    /// The backoff after `failures` failures, the policy's cap lowered to `cap`. Draws one
+    /// random number.
+    fn backoff(&mut self, failures: u32, cap: u64) -> u64 {
+        let mut policy = self.config.retry.clone();
+        policy.max_delay_ms = policy.max_delay_ms.min(cap);
+        backoff_ms(&policy, failures, self.rng.next_f64())
     }
 
     /// An explicit `flush`: a wait caused by network errors ends now (the network may be back).
@@ -870,13 +946,13 @@ impl Engine {
             if let Some(w) = self.writing.as_mut() {
                 w.purged = true;
             }
-            let refs: Vec<SlotRef> = self
-                .segments
-                .iter()
-                .flat_map(|s| s.slots.iter().enumerate().filter(|(_, x)| !x.done).map(move |(i, _)| SlotRef { seq: s.seq, index: i as u32 }))
-                .collect();
-            for r in refs {
-                self.drop_slot(r, DropReason::Purged, "purged on opt-out".into(), now);
+            for si in 0..self.segments.len() {
+                for i in 0..self.segments[si].slots.len() {
+                    let s = &self.segments[si];
+                    if !s.slots[i].done {
+                        self.drop_slot(SlotRef { seq: s.seq, index: i as u32 }, DropReason::Purged, "purged on opt-out".into(), now);
+                    }
+                }
             }
         }
         self.force_write = true;
@@ -1017,7 +1093,15 @@ impl Engine {
         if self.in_flight >= self.send_cap() {
             return None;
         }
-        self.segments.iter().flat_map(|s| s.slots.iter()).filter(|s| !s.done && !s.in_flight).map(|s| s.not_before).min()
+        let mut at: Option<u64> = None;
+        for s in &self.segments {
+            for slot in &s.slots {
+                if !slot.done && !slot.in_flight {
+                    at = Some(at.map_or(slot.not_before, |a| a.min(slot.not_before)));
+                }
+            }
+        }
+        at
     }
 
     fn slot_mut(&mut self, r: SlotRef) -> Option<&mut Slot> {
@@ -1078,10 +1162,77 @@ impl Engine {
     }
 }
 
-fn segment_meta(s: &Segment) -> SegmentMeta {
-    SegmentMeta {
-        seq: s.seq,
-        events: s.slots.len() as u64,
-        done: s.slots.iter().enumerate().filter(|(_, x)| x.done).map(|(i, _)| i as u64).collect(),
+// Host only, like proptest (a host-only dev-dependency).
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// How the index was read before the hand-written reader: what it must match.
+    fn std_lines(text: &str) -> Option<Vec<Vec<u64>>> {
+        text.lines().map(|line| line.split_ascii_whitespace().map(|n| n.parse::<u64>().ok()).collect()).collect()
+    }
+
+    /// How segments were read before the hand-written reader.
+    fn std_segment(text: &str) -> Option<Vec<NewEvent>> {
+        text.split('\n')
+            .map(|line| {
+                let mut fields = line.split('\t');
+                let event = NewEvent { id: fields.next()?.into(), name: fields.next()?.into(), props_json: fields.next()?.into() };
+                fields.next().is_none().then_some(event)
+            })
+            .collect()
+    }
+
+    fn events(slots: Option<Vec<Slot>>) -> Option<Vec<NewEvent>> {
+        Some(slots?.into_iter().map(|s| s.event).collect())
+    }
+
+    #[test]
+    fn number_lines_reads_like_std() {
+        let cases = [
+            "", "\n", "\n\n", "1", "1\n", "1\n\n", "1 2\r\n3", "1 2\r", "\r", " 1  2 \t3 ", "+1", "+", "++1", "-1", "1+", "007",
+            "18446744073709551615", "18446744073709551616", "1\x0c2", "1\x0b2", "1 x", "é", "1\n\n2", "1\r\n\r\n",
+        ];
+        for text in cases {
+            assert_eq!(number_lines(text), std_lines(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn decode_segment_reads_like_std() {
+        for text in ["", "\n", "a\tb\tc", "a\tb\tc\n", "a\tb\tc\nd\te\tf", "a\tb", "a\tb\tc\td", "\t\t", "\t\t\n\t\t", "é\tü\t{}"] {
+            assert_eq!(events(decode_segment(text)), std_segment(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn orphan_keys_are_read_like_std() {
+        let keys: Vec<String> = ["+3", "18446744073709551615", "18446744073709551616", "", "-1", "4"]
+            .into_iter()
+            .map(|n| String::from(SEGMENT_PREFIX) + n)
+            .collect();
+        let orphans = |index| Engine::orphan_segments(index, &keys);
+        // `u64::MAX` is never below `next`, not even an unreadable index's.
+        assert_eq!(orphans(None), [keys[0].clone(), keys[5].clone()]);
+        assert_eq!(orphans(Some("1 5 1\n0 0 0 0 0 0 0\n4 1")), [keys[0].clone()]);
+        assert_eq!(orphans(Some("1 3 1\n0 0 0 0 0 0 0")), Vec::<String>::new());
+    }
+
+    proptest! {
+        #[test]
+        fn number_lines_matches_std(text in "[0-9 +\\-x\t\r\n\x0b\x0c]{0,40}") {
+            prop_assert_eq!(number_lines(&text), std_lines(&text));
+        }
+
+        #[test]
+        fn decode_segment_matches_std(text in "[ab\t\n\r]{0,30}") {
+            prop_assert_eq!(events(decode_segment(&text)), std_segment(&text));
+        }
+
+        #[test]
+        fn parse_number_matches_std(word in "[0-9+\\-]{0,22}") {
+            prop_assert_eq!(parse_number(&word), word.parse::<u64>().ok());
+        }
     }
 }
