@@ -8,7 +8,7 @@
 
 use super::error::{Error, ErrorCode, Result};
 use super::json::quoted;
-use super::text::push_u64;
+use super::text::{push_u64, u64_text};
 
 /// The recommended, versioned API base.
 pub const DEFAULT_BASE_URL: &str = "https://api.tryinhouse.co/v1/api";
@@ -166,22 +166,23 @@ impl Options {
     /// whole number, got a fractional number`). Returns the option's row, so that the edge can
     /// read [`RETRY`]'s keys and keep the [`ON_ERROR`] and [`ON_DROP`] functions.
     pub fn set(&mut self, in_retry: bool, key: &str, value: Value) -> Result<usize> {
-        let first = if in_retry { RETRY_BASE_DELAY_MS } else { 0 };
-        let Some((i, spec)) = rows(in_retry).iter().enumerate().find(|(_, o)| o.name == key) else {
-            return Err(unknown_option(in_retry, key));
+        let rows = rows(in_retry);
+        let Some(i) = rows.iter().position(|o| o.name == key) else {
+            return Err(unknown_option(rows, in_retry, key));
         };
-        let row = first + i;
-        let number = match (spec.kind, &value) {
+        let row = i + if in_retry { RETRY_BASE_DELAY_MS } else { 0 };
+        let kind = rows.get(i).map_or(OptionKind::Hook, |o| o.kind);
+        let number = match (kind, &value) {
             (OptionKind::Count, Value::Number(n)) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(n) => Some(*n as u32),
             (OptionKind::Flag, Value::Bool(b)) => Some(u32::from(*b)),
             (OptionKind::Text, Value::Text(_)) | (OptionKind::Hook, Value::Function) => None,
-            // An array's keys are read too (as before: `retry: []` is no retry option).
+            // An array's keys are read too (as ever: `retry: []` sets nothing).
             (OptionKind::Retry, Value::Object | Value::Array) => None,
             _ => {
                 let field = field(in_retry, key);
-                let mut m = [&field, " must be ", spec.kind.expected(), ", got "].concat();
-                push_type(&mut m, &value);
-                return Err(invalid(&field, m));
+                let mut got = String::new();
+                push_type(&mut got, &value);
+                return Err(invalid(&field, &[&field, " must be ", kind.expected(), ", got ", &got]));
             }
         };
         if let Some(slot) = self.numbers.get_mut(row) {
@@ -200,23 +201,27 @@ impl Options {
         Ok(row)
     }
 
-    /// A count's value, the row's default when not given; out of its range is an error.
-    fn count(&self, row: usize) -> Result<u32> {
-        let (Some(spec), Some(given)) = (OPTIONS.get(row), self.numbers.get(row)) else { return Ok(0) };
-        match *given {
-            None => Ok(spec.default),
-            Some(v) if spec.min <= v && v <= spec.max => Ok(v),
-            Some(v) => {
+    /// Every count and flag by its row (a flag is 0 or 1), defaults filled in; a count out of
+    /// its range, or two that contradict each other, is an error.
+    fn numbers(&self) -> Result<[u32; OPTIONS.len()]> {
+        let mut out = [0; OPTIONS.len()];
+        for (row, ((spec, given), slot)) in OPTIONS.iter().zip(&self.numbers).zip(&mut out).enumerate() {
+            let v = given.unwrap_or(spec.default);
+            if spec.kind == OptionKind::Count && !(spec.min <= v && v <= spec.max) {
                 let field = field(row >= RETRY_BASE_DELAY_MS, spec.name);
-                let mut m = [&field, " must be between "].concat();
-                push_u64(&mut m, spec.min.into());
-                m.push_str(" and ");
-                push_u64(&mut m, spec.max.into());
-                m.push_str(", got ");
-                push_u64(&mut m, v.into());
-                Err(invalid(&field, m))
+                let (min, max, got) = (u64_text(spec.min.into()), u64_text(spec.max.into()), u64_text(v.into()));
+                return Err(invalid(&field, &[&field, " must be between ", &min, " and ", &max, ", got ", &got]));
             }
+            *slot = v;
         }
+        let broken = if out[MAX_EVENT_BYTES] > out[MAX_QUEUE_BYTES] {
+            ["maxEventBytes", " must not exceed maxQueueBytes"]
+        } else if out[RETRY_MAX_DELAY_MS] < out[RETRY_BASE_DELAY_MS] {
+            ["retry.maxDelayMs", " must be at least retry.baseDelayMs"]
+        } else {
+            return Ok(out);
+        };
+        Err(invalid(broken[0], &broken))
     }
 }
 
@@ -240,34 +245,44 @@ fn push_type(out: &mut String, v: &Value) {
     })
 }
 
-/// The letters of a name, less case and underscores.
-fn loose(name: &str) -> impl Iterator<Item = u8> + '_ {
-    name.bytes().filter(|&b| b != b'_').map(|b| b.to_ascii_lowercase())
+/// Whether `name` and `key` are equal ignoring ASCII case and underscores in `key`.
+fn same_letters(name: &str, key: &str) -> bool {
+    let mut name = name.bytes();
+    for k in key.bytes().filter(|&k| k != b'_') {
+        match name.next() {
+            Some(n) if n.eq_ignore_ascii_case(&k) => {}
+            _ => return false,
+        }
+    }
+    name.next().is_none()
 }
 
-fn invalid(field: &str, message: String) -> Error {
-    Error::at(ErrorCode::InvalidOption, field, message)
+/// An `INVALID_OPTION` error about `field`, its message `parts` end to end.
+fn invalid(field: &str, parts: &[&str]) -> Error {
+    error(ErrorCode::InvalidOption, field, parts)
+}
+
+#[inline(never)]
+fn error(code: ErrorCode, field: &str, parts: &[&str]) -> Error {
+    Error::at(code, field, parts.concat())
 }
 
 /// The error for an option name nobody knows, with the likely intended one when it differs only
 /// in case or underscores (`tokenID` → `tokenId`, `max_attempts` → `maxAttempts`).
-fn unknown_option(in_retry: bool, key: &str) -> Error {
+fn unknown_option(rows: &[OptionSpec], in_retry: bool, key: &str) -> Error {
     let field = field(in_retry, key);
-    let mut m = ["unknown option ", &quoted(&field)].concat();
-    let near = rows(in_retry).iter().find(|o| loose(o.name).eq(loose(key)));
-    if let Some(o) = near {
+    let mut m = quoted(&field);
+    if let Some(o) = rows.iter().find(|o| same_letters(o.name, key)) {
         m.push_str(" (did you mean \"");
         m.push_str(o.name);
         m.push_str("\"?)");
     }
     m.push_str("; known options: ");
-    for (i, o) in rows(in_retry).iter().enumerate() {
-        if i > 0 {
-            m.push_str(", ");
-        }
+    for (i, o) in rows.iter().enumerate() {
+        m.push_str(if i > 0 { ", " } else { "" });
         m.push_str(o.name);
     }
-    invalid(&field, m)
+    invalid(&field, &["unknown option ", &m])
 }
 
 /// Credentials sent with every request. The secret lives only in memory: it is never persisted,
@@ -355,36 +370,29 @@ impl Config {
 /// Returns the config and warnings worth logging (such as the deprecated base URL).
 pub fn validate(mut options: Options, runtime_id: Option<&str>) -> Result<(Config, Vec<String>)> {
     let mut warnings = Vec::new();
-    let flag = |o: &Options, row: usize| o.numbers.get(row) == Some(&Some(1));
     let credentials = validate_credentials(options.token_id.take(), options.token_secret.take())?;
-    let app_id = validate_app_id(options.app_id.take(), runtime_id, flag(&options, ALLOW_ANY_APP_ID))?;
+    let allow_any = options.numbers.get(ALLOW_ANY_APP_ID) == Some(&Some(1));
+    let app_id = validate_app_id(options.app_id.take(), runtime_id, allow_any)?;
     let base_url = validate_base_url(options.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL), &mut warnings)?;
-    let limits = Limits {
-        max_queue_events: options.count(MAX_QUEUE_EVENTS)? as usize,
-        max_queue_bytes: options.count(MAX_QUEUE_BYTES)? as usize,
-        max_event_bytes: options.count(MAX_EVENT_BYTES)? as usize,
-    };
-    if limits.max_event_bytes > limits.max_queue_bytes {
-        return Err(invalid("maxEventBytes", "maxEventBytes must not exceed maxQueueBytes".into()));
-    }
-    let retry = RetryPolicy {
-        base_delay_ms: options.count(RETRY_BASE_DELAY_MS)?.into(),
-        max_delay_ms: options.count(RETRY_MAX_DELAY_MS)?.into(),
-        max_attempts: options.count(RETRY_MAX_ATTEMPTS)?,
-        max_retry_after_ms: options.count(RETRY_MAX_RETRY_AFTER_MS)?.into(),
-    };
-    if retry.max_delay_ms < retry.base_delay_ms {
-        return Err(invalid("retry.maxDelayMs", "retry.maxDelayMs must be at least retry.baseDelayMs".into()));
-    }
+    let n = options.numbers()?;
     let config = Config {
         credentials,
         app_id,
         base_url,
-        limits,
-        retry,
-        request_timeout_ms: options.count(REQUEST_TIMEOUT_MS)?,
-        concurrency: options.count(CONCURRENCY)? as usize,
-        debug: flag(&options, DEBUG),
+        limits: Limits {
+            max_queue_events: n[MAX_QUEUE_EVENTS] as usize,
+            max_queue_bytes: n[MAX_QUEUE_BYTES] as usize,
+            max_event_bytes: n[MAX_EVENT_BYTES] as usize,
+        },
+        retry: RetryPolicy {
+            base_delay_ms: n[RETRY_BASE_DELAY_MS].into(),
+            max_delay_ms: n[RETRY_MAX_DELAY_MS].into(),
+            max_attempts: n[RETRY_MAX_ATTEMPTS],
+            max_retry_after_ms: n[RETRY_MAX_RETRY_AFTER_MS].into(),
+        },
+        request_timeout_ms: n[REQUEST_TIMEOUT_MS],
+        concurrency: n[CONCURRENCY] as usize,
+        debug: n[DEBUG] == 1,
     };
     Ok((config, warnings))
 }
@@ -398,26 +406,19 @@ pub fn validate_credentials(token_id: Option<String>, token_secret: Option<Strin
 }
 
 fn header_safe(field: &str, value: Option<String>, echo: bool) -> Result<String> {
-    let Some(value) = value else { return Err(invalid(field, [field, " is required"].concat())) };
+    let Some(value) = value else { return Err(invalid(field, &[field, " is required"])) };
     if value.is_empty() {
-        return Err(invalid(field, [field, " must not be empty"].concat()));
+        return Err(invalid(field, &[field, " must not be empty"]));
     }
     if value.len() > 256 {
-        return Err(invalid(field, [field, " must be at most 256 characters"].concat()));
+        return Err(invalid(field, &[field, " must be at most 256 characters"]));
     }
-    if let Some(at) = value.bytes().position(|b| !b.is_ascii_graphic()) {
-        // Every byte before `at` is ASCII, so a character starts there: show all of its bytes.
-        let len = value.bytes().skip(at + 1).take_while(|b| b & 0xC0 == 0x80).count();
-        let bad = value.get(at..=at + len).unwrap_or("");
-        let mut m = [field, " must be visible ASCII without spaces; found ", &quoted(bad)].concat();
-        if echo {
-            m.push_str(" (in ");
-            m.push_str(&quoted(&value));
-            m.push(')');
-        }
-        return Err(invalid(field, m));
-    }
-    Ok(value)
+    let Some(at) = value.bytes().position(|b| !b.is_ascii_graphic()) else { return Ok(value) };
+    // Every byte before `at` is ASCII, so a character starts there: show all of its bytes.
+    let len = value.bytes().skip(at + 1).take_while(|b| b & 0xC0 == 0x80).count();
+    let bad = quoted(value.get(at..=at + len).unwrap_or(""));
+    let shown = if echo { [" (in ", &quoted(&value), ")"].concat() } else { String::new() };
+    Err(invalid(field, &[field, " must be visible ASCII without spaces; found ", &bad, &shown]))
 }
 
 /// True for a well-formed Chrome extension id: 32 letters a–p.
@@ -429,25 +430,24 @@ fn validate_app_id(app_id: Option<String>, runtime_id: Option<&str>, allow_any: 
     match (app_id, runtime_id) {
         (None, Some(id)) => Ok(id.into()),
         (Some(app), Some(id)) if app == id => Ok(app),
-        (Some(app), Some(id)) => Err(Error::at(
+        (Some(app), Some(id)) => Err(error(
             ErrorCode::AppIdMismatch,
             "appId",
-            [
+            &[
                 "appId ",
                 &quoted(&app),
                 " does not match this extension's id chrome.runtime.id ",
                 &quoted(id),
                 "; the Inhouse API only accepts events whose x-inhouse-app equals the registered extension id \
                  (omit appId to use chrome.runtime.id)",
-            ]
-            .concat(),
+            ],
         )),
-        (None, None) => Err(invalid("appId", "appId is required outside a Chrome extension (chrome.runtime.id is not available)".into())),
+        (None, None) => Err(invalid("appId", &["appId is required outside a Chrome extension (chrome.runtime.id is not available)"])),
         (Some(app), None) if is_extension_id(&app) => Ok(app),
         (Some(app), None) if allow_any && !app.is_empty() && app.len() <= 256 && app.bytes().all(|b| b.is_ascii_graphic()) => Ok(app),
         (Some(app), None) => Err(invalid(
             "appId",
-            ["appId ", &quoted(&app), " is not a Chrome extension id (32 letters a-p); set allowAnyAppId: true only for development"].concat(),
+            &["appId ", &quoted(&app), " is not a Chrome extension id (32 letters a-p); set allowAnyAppId: true only for development"],
         )),
     }
 }
@@ -455,54 +455,51 @@ fn validate_app_id(app_id: Option<String>, runtime_id: Option<&str>, allow_any: 
 /// `https://host[:port][/path]`, or `http://` on a loopback host for development. No query,
 /// fragment or user info. Returns it without a trailing slash.
 pub fn validate_base_url(raw: &str, warnings: &mut Vec<String>) -> Result<String> {
-    let bad = |why: &str| invalid("baseUrl", ["baseUrl ", &quoted(raw), " ", why].concat());
-    let trimmed = raw.trim_end_matches('/');
-    // A scheme is ASCII letters (and `+-.`): the first ':' must begin "://". Bytes and `get`
-    // throughout: no string searcher, no panicking slice.
-    let colon = trimmed.bytes().position(|b| b == b':').unwrap_or(trimmed.len());
-    let (Some(scheme), Some(rest)) = (trimmed.get(..colon), trimmed.get(colon + 1..).and_then(|r| r.strip_prefix("//"))) else {
-        return Err(bad("is not an absolute URL"));
+    // Bytes and `get` throughout: no string searcher, no char-boundary checks, no panicking
+    // slice. Every position found is that of an ASCII byte, so a character boundary.
+    let mut url = raw.as_bytes();
+    while let [rest @ .., b'/'] = url {
+        url = rest;
+    }
+    let trimmed = raw.get(..url.len()).unwrap_or(raw);
+    // A scheme is ASCII letters (and `+-.`): the first ':' must begin "://".
+    let (scheme, rest) = url.split_at_checked(find(url, b':')).unwrap_or((url, b""));
+    let rest = rest.strip_prefix(b"://");
+    let (authority, path) = rest.map_or((&b""[..], &b""[..]), |r| r.split_at_checked(find(r, b'/')).unwrap_or((r, b"")));
+    let host = match authority.strip_prefix(b"[") {
+        Some(v6) => v6.get(..find(v6, b']')),
+        None => authority.get(..find(authority, b':')),
     };
-    let (authority, path) = rest.split_at_checked(rest.bytes().position(|b| b == b'/').unwrap_or(rest.len())).unwrap_or((rest, ""));
-    if authority.is_empty() {
-        return Err(bad("has no host"));
-    }
-    if authority.bytes().any(|b| b == b'@') {
-        // Never echo the URL here: the user info may hold a password.
-        return Err(invalid("baseUrl", "baseUrl must not contain user info (user:password@)".into()));
-    }
-    if rest.bytes().any(|b| b == b'?' || b == b'#') {
-        return Err(bad("must not contain a query or fragment"));
-    }
-    if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("contains whitespace"));
-    }
-    if !scheme.eq_ignore_ascii_case("https") {
-        if !scheme.eq_ignore_ascii_case("http") {
-            return Err(bad("must use https"));
+    let host = host.unwrap_or(b"");
+    let loopback = host.eq_ignore_ascii_case(b"localhost") || host == b"::1" || host.starts_with(b"127.") && host.iter().filter(|&&b| b == b'.').count() == 3;
+    let why = match rest {
+        None => "is not an absolute URL",
+        Some(_) if authority.is_empty() => "has no host",
+        Some(_) if authority.contains(&b'@') => {
+            // Never echo the URL here: the user info may hold a password.
+            return Err(invalid("baseUrl", &["baseUrl must not contain user info (user:password@)"]));
         }
-        if !is_loopback(host_of(authority)) {
-            return Err(bad("must use https (plain http is accepted only for 127.0.0.1, localhost or [::1])"));
+        Some(rest) if rest.iter().any(|&b| b == b'?' || b == b'#') => "must not contain a query or fragment",
+        Some(rest) if trimmed.get(url.len() - rest.len()..).is_some_and(|r| r.chars().any(|c| c.is_whitespace() || c.is_control())) => {
+            "contains whitespace"
         }
+        _ if scheme.eq_ignore_ascii_case(b"https") => "",
+        _ if !scheme.eq_ignore_ascii_case(b"http") => "must use https",
+        _ if !loopback => "must use https (plain http is accepted only for 127.0.0.1, localhost or [::1])",
+        _ => "",
+    };
+    if !why.is_empty() {
+        return Err(invalid("baseUrl", &["baseUrl ", &quoted(raw), " ", why]));
     }
-    if path == "/api" {
-        let base = trimmed.get(..trimmed.len() - path.len()).unwrap_or(trimmed);
-        warnings.push(
-            ["baseUrl ", &quoted(trimmed), " is the deprecated legacy base; use ", &quoted(&[base, "/v1/api"].concat()), " instead"].concat(),
-        );
+    if path == b"/api" {
+        let base = trimmed.get(..url.len() - path.len()).unwrap_or(trimmed);
+        let modern = quoted(&[base, "/v1/api"].concat());
+        warnings.push(["baseUrl ", &quoted(trimmed), " is the deprecated legacy base; use ", &modern, " instead"].concat());
     }
     Ok(trimmed.into())
 }
 
-/// The host of `host[:port]` or `[ipv6][:port]`.
-fn host_of(authority: &str) -> &str {
-    let (host, end) = match authority.strip_prefix('[') {
-        Some(v6) => (v6, b']'),
-        None => (authority, b':'),
-    };
-    host.get(..host.bytes().position(|b| b == end).unwrap_or(host.len())).unwrap_or("")
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost") || host == "::1" || host.starts_with("127.") && host.bytes().filter(|&b| b == b'.').count() == 3
+/// Where `byte` first is in `b`, or its length.
+fn find(b: &[u8], byte: u8) -> usize {
+    b.iter().position(|&x| x == byte).unwrap_or(b.len())
 }
