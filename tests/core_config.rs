@@ -2,8 +2,8 @@
 //! Host tests of `core::config`: option validation into a `Config`.
 
 use inhouse_tracker::core::config::{
-    is_extension_id, unknown_option, validate, validate_base_url, validate_credentials, wrong_type, Config, Credentials,
-    Limits, OptionKind, Options, RetryOptions, RetryPolicy, DEFAULT_BASE_URL, OPTION_NAMES, RETRY_OPTION_NAMES, TRACK_PATH,
+    self, is_extension_id, validate, validate_base_url, validate_credentials, Config, Credentials, Limits, OptionKind,
+    Options, RetryPolicy, Value as Given, DEFAULT_BASE_URL, OPTIONS, TRACK_PATH,
 };
 use inhouse_tracker::core::error::{Error, ErrorCode};
 use serde_json::{json, Value};
@@ -12,8 +12,35 @@ const EXT: &str = "abcdefghijklmnopabcdefghijklmnop";
 const OTHER_EXT: &str = "ponmlkjihgfedcbaponmlkjihgfedcba";
 const SECRET: &str = "s3cr3t-Value_xyz";
 
+/// A JSON value as the edge reads a JavaScript one.
+fn given(v: &Value) -> Given {
+    match v {
+        Value::String(s) => Given::Text(s.clone()),
+        Value::Number(n) => Given::Number(n.as_f64().unwrap()),
+        Value::Bool(b) => Given::Bool(*b),
+        Value::Null => Given::Other("null"),
+        Value::Array(_) => Given::Array,
+        Value::Object(_) => Given::Object,
+    }
+}
+
+/// Reads an options object key by key, as `web::options::read` does.
+fn read(v: &Value) -> Result<Options, Error> {
+    fn keys(o: &mut Options, v: &Value, in_retry: bool) -> Result<(), Error> {
+        for (k, x) in v.as_object().into_iter().flatten() {
+            if o.set(in_retry, k, given(x))? == config::RETRY {
+                keys(o, x, true)?;
+            }
+        }
+        Ok(())
+    }
+    let mut o = Options::default();
+    keys(&mut o, v, false)?;
+    Ok(o)
+}
+
 fn opts(v: Value) -> Options {
-    serde_json::from_value(v).expect("options deserialize")
+    read(&v).expect("options read")
 }
 
 /// Valid credentials plus the given extra keys.
@@ -332,18 +359,23 @@ fn legacy_api_base_is_accepted_with_a_warning() {
 
 #[test]
 fn unknown_option_keys_are_rejected() {
-    for v in [
-        json!({"tokenID": "x"}),
-        json!({"tokenId": "x", "token_secret": "y"}),
-        json!({"tokenId": "x", "tokenSecret": "y", "maxQueue": 5}),
-        json!({"tokenId": "x", "tokenSecret": "y", "retry": {"maxAttempt": 5}}),
-        json!({"tokenId": "x", "tokenSecret": "y", "retry": {"base_delay_ms": 5}}),
+    for (v, field) in [
+        (json!({"tokenID": "x"}), "tokenID"),
+        (json!({"tokenId": "x", "token_secret": "y"}), "token_secret"),
+        (json!({"tokenId": "x", "tokenSecret": "y", "maxQueue": 5}), "maxQueue"),
+        (json!({"tokenId": "x", "tokenSecret": "y", "retry": {"maxAttempt": 5}}), "retry.maxAttempt"),
+        (json!({"tokenId": "x", "tokenSecret": "y", "retry": {"base_delay_ms": 5}}), "retry.base_delay_ms"),
+        // A key of `retry` is not a top-level option, nor the other way round.
+        (json!({"maxAttempts": 5}), "maxAttempts"),
+        (json!({"retry.maxAttempts": 5}), "retry.maxAttempts"),
+        (json!({"retry": {"concurrency": 5}}), "retry.concurrency"),
+        (json!({"retry": {"retry": {}}}), "retry.retry"),
     ] {
-        let r = serde_json::from_value::<Options>(v.clone());
-        let e = r.expect_err(&v.to_string());
-        assert!(e.to_string().contains("unknown field"), "{v}: {e}");
+        let e = read(&v).expect_err(&v.to_string());
+        assert_invalid(&e, field);
+        assert!(e.message.starts_with("unknown option"), "{v}: {}", e.message);
     }
-    // Every documented key parses.
+    // Every documented key is read.
     let o = opts(json!({
         "tokenId": "a", "tokenSecret": "b", "appId": EXT, "baseUrl": "https://x.y", "allowAnyAppId": false,
         "maxQueueEvents": 1, "maxQueueBytes": 2048, "maxEventBytes": 256, "requestTimeoutMs": 1000,
@@ -351,10 +383,54 @@ fn unknown_option_keys_are_rejected() {
         "retry": {"baseDelayMs": 100, "maxDelayMs": 1000, "maxAttempts": 1, "maxRetryAfterMs": 1000}
     }));
     assert_eq!(o.token_id.as_deref(), Some("a"));
-    assert_eq!(o.retry.as_ref().and_then(|r| r.max_attempts), Some(1));
-    // Wrong types are errors too.
-    assert!(serde_json::from_value::<Options>(json!({"concurrency": -1})).is_err());
-    assert!(serde_json::from_value::<Options>(json!({"concurrency": "4"})).is_err());
+    assert_eq!(o.token_secret.as_deref(), Some("b"));
+    assert_eq!(o.app_id.as_deref(), Some(EXT));
+    assert_eq!(o.base_url.as_deref(), Some("https://x.y"));
+    assert_eq!(o.numbers[config::RETRY_MAX_ATTEMPTS], Some(1));
+    assert_eq!(o.numbers[config::ALLOW_ANY_APP_ID], Some(0));
+    // Undefined-free `retry: []` sets nothing, as an object without keys.
+    assert!(read(&json!({"retry": []})).is_ok());
+    // The hooks take functions.
+    let mut o = Options::default();
+    assert_eq!(o.set(false, "onError", Given::Function), Ok(config::ON_ERROR));
+    assert_eq!(o.set(false, "onDrop", Given::Function), Ok(config::ON_DROP));
+    let e = o.set(false, "onDrop", Given::Text("f".into())).unwrap_err();
+    assert_eq!(e.message, "onDrop must be a function, got string");
+}
+
+#[test]
+fn wrong_types_name_the_field_and_the_type_got() {
+    for (v, field, message) in [
+        (json!({"concurrency": -1}), "concurrency", "concurrency must be a whole number, got -1"),
+        (json!({"concurrency": "4"}), "concurrency", "concurrency must be a whole number, got string"),
+        (json!({"concurrency": 1.5}), "concurrency", "concurrency must be a whole number, got a fractional number"),
+        (json!({"concurrency": 4_294_967_296u64}), "concurrency", "concurrency must be a whole number, got 4294967296"),
+        (json!({"concurrency": null}), "concurrency", "concurrency must be a whole number, got null"),
+        (json!({"tokenId": 5}), "tokenId", "tokenId must be a string, got 5"),
+        (json!({"tokenId": [1]}), "tokenId", "tokenId must be a string, got an array"),
+        (json!({"baseUrl": {}}), "baseUrl", "baseUrl must be a string, got object"),
+        (json!({"debug": "yes"}), "debug", "debug must be true or false, got string"),
+        (json!({"allowAnyAppId": 1}), "allowAnyAppId", "allowAnyAppId must be true or false, got 1"),
+        (json!({"retry": 3}), "retry", "retry must be an object, got 3"),
+        (json!({"retry": {"maxAttempts": 1.5}}), "retry.maxAttempts", "retry.maxAttempts must be a whole number, got a fractional number"),
+        (json!({"retry": {"maxAttempts": true}}), "retry.maxAttempts", "retry.maxAttempts must be a whole number, got boolean"),
+        (json!({"onError": "f"}), "onError", "onError must be a function, got string"),
+    ] {
+        let e = read(&v).expect_err(&v.to_string());
+        assert_invalid(&e, field);
+        assert_eq!(e.message, message);
+    }
+    let mut o = Options::default();
+    for (v, got) in [
+        (Given::Number(-1e300), "-9223372036854775808"),
+        (Given::Number(f64::NAN), "a fractional number"),
+        (Given::Number(f64::INFINITY), "a fractional number"),
+        (Given::Other("symbol"), "symbol"),
+        (Given::Function, "function"),
+    ] {
+        let e = o.set(false, "maxQueueEvents", v).unwrap_err();
+        assert_eq!(e.message, format!("maxQueueEvents must be a whole number, got {got}"));
+    }
 }
 
 #[test]
@@ -367,53 +443,160 @@ fn error_display_and_codes() {
     assert_eq!(ErrorCode::RateLimited.as_str(), "RATE_LIMITED");
 }
 
-/// The names serde expects, read from its "unknown field" message.
-fn serde_field_names<T: serde::de::DeserializeOwned + std::fmt::Debug>() -> Vec<String> {
-    let e = serde_json::from_value::<T>(json!({"zzzUnknown": 1})).unwrap_err().to_string();
-    let list = e.split("expected one of ").nth(1).expect(&e);
-    list.split(", ").map(|x| x.trim().trim_matches(|c| c == '`' || c == ',').split('`').next().unwrap().to_string()).collect()
-}
-
 #[test]
-fn option_name_tables_match_the_options_type() {
-    let mut table: Vec<String> =
-        OPTION_NAMES.iter().filter(|(_, k)| !matches!(k, OptionKind::Hook)).map(|(n, _)| n.to_string()).collect();
-    let mut serde_names = serde_field_names::<Options>();
-    table.sort();
-    serde_names.sort();
-    assert_eq!(table, serde_names, "OPTION_NAMES (less hooks) and Options disagree");
-    let mut retry: Vec<String> = RETRY_OPTION_NAMES.iter().map(|s| s.to_string()).collect();
-    let mut serde_retry = serde_field_names::<RetryOptions>();
-    retry.sort();
-    serde_retry.sort();
-    assert_eq!(retry, serde_retry);
-    // Each non-hook option parses with a value of its kind.
-    for (name, kind) in OPTION_NAMES {
-        let v = match kind {
-            OptionKind::Text => json!("x"),
-            OptionKind::Count => json!(1),
-            OptionKind::Flag => json!(true),
-            OptionKind::Retry => json!({}),
-            OptionKind::Hook => continue,
+fn the_option_table() {
+    let names: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
+    assert_eq!(
+        names,
+        [
+            "tokenId", "tokenSecret", "appId", "baseUrl", "allowAnyAppId", "maxQueueEvents", "maxQueueBytes", "maxEventBytes",
+            "requestTimeoutMs", "concurrency", "retry", "debug", "wasmUrl", "onError", "onDrop",
+            // retry.*
+            "baseDelayMs", "maxDelayMs", "maxAttempts", "maxRetryAfterMs",
+        ]
+    );
+    for (row, name) in [
+        (config::TOKEN_ID, "tokenId"),
+        (config::TOKEN_SECRET, "tokenSecret"),
+        (config::APP_ID, "appId"),
+        (config::BASE_URL, "baseUrl"),
+        (config::ALLOW_ANY_APP_ID, "allowAnyAppId"),
+        (config::MAX_QUEUE_EVENTS, "maxQueueEvents"),
+        (config::MAX_QUEUE_BYTES, "maxQueueBytes"),
+        (config::MAX_EVENT_BYTES, "maxEventBytes"),
+        (config::REQUEST_TIMEOUT_MS, "requestTimeoutMs"),
+        (config::CONCURRENCY, "concurrency"),
+        (config::RETRY, "retry"),
+        (config::DEBUG, "debug"),
+        (config::WASM_URL, "wasmUrl"),
+        (config::ON_ERROR, "onError"),
+        (config::ON_DROP, "onDrop"),
+        (config::RETRY_BASE_DELAY_MS, "baseDelayMs"),
+        (config::RETRY_MAX_DELAY_MS, "maxDelayMs"),
+        (config::RETRY_MAX_ATTEMPTS, "maxAttempts"),
+        (config::RETRY_MAX_RETRY_AFTER_MS, "maxRetryAfterMs"),
+    ] {
+        assert_eq!(OPTIONS[row].name, name);
+    }
+    for o in &OPTIONS {
+        // The did-you-mean compare assumes names without underscores.
+        assert!(!o.name.contains('_'), "{}", o.name);
+        if o.kind == OptionKind::Count {
+            assert!(o.min <= o.default && o.default <= o.max, "{}", o.name);
+        }
+    }
+    // Each option is read with a value of its kind, and set returns its row.
+    for (row, o) in OPTIONS.iter().enumerate() {
+        let in_retry = row >= config::RETRY_BASE_DELAY_MS;
+        let v = match o.kind {
+            OptionKind::Text => Given::Text("x".into()),
+            OptionKind::Count => Given::Number(1.0),
+            OptionKind::Flag => Given::Bool(true),
+            OptionKind::Retry => Given::Object,
+            OptionKind::Hook => Given::Function,
         };
-        serde_json::from_value::<Options>(json!({ *name: v })).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(Options::default().set(in_retry, o.name, v), Ok(row), "{}", o.name);
     }
 }
 
 #[test]
-fn unknown_option_and_wrong_type_messages() {
-    let names: Vec<&str> = OPTION_NAMES.iter().map(|(n, _)| *n).collect();
-    let e = unknown_option("tokenID", &names);
+fn unknown_option_messages() {
+    let e = read(&json!({"tokenID": "typo"})).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidOption);
     assert_eq!(e.field.as_deref(), Some("tokenID"));
-    assert!(e.message.contains("did you mean \"tokenId\""), "{}", e.message);
-    let e = unknown_option("retry.max_attempts", RETRY_OPTION_NAMES);
+    assert_eq!(
+        e.message,
+        "unknown option \"tokenID\" (did you mean \"tokenId\"?); known options: tokenId, tokenSecret, appId, baseUrl, \
+         allowAnyAppId, maxQueueEvents, maxQueueBytes, maxEventBytes, requestTimeoutMs, concurrency, retry, debug, wasmUrl, \
+         onError, onDrop"
+    );
+    let e = read(&json!({"retry": {"max_attempts": 3}})).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("retry.max_attempts"));
-    assert!(e.message.contains("did you mean \"maxAttempts\""), "{}", e.message);
-    let e = unknown_option("flavour", &names);
-    assert!(!e.message.contains("did you mean"), "{}", e.message);
-    assert!(e.message.contains("tokenId") && e.message.contains("concurrency"), "lists the known options: {}", e.message);
-    let e = wrong_type("concurrency", "a number", "a string");
-    assert_eq!((e.code, e.field.as_deref()), (ErrorCode::InvalidOption, Some("concurrency")));
-    assert_eq!(e.message, "concurrency must be a number, got a string");
+    assert_eq!(
+        e.message,
+        "unknown option \"retry.max_attempts\" (did you mean \"maxAttempts\"?); known options: baseDelayMs, maxDelayMs, \
+         maxAttempts, maxRetryAfterMs"
+    );
+    for (key, near) in [("TOKENID", "tokenId"), ("token_id", "tokenId"), ("Base_Url", "baseUrl"), ("on_error", "onError")] {
+        let e = read(&json!({ key: 1 })).unwrap_err();
+        assert!(e.message.contains(&format!("did you mean \"{near}\"")), "{key}: {}", e.message);
+    }
+    for key in ["flavour", "tokenIdx", "tokenI", "_", "", "maxAtempts"] {
+        let e = read(&json!({ key: 1 })).unwrap_err();
+        assert!(!e.message.contains("did you mean"), "{key}: {}", e.message);
+        assert!(e.message.contains("tokenId") && e.message.contains("concurrency"), "lists the known options: {}", e.message);
+    }
+    // A name is quoted as JSON, so a strange key cannot break the message.
+    let e = read(&json!({"a\"b\n": 1})).unwrap_err();
+    assert!(e.message.starts_with("unknown option \"a\\\"b\\n\";"), "{}", e.message);
+}
+
+/// The messages word for word, as they were before the option table (built with `format!`).
+#[test]
+fn messages_word_for_word() {
+    let msg = |r: Result<(Config, Vec<String>), Error>| r.unwrap_err().message;
+    assert_eq!(msg(validate(with(json!({"concurrency": 0})), Some(EXT))), "concurrency must be between 1 and 16, got 0");
+    assert_eq!(
+        msg(validate(with(json!({"retry": {"maxRetryAfterMs": 604_800_001u64}})), Some(EXT))),
+        "retry.maxRetryAfterMs must be between 1000 and 604800000, got 604800001"
+    );
+    assert_eq!(msg(validate(with(json!({"maxQueueBytes": 1024})), Some(EXT))), "maxEventBytes must not exceed maxQueueBytes");
+    assert_eq!(
+        msg(validate(with(json!({"retry": {"maxDelayMs": 1000, "baseDelayMs": 2000}})), Some(EXT))),
+        "retry.maxDelayMs must be at least retry.baseDelayMs"
+    );
+    assert_eq!(cred_err(None, Some(SECRET)).message, "tokenId is required");
+    assert_eq!(cred_err(Some(""), Some(SECRET)).message, "tokenId must not be empty");
+    assert_eq!(cred_err(Some(&"a".repeat(257)), Some(SECRET)).message, "tokenId must be at most 256 characters");
+    assert_eq!(cred_err(Some("tid 1"), Some(SECRET)).message, "tokenId must be visible ASCII without spaces; found \" \" (in \"tid 1\")");
+    assert_eq!(cred_err(Some("tïd"), Some(SECRET)).message, "tokenId must be visible ASCII without spaces; found \"ï\" (in \"tïd\")");
+    assert_eq!(cred_err(Some("t€"), Some(SECRET)).message, "tokenId must be visible ASCII without spaces; found \"€\" (in \"t€\")");
+    assert_eq!(cred_err(Some("tid"), None).message, "tokenSecret is required");
+    assert_eq!(cred_err(Some("tid"), Some("a\tb")).message, "tokenSecret must be visible ASCII without spaces; found \"\\t\"");
+    assert_eq!(
+        msg(validate(with(json!({"appId": OTHER_EXT})), Some(EXT))),
+        format!(
+            "appId \"{OTHER_EXT}\" does not match this extension's id chrome.runtime.id \"{EXT}\"; the Inhouse API only accepts \
+             events whose x-inhouse-app equals the registered extension id (omit appId to use chrome.runtime.id)"
+        )
+    );
+    assert_eq!(
+        msg(validate(with(json!({})), None)),
+        "appId is required outside a Chrome extension (chrome.runtime.id is not available)"
+    );
+    assert_eq!(
+        msg(validate(with(json!({"appId": "dev-app"})), None)),
+        "appId \"dev-app\" is not a Chrome extension id (32 letters a-p); set allowAnyAppId: true only for development"
+    );
+    for (raw, why) in [
+        ("http://example.com/", "must use https (plain http is accepted only for 127.0.0.1, localhost or [::1])"),
+        ("ftp://example.com", "must use https"),
+        ("ht\0tps://example.com", "must use https"),
+        ("example.com", "is not an absolute URL"),
+        ("https:/example.com", "is not an absolute URL"),
+        ("https://", "is not an absolute URL"),
+        ("https:///v1/api", "has no host"),
+        ("https://example.com/a?b", "must not contain a query or fragment"),
+        ("https://example.com#b", "must not contain a query or fragment"),
+        ("https://exa mple.com", "contains whitespace"),
+        ("https://example.com/\u{a0}", "contains whitespace"),
+        ("https://example.com/\u{85}", "contains whitespace"),
+        ("https://example.com/\u{3000}", "contains whitespace"),
+    ] {
+        let e = base(raw).expect_err(raw);
+        assert_eq!(e.message, format!("baseUrl {} {why}", serde_json::to_string(raw).unwrap()), "{raw}");
+    }
+    assert_eq!(base("https://u:p@example.com").unwrap_err().message, "baseUrl must not contain user info (user:password@)");
+    assert_eq!(
+        base("https://api.tryinhouse.co/api//").unwrap().1,
+        ["baseUrl \"https://api.tryinhouse.co/api\" is the deprecated legacy base; use \"https://api.tryinhouse.co/v1/api\" instead"]
+    );
+    // Loopback hosts in any case, with or without a port; IPv6 in brackets.
+    for raw in ["HTTP://LOCALHOST", "http://localhost:1/x", "http://127.0.0.1", "http://[::1]", "http://[::1]:80/"] {
+        assert!(base(raw).is_ok(), "{raw}");
+    }
+    for raw in ["http://127.0.0.1.2", "http://[::1", "http://local_host", "http://localhos"] {
+        let ok = base(raw).is_ok();
+        assert_eq!(ok, raw == "http://[::1", "{raw}");
+    }
 }

@@ -1,89 +1,288 @@
 //! Options as the user gives them, and their validation into a [`Config`] the engine trusts.
+//!
+//! One table, [`OPTIONS`], describes every option: its name, the JavaScript type it takes and,
+//! for a number, its range and default. The edge reads each key of the options object into a
+//! [`Value`] and hands it to [`Options::set`], which knows the name and checks the type;
+//! [`validate`] then checks the values. Messages are built with `concat` and
+//! [`push_u64`]: `format!` would bring Rust's formatting machinery into the wasm.
 
 use super::error::{Error, ErrorCode, Result};
 use super::json::quoted;
-use serde::Deserialize;
+use super::text::{push_u64, u64_text};
 
 /// The recommended, versioned API base.
 pub const DEFAULT_BASE_URL: &str = "https://api.tryinhouse.co/v1/api";
 /// The path appended to the base for every event.
 pub const TRACK_PATH: &str = "/chrome/events/track";
 
-/// Options exactly as JavaScript passes them to `init` (hooks are taken off by the edge).
-/// Unknown keys are an error, so a typo such as `tokenID` is caught at once.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// The JavaScript type an option takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptionKind {
+    /// A string.
+    Text,
+    /// A whole number within the row's `min..=max`.
+    Count,
+    /// `true` or `false`.
+    Flag,
+    /// The `retry` object, whose keys are the rows from [`RETRY`]` + 1` on.
+    Retry,
+    /// A function (`onError`, `onDrop`): the edge keeps it.
+    Hook,
+}
+
+impl OptionKind {
+    fn expected(self) -> &'static str {
+        match self {
+            OptionKind::Text => "a string",
+            OptionKind::Count => "a whole number",
+            OptionKind::Flag => "true or false",
+            OptionKind::Retry => "an object",
+            OptionKind::Hook => "a function",
+        }
+    }
+}
+
+/// One option: its key (within `retry` for the last rows), its type and, for a count, its range
+/// and default.
+#[derive(Debug)]
+pub struct OptionSpec {
+    pub name: &'static str,
+    pub kind: OptionKind,
+    pub min: u32,
+    pub max: u32,
+    pub default: u32,
+}
+
+const fn row(name: &'static str, kind: OptionKind) -> OptionSpec {
+    OptionSpec { name, kind, min: 0, max: 0, default: 0 }
+}
+
+const fn count(name: &'static str, min: u32, max: u32, default: u32) -> OptionSpec {
+    OptionSpec { name, kind: OptionKind::Count, min, max, default }
+}
+
+// Rows of [`OPTIONS`].
+pub const TOKEN_ID: usize = 0;
+pub const TOKEN_SECRET: usize = 1;
+pub const APP_ID: usize = 2;
+pub const BASE_URL: usize = 3;
+pub const ALLOW_ANY_APP_ID: usize = 4;
+pub const MAX_QUEUE_EVENTS: usize = 5;
+pub const MAX_QUEUE_BYTES: usize = 6;
+pub const MAX_EVENT_BYTES: usize = 7;
+pub const REQUEST_TIMEOUT_MS: usize = 8;
+pub const CONCURRENCY: usize = 9;
+pub const RETRY: usize = 10;
+pub const DEBUG: usize = 11;
+pub const WASM_URL: usize = 12;
+pub const ON_ERROR: usize = 13;
+pub const ON_DROP: usize = 14;
+/// The first key of `retry`: rows from here on are `retry.*`.
+pub const RETRY_BASE_DELAY_MS: usize = 15;
+pub const RETRY_MAX_DELAY_MS: usize = 16;
+pub const RETRY_MAX_ATTEMPTS: usize = 17;
+pub const RETRY_MAX_RETRY_AFTER_MS: usize = 18;
+
+/// Every option `init` accepts (camelCase, as JavaScript writes them), top-level keys in the order
+/// the "known options" list shows them, then the keys of `retry`.
+pub const OPTIONS: [OptionSpec; 19] = [
+    row("tokenId", OptionKind::Text),
+    row("tokenSecret", OptionKind::Text),
+    row("appId", OptionKind::Text),
+    row("baseUrl", OptionKind::Text),
+    // Development override: outside an extension, accept an `appId` that is not an extension id.
+    row("allowAnyAppId", OptionKind::Flag),
+    count("maxQueueEvents", 1, 1_000_000, 20_000),
+    // chrome.storage.local holds 10 MB for the whole extension: the default leaves more than
+    // half of it to the extension's own data.
+    count("maxQueueBytes", 1024, 64 * 1024 * 1024, 4 * 1024 * 1024),
+    count("maxEventBytes", 256, 1024 * 1024, 32 * 1024),
+    // Chrome stops a service worker whose fetch takes longer than 30 s: stay well under it.
+    count("requestTimeoutMs", 100, 25_000, 10_000),
+    count("concurrency", 1, 16, 4),
+    row("retry", OptionKind::Retry),
+    row("debug", OptionKind::Flag),
+    // The JavaScript loader's: checked here, used there.
+    row("wasmUrl", OptionKind::Text),
+    row("onError", OptionKind::Hook),
+    row("onDrop", OptionKind::Hook),
+    count("baseDelayMs", 100, 600_000, 1_000),
+    count("maxDelayMs", 1_000, 86_400_000, 300_000),
+    count("maxAttempts", 1, 1_000, 25),
+    count("maxRetryAfterMs", 1_000, 7 * 86_400_000, 86_400_000),
+];
+
+/// The rows of the top-level keys, or of the keys of `retry`.
+fn rows(in_retry: bool) -> &'static [OptionSpec] {
+    let rows = if in_retry { OPTIONS.get(RETRY_BASE_DELAY_MS..) } else { OPTIONS.get(..RETRY_BASE_DELAY_MS) };
+    rows.unwrap_or(&[])
+}
+
+/// An option's path as messages and `error.field` show it: `retry.maxAttempts`.
+fn field(in_retry: bool, key: &str) -> String {
+    [if in_retry { "retry." } else { "" }, key].concat()
+}
+
+/// A value of the options object, as the edge reads it from JavaScript whatever the option.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Text(String),
+    Number(f64),
+    Bool(bool),
+    Function,
+    /// An object that is not an array (nor null, nor a function).
+    Object,
+    Array,
+    /// Anything else, by the name messages give its type: `null`, `symbol`, `bigint`.
+    Other(&'static str),
+}
+
+/// Options exactly as JavaScript passes them to `init`, type-checked but not yet validated.
+#[derive(Default)]
 pub struct Options {
     pub token_id: Option<String>,
     pub token_secret: Option<String>,
     pub app_id: Option<String>,
     pub base_url: Option<String>,
-    /// Development override: outside an extension, accept an `appId` that is not an extension id.
-    pub allow_any_app_id: Option<bool>,
-    pub max_queue_events: Option<u32>,
-    pub max_queue_bytes: Option<u32>,
-    pub max_event_bytes: Option<u32>,
-    pub request_timeout_ms: Option<u32>,
-    pub concurrency: Option<u32>,
-    pub retry: Option<RetryOptions>,
-    pub debug: Option<bool>,
-    pub wasm_url: Option<String>,
+    /// Counts and flags (`1` for true) by their row of [`OPTIONS`]; `None` when not given.
+    pub numbers: [Option<u32>; OPTIONS.len()],
 }
 
-/// The JavaScript type an option takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OptionKind {
-    Text,
-    Count,
-    Flag,
-    Retry,
-    Hook,
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("token_id", &self.token_id)
+            .field("token_secret", &self.token_secret.as_ref().map(|_| "<redacted>"))
+            .field("app_id", &self.app_id)
+            .field("base_url", &self.base_url)
+            .field("numbers", &self.numbers)
+            .finish()
+    }
 }
 
-/// Every option `init` accepts, with its type (camelCase, as JavaScript writes them).
-pub const OPTION_NAMES: &[(&str, OptionKind)] = &[
-    ("tokenId", OptionKind::Text),
-    ("tokenSecret", OptionKind::Text),
-    ("appId", OptionKind::Text),
-    ("baseUrl", OptionKind::Text),
-    ("allowAnyAppId", OptionKind::Flag),
-    ("maxQueueEvents", OptionKind::Count),
-    ("maxQueueBytes", OptionKind::Count),
-    ("maxEventBytes", OptionKind::Count),
-    ("requestTimeoutMs", OptionKind::Count),
-    ("concurrency", OptionKind::Count),
-    ("retry", OptionKind::Retry),
-    ("debug", OptionKind::Flag),
-    ("wasmUrl", OptionKind::Text),
-    ("onError", OptionKind::Hook),
-    ("onDrop", OptionKind::Hook),
-];
+impl Options {
+    /// Takes one key of the options object (`in_retry`: of its `retry` object). An unknown key
+    /// or a value of the wrong type is an error naming the field (`retry.maxAttempts must be a
+    /// whole number, got a fractional number`). Returns the option's row, so that the edge can
+    /// read [`RETRY`]'s keys and keep the [`ON_ERROR`] and [`ON_DROP`] functions.
+    pub fn set(&mut self, in_retry: bool, key: &str, value: Value) -> Result<usize> {
+        let rows = rows(in_retry);
+        let Some(i) = rows.iter().position(|o| o.name == key) else {
+            return Err(unknown_option(rows, in_retry, key));
+        };
+        let row = i + if in_retry { RETRY_BASE_DELAY_MS } else { 0 };
+        let kind = rows.get(i).map_or(OptionKind::Hook, |o| o.kind);
+        let number = match (kind, &value) {
+            (OptionKind::Count, Value::Number(n)) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(n) => Some(*n as u32),
+            (OptionKind::Flag, Value::Bool(b)) => Some(u32::from(*b)),
+            (OptionKind::Text, Value::Text(_)) | (OptionKind::Hook, Value::Function) => None,
+            // An array's keys are read too (as ever: `retry: []` sets nothing).
+            (OptionKind::Retry, Value::Object | Value::Array) => None,
+            _ => {
+                let field = field(in_retry, key);
+                let mut got = String::new();
+                push_type(&mut got, &value);
+                return Err(invalid(&field, &[&field, " must be ", kind.expected(), ", got ", &got]));
+            }
+        };
+        if let Some(slot) = self.numbers.get_mut(row) {
+            *slot = number;
+        }
+        if let Value::Text(s) = value {
+            let slot = match row {
+                TOKEN_ID => &mut self.token_id,
+                TOKEN_SECRET => &mut self.token_secret,
+                APP_ID => &mut self.app_id,
+                BASE_URL => &mut self.base_url,
+                _ => return Ok(row),
+            };
+            *slot = Some(s);
+        }
+        Ok(row)
+    }
 
-/// Every key of the `retry` option.
-pub const RETRY_OPTION_NAMES: &[&str] = &["baseDelayMs", "maxDelayMs", "maxAttempts", "maxRetryAfterMs"];
-
-/// The error for an option name nobody knows, with the likely intended one when there is one
-/// (`tokenID` → `tokenId`).
-pub fn unknown_option(field: &str, known: &[&str]) -> Error {
-    let name = field.rsplit('.').next().unwrap_or(field);
-    let near = known.iter().find(|k| k.eq_ignore_ascii_case(name) || k.to_ascii_lowercase().replace('_', "") == name.to_ascii_lowercase().replace('_', ""));
-    let hint = near.map(|k| format!(" (did you mean {}?)", quoted(k))).unwrap_or_default();
-    Error::at(ErrorCode::InvalidOption, field, format!("unknown option {}{hint}; known options: {}", quoted(field), known.join(", ")))
+    /// Every count and flag by its row (a flag is 0 or 1), defaults filled in; a count out of
+    /// its range, or two that contradict each other, is an error.
+    fn numbers(&self) -> Result<[u32; OPTIONS.len()]> {
+        let mut out = [0; OPTIONS.len()];
+        for (row, ((spec, given), slot)) in OPTIONS.iter().zip(&self.numbers).zip(&mut out).enumerate() {
+            let v = given.unwrap_or(spec.default);
+            if spec.kind == OptionKind::Count && !(spec.min <= v && v <= spec.max) {
+                let field = field(row >= RETRY_BASE_DELAY_MS, spec.name);
+                let (min, max, got) = (u64_text(spec.min.into()), u64_text(spec.max.into()), u64_text(v.into()));
+                return Err(invalid(&field, &[&field, " must be between ", &min, " and ", &max, ", got ", &got]));
+            }
+            *slot = v;
+        }
+        let broken = if out[MAX_EVENT_BYTES] > out[MAX_QUEUE_BYTES] {
+            ["maxEventBytes", " must not exceed maxQueueBytes"]
+        } else if out[RETRY_MAX_DELAY_MS] < out[RETRY_BASE_DELAY_MS] {
+            ["retry.maxDelayMs", " must be at least retry.baseDelayMs"]
+        } else {
+            return Ok(out);
+        };
+        Err(invalid(broken[0], &broken))
+    }
 }
 
-/// The error for an option of the wrong JavaScript type.
-pub fn wrong_type(field: &str, expected: &str, got: &str) -> Error {
-    Error::at(ErrorCode::InvalidOption, field, format!("{field} must be {expected}, got {got}"))
+/// The type of a value as messages name it: `string`, `an array`, `-1`, `a fractional number`.
+fn push_type(out: &mut String, v: &Value) {
+    out.push_str(match v {
+        Value::Text(_) => "string",
+        Value::Bool(_) => "boolean",
+        Value::Function => "function",
+        Value::Object => "object",
+        Value::Array => "an array",
+        Value::Other(name) => name,
+        Value::Number(n) if n.fract() == 0.0 => {
+            let n = *n as i64;
+            if n < 0 {
+                out.push('-');
+            }
+            return push_u64(out, n.unsigned_abs());
+        }
+        Value::Number(_) => "a fractional number",
+    })
 }
 
-/// The retry policy's tunables.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RetryOptions {
-    pub base_delay_ms: Option<u32>,
-    pub max_delay_ms: Option<u32>,
-    pub max_attempts: Option<u32>,
-    pub max_retry_after_ms: Option<u32>,
+/// Whether `name` and `key` are equal ignoring ASCII case and underscores in `key`.
+fn same_letters(name: &str, key: &str) -> bool {
+    let mut name = name.bytes();
+    for k in key.bytes().filter(|&k| k != b'_') {
+        match name.next() {
+            Some(n) if n.eq_ignore_ascii_case(&k) => {}
+            _ => return false,
+        }
+    }
+    name.next().is_none()
+}
+
+/// An `INVALID_OPTION` error about `field`, its message `parts` end to end.
+fn invalid(field: &str, parts: &[&str]) -> Error {
+    error(ErrorCode::InvalidOption, field, parts)
+}
+
+#[inline(never)]
+fn error(code: ErrorCode, field: &str, parts: &[&str]) -> Error {
+    Error::at(code, field, parts.concat())
+}
+
+/// The error for an option name nobody knows, with the likely intended one when it differs only
+/// in case or underscores (`tokenID` → `tokenId`, `max_attempts` → `maxAttempts`).
+fn unknown_option(rows: &[OptionSpec], in_retry: bool, key: &str) -> Error {
+    let field = field(in_retry, key);
+    let mut m = quoted(&field);
+    if let Some(o) = rows.iter().find(|o| same_letters(o.name, key)) {
+        m.push_str(" (did you mean \"");
+        m.push_str(o.name);
+        m.push_str("\"?)");
+    }
+    m.push_str("; known options: ");
+    for (i, o) in rows.iter().enumerate() {
+        m.push_str(if i > 0 { ", " } else { "" });
+        m.push_str(o.name);
+    }
+    invalid(&field, &["unknown option ", &m])
 }
 
 /// Credentials sent with every request. The secret lives only in memory: it is never persisted,
@@ -116,7 +315,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { base_delay_ms: 1_000, max_delay_ms: 300_000, max_attempts: 25, max_retry_after_ms: 86_400_000 }
+        RetryPolicy {
+            base_delay_ms: OPTIONS[RETRY_BASE_DELAY_MS].default.into(),
+            max_delay_ms: OPTIONS[RETRY_MAX_DELAY_MS].default.into(),
+            max_attempts: OPTIONS[RETRY_MAX_ATTEMPTS].default,
+            max_retry_after_ms: OPTIONS[RETRY_MAX_RETRY_AFTER_MS].default.into(),
+        }
     }
 }
 
@@ -125,8 +329,7 @@ impl Default for RetryPolicy {
 pub struct Limits {
     /// Events kept at most; beyond it the oldest are evicted (and counted).
     pub max_queue_events: usize,
-    /// Bytes of stored events kept at most (chrome.storage.local holds 10 MB for the whole
-    /// extension; the default leaves more than half of it to the extension's own data).
+    /// Bytes of stored events kept at most.
     pub max_queue_bytes: usize,
     /// Largest serialized event accepted by `track`.
     pub max_event_bytes: usize,
@@ -134,7 +337,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_queue_events: 20_000, max_queue_bytes: 4 * 1024 * 1024, max_event_bytes: 32 * 1024 }
+        Limits {
+            max_queue_events: OPTIONS[MAX_QUEUE_EVENTS].default as usize,
+            max_queue_bytes: OPTIONS[MAX_QUEUE_BYTES].default as usize,
+            max_event_bytes: OPTIONS[MAX_EVENT_BYTES].default as usize,
+        }
     }
 }
 
@@ -155,64 +362,39 @@ pub struct Config {
 impl Config {
     /// The full URL events are posted to.
     pub fn track_url(&self) -> String {
-        format!("{}{}", self.base_url, TRACK_PATH)
+        [self.base_url.as_str(), TRACK_PATH].concat()
     }
 }
 
 /// Validates options. `runtime_id` is `chrome.runtime.id` when running inside an extension.
 /// Returns the config and warnings worth logging (such as the deprecated base URL).
-pub fn validate(options: Options, runtime_id: Option<&str>) -> Result<(Config, Vec<String>)> {
+pub fn validate(mut options: Options, runtime_id: Option<&str>) -> Result<(Config, Vec<String>)> {
     let mut warnings = Vec::new();
-    let credentials = validate_credentials(options.token_id, options.token_secret)?;
-    let app_id = validate_app_id(options.app_id, runtime_id, options.allow_any_app_id.unwrap_or(false))?;
+    let credentials = validate_credentials(options.token_id.take(), options.token_secret.take())?;
+    let allow_any = options.numbers.get(ALLOW_ANY_APP_ID) == Some(&Some(1));
+    let app_id = validate_app_id(options.app_id.take(), runtime_id, allow_any)?;
     let base_url = validate_base_url(options.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL), &mut warnings)?;
-
-    let defaults = Limits::default();
-    let limits = Limits {
-        max_queue_events: ranged("maxQueueEvents", options.max_queue_events, defaults.max_queue_events as u32, 1, 1_000_000)? as usize,
-        max_queue_bytes: ranged("maxQueueBytes", options.max_queue_bytes, defaults.max_queue_bytes as u32, 1024, 64 * 1024 * 1024)? as usize,
-        max_event_bytes: ranged("maxEventBytes", options.max_event_bytes, defaults.max_event_bytes as u32, 256, 1024 * 1024)? as usize,
-    };
-    if limits.max_event_bytes > limits.max_queue_bytes {
-        return Err(Error::at(ErrorCode::InvalidOption, "maxEventBytes", "maxEventBytes must not exceed maxQueueBytes"));
-    }
-    let r = options.retry.unwrap_or_default();
-    let dr = RetryPolicy::default();
-    let retry = RetryPolicy {
-        base_delay_ms: ranged("retry.baseDelayMs", r.base_delay_ms, dr.base_delay_ms as u32, 100, 600_000)? as u64,
-        max_delay_ms: ranged("retry.maxDelayMs", r.max_delay_ms, dr.max_delay_ms as u32, 1_000, 86_400_000)? as u64,
-        max_attempts: ranged("retry.maxAttempts", r.max_attempts, dr.max_attempts, 1, 1_000)?,
-        max_retry_after_ms: ranged("retry.maxRetryAfterMs", r.max_retry_after_ms, dr.max_retry_after_ms as u32, 1_000, 7 * 86_400_000)? as u64,
-    };
-    if retry.max_delay_ms < retry.base_delay_ms {
-        return Err(Error::at(ErrorCode::InvalidOption, "retry.maxDelayMs", "retry.maxDelayMs must be at least retry.baseDelayMs"));
-    }
-    // Chrome stops a service worker whose fetch takes longer than 30 s: stay well under it.
-    let request_timeout_ms = ranged("requestTimeoutMs", options.request_timeout_ms, 10_000, 100, 25_000)?;
-    let concurrency = ranged("concurrency", options.concurrency, 4, 1, 16)? as usize;
+    let n = options.numbers()?;
     let config = Config {
         credentials,
         app_id,
         base_url,
-        limits,
-        retry,
-        request_timeout_ms,
-        concurrency,
-        debug: options.debug.unwrap_or(false),
+        limits: Limits {
+            max_queue_events: n[MAX_QUEUE_EVENTS] as usize,
+            max_queue_bytes: n[MAX_QUEUE_BYTES] as usize,
+            max_event_bytes: n[MAX_EVENT_BYTES] as usize,
+        },
+        retry: RetryPolicy {
+            base_delay_ms: n[RETRY_BASE_DELAY_MS].into(),
+            max_delay_ms: n[RETRY_MAX_DELAY_MS].into(),
+            max_attempts: n[RETRY_MAX_ATTEMPTS],
+            max_retry_after_ms: n[RETRY_MAX_RETRY_AFTER_MS].into(),
+        },
+        request_timeout_ms: n[REQUEST_TIMEOUT_MS],
+        concurrency: n[CONCURRENCY] as usize,
+        debug: n[DEBUG] == 1,
     };
     Ok((config, warnings))
-}
-
-fn ranged(field: &str, value: Option<u32>, default: u32, min: u32, max: u32) -> Result<u32> {
-    match value {
-        None => Ok(default),
-        Some(v) if (min..=max).contains(&v) => Ok(v),
-        Some(v) => Err(Error::at(
-            ErrorCode::InvalidOption,
-            field,
-            format!("{field} must be between {min} and {max}, got {v}"),
-        )),
-    }
 }
 
 /// Token id and secret: present, non-empty, at most 256 visible ASCII characters (they travel as
@@ -224,22 +406,19 @@ pub fn validate_credentials(token_id: Option<String>, token_secret: Option<Strin
 }
 
 fn header_safe(field: &str, value: Option<String>, echo: bool) -> Result<String> {
-    let value = value.ok_or_else(|| Error::at(ErrorCode::InvalidOption, field, format!("{field} is required")))?;
+    let Some(value) = value else { return Err(invalid(field, &[field, " is required"])) };
     if value.is_empty() {
-        return Err(Error::at(ErrorCode::InvalidOption, field, format!("{field} must not be empty")));
+        return Err(invalid(field, &[field, " must not be empty"]));
     }
     if value.len() > 256 {
-        return Err(Error::at(ErrorCode::InvalidOption, field, format!("{field} must be at most 256 characters")));
+        return Err(invalid(field, &[field, " must be at most 256 characters"]));
     }
-    if let Some(bad) = value.chars().find(|c| !c.is_ascii_graphic()) {
-        let shown = if echo { format!(" (in {})", quoted(&value)) } else { String::new() };
-        return Err(Error::at(
-            ErrorCode::InvalidOption,
-            field,
-            format!("{field} must be visible ASCII without spaces; found {}{shown}", quoted(bad.encode_utf8(&mut [0; 4]))),
-        ));
-    }
-    Ok(value)
+    let Some(at) = value.bytes().position(|b| !b.is_ascii_graphic()) else { return Ok(value) };
+    // Every byte before `at` is ASCII, so a character starts there: show all of its bytes.
+    let len = value.bytes().skip(at + 1).take_while(|b| b & 0xC0 == 0x80).count();
+    let bad = quoted(value.get(at..=at + len).unwrap_or(""));
+    let shown = if echo { [" (in ", &quoted(&value), ")"].concat() } else { String::new() };
+    Err(invalid(field, &[field, " must be visible ASCII without spaces; found ", &bad, &shown]))
 }
 
 /// True for a well-formed Chrome extension id: 32 letters a–p.
@@ -249,30 +428,26 @@ pub fn is_extension_id(s: &str) -> bool {
 
 fn validate_app_id(app_id: Option<String>, runtime_id: Option<&str>, allow_any: bool) -> Result<String> {
     match (app_id, runtime_id) {
-        (None, Some(id)) => Ok(id.to_string()),
+        (None, Some(id)) => Ok(id.into()),
         (Some(app), Some(id)) if app == id => Ok(app),
-        (Some(app), Some(id)) => Err(Error::at(
+        (Some(app), Some(id)) => Err(error(
             ErrorCode::AppIdMismatch,
             "appId",
-            format!(
-                "appId {} does not match this extension's id chrome.runtime.id {}; \
-                 the Inhouse API only accepts events whose x-inhouse-app equals the registered extension id \
+            &[
+                "appId ",
+                &quoted(&app),
+                " does not match this extension's id chrome.runtime.id ",
+                &quoted(id),
+                "; the Inhouse API only accepts events whose x-inhouse-app equals the registered extension id \
                  (omit appId to use chrome.runtime.id)",
-                quoted(&app),
-                quoted(id)
-            ),
+            ],
         )),
-        (None, None) => Err(Error::at(
-            ErrorCode::InvalidOption,
-            "appId",
-            "appId is required outside a Chrome extension (chrome.runtime.id is not available)",
-        )),
+        (None, None) => Err(invalid("appId", &["appId is required outside a Chrome extension (chrome.runtime.id is not available)"])),
         (Some(app), None) if is_extension_id(&app) => Ok(app),
-        (Some(app), None) if allow_any && !app.is_empty() && app.len() <= 256 && app.chars().all(|c| c.is_ascii_graphic()) => Ok(app),
-        (Some(app), None) => Err(Error::at(
-            ErrorCode::InvalidOption,
+        (Some(app), None) if allow_any && !app.is_empty() && app.len() <= 256 && app.bytes().all(|b| b.is_ascii_graphic()) => Ok(app),
+        (Some(app), None) => Err(invalid(
             "appId",
-            format!("appId {} is not a Chrome extension id (32 letters a-p); set allowAnyAppId: true only for development", quoted(&app)),
+            &["appId ", &quoted(&app), " is not a Chrome extension id (32 letters a-p); set allowAnyAppId: true only for development"],
         )),
     }
 }
@@ -280,51 +455,51 @@ fn validate_app_id(app_id: Option<String>, runtime_id: Option<&str>, allow_any: 
 /// `https://host[:port][/path]`, or `http://` on a loopback host for development. No query,
 /// fragment or user info. Returns it without a trailing slash.
 pub fn validate_base_url(raw: &str, warnings: &mut Vec<String>) -> Result<String> {
-    let bad = |why: &str| Error::at(ErrorCode::InvalidOption, "baseUrl", format!("baseUrl {} {why}", quoted(raw)));
-    let trimmed = raw.trim_end_matches('/');
-    // A scheme is ASCII letters (and `+-.`): the first ':' must begin "://". Searching for a char
-    // rather than a string keeps the two-way string searcher out of the wasm.
-    let (scheme, rest) = trimmed.split_once(':').and_then(|(s, r)| Some((s, r.strip_prefix("//")?))).ok_or_else(|| bad("is not an absolute URL"))?;
-    // Checked, though `find` gives a char boundary: a panicking slice would cost the wasm bytes.
-    let (authority, path) = rest.split_at_checked(rest.find('/').unwrap_or(rest.len())).unwrap_or((rest, ""));
-    if authority.is_empty() {
-        return Err(bad("has no host"));
+    // Bytes and `get` throughout: no string searcher, no char-boundary checks, no panicking
+    // slice. Every position found is that of an ASCII byte, so a character boundary.
+    let mut url = raw.as_bytes();
+    while let [rest @ .., b'/'] = url {
+        url = rest;
     }
-    if authority.contains('@') {
-        // Never echo the URL here: the user info may hold a password.
-        return Err(Error::at(ErrorCode::InvalidOption, "baseUrl", "baseUrl must not contain user info (user:password@)"));
+    let trimmed = raw.get(..url.len()).unwrap_or(raw);
+    // A scheme is ASCII letters (and `+-.`): the first ':' must begin "://".
+    let (scheme, rest) = url.split_at_checked(find(url, b':')).unwrap_or((url, b""));
+    let rest = rest.strip_prefix(b"://");
+    let (authority, path) = rest.map_or((&b""[..], &b""[..]), |r| r.split_at_checked(find(r, b'/')).unwrap_or((r, b"")));
+    let host = match authority.strip_prefix(b"[") {
+        Some(v6) => v6.get(..find(v6, b']')),
+        None => authority.get(..find(authority, b':')),
+    };
+    let host = host.unwrap_or(b"");
+    let loopback = host.eq_ignore_ascii_case(b"localhost") || host == b"::1" || host.starts_with(b"127.") && host.iter().filter(|&&b| b == b'.').count() == 3;
+    let why = match rest {
+        None => "is not an absolute URL",
+        Some(_) if authority.is_empty() => "has no host",
+        Some(_) if authority.contains(&b'@') => {
+            // Never echo the URL here: the user info may hold a password.
+            return Err(invalid("baseUrl", &["baseUrl must not contain user info (user:password@)"]));
+        }
+        Some(rest) if rest.iter().any(|&b| b == b'?' || b == b'#') => "must not contain a query or fragment",
+        Some(rest) if trimmed.get(url.len() - rest.len()..).is_some_and(|r| r.chars().any(|c| c.is_whitespace() || c.is_control())) => {
+            "contains whitespace"
+        }
+        _ if scheme.eq_ignore_ascii_case(b"https") => "",
+        _ if !scheme.eq_ignore_ascii_case(b"http") => "must use https",
+        _ if !loopback => "must use https (plain http is accepted only for 127.0.0.1, localhost or [::1])",
+        _ => "",
+    };
+    if !why.is_empty() {
+        return Err(invalid("baseUrl", &["baseUrl ", &quoted(raw), " ", why]));
     }
-    if rest.contains('?') || rest.contains('#') {
-        return Err(bad("must not contain a query or fragment"));
+    if path == b"/api" {
+        let base = trimmed.get(..url.len() - path.len()).unwrap_or(trimmed);
+        let modern = quoted(&[base, "/v1/api"].concat());
+        warnings.push(["baseUrl ", &quoted(trimmed), " is the deprecated legacy base; use ", &modern, " instead"].concat());
     }
-    if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("contains whitespace"));
-    }
-    let host = host_of(authority);
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" => {}
-        "http" if is_loopback(host) => {}
-        "http" => return Err(bad("must use https (plain http is accepted only for 127.0.0.1, localhost or [::1])")),
-        _ => return Err(bad("must use https")),
-    }
-    if path == "/api" {
-        warnings.push(format!(
-            "baseUrl {} is the deprecated legacy base; use {} instead",
-            quoted(trimmed),
-            quoted(&(trimmed.strip_suffix("/api").unwrap_or(trimmed).to_string() + "/v1/api"))
-        ));
-    }
-    Ok(trimmed.to_string())
+    Ok(trimmed.into())
 }
 
-fn host_of(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or("");
-    }
-    authority.split(':').next().unwrap_or("")
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    host == "localhost" || host == "::1" || host.starts_with("127.") && host.split('.').count() == 4
+/// Where `byte` first is in `b`, or its length.
+fn find(b: &[u8], byte: u8) -> usize {
+    b.iter().position(|&x| x == byte).unwrap_or(b.len())
 }
