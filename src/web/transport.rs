@@ -83,7 +83,7 @@ impl Doc for JsValue {
         Some(get(self, key)).filter(|v| !v.is_undefined())
     }
     fn first(&self) -> Option<JsValue> {
-        self.is_array().then(|| get(self, "0")).filter(|v| !v.is_undefined())
+        js_sys::Array::is_array(self).then(|| get(self, "0")).filter(|v| !v.is_undefined())
     }
     fn text(&self) -> Option<String> {
         self.as_string()
