@@ -1,22 +1,63 @@
 #![cfg(not(target_arch = "wasm32"))]
-//! Host tests of `core::policy`: response classification, backoff, `Retry-After`, dates.
+//! Host tests of `core::policy`: response classification, backoff, `Retry-After`, `resetsOn`.
+//! The wasm reads bodies with `JSON.parse` and dates with `Date.parse` (tests/web_transport.rs
+//! covers those for real); here serde_json and a table of dates stand in for them, and the
+//! tests check the decisions: which status gives which verdict, which fields win, which waits.
 
 use inhouse_tracker::core::config::RetryPolicy;
 use inhouse_tracker::core::error::{Error, ErrorCode};
 use inhouse_tracker::core::policy::{
-    backoff_ms, classify, parse_http_date_ms, parse_rfc3339_ms, rate_limit_reset_ms, retry_after_ms, Answer,
-    ServerError, Verdict,
+    backoff_ms, classify, rate_limit_reset_ms, retry_after_ms, rfc3339_ms, Answer, Doc, ServerError, Verdict,
 };
 use proptest::prelude::*;
+use serde_json::Value;
+use std::cell::RefCell;
 
 const NOW: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
+/// A parsed body, as the core reads it.
+struct J<'a>(&'a Value);
+
+impl Doc for J<'_> {
+    fn field(&self, key: &str) -> Option<Self> {
+        self.0.as_object()?.get(key).map(J)
+    }
+    fn first(&self) -> Option<Self> {
+        self.0.as_array()?.first().map(J)
+    }
+    fn text(&self) -> Option<String> {
+        self.0.as_str().map(String::from)
+    }
+}
+
+/// What the edge does with a body: JSON through the parser, anything else as text.
+fn server(body: &str) -> ServerError {
+    match serde_json::from_str::<Value>(body) {
+        Ok(v) => ServerError::from_doc(&J(&v)),
+        Err(_) => ServerError::from_text(body),
+    }
+}
+
+/// Stands in for `Date.parse`: the dates these tests use, and nothing else.
+fn date(s: &str) -> Option<u64> {
+    Some(match s {
+        "Thu, 01 Jan 2026 00:00:00 GMT" | "2026-01-01T00:00:00Z" => NOW,
+        "Thu, 01 Jan 2026 00:00:01 GMT" => NOW + 1_000,
+        "Thu, 01 Jan 2026 00:00:07 GMT" => NOW + 7_000,
+        "Thu, 01 Jan 2026 00:01:30 GMT" => NOW + 90_000,
+        "Sun, 06 Nov 1994 08:49:37 GMT" => 784_111_777_000,
+        "2026-01-01T00:00:10Z" => NOW + 10_000,
+        "2026-01-01T01:00:00Z" | "2026-01-01T01:00:00.000Z" => NOW + 3_600_000,
+        _ => return None,
+    })
+}
+
 fn status(code: u16, body: &str) -> Verdict {
-    classify(&Answer { status: code, body, ..Default::default() }, NOW)
+    classify(&Answer { status: code, server: server(body), ..Default::default() }, NOW, date)
 }
 
 fn answer(code: u16, retry_after: Option<&str>, reset: Option<&str>, body: &str) -> Verdict {
-    classify(&Answer { status: code, retry_after, rate_limit_reset: reset, body }, NOW)
+    classify(&Answer { status: code, retry_after, rate_limit_reset: reset, server: server(body) }, NOW, date)
 }
 
 fn rejected(v: Verdict) -> Error {
@@ -132,23 +173,23 @@ fn huge_bodies_are_truncated() {
 }
 
 #[test]
-fn server_error_parse_shapes() {
-    assert_eq!(ServerError::parse(""), ServerError::default());
-    assert_eq!(ServerError::parse("   "), ServerError::default());
+fn server_error_shapes() {
+    assert_eq!(server(""), ServerError::default());
+    assert_eq!(server("   "), ServerError::default());
     assert_eq!(
-        ServerError::parse(r#"{"code":"QUOTA_EXCEEDED","resetsOn":"2026-07-01T00:00:00.000Z"}"#),
+        server(r#"{"code":"QUOTA_EXCEEDED","resetsOn":"2026-07-01T00:00:00.000Z"}"#),
         ServerError { code: Some("QUOTA_EXCEEDED".into()), message: None, resets_on: Some("2026-07-01T00:00:00.000Z".into()) }
     );
-    let s = ServerError::parse(r#"{"success":false,"message":"Monthly limit reached","code":"QUOTA_EXCEEDED","resetsOn":"2026-07-01T00:00:00.000Z"}"#);
+    let s = server(r#"{"success":false,"message":"Monthly limit reached","code":"QUOTA_EXCEEDED","resetsOn":"2026-07-01T00:00:00.000Z"}"#);
     assert_eq!(s.message.as_deref(), Some("Monthly limit reached"));
     assert_eq!(s.resets_on.as_deref(), Some("2026-07-01T00:00:00.000Z"));
-    let s = ServerError::parse(r#"{"details":{"resetsOn":"2026-07-01"}}"#);
+    let s = server(r#"{"details":{"resetsOn":"2026-07-01"}}"#);
     assert_eq!(s.resets_on.as_deref(), Some("2026-07-01"));
     // The first error of an Inhouse envelope wins over the top level.
-    let s = ServerError::parse(r#"{"status":"error","message":"top","errors":[{"code":"A","message":"first"},{"code":"B","message":"second"}]}"#);
+    let s = server(r#"{"status":"error","message":"top","errors":[{"code":"A","message":"first"},{"code":"B","message":"second"}]}"#);
     assert_eq!((s.code.as_deref(), s.message.as_deref()), (Some("A"), Some("first")));
     // Non-string fields are ignored, not fatal.
-    let s = ServerError::parse(r#"{"code":429,"message":{"x":1},"errors":"none","error":null}"#);
+    let s = server(r#"{"code":429,"message":{"x":1},"errors":"none","error":null}"#);
     assert_eq!(s, ServerError::default());
 }
 
@@ -220,16 +261,70 @@ fn server_failures_and_timeouts_retry() {
 
 #[test]
 fn retry_after_parsing() {
-    assert_eq!(retry_after_ms(None, NOW), None);
-    assert_eq!(retry_after_ms(Some("10"), NOW), Some(10_000));
-    assert_eq!(retry_after_ms(Some(""), NOW), None);
-    assert_eq!(retry_after_ms(Some("Thu, 01 Jan 2026 00:00:01 GMT"), NOW), Some(1_000));
+    assert_eq!(retry_after_ms(None, NOW, date), None);
+    assert_eq!(retry_after_ms(Some("10"), NOW, date), Some(10_000));
+    assert_eq!(retry_after_ms(Some(""), NOW, date), None);
+    assert_eq!(retry_after_ms(Some("Thu, 01 Jan 2026 00:00:01 GMT"), NOW, date), Some(1_000));
     // Huge values do not overflow (the engine caps them with maxRetryAfterMs).
-    assert_eq!(retry_after_ms(Some("99999999999999999999999"), NOW), Some(u64::MAX));
-    assert_eq!(retry_after_ms(Some("1.5"), NOW), Some(1_500));
+    assert_eq!(retry_after_ms(Some("99999999999999999999999"), NOW, date), Some(u64::MAX));
+    assert_eq!(retry_after_ms(Some("99999999999999999999999.999"), NOW, date), Some(u64::MAX));
+    assert_eq!(retry_after_ms(Some("1.5"), NOW, date), Some(1_500));
+    assert_eq!(retry_after_ms(Some("2.25"), NOW, date), Some(2_250));
+    assert_eq!(retry_after_ms(Some("0.0019"), NOW, date), Some(1));
+    assert_eq!(retry_after_ms(Some("3."), NOW, date), Some(3_000));
     // Not delta-seconds (RFC 9110: 1*DIGIT) nor an HTTP date.
-    assert_eq!(retry_after_ms(Some("1e3"), NOW), None);
-    assert_eq!(retry_after_ms(Some("-5"), NOW), None);
+    for bad in ["1e3", "-5", "1.2.3", "1.x", ".5", "+5", "5 s"] {
+        assert_eq!(retry_after_ms(Some(bad), NOW, date), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn only_http_dates_reach_the_date_reader() {
+    // `Date.parse` reads nearly anything (`-5` is a date to it): only what ends in "GMT", as
+    // every HTTP date does, is handed to it.
+    let asked = RefCell::new(Vec::new());
+    let anything = |s: &str| {
+        asked.borrow_mut().push(s.to_string());
+        Some(NOW + 1_000)
+    };
+    for s in ["-5", "soon", "inf", "NaN", "Sun Nov  6 08:49:37 1994", "Sun, 06 Nov 1994 08:49:37 UTC", ""] {
+        assert_eq!(retry_after_ms(Some(s), NOW, anything), None, "{s:?}");
+    }
+    assert!(asked.borrow().is_empty(), "{:?}", asked.borrow());
+    assert_eq!(retry_after_ms(Some(" Sunday, 06-Nov-94 08:49:37 GMT "), NOW, anything), Some(1_000));
+    assert_eq!(asked.borrow().as_slice(), ["Sunday, 06-Nov-94 08:49:37 GMT"]);
+}
+
+#[test]
+fn rfc3339_times_are_utc_without_a_zone() {
+    let asked = RefCell::new(Vec::new());
+    let echo = |s: &str| {
+        asked.borrow_mut().push(s.to_string());
+        Some(7)
+    };
+    // Zoned times and bare dates go as they are (trimmed); a time without a zone gets `Z`,
+    // because `Date.parse` would read it in the browser's time zone.
+    for (given, sent) in [
+        ("2026-11-22T10:00:00Z", "2026-11-22T10:00:00Z"),
+        ("  2026-11-22t10:00:00z ", "2026-11-22t10:00:00z"),
+        ("2026-11-22T12:00:00+02:00", "2026-11-22T12:00:00+02:00"),
+        ("2026-11-22T04:30:00-05:30", "2026-11-22T04:30:00-05:30"),
+        ("2026-11-22", "2026-11-22"),
+        ("2026-11-22T10:00:00", "2026-11-22T10:00:00Z"),
+        ("2026-11-22 10:00:00.250", "2026-11-22 10:00:00.250Z"),
+    ] {
+        asked.borrow_mut().clear();
+        assert_eq!(rfc3339_ms(given, echo), Some(7), "{given:?}");
+        assert_eq!(asked.borrow().as_slice(), [sent], "{given:?}");
+    }
+    // Not a full date first: not a reset time, whatever `Date.parse` would make of it.
+    asked.borrow_mut().clear();
+    for s in ["", "2026", "2026-11", "tomorrow-ish", "11/22/2026 10:00", "Sun, 22 Nov 2026 10:00:00 GMT", "20261122T100000Z"] {
+        assert_eq!(rfc3339_ms(s, echo), None, "{s:?}");
+    }
+    assert!(asked.borrow().is_empty(), "{:?}", asked.borrow());
+    // What the reader cannot read stays unread.
+    assert_eq!(rfc3339_ms("2026-13-45T99:00:00Z", |_| None), None);
 }
 
 #[test]
@@ -291,95 +386,31 @@ proptest! {
     /// No body or header, however strange, makes classification panic.
     #[test]
     fn classify_never_panics(code in 0u16..1000, body in ".{0,200}", ra in proptest::option::of(".{0,40}"), reset in proptest::option::of(".{0,40}")) {
-        let _ = classify(&Answer { status: code, retry_after: ra.as_deref(), rate_limit_reset: reset.as_deref(), body: &body }, NOW);
-        let _ = ServerError::parse(&body);
+        let _ = classify(&Answer { status: code, retry_after: ra.as_deref(), rate_limit_reset: reset.as_deref(), server: server(&body) }, NOW, date);
+        let _ = classify(&Answer { status: code, retry_after: ra.as_deref(), rate_limit_reset: reset.as_deref(), server: server(&body) }, NOW, |_| Some(0));
+    }
+
+    /// Messages are clipped by characters, never splitting one, whatever the text.
+    #[test]
+    fn messages_are_clipped_by_characters(body in "\\PC{0,300}") {
+        let m = server(&format!("x{body}")).message.unwrap_or_default();
+        prop_assert!(m.chars().count() <= 200);
+        let json = serde_json::json!({ "message": body }).to_string();
+        let m = server(&json).message.unwrap_or_default();
+        prop_assert_eq!(m, body.chars().take(500).collect::<String>());
     }
 
     #[test]
     fn resets_on_garbage_never_panics(s in "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9:.]{0,14}[Zz+-]?.{0,6}") {
-        let _ = parse_rfc3339_ms(&s);
-        let body = format!("{{\"resetsOn\":{}}}", serde_json::to_string(&s).unwrap());
-        let _ = classify(&Answer { status: 429, body: &body, ..Default::default() }, NOW);
+        let _ = rfc3339_ms(&s, |_| Some(NOW));
+        let body = serde_json::json!({ "resetsOn": s }).to_string();
+        let _ = classify(&Answer { status: 429, server: server(&body), ..Default::default() }, NOW, |_| Some(0));
     }
 
     #[test]
-    fn date_parsers_never_panic(s in ".{0,60}") {
-        let _ = parse_http_date_ms(&s);
-        let _ = parse_rfc3339_ms(&s);
-        let _ = retry_after_ms(Some(&s), NOW);
+    fn header_readers_never_panic(s in ".{0,60}") {
+        let _ = rfc3339_ms(&s, |_| Some(NOW));
+        let _ = retry_after_ms(Some(&s), NOW, |_| Some(0));
         let _ = rate_limit_reset_ms(Some(&s), NOW);
-    }
-}
-
-#[test]
-fn http_dates() {
-    assert_eq!(parse_http_date_ms("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777_000));
-    assert_eq!(parse_http_date_ms("Thu, 01 Jan 2026 00:00:00 GMT"), Some(NOW));
-    assert_eq!(parse_http_date_ms("  Thu, 01 jan 2026 00:00:00 GMT "), Some(NOW));
-    assert_eq!(parse_http_date_ms("Sun, 22 Nov 2026 07:00:00 GMT"), Some(1_795_330_800_000));
-    for bad in [
-        "",
-        "garbage",
-        "Sun, 06 Nov 1994 08:49:37 UTC",
-        "Sunday, 06-Nov-94 08:49:37 GMT",
-        "Sun Nov  6 08:49:37 1994",
-        "Sun, 06 Foo 1994 08:49:37 GMT",
-        "Sun, 06 Nov 1994 25:49:37 GMT",
-        "Sun, 06 Nov 1994 08:60:37 GMT",
-        "Sun, 32 Nov 1994 08:49:37 GMT",
-        "Sun, 06 Nov 1969 08:49:37 GMT",
-        "Sun, 06 Nov 1994 08-49-37 GMT",
-        "Sun, xx Nov 1994 08:49:37 GMT",
-    ] {
-        assert_eq!(parse_http_date_ms(bad), None, "{bad:?}");
-    }
-}
-
-#[test]
-fn rfc3339_dates() {
-    let base = 1_795_341_600_000; // 2026-11-22T10:00:00Z
-    for (s, want) in [
-        ("2026-11-22T10:00:00Z", base),
-        ("2026-11-22t10:00:00z", base),
-        ("2026-11-22 10:00:00Z", base),
-        ("2026-11-22T10:00:00", base),
-        ("  2026-11-22T10:00:00Z  ", base),
-        ("2026-11-22T10:00:00.5Z", base + 500),
-        ("2026-11-22T10:00:00.05Z", base + 50),
-        ("2026-11-22T10:00:00.123Z", base + 123),
-        ("2026-11-22T10:00:00.123456789Z", base + 123),
-        ("2026-11-22T12:00:00+02:00", base),
-        ("2026-11-22T12:00:00+0200", base),
-        ("2026-11-22T12:00:00+02", base),
-        ("2026-11-22T04:30:00-05:30", base),
-        ("2026-11-22T10:00:00.250-00:00", base + 250),
-        ("2026-11-22T10:00Z", base),
-        ("2026-11-22", base - 10 * 3_600_000),
-        ("1970-01-01T00:00:00Z", 0),
-        ("2000-02-29", 951_782_400_000),
-    ] {
-        assert_eq!(parse_rfc3339_ms(s), Some(want), "{s:?}");
-    }
-    for bad in [
-        "",
-        "garbage",
-        "2026",
-        "2026-11",
-        "2026-13-01",
-        "2026-00-10",
-        "2026-11-32",
-        "2026-11-22T",
-        "2026-11-22T25:00:00Z",
-        "2026-11-22T10:61:00Z",
-        "2026-11-22Tnoon",
-        "1969-12-31T23:59:59Z",
-        "1970-01-01T00:30:00+01:00",
-        "2026-11-22T10:00:00+xx:00",
-        "2026-11-22T10:00:00+1é",
-        "2026-11-22T10:00:00+é1",
-        "2026-11-22T10:00:00-ü",
-        "tomorrow-ish",
-    ] {
-        assert_eq!(parse_rfc3339_ms(bad), None, "{bad:?}");
     }
 }

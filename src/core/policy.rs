@@ -1,10 +1,10 @@
 //! What to do with each answer: response classification, backoff, `Retry-After`.
-//! Pure functions of their inputs; the clock and the randomness are arguments.
+//! Pure functions of their inputs; the clock, the randomness and the reading of JSON and dates
+//! (JavaScript's `JSON.parse` and `Date.parse` at the edge) are arguments.
 
 use super::config::RetryPolicy;
 use super::error::{Error, ErrorCode};
-use super::event::days_from_civil;
-use super::json::{self, Json};
+use super::text::push_u64;
 
 /// What the engine should do after one delivery attempt.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,51 +22,71 @@ pub enum Verdict {
     Reject { error: Error },
 }
 
+/// A parsed JSON document, read one step at a time. The edge implements it for the values
+/// JavaScript's `JSON.parse` gives, so no JSON parser ships in the wasm; the decisions below
+/// (which fields win, which shapes count) stay here, tested on the host with any JSON parser.
+pub trait Doc: Sized {
+    /// The member `key` of an object; `None` for anything else.
+    fn field(&self, key: &str) -> Option<Self>;
+    /// The first element of an array; `None` for anything else.
+    fn first(&self) -> Option<Self>;
+    /// The text of a string; `None` for anything else.
+    fn text(&self) -> Option<String>;
+}
+
 /// The parts of an HTTP response that matter to classification.
 #[derive(Clone, Debug, Default)]
 pub struct Answer<'a> {
     pub status: u16,
     pub retry_after: Option<&'a str>,
     pub rate_limit_reset: Option<&'a str>,
-    pub body: &'a str,
+    /// What the body said ([`ServerError::from_doc`] or [`ServerError::from_text`]).
+    pub server: ServerError,
 }
 
-/// Classifies a response. Any body is tolerated: Inhouse's envelope, RFC 7807, or anything else.
-pub fn classify(answer: &Answer<'_>, now_ms: u64) -> Verdict {
-    let status = answer.status;
-    let server = ServerError::parse(answer.body);
-    let describe = |what: &str| {
-        let mut msg = format!("{what} (HTTP {status}");
-        if let Some(code) = &server.code {
-            msg.push_str(", ");
-            msg.push_str(code);
-        }
-        msg.push(')');
-        if let Some(m) = &server.message {
-            msg.push_str(": ");
-            msg.push_str(m);
-        }
-        msg
+/// Classifies a response. `date_ms` reads a date (an HTTP date, or RFC 3339) as milliseconds
+/// since the epoch, `None` if it is none; the edge passes JavaScript's `Date.parse`.
+pub fn classify(answer: &Answer<'_>, now_ms: u64, date_ms: impl Fn(&str) -> Option<u64>) -> Verdict {
+    use ErrorCode::*;
+    let (code, what) = match answer.status {
+        // 409: the idempotency key is already stored, so an earlier attempt delivered the event.
+        200..=299 | 409 => return Verdict::Delivered,
+        401 => (AuthFailed, "the server rejected the credentials; delivery is paused until setCredentials() is called"),
+        403 => (PermissionDenied, "the server refused these credentials for this app; delivery is paused until setCredentials() is called"),
+        404 | 405 => (EndpointNotFound, "the event endpoint was not found at the configured baseUrl; delivery is paused"),
+        400 | 422 => (EventRejected, "the server rejected the event"),
+        413 => (EventRejected, "the server rejected the event as too large"),
+        429 => (RateLimited, "rate limited by the server"),
+        _ => (ServerError, "the server failed"),
     };
-    match status {
-        200..=299 => Verdict::Delivered,
-        // The idempotency key is already stored: the event was delivered by an earlier attempt.
-        409 => Verdict::Delivered,
-        401 => Verdict::Pause { error: Error::new(ErrorCode::AuthFailed, describe("the server rejected the credentials; delivery is paused until setCredentials() is called")) },
-        403 => Verdict::Pause { error: Error::new(ErrorCode::PermissionDenied, describe("the server refused these credentials for this app; delivery is paused until setCredentials() is called")) },
-        404 | 405 => Verdict::Pause { error: Error::new(ErrorCode::EndpointNotFound, describe("the event endpoint was not found at the configured baseUrl; delivery is paused")) },
-        400 | 422 => Verdict::Reject { error: Error::new(ErrorCode::EventRejected, describe("the server rejected the event")) },
-        413 => Verdict::Reject { error: Error::new(ErrorCode::EventRejected, describe("the server rejected the event as too large")) },
-        429 => {
-            let after = retry_after_ms(answer.retry_after, now_ms)
-                .or_else(|| server.resets_on.as_deref().and_then(parse_rfc3339_ms).map(|t| t.saturating_sub(now_ms)))
-                .or_else(|| rate_limit_reset_ms(answer.rate_limit_reset, now_ms));
-            Verdict::Retry { after_ms: after, error: Error::new(ErrorCode::RateLimited, describe("rate limited by the server")) }
+    // "<what> (HTTP <status>, <server code>): <server message>"
+    let server = &answer.server;
+    let mut msg = String::from(what);
+    msg.push_str(" (HTTP ");
+    push_u64(&mut msg, u64::from(answer.status));
+    if let Some(c) = &server.code {
+        msg.push_str(", ");
+        msg.push_str(c);
+    }
+    msg.push(')');
+    if let Some(m) = &server.message {
+        msg.push_str(": ");
+        msg.push_str(m);
+    }
+    let error = Error::new(code, msg);
+    match code {
+        AuthFailed | PermissionDenied | EndpointNotFound => Verdict::Pause { error },
+        EventRejected => Verdict::Reject { error },
+        _ => {
+            let mut after = retry_after_ms(answer.retry_after, now_ms, &date_ms);
+            if code == RateLimited {
+                // Retry-After, then the quota's `resetsOn`, then X-RateLimit-Reset.
+                after = after
+                    .or_else(|| server.resets_on.as_deref().and_then(|s| rfc3339_ms(s, &date_ms)).map(|t| t.saturating_sub(now_ms)))
+                    .or_else(|| rate_limit_reset_ms(answer.rate_limit_reset, now_ms));
+            }
+            Verdict::Retry { after_ms: after, error }
         }
-        _ => Verdict::Retry {
-            after_ms: retry_after_ms(answer.retry_after, now_ms),
-            error: Error::new(ErrorCode::ServerError, describe("the server failed")),
-        },
     }
 }
 
@@ -79,22 +99,19 @@ pub struct ServerError {
 }
 
 impl ServerError {
-    /// Reads Inhouse's `{"status":"error","errors":[{code,message}]}`, RFC 7807
-    /// `{"title","detail","code"}`, `{"error","message"}`, `{"error":{"code","message"}}`, and
-    /// a `resetsOn` anywhere near the top. Unknown shapes give what they can; never fails.
-    pub fn parse(body: &str) -> ServerError {
-        let Some(v) = json::parse(body) else {
-            let text = body.trim();
-            let message = (!text.is_empty()).then(|| text.chars().take(200).collect());
-            return ServerError { message, ..Default::default() };
-        };
-        let first = v.get("errors").and_then(|e| e.at(0));
-        let nested = v.get("error").filter(|e| matches!(e, Json::Object(_)));
+    /// Reads a JSON body: Inhouse's `{"status":"error","errors":[{code,message}]}`, RFC 7807
+    /// `{"title","detail","code"}`, `{"error","message"}`, `{"error":{"code","message"}}`, and a
+    /// `resetsOn` anywhere near the top. Unknown shapes give what they can; never fails.
+    pub fn from_doc<D: Doc>(v: &D) -> ServerError {
+        let first = v.field("errors").and_then(|e| e.first());
+        let nested = v.field("error");
+        // The first error of an envelope wins, then a nested `error` object, then the top.
+        let scopes = [first.as_ref(), nested.as_ref(), Some(v)];
         let pick = |keys: &[&str]| -> Option<String> {
-            for scope in [first, nested, Some(&v)].into_iter().flatten() {
+            for scope in scopes.iter().flatten() {
                 for k in keys {
-                    if let Some(s) = scope.get(k).and_then(Json::as_str) {
-                        return Some(s.chars().take(500).collect());
+                    if let Some(s) = scope.field(k).and_then(|f| f.text()) {
+                        return Some(clip(&s, 500).into());
                     }
                 }
             }
@@ -105,27 +122,70 @@ impl ServerError {
             message: pick(&["message", "detail", "title"]),
             // At the top, in the error, or under the error's or the body's `details`.
             resets_on: pick(&["resetsOn", "resets_on"]).or_else(|| {
-                [first, Some(&v)].into_iter().flatten().find_map(|scope| {
-                    scope.get("details").and_then(|d| d.get("resetsOn")).and_then(Json::as_str).map(String::from)
-                })
+                [first.as_ref(), Some(v)].into_iter().flatten().find_map(|scope| scope.field("details")?.field("resetsOn")?.text())
             }),
         }
     }
+
+    /// Reads a body that is not JSON: its text is the message, trimmed and clipped.
+    pub fn from_text(body: &str) -> ServerError {
+        let text = body.trim_ascii();
+        ServerError { message: (!text.is_empty()).then(|| clip(text, 200).into()), ..Default::default() }
+    }
 }
 
-/// `Retry-After` as delta-seconds or an HTTP date, as milliseconds from `now_ms`.
-pub fn retry_after_ms(value: Option<&str>, now_ms: u64) -> Option<u64> {
-    let v = value?.trim();
-    if v.starts_with(|c: char| c.is_ascii_digit()) {
+/// The first `max` characters of `s`. Counts bytes that start a character: no UTF-8 decoding.
+fn clip(s: &str, max: usize) -> &str {
+    let mut n = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b & 0xC0 != 0x80 {
+            if n == max {
+                return s.get(..i).unwrap_or(s);
+            }
+            n += 1;
+        }
+    }
+    s
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date (read by `date_ms`), as milliseconds from
+/// `now_ms`.
+pub fn retry_after_ms(value: Option<&str>, now_ms: u64, date_ms: impl Fn(&str) -> Option<u64>) -> Option<u64> {
+    let v = value?.trim_ascii();
+    if v.as_bytes().first()?.is_ascii_digit() {
         return seconds_to_ms(v);
     }
-    parse_http_date_ms(v).map(|t| t.saturating_sub(now_ms))
+    // HTTP dates end in "GMT" (RFC 9110); checked here because `Date.parse` reads much else
+    // (`-5` is a date to it).
+    if !v.ends_with("GMT") {
+        return None;
+    }
+    date_ms(v).map(|t| t.saturating_sub(now_ms))
+}
+
+/// An RFC 3339 time (`resetsOn`) read by `date_ms`: a full date first, then optionally a time.
+/// A time without a zone is UTC (`Date.parse` alone would read it as local time).
+pub fn rfc3339_ms(s: &str, date_ms: impl Fn(&str) -> Option<u64>) -> Option<u64> {
+    let s = s.trim_ascii();
+    let b = s.as_bytes();
+    // `Date.parse` also reads `2026` or `2026-11`, which are not times at which a quota resets.
+    if b.len() < 10 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let time = b.get(10..).unwrap_or_default();
+    if time.is_empty() || time.iter().any(|c| matches!(c, b'Z' | b'z' | b'+' | b'-')) {
+        date_ms(s)
+    } else {
+        let mut utc = String::from(s);
+        utc.push('Z');
+        date_ms(&utc)
+    }
 }
 
 /// `X-RateLimit-Reset`: servers send epoch seconds, epoch milliseconds or delta seconds; the
 /// magnitude tells which.
 pub fn rate_limit_reset_ms(value: Option<&str>, now_ms: u64) -> Option<u64> {
-    let ms = seconds_to_ms(value?.trim())?;
+    let ms = seconds_to_ms(value?.trim_ascii())?;
     Some(if ms > 1_000_000_000_000_000 {
         (ms / 1000).saturating_sub(now_ms)
     } else if ms > 1_000_000_000_000 {
@@ -136,77 +196,28 @@ pub fn rate_limit_reset_ms(value: Option<&str>, now_ms: u64) -> Option<u64> {
 }
 
 /// Non-negative decimal seconds (`2`, `1.5`) as milliseconds. Hand-written: float parsing would
-/// cost the wasm more bytes than the rest of this module.
+/// cost the wasm more bytes than the rest of this module. Absurdly large values saturate; the
+/// engine caps every wait with maxRetryAfterMs.
 fn seconds_to_ms(s: &str) -> Option<u64> {
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if whole.is_empty() {
         return None;
     }
-    // Absurdly large values saturate; the engine caps every wait with maxRetryAfterMs.
-    let secs = whole.bytes().fold(0u64, |acc, b| acc.saturating_mul(10).saturating_add(u64::from(b - b'0')));
-    let millis = frac.bytes().chain(std::iter::repeat(b'0')).take(3).fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'));
-    Some(secs.saturating_mul(1000).saturating_add(millis))
-}
-
-/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form HTTP requires senders to use.
-pub fn parse_http_date_ms(s: &str) -> Option<u64> {
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else { return None };
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let m = MONTHS.iter().position(|x| x.eq_ignore_ascii_case(month))? as u32 + 1;
-    let (h, mi, se) = hms(time)?;
-    epoch_ms(year.parse().ok()?, m, day.parse().ok()?, h, mi, se, 0)
-}
-
-/// RFC 3339 / ISO 8601 (`2026-11-22T10:00:00Z`, offsets, fractions, or a bare date).
-pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
-    let s = s.trim();
-    // Checked splits and `get` throughout (the positions come from `find`, so they never fail):
-    // a panicking str slice would pull its message formatting, and Unicode tables, into the wasm.
-    let (date, rest) = s.split_at_checked(s.find(['T', 't', ' ']).unwrap_or(s.len()))?;
-    let mut d = date.split('-');
-    let (y, m, day) = (d.next()?.parse().ok()?, d.next()?.parse().ok()?, d.next()?.parse().ok()?);
-    if rest.is_empty() {
-        return epoch_ms(y, m, day, 0, 0, 0, 0);
+    let mut ms: u64 = 0;
+    for b in whole.bytes() {
+        ms = ms.saturating_mul(10).saturating_add(digit(b)?);
     }
-    let rest = rest.get(1..)?;
-    let zone_at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
-    let (time, zone) = rest.split_at_checked(zone_at)?;
-    let (clock, frac) = time.split_once('.').unwrap_or((time, ""));
-    let (h, mi, se) = hms(clock)?;
-    let ms = frac.get(..3.min(frac.len())).map(|f| format!("{f:0<3}").parse::<u64>().unwrap_or(0)).unwrap_or(0);
-    let base = epoch_ms(y, m, day, h, mi, se, ms)? as i64;
-    let offset_min = match zone.as_bytes().first() {
-        Some(b'+') | Some(b'-') => {
-            let sign = if zone.starts_with('-') { -1 } else { 1 };
-            // After the ASCII sign; `get`, never indexing: a malformed zone holding multibyte
-            // characters (any server may send any `resetsOn`) must give `None`, not panic.
-            let digits = zone.get(1..)?;
-            let (oh, om) = match digits.split_once(':') {
-                Some(parts) => parts,
-                None => (digits.get(..digits.len().min(2))?, digits.get(digits.len().min(2)..)?),
-            };
-            sign * (oh.parse::<i64>().ok()? * 60 + om.parse::<i64>().unwrap_or(0))
-        }
-        _ => 0,
-    };
-    u64::try_from(base - offset_min * 60_000).ok()
-}
-
-fn hms(t: &str) -> Option<(u32, u32, u32)> {
-    let mut it = t.split(':');
-    let h = it.next()?.parse().ok()?;
-    let m = it.next()?.parse().ok()?;
-    let s = it.next().map(|s| s.parse().ok()).unwrap_or(Some(0))?;
-    (h < 24 && m < 60 && s < 61).then_some((h, m, s))
-}
-
-fn epoch_ms(y: i64, m: u32, d: u32, h: u32, mi: u32, s: u32, ms: u64) -> Option<u64> {
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || y < 1970 {
-        return None;
+    ms = ms.saturating_mul(1000);
+    let mut unit = 100;
+    for b in frac.bytes() {
+        ms = ms.saturating_add(digit(b)? * unit);
+        unit /= 10;
     }
-    let days = days_from_civil(y, m, d);
-    u64::try_from(days * 86_400 + (h * 3600 + mi * 60 + s) as i64).ok().map(|secs| secs * 1000 + ms)
+    Some(ms)
+}
+
+fn digit(b: u8) -> Option<u64> {
+    b.is_ascii_digit().then(|| u64::from(b - b'0'))
 }
 
 /// Exponential backoff with "equal jitter": after `failures` consecutive failures, wait between

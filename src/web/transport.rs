@@ -1,14 +1,31 @@
 //! One HTTP request per event, through the global `fetch` (present in service workers, where
 //! `window` is not). The request carries the `x-inhouse-*` credentials and the event id as
-//! `Idempotency-Key` and `X-Request-ID`; a timer aborts it after `requestTimeoutMs`.
+//! `Idempotency-Key` and `X-Request-ID`; `AbortSignal.timeout` aborts it after
+//! `requestTimeoutMs`. The answer's body and dates are read by JavaScript (`JSON.parse`,
+//! `Date.parse`); the core decides what they mean.
 
-use super::js::{call, describe, get, global_path};
+use super::js::{describe, get, Obj};
 use crate::core::config::Credentials;
 use crate::core::error::{Error, ErrorCode};
-use crate::core::policy::{classify, Answer, Verdict};
-use js_sys::{Function, Object, Promise, Reflect};
+use crate::core::policy::{classify, Answer, Doc, ServerError, Verdict};
+use crate::core::text::push_u64;
+use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
+use web_sys::Response;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch`.
+    #[wasm_bindgen(catch, js_name = fetch)]
+    fn fetch(url: &str, init: &JsValue) -> Result<Promise, JsValue>;
+    /// `AbortSignal.timeout(ms)`; throws where it is missing.
+    #[wasm_bindgen(catch, js_namespace = AbortSignal, js_name = timeout)]
+    fn abort_after(ms: u32) -> Result<JsValue, JsValue>;
+    /// `JSON.parse(text)`, on the JavaScript string as it came.
+    #[wasm_bindgen(catch, js_namespace = JSON, js_name = parse)]
+    fn json_parse(text: &JsValue) -> Result<JsValue, JsValue>;
+}
 
 /// What to send and where.
 #[derive(Debug)]
@@ -23,60 +40,83 @@ pub struct Request<'a> {
 
 /// Sends one event and classifies the outcome; never fails.
 pub async fn send(req: Request<'_>, now: impl Fn() -> u64) -> Verdict {
-    // AbortSignal.timeout covers the whole exchange, body included, and needs no timer of ours.
-    let signal = global_path(&["AbortSignal"])
-        .and_then(|c| call(&c, "timeout", &[&f64::from(req.timeout_ms).into()]).ok())
-        .unwrap_or(JsValue::UNDEFINED);
-    let outcome = perform(&req, &signal).await;
-    match outcome {
-        Ok((status, retry_after, reset, body)) => classify(
-            &Answer { status, retry_after: retry_after.as_deref(), rate_limit_reset: reset.as_deref(), body: &body },
-            now(),
-        ),
-        Err(e) if matches!(get(&e, "name").as_string().as_deref(), Some("TimeoutError" | "AbortError")) => Verdict::Retry {
-            after_ms: None,
-            error: Error::new(ErrorCode::Timeout, format!("no answer from {} within {} ms", req.url, req.timeout_ms)),
-        },
-        Err(e) => Verdict::Unreachable {
-            error: Error::new(ErrorCode::NetworkError, format!("could not reach {}: {}", req.url, describe(&e))),
-        },
+    match perform(&req).await {
+        Ok((status, retry_after, reset, body)) => judge(status, retry_after.as_deref(), reset.as_deref(), &body, now()),
+        Err(e) if matches!(get(&e, "name").as_string().as_deref(), Some("TimeoutError" | "AbortError")) => {
+            let mut msg = String::from("no answer from ");
+            msg.push_str(req.url);
+            msg.push_str(" within ");
+            push_u64(&mut msg, req.timeout_ms.into());
+            msg.push_str(" ms");
+            Verdict::Retry { after_ms: None, error: Error::new(ErrorCode::Timeout, msg) }
+        }
+        Err(e) => {
+            let mut msg = String::from("could not reach ");
+            msg.push_str(req.url);
+            msg.push_str(": ");
+            msg.push_str(&describe(&e));
+            Verdict::Unreachable { error: Error::new(ErrorCode::NetworkError, msg) }
+        }
     }
 }
 
-type Reply = (u16, Option<String>, Option<String>, String);
+/// Classifies an answer whose body is `body` (a JavaScript string): JSON bodies through
+/// `JSON.parse`, any other text as it is; dates through [`date_ms`].
+pub fn judge(status: u16, retry_after: Option<&str>, rate_limit_reset: Option<&str>, body: &JsValue, now_ms: u64) -> Verdict {
+    let server = match json_parse(body) {
+        Ok(doc) => ServerError::from_doc(&doc),
+        Err(_) => ServerError::from_text(&body.as_string().unwrap_or_default()),
+    };
+    classify(&Answer { status, retry_after, rate_limit_reset, server }, now_ms, date_ms)
+}
 
-async fn perform(req: &Request<'_>, signal: &JsValue) -> Result<Reply, JsValue> {
-    let headers = Object::new();
-    for (k, v) in [
-        ("content-type", "application/json"),
-        ("x-inhouse-token-id", req.credentials.token_id.as_str()),
-        ("x-inhouse-token-secret", req.credentials.token_secret.as_str()),
-        ("x-inhouse-app", req.app_id),
-        ("idempotency-key", req.event_id),
-        ("x-request-id", req.event_id),
-    ] {
-        Reflect::set(&headers, &k.into(), &v.into())?;
+/// JavaScript's `Date.parse` (IMF-fixdate, ISO 8601, ...) as milliseconds since the epoch;
+/// `None` for what it cannot read and for times before 1970.
+pub fn date_ms(s: &str) -> Option<u64> {
+    let t = js_sys::Date::parse(s);
+    (t >= 0.0).then_some(t as u64)
+}
+
+/// A value `JSON.parse` gave.
+impl Doc for JsValue {
+    fn field(&self, key: &str) -> Option<JsValue> {
+        Some(get(self, key)).filter(|v| !v.is_undefined())
     }
-    let init = Object::new();
-    for (k, v) in [
-        ("method", JsValue::from_str("POST")),
-        ("headers", headers.into()),
-        ("body", JsValue::from_str(req.body)),
-        ("signal", signal.clone()),
-        ("credentials", JsValue::from_str("omit")),
-        ("cache", JsValue::from_str("no-store")),
-        ("redirect", JsValue::from_str("error")),
-    ] {
-        Reflect::set(&init, &k.into(), &v)?;
+    fn first(&self) -> Option<JsValue> {
+        js_sys::Array::is_array(self).then(|| get(self, "0")).filter(|v| !v.is_undefined())
     }
-    let fetch: Function = global_path(&["fetch"]).ok_or_else(|| JsValue::from_str("fetch is not available"))?.unchecked_into();
-    let response = JsFuture::from(fetch.call2(&JsValue::UNDEFINED, &req.url.into(), &init)?.unchecked_into::<Promise>()).await?;
-    let status = get(&response, "status").as_f64().unwrap_or(0.0) as u16;
-    let headers = get(&response, "headers");
-    let header = |name: &str| call(&headers, "get", &[&name.into()]).ok().and_then(|v| v.as_string());
+    fn text(&self) -> Option<String> {
+        self.as_string()
+    }
+}
+
+type Reply = (u16, Option<String>, Option<String>, JsValue);
+
+async fn perform(req: &Request<'_>) -> Result<Reply, JsValue> {
+    let headers = Obj::new()
+        .set("content-type", "application/json")
+        .set("x-inhouse-token-id", req.credentials.token_id.as_str())
+        .set("x-inhouse-token-secret", req.credentials.token_secret.as_str())
+        .set("x-inhouse-app", req.app_id)
+        .set("idempotency-key", req.event_id)
+        .set("x-request-id", req.event_id)
+        .done();
+    let init = Obj::new()
+        .set("method", "POST")
+        .set("headers", headers)
+        .set("body", req.body)
+        // Covers the whole exchange, body included, and needs no timer of ours.
+        .set("signal", abort_after(req.timeout_ms).unwrap_or(JsValue::UNDEFINED))
+        .set("credentials", "omit")
+        .set("cache", "no-store")
+        .set("redirect", "error")
+        .done();
+    let response: Response = JsFuture::from(fetch(req.url, &init)?).await?.unchecked_into();
+    let headers = response.headers();
+    let header = |name: &str| headers.get(name).ok().flatten();
     let (retry_after, reset) = (header("retry-after"), header("x-ratelimit-reset"));
     // The body only matters for errors (the server's message); still read it on success so the
     // connection is released promptly.
-    let text = JsFuture::from(call(&response, "text", &[])?.unchecked_into::<Promise>()).await?;
-    Ok((status, retry_after, reset, text.as_string().unwrap_or_default()))
+    let body = JsFuture::from(response.text()?).await?;
+    Ok((response.status(), retry_after, reset, body))
 }
