@@ -6,7 +6,7 @@
 //! safe to call directly as well.
 
 use crate::core::config;
-use crate::core::engine::{segment_key, Admission, Dropped, Engine, FlushStatus, Note, Stats, TicketResult, WritePlan, INDEX_KEY, SEGMENT_PREFIX};
+use crate::core::engine::{segment_key, Admission, Dropped, Engine, FlushStatus, Note, Send, Stats, TicketResult, WritePlan, INDEX_KEY, SEGMENT_PREFIX};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{build_event, EventContext};
 use crate::core::policy::Verdict;
@@ -193,7 +193,7 @@ impl Tracker {
             inner.pump_handler = Some(on_timer.into_js_value().unchecked_into());
             inner.pump_soon_handler = Some(on_microtask.into_js_value().unchecked_into());
         }
-        wasm_bindgen_futures::spawn_local(restore(shared.clone()));
+        restore(shared.clone());
         Ok(Tracker { shared })
     }
 
@@ -339,16 +339,26 @@ fn settle(w: &Waiter, status: &str) {
 }
 
 /// Reads the stored queue, then admits the calls that arrived meanwhile and resumes delivery.
-/// What a crash left behind is removed afterwards: it is garbage, not needed to be ready.
-async fn restore(s: Shared) {
+fn restore(s: Shared) {
     let now = now_ms();
-    let loaded = async {
-        let index = storage::get_keys(&[INDEX_KEY.to_string()]).await?.text(INDEX_KEY);
+    storage::get_keys(&[INDEX_KEY.to_string()], move |r| {
+        let found = match r {
+            Ok(found) => found,
+            Err(why) => return restored(&s, now, Err(why)),
+        };
+        let index = found.text(INDEX_KEY);
         let keys = Engine::segment_keys(index.as_deref());
-        let segments = if keys.is_empty() { None } else { Some(storage::get_keys(&keys).await?) };
-        Ok::<_, String>((index, segments))
-    }
-    .await;
+        if keys.is_empty() {
+            return restored(&s, now, Ok((index, None)));
+        }
+        storage::get_keys(&keys, move |r| restored(&s, now, r.map(|segments| (index, Some(segments)))));
+    });
+}
+
+/// The stored index and segments read (or why not): the queue is rebuilt, the calls that
+/// waited are admitted, delivery resumes. What a crash left behind is removed afterwards: it is
+/// garbage, not needed to be ready.
+fn restored(s: &Shared, now: u64, loaded: Result<(Option<String>, Option<storage::Stored>), String>) {
     let mut notes = Vec::new();
     let mut stored_index = None;
     let ready = {
@@ -369,7 +379,7 @@ async fn restore(s: Shared) {
         }
         std::mem::take(&mut inner.ready_waiters)
     };
-    dispatch(&s, notes);
+    dispatch(s, notes);
     for f in ready {
         let _ = f.call0(&JsValue::UNDEFINED);
     }
@@ -380,17 +390,14 @@ async fn restore(s: Shared) {
         let handler = inner.pump_handler.clone().expect("set in new");
         inner.timer = Some(schedule::Timeout::start(&handler, 0, now));
     }
+    // The segments a crash left between a write's `set` and its `remove`: done, and never named
+    // again. Judged against the index read at start, so segments written since are safe.
     if let Some(index) = stored_index {
-        remove_orphans(index.as_deref()).await;
-    }
-}
-
-/// Removes the segments a crash left between a write's `set` and its `remove`: done, and never
-/// named again. Judged against the index read at start, so segments written since are safe. A
-/// failure only leaves the garbage for the next start.
-async fn remove_orphans(index: Option<&str>) {
-    if let Some(all) = storage::keys_with_prefix(SEGMENT_PREFIX).await {
-        let _ = storage::remove(&Engine::orphan_segments(index, &all)).await;
+        storage::keys_with_prefix(SEGMENT_PREFIX, move |all| {
+            if let Some(all) = all {
+                storage::remove(&Engine::orphan_segments(index.as_deref(), &all));
+            }
+        });
     }
 }
 
@@ -431,25 +438,7 @@ fn pump(s: &Shared) {
         start_write(s, w);
     }
     for send in sends {
-        let s2 = s.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            let (url, creds, app, timeout) = {
-                let inner = s2.borrow();
-                let c = inner.engine.config();
-                (c.track_url(), inner.engine.credentials().clone(), c.app_id.clone(), c.request_timeout_ms)
-            };
-            let req = transport::Request { url: &url, credentials: &creds, app_id: &app, event_id: &send.id, body: &send.body, timeout_ms: timeout };
-            let verdict = transport::send(req, now_ms).await;
-            if s2.borrow().engine.config().debug {
-                let outcome = match &verdict {
-                    Verdict::Delivered => "delivered",
-                    Verdict::Retry { error, .. } | Verdict::Unreachable { error } | Verdict::Pause { error } | Verdict::Reject { error } => error.code.as_str(),
-                };
-                web_sys::console::debug_1(&["[inhouse] ", &send.name, " ", &send.id, ": ", outcome].concat().into());
-            }
-            s2.borrow_mut().engine.on_result(send.slot, verdict, now_ms());
-            pump(&s2);
-        });
+        start_send(s, send);
     }
     dispatch(s, notes);
     answer_flushes(s, now);
@@ -457,12 +446,52 @@ fn pump(s: &Shared) {
     reschedule(s, now);
 }
 
+/// Sends one event; its verdict goes to the engine, and delivery goes on.
+fn start_send(s: &Shared, send: Send) {
+    let Send { slot, id, name, body } = send;
+    let inner = s.borrow();
+    let c = inner.engine.config();
+    let url = c.track_url();
+    let label = c.debug.then(|| ["[inhouse] ", &name, " ", &id, ": "].concat());
+    let req = transport::Request { url: &url, credentials: inner.engine.credentials(), app_id: &c.app_id, event_id: &id, body: &body, timeout_ms: c.request_timeout_ms };
+    let s = s.clone();
+    transport::send(req, move |verdict| {
+        if let Some(label) = label {
+            let outcome = match &verdict {
+                Verdict::Delivered => "delivered",
+                Verdict::Retry { error, .. } | Verdict::Unreachable { error } | Verdict::Pause { error } | Verdict::Reject { error } => error.code.as_str(),
+            };
+            web_sys::console::debug_1(&[label.as_str(), outcome].concat().into());
+        }
+        s.borrow_mut().engine.on_result(slot, verdict, now_ms());
+        pump(&s);
+    });
+}
+
 /// Performs a write (`inner.writing` is already set); when it is done, shutdown and delivery
 /// go on.
 fn start_write(s: &Shared, w: WritePlan) {
+    // Each segment's text goes to JavaScript as soon as it is built, and is dropped before the
+    // next is: the wasm never holds a burst twice.
+    let values = Object::new();
+    for (i, seq) in w.segments.iter().enumerate() {
+        let text = s.borrow().engine.segment_text(i);
+        let _ = Reflect::set(&values, &JsValue::from_str(&segment_key(*seq)), &JsValue::from_str(&text));
+    }
+    let _ = Reflect::set(&values, &JsValue::from_str(INDEX_KEY), &JsValue::from_str(&w.index));
     let s = s.clone();
-    wasm_bindgen_futures::spawn_local(async move {
-        perform_write(&s, w).await;
+    storage::set_object(&values, move |result| {
+        if result.is_ok() {
+            storage::remove(&w.remove);
+        }
+        let result = result.map_err(|e| if e.is_empty() { "unknown error".into() } else { e });
+        let notes = {
+            let mut inner = s.borrow_mut();
+            inner.writing = false;
+            inner.engine.write_done(result, now_ms());
+            inner.engine.drain_notes()
+        };
+        dispatch(&s, notes);
         continue_shutdown(&s);
         pump(&s);
     });
@@ -504,34 +533,6 @@ fn answer_consent(s: &Shared) {
     for f in waiters {
         let _ = f.call0(&JsValue::UNDEFINED);
     }
-}
-
-async fn perform_write(s: &Shared, w: WritePlan) {
-    // Each segment's text goes to JavaScript as soon as it is built, and is dropped before the
-    // next is: the wasm never holds a burst twice.
-    let values = Object::new();
-    for (i, seq) in w.segments.iter().enumerate() {
-        let text = s.borrow().engine.segment_text(i);
-        let _ = Reflect::set(&values, &JsValue::from_str(&segment_key(*seq)), &JsValue::from_str(&text));
-    }
-    let _ = Reflect::set(&values, &JsValue::from_str(INDEX_KEY), &JsValue::from_str(&w.index));
-    let mut result = storage::set_object(&values).await;
-    if result.is_ok() {
-        // A failed removal only leaves garbage behind (cleaned at the next start), never a loss.
-        let _ = storage::remove(&w.remove).await;
-    }
-    if let Err(e) = &result {
-        if e.is_empty() {
-            result = Err("unknown error".into());
-        }
-    }
-    let notes = {
-        let mut inner = s.borrow_mut();
-        inner.writing = false;
-        inner.engine.write_done(result, now_ms());
-        inner.engine.drain_notes()
-    };
-    dispatch(s, notes);
 }
 
 /// Settles `track` promises and calls the hooks, with no borrow held (a hook may call back).

@@ -16,16 +16,20 @@ wasm_bindgen_test_configure!(run_in_browser);
 async fn set_get_remove_round_trip() {
     let fake = install_fake_chrome(Some(APP_ID.into()));
     let values = Obj::new().set("inhouse:v1:seg:1", "[1]").set("inhouse:v1:index", "{}").done();
-    storage::set_object(values.unchecked_ref()).await.unwrap();
+    called_back(|then| storage::set_object(values.unchecked_ref(), then)).await.unwrap();
     assert_eq!(set_calls(&fake), 1, "all pairs go in one set() call");
-    let got = storage::get_keys(&["inhouse:v1:seg:1".into(), "inhouse:v1:index".into(), "absent".into()]).await.unwrap();
+    let keys = ["inhouse:v1:seg:1".to_string(), "inhouse:v1:index".into(), "absent".into()];
+    let got = called_back(|then| storage::get_keys(&keys, then)).await.unwrap();
     assert_eq!(got.text("inhouse:v1:seg:1").as_deref(), Some("[1]"));
     assert_eq!(got.text("inhouse:v1:index").as_deref(), Some("{}"));
     assert_eq!(got.text("absent"), None);
-    let mut keys = storage::keys_with_prefix("inhouse:v1:seg:").await.unwrap();
+    let mut keys = called_back(|then| storage::keys_with_prefix("inhouse:v1:seg:", then)).await.unwrap();
     keys.sort();
     assert_eq!(keys, vec!["inhouse:v1:seg:1".to_string()]);
-    storage::remove(&["inhouse:v1:seg:1".into()]).await.unwrap();
+    storage::remove(&["inhouse:v1:seg:1".into()]);
+    // Removal answers nobody; a read after it sees it done (chrome.storage runs calls in order).
+    let after = called_back(|then| storage::get_keys(&["inhouse:v1:seg:1".into()], then)).await.unwrap();
+    assert_eq!(after.text("inhouse:v1:seg:1"), None);
     assert_eq!(stored_keys(&fake), vec!["inhouse:v1:index".to_string()]);
 }
 
@@ -33,9 +37,10 @@ async fn set_get_remove_round_trip() {
 async fn failures_are_reported_not_thrown() {
     let fake = install_fake_chrome(Some(APP_ID.into()));
     fail_next_sets(&fake, 1);
-    let err = storage::set_object(Obj::new().set("k", "v").done().unchecked_ref()).await.unwrap_err();
+    let values = Obj::new().set("k", "v").done();
+    let err = called_back(|then| storage::set_object(values.unchecked_ref(), then)).await.unwrap_err();
     assert!(err.contains("QUOTA_BYTES"), "{err}");
     remove_fake_chrome();
-    let err = storage::get_keys(&["k".into()]).await.unwrap_err();
+    let err = called_back(|then| storage::get_keys(&["k".into()], then)).await.unwrap_err();
     assert!(err.contains("chrome.storage.local is not available"), "{err}");
 }

@@ -40,6 +40,11 @@ extern "C" {
     /// JavaScript's `String(v)`; throws for an object without `toString` (a null prototype).
     #[wasm_bindgen(catch, js_name = String)]
     fn js_string(v: &JsValue) -> Result<String, JsValue>;
+    /// A promise seen untyped: its `then` takes plain functions.
+    type Thenable;
+    /// `promise.then(on_fulfilled, on_rejected)`.
+    #[wasm_bindgen(method)]
+    fn then(this: &Thenable, on_fulfilled: &JsValue, on_rejected: &JsValue);
 }
 
 /// A readable message from anything JavaScript threw or rejected with. Not Rust's `{:?}` of a
@@ -140,4 +145,46 @@ impl Default for Obj {
     fn default() -> Self {
         Obj::new()
     }
+}
+
+/// What `then` receives: the promise's value, or what it rejected with.
+pub type Settled = Result<JsValue, JsValue>;
+
+/// A continuation waiting for a promise.
+type Then = Box<dyn FnOnce(Settled)>;
+
+thread_local! {
+    /// Continuations by slot; `None` marks a free slot.
+    static WAITING: std::cell::RefCell<Vec<Option<Then>>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The one JavaScript function every promise settles through, bound to a slot and an outcome.
+    static ON_SETTLED: Function = Closure::<dyn FnMut(u32, bool, JsValue)>::new(|slot: u32, ok: bool, value: JsValue| {
+        let then = WAITING.with(|w| w.borrow_mut().get_mut(slot as usize).and_then(Option::take));
+        if let Some(then) = then {
+            then(if ok { Ok(value) } else { Err(value) });
+        }
+    })
+    .into_js_value()
+    .unchecked_into();
+}
+
+/// Calls `then` once `promise` settles, always from a later microtask (never from inside this
+/// call, so a caller may hold a borrow). Every wait shares one JavaScript callback, bound to
+/// the slot of its continuation: a pending operation costs one boxed closure, and the wasm no
+/// futures executor.
+pub fn when_settled(promise: &js_sys::Promise, then: impl FnOnce(Settled) + 'static) {
+    let slot = WAITING.with(|w| {
+        let mut w = w.borrow_mut();
+        let free = w.iter().position(Option::is_none).unwrap_or(w.len());
+        if free == w.len() {
+            w.push(None);
+        }
+        w[free] = Some(Box::new(then));
+        free as u32
+    });
+    ON_SETTLED.with(|f| {
+        let (slot, fulfilled, rejected) = (JsValue::from(slot), JsValue::from(true), JsValue::from(false));
+        let on_fulfilled = f.bind2(&JsValue::NULL, &slot, &fulfilled);
+        let on_rejected = f.bind2(&JsValue::NULL, &slot, &rejected);
+        promise.unchecked_ref::<Thenable>().then(on_fulfilled.as_ref(), on_rejected.as_ref());
+    });
 }

@@ -72,11 +72,3 @@ fn swallow(p: JsValue) {
         NOOP.with(|noop| drop(call(&p, "catch", &[noop])));
     }
 }
-
-/// Resolves after `ms` milliseconds.
-pub async fn sleep(ms: u32) {
-    let p = js_sys::Promise::new(&mut |resolve, _| {
-        set_timeout(&resolve, f64::from(ms));
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(p).await;
-}

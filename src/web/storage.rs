@@ -1,22 +1,22 @@
 //! `chrome.storage.local`, the queue's durable home. Values are the text the core writes.
 //!
 //! Bound through `globalThis.chrome` at call time: where no extension API exists (a plain test
-//! page), a test may install its own `chrome.storage.local` before creating the tracker.
+//! page), a test may install its own `chrome.storage.local` before creating the tracker. Every
+//! operation answers through a callback, from a later microtask, never from inside the call.
 
-use super::js::{call, describe, get, global_path};
+use super::js::{call, describe, get, global_path, when_settled, Settled};
 use js_sys::{Array, Object, Promise};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 
-fn area() -> Result<JsValue, String> {
-    global_path(&["chrome", "storage", "local"])
-        .ok_or_else(|| "chrome.storage.local is not available (is the \"storage\" permission in the manifest?)".to_string())
-}
-
-async fn run(method: &str, arg: &JsValue) -> Result<JsValue, String> {
-    let area = area()?;
-    let promise: Promise = call(&area, method, &[arg]).map_err(|e| describe(&e))?.dyn_into().map_err(|_| ["chrome.storage.local.", method, " did not return a Promise"].concat())?;
-    JsFuture::from(promise).await.map_err(|e| describe(&e))
+/// Calls `chrome.storage.local.<method>(arg)`; `then` gets its value or a readable reason.
+fn run(method: &str, arg: &JsValue, then: impl FnOnce(Result<JsValue, String>) + 'static) {
+    let started = global_path(&["chrome", "storage", "local"])
+        .ok_or_else(|| JsValue::from_str("chrome.storage.local is not available (is the \"storage\" permission in the manifest?)"))
+        .and_then(|area| call(&area, method, &[arg]))
+        .and_then(|p| p.dyn_into::<Promise>().map_err(|_| JsValue::from_str(&["chrome.storage.local.", method, " did not return a Promise"].concat())));
+    // A failure to start answers like a failed operation: later, through `then`.
+    let promise = started.unwrap_or_else(|e| Promise::reject(&e));
+    when_settled(&promise, move |r: Settled| then(r.map_err(|e| describe(&e))));
 }
 
 /// What `get` read: the stored values by key.
@@ -31,33 +31,33 @@ impl Stored {
     }
 }
 
+fn key_array(keys: &[String]) -> Array {
+    keys.iter().map(|k| JsValue::from_str(k)).collect()
+}
+
 /// Reads `keys` in one `get` call.
-pub async fn get_keys(keys: &[String]) -> Result<Stored, String> {
-    let arr: Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
-    run("get", &arr).await.map(Stored)
+pub fn get_keys(keys: &[String], then: impl FnOnce(Result<Stored, String>) + 'static) {
+    run("get", &key_array(keys), move |r| then(r.map(Stored)));
 }
 
 /// Writes every property of `values` in one `set` call, which Chrome applies atomically.
-pub async fn set_object(values: &Object) -> Result<(), String> {
-    run("set", values).await.map(drop)
+pub fn set_object(values: &Object, then: impl FnOnce(Result<(), String>) + 'static) {
+    run("set", values, move |r| then(r.map(drop)));
 }
 
-/// Removes keys (no-op for none).
-pub async fn remove(keys: &[String]) -> Result<(), String> {
-    if keys.is_empty() {
-        return Ok(());
+/// Removes keys (nothing for none). A failed removal only leaves garbage, which the next start
+/// cleans up: no caller needs the answer.
+pub fn remove(keys: &[String]) {
+    if !keys.is_empty() {
+        run("remove", &key_array(keys), drop);
     }
-    let arr: Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
-    run("remove", &arr).await.map(drop)
 }
 
-/// Every key in the area with the given prefix, where `getKeys` exists (Chrome 130+).
-pub async fn keys_with_prefix(prefix: &str) -> Option<Vec<String>> {
-    let area = area().ok()?;
-    if !get(&area, "getKeys").is_function() {
-        return None;
-    }
-    let promise: Promise = call(&area, "getKeys", &[]).ok()?.dyn_into().ok()?;
-    let keys: Array = JsFuture::from(promise).await.ok()?.dyn_into().ok()?;
-    Some(keys.iter().filter_map(|k| k.as_string()).filter(|k| k.starts_with(prefix)).collect())
+/// Every key in the area with the given prefix, where `getKeys` exists (Chrome 130+); `None`
+/// where it does not or it fails.
+pub fn keys_with_prefix(prefix: &'static str, then: impl FnOnce(Option<Vec<String>>) + 'static) {
+    run("getKeys", &JsValue::UNDEFINED, move |r| {
+        let keys = r.ok().and_then(|v| v.dyn_into::<Array>().ok());
+        then(keys.map(|keys| keys.iter().filter_map(|k| k.as_string()).filter(|k| k.starts_with(prefix)).collect()));
+    });
 }

@@ -4,14 +4,13 @@
 //! `requestTimeoutMs`. The answer's body and dates are read by JavaScript (`JSON.parse`,
 //! `Date.parse`); the core decides what they mean.
 
-use super::js::{describe, get, Obj};
+use super::js::{describe, get, now_ms, when_settled, Obj};
 use crate::core::config::Credentials;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::policy::{classify, Answer, Doc, ServerError, Verdict};
 use crate::core::text::push_u64;
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
 #[wasm_bindgen]
@@ -38,26 +37,61 @@ pub struct Request<'a> {
     pub timeout_ms: u32,
 }
 
-/// Sends one event and classifies the outcome; never fails.
-pub async fn send(req: Request<'_>, now: impl Fn() -> u64) -> Verdict {
-    match perform(&req).await {
-        Ok((status, retry_after, reset, body)) => judge(status, retry_after.as_deref(), reset.as_deref(), &body, now()),
-        Err(e) if matches!(get(&e, "name").as_string().as_deref(), Some("TimeoutError" | "AbortError")) => {
-            let mut msg = String::from("no answer from ");
-            msg.push_str(req.url);
-            msg.push_str(" within ");
-            push_u64(&mut msg, req.timeout_ms.into());
-            msg.push_str(" ms");
-            Verdict::Retry { after_ms: None, error: Error::new(ErrorCode::Timeout, msg) }
-        }
-        Err(e) => {
-            let mut msg = String::from("could not reach ");
-            msg.push_str(req.url);
-            msg.push_str(": ");
-            msg.push_str(&describe(&e));
-            Verdict::Unreachable { error: Error::new(ErrorCode::NetworkError, msg) }
-        }
+/// Sends one event; `then` gets the verdict on it (every failure is a verdict).
+pub fn send(req: Request<'_>, then: impl FnOnce(Verdict) + 'static) {
+    let headers = Obj::new()
+        .set("content-type", "application/json")
+        .set("x-inhouse-token-id", req.credentials.token_id.as_str())
+        .set("x-inhouse-token-secret", req.credentials.token_secret.as_str())
+        .set("x-inhouse-app", req.app_id)
+        .set("idempotency-key", req.event_id)
+        .set("x-request-id", req.event_id)
+        .done();
+    let init = Obj::new()
+        .set("method", "POST")
+        .set("headers", headers)
+        .set("body", req.body)
+        // Covers the whole exchange, body included, and needs no timer of ours.
+        .set("signal", abort_after(req.timeout_ms).unwrap_or(JsValue::UNDEFINED))
+        .set("credentials", "omit")
+        .set("cache", "no-store")
+        .set("redirect", "error")
+        .done();
+    let (url, timeout_ms) = (req.url.to_string(), req.timeout_ms);
+    let fetched = fetch(req.url, &init).unwrap_or_else(|e| Promise::reject(&e));
+    when_settled(&fetched, move |r| {
+        let response: Response = match r {
+            Ok(response) => response.unchecked_into(),
+            Err(e) => return then(failure(&url, timeout_ms, &e)),
+        };
+        let headers = response.headers();
+        let header = |name: &str| headers.get(name).ok().flatten();
+        let (status, retry_after, reset) = (response.status(), header("retry-after"), header("x-ratelimit-reset"));
+        // The body only matters for errors (the server's message); still read it on success so
+        // the connection is released promptly.
+        let body = response.text().unwrap_or_else(|e| Promise::reject(&e));
+        when_settled(&body, move |r| match r {
+            Ok(body) => then(judge(status, retry_after.as_deref(), reset.as_deref(), &body, now_ms())),
+            Err(e) => then(failure(&url, timeout_ms, &e)),
+        });
+    });
+}
+
+/// The verdict on a request that got no (complete) answer: timed out, or never got through.
+fn failure(url: &str, timeout_ms: u32, e: &JsValue) -> Verdict {
+    if matches!(get(e, "name").as_string().as_deref(), Some("TimeoutError" | "AbortError")) {
+        let mut msg = String::from("no answer from ");
+        msg.push_str(url);
+        msg.push_str(" within ");
+        push_u64(&mut msg, timeout_ms.into());
+        msg.push_str(" ms");
+        return Verdict::Retry { after_ms: None, error: Error::new(ErrorCode::Timeout, msg) };
     }
+    let mut msg = String::from("could not reach ");
+    msg.push_str(url);
+    msg.push_str(": ");
+    msg.push_str(&describe(e));
+    Verdict::Unreachable { error: Error::new(ErrorCode::NetworkError, msg) }
 }
 
 /// Classifies an answer whose body is `body` (a JavaScript string): JSON bodies through
@@ -88,35 +122,4 @@ impl Doc for JsValue {
     fn text(&self) -> Option<String> {
         self.as_string()
     }
-}
-
-type Reply = (u16, Option<String>, Option<String>, JsValue);
-
-async fn perform(req: &Request<'_>) -> Result<Reply, JsValue> {
-    let headers = Obj::new()
-        .set("content-type", "application/json")
-        .set("x-inhouse-token-id", req.credentials.token_id.as_str())
-        .set("x-inhouse-token-secret", req.credentials.token_secret.as_str())
-        .set("x-inhouse-app", req.app_id)
-        .set("idempotency-key", req.event_id)
-        .set("x-request-id", req.event_id)
-        .done();
-    let init = Obj::new()
-        .set("method", "POST")
-        .set("headers", headers)
-        .set("body", req.body)
-        // Covers the whole exchange, body included, and needs no timer of ours.
-        .set("signal", abort_after(req.timeout_ms).unwrap_or(JsValue::UNDEFINED))
-        .set("credentials", "omit")
-        .set("cache", "no-store")
-        .set("redirect", "error")
-        .done();
-    let response: Response = JsFuture::from(fetch(req.url, &init)?).await?.unchecked_into();
-    let headers = response.headers();
-    let header = |name: &str| headers.get(name).ok().flatten();
-    let (retry_after, reset) = (header("retry-after"), header("x-ratelimit-reset"));
-    // The body only matters for errors (the server's message); still read it on success so the
-    // connection is released promptly.
-    let body = JsFuture::from(response.text()?).await?;
-    Ok((response.status(), retry_after, reset, body))
 }
