@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the npm package into dist/pkg and packs it into dist/inhouse-chrome-tracker-<v>.tgz:
-# release wasm → wasm-bindgen (--target web) → binaryen's wasm-opt from npm (Debian's breaks
+# release wasm (std rebuilt for size) → wasm-bindgen (--target web) → binaryen's wasm-opt from npm (Debian's breaks
 # modules) → short import/export names (tools/wasm-names) → the files of pkg-template/ → npm
 # pack. Prints the sizes.
 set -euo pipefail
@@ -9,10 +9,18 @@ export PATH="$HOME/.cargo/bin:$PATH"
 out=dist/pkg
 version=$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)
 
-cargo build --quiet --release --lib --target wasm32-unknown-unknown -p inhouse-tracker
+# Built for size: std is recompiled with panics that abort at once, which leaves out panic
+# messages, their formatting machinery and source paths (about 4 KB gzipped). Those options are
+# unstable; RUSTC_BOOTSTRAP=1 enables them on the stable toolchain, for this one build, in its own
+# target directory (so it never invalidates the test builds). The stack size repeats
+# .cargo/config.toml, which this variable overrides.
+RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C link-arg=-zstack-size=131072 \
+  -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
+  cargo build --quiet --release --lib --target wasm32-unknown-unknown -p inhouse-tracker \
+  -Zbuild-std=std,panic_abort --target-dir target/pkg
 rm -rf "$out" && mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name inhouse_tracker \
-  target/wasm32-unknown-unknown/release/inhouse_tracker.wasm
+  target/pkg/wasm32-unknown-unknown/release/inhouse_tracker.wasm
 node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-reference-types \
   --enable-sign-ext --enable-mutable-globals --enable-multivalue \

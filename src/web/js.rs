@@ -14,7 +14,7 @@ pub fn get(obj: &JsValue, key: &str) -> JsValue {
 
 /// `globalThis.a.b.c`, or `None` if any step is missing.
 pub fn global_path(path: &[&str]) -> Option<JsValue> {
-    let mut v: JsValue = js_sys::global().into();
+    let mut v: JsValue = GLOBAL_THIS.with(JsValue::clone);
     for key in path {
         v = get(&v, key);
         if v.is_undefined() || v.is_null() {
@@ -24,19 +24,17 @@ pub fn global_path(path: &[&str]) -> Option<JsValue> {
     Some(v)
 }
 
-/// Calls `obj.method(args...)`.
-pub fn call(obj: &JsValue, method: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
+/// Calls `obj.method(a, b)` (extra `undefined` arguments are harmless to the methods called).
+pub fn call(obj: &JsValue, method: &str, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
     let f: Function = get(obj, method).dyn_into().map_err(|_| JsValue::from_str(&[method, " is not a function"].concat()))?;
-    match args {
-        [] => f.call0(obj),
-        [a] => f.call1(obj, a),
-        [a, b] => f.call2(obj, a, b),
-        _ => f.apply(obj, &args.iter().copied().collect::<js_sys::Array>()),
-    }
+    f.call2(obj, a, b)
 }
 
 #[wasm_bindgen]
 extern "C" {
+    /// `globalThis`: in a service worker, an extension page and a test page alike.
+    #[wasm_bindgen(thread_local_v2, js_name = globalThis)]
+    static GLOBAL_THIS: JsValue;
     /// JavaScript's `String(v)`; throws for an object without `toString` (a null prototype).
     #[wasm_bindgen(catch, js_name = String)]
     fn js_string(v: &JsValue) -> Result<String, JsValue>;
@@ -171,14 +169,14 @@ thread_local! {
 /// call, so a caller may hold a borrow). Every wait shares one JavaScript callback, bound to
 /// the slot of its continuation: a pending operation costs one boxed closure, and the wasm no
 /// futures executor.
-pub fn when_settled(promise: &js_sys::Promise, then: impl FnOnce(Settled) + 'static) {
+pub fn when_settled(promise: &js_sys::Promise, then: Box<dyn FnOnce(Settled)>) {
     let slot = WAITING.with(|w| {
         let mut w = w.borrow_mut();
         let free = w.iter().position(Option::is_none).unwrap_or(w.len());
         if free == w.len() {
             w.push(None);
         }
-        w[free] = Some(Box::new(then));
+        w[free] = Some(then);
         free as u32
     });
     ON_SETTLED.with(|f| {

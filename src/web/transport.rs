@@ -59,7 +59,7 @@ pub fn send(req: Request<'_>, then: impl FnOnce(Verdict) + 'static) {
         .done();
     let (url, timeout_ms) = (req.url.to_string(), req.timeout_ms);
     let fetched = fetch(req.url, &init).unwrap_or_else(|e| Promise::reject(&e));
-    when_settled(&fetched, move |r| {
+    when_settled(&fetched, Box::new(move |r| {
         let response: Response = match r {
             Ok(response) => response.unchecked_into(),
             Err(e) => return then(failure(&url, timeout_ms, &e)),
@@ -70,11 +70,11 @@ pub fn send(req: Request<'_>, then: impl FnOnce(Verdict) + 'static) {
         // The body only matters for errors (the server's message); still read it on success so
         // the connection is released promptly.
         let body = response.text().unwrap_or_else(|e| Promise::reject(&e));
-        when_settled(&body, move |r| match r {
+        when_settled(&body, Box::new(move |r| match r {
             Ok(body) => then(judge(status, retry_after.as_deref(), reset.as_deref(), &body, now_ms())),
             Err(e) => then(failure(&url, timeout_ms, &e)),
-        });
-    });
+        }));
+    }));
 }
 
 /// The verdict on a request that got no (complete) answer: timed out, or never got through.
