@@ -21,7 +21,9 @@ RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C link-arg=-zs
 rm -rf "$out" && mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name inhouse_tracker \
   target/pkg/wasm32-unknown-unknown/release/inhouse_tracker.wasm
-node_modules/.bin/wasm-opt -Oz --strip-debug --strip-producers \
+# --low-memory-unused lets it fold constants into addresses: the low 1 KiB is the far end of the
+# 128 KiB stack, which the SDK's bounded recursion never reaches.
+node_modules/.bin/wasm-opt -Oz --low-memory-unused --strip-debug --strip-producers --strip-target-features \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-reference-types \
   --enable-sign-ext --enable-mutable-globals --enable-multivalue \
   "$out/inhouse_tracker_bg.wasm" -o "$out/inhouse_tracker_bg.wasm"

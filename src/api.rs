@@ -5,6 +5,7 @@
 //! service worker's top level and queues calls until the wasm is ready); the methods here are
 //! safe to call directly as well.
 
+use crate::core::text::cat;
 use crate::core::config;
 use crate::core::engine::{segment_key, Admission, Dropped, Engine, FlushStatus, Note, Send, Stats, TicketResult, WritePlan, INDEX_KEY, SEGMENT_PREFIX};
 use crate::core::error::{Error, ErrorCode};
@@ -151,7 +152,7 @@ impl Tracker {
         let (opts, on_error, on_drop) = options::read(&options).map_err(|e| to_js_error(&e))?;
         let (config, warnings) = config::validate(opts, runtime::extension_id().as_deref()).map_err(|e| to_js_error(&e))?;
         for w in warnings {
-            web_sys::console::warn_1(&["[inhouse] ", &w].concat().into());
+            web_sys::console::warn_1(&cat(&["[inhouse] ", &w]).into());
         }
         let inner = Inner {
             phase: Phase::Starting,
@@ -220,7 +221,7 @@ impl Tracker {
 
     fn admit(&self, event_name: JsValue, properties: JsValue, options: JsValue) -> Result<Promise, Error> {
         let name = event_name.as_string().ok_or_else(|| {
-            Error::at(ErrorCode::InvalidEventName, "eventName", ["event name must be a string, got ", &event_name.js_typeof().as_string().unwrap_or_default()].concat())
+            Error::at(ErrorCode::InvalidEventName, "eventName", cat(&["event name must be a string, got ", &event_name.js_typeof().as_string().unwrap_or_default()]))
         })?;
         let dedup_key = if options.is_undefined() || options.is_null() {
             None
@@ -371,7 +372,7 @@ fn restored(s: &Shared, now: u64, loaded: Result<(Option<String>, Option<storage
                 inner.engine.restore(index.as_deref(), segment, now);
                 stored_index = Some(index);
             }
-            Err(why) => notes.push(Note::Error(Error::new(ErrorCode::StorageError, ["could not read the stored queue: ", &why].concat()))),
+            Err(why) => notes.push(Note::Error(Error::new(ErrorCode::StorageError, cat(&["could not read the stored queue: ", &why])))),
         }
         inner.phase = Phase::Running;
         for (event, waiter) in std::mem::take(&mut inner.early) {
@@ -452,7 +453,7 @@ fn start_send(s: &Shared, send: Send) {
     let inner = s.borrow();
     let c = inner.engine.config();
     let url = c.track_url();
-    let label = c.debug.then(|| ["[inhouse] ", &name, " ", &id, ": "].concat());
+    let label = c.debug.then(|| cat(&["[inhouse] ", &name, " ", &id, ": "]));
     let req = transport::Request { url: &url, credentials: inner.engine.credentials(), app_id: &c.app_id, event_id: &id, body: &body, timeout_ms: c.request_timeout_ms };
     let s = s.clone();
     transport::send(req, move |verdict| {
@@ -461,7 +462,7 @@ fn start_send(s: &Shared, send: Send) {
                 Verdict::Delivered => "delivered",
                 Verdict::Retry { error, .. } | Verdict::Unreachable { error } | Verdict::Pause { error } | Verdict::Reject { error } => error.code.as_str(),
             };
-            web_sys::console::debug_1(&[label.as_str(), outcome].concat().into());
+            web_sys::console::debug_1(&cat(&[label.as_str(), outcome]).into());
         }
         s.borrow_mut().engine.on_result(slot, verdict, now_ms());
         pump(&s);
@@ -561,7 +562,7 @@ fn dispatch(s: &Shared, notes: Vec<Note>) {
         match &note {
             Note::Error(e) => {
                 if debug {
-                    web_sys::console::warn_1(&["[inhouse] ", e.code.as_str(), ": ", &e.message].concat().into());
+                    web_sys::console::warn_1(&cat(&["[inhouse] ", e.code.as_str(), ": ", &e.message]).into());
                 }
                 if let Some(f) = on_error {
                     let _ = f.call1(&JsValue::UNDEFINED, &to_js_error(e));

@@ -3,12 +3,12 @@
 //! One table, [`OPTIONS`], describes every option: its name, the JavaScript type it takes and,
 //! for a number, its range and default. The edge reads each key of the options object into a
 //! [`Value`] and hands it to [`Options::set`], which knows the name and checks the type;
-//! [`validate`] then checks the values. Messages are built with `concat` and
+//! [`validate`] then checks the values. Messages are built with [`cat`] and
 //! [`push_u64`]: `format!` would bring Rust's formatting machinery into the wasm.
 
 use super::error::{Error, ErrorCode, Result};
 use super::json::quoted;
-use super::text::{push_u64, u64_text};
+use super::text::{cat, push_u64, u64_text};
 
 /// The recommended, versioned API base.
 pub const DEFAULT_BASE_URL: &str = "https://api.tryinhouse.co/v1/api";
@@ -120,7 +120,7 @@ fn rows(in_retry: bool) -> &'static [OptionSpec] {
 
 /// An option's path as messages and `error.field` show it: `retry.maxAttempts`.
 fn field(in_retry: bool, key: &str) -> String {
-    [if in_retry { "retry." } else { "" }, key].concat()
+    cat(&[if in_retry { "retry." } else { "" }, key])
 }
 
 /// A value of the options object, as the edge reads it from JavaScript whatever the option.
@@ -264,7 +264,7 @@ fn invalid(field: &str, parts: &[&str]) -> Error {
 
 #[inline(never)]
 fn error(code: ErrorCode, field: &str, parts: &[&str]) -> Error {
-    Error::at(code, field, parts.concat())
+    Error::at(code, field, cat(parts))
 }
 
 /// The error for an option name nobody knows, with the likely intended one when it differs only
@@ -362,7 +362,7 @@ pub struct Config {
 impl Config {
     /// The full URL events are posted to.
     pub fn track_url(&self) -> String {
-        [self.base_url.as_str(), TRACK_PATH].concat()
+        cat(&[self.base_url.as_str(), TRACK_PATH])
     }
 }
 
@@ -417,7 +417,7 @@ fn header_safe(field: &str, value: Option<String>, echo: bool) -> Result<String>
     // Every byte before `at` is ASCII, so a character starts there: show all of its bytes.
     let len = value.bytes().skip(at + 1).take_while(|b| b & 0xC0 == 0x80).count();
     let bad = quoted(value.get(at..=at + len).unwrap_or(""));
-    let shown = if echo { [" (in ", &quoted(&value), ")"].concat() } else { String::new() };
+    let shown = if echo { cat(&[" (in ", &quoted(&value), ")"]) } else { String::new() };
     Err(invalid(field, &[field, " must be visible ASCII without spaces; found ", &bad, &shown]))
 }
 
@@ -493,8 +493,8 @@ pub fn validate_base_url(raw: &str, warnings: &mut Vec<String>) -> Result<String
     }
     if path == b"/api" {
         let base = trimmed.get(..url.len() - path.len()).unwrap_or(trimmed);
-        let modern = quoted(&[base, "/v1/api"].concat());
-        warnings.push(["baseUrl ", &quoted(trimmed), " is the deprecated legacy base; use ", &modern, " instead"].concat());
+        let modern = quoted(&cat(&[base, "/v1/api"]));
+        warnings.push(cat(&["baseUrl ", &quoted(trimmed), " is the deprecated legacy base; use ", &modern, " instead"]));
     }
     Ok(trimmed.into())
 }

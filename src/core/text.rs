@@ -26,6 +26,16 @@ pub fn u64_text(v: u64) -> String {
     out
 }
 
+/// The parts joined: what `[a, b].concat()` gives, without the generic joiner behind it, which
+/// costs the wasm a kilobyte.
+pub fn cat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        out.push_str(p);
+    }
+    out
+}
+
 /// A non-empty run of ASCII digits as a number; `None` for anything else or on overflow.
 pub fn parse_u64(s: &str) -> Option<u64> {
     if s.is_empty() {

@@ -1,5 +1,6 @@
 //! Small helpers for reading JavaScript objects without panicking.
 
+use crate::core::text::cat;
 use crate::core::error::Error;
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
@@ -26,7 +27,7 @@ pub fn global_path(path: &[&str]) -> Option<JsValue> {
 
 /// Calls `obj.method(a, b)` (extra `undefined` arguments are harmless to the methods called).
 pub fn call(obj: &JsValue, method: &str, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
-    let f: Function = get(obj, method).dyn_into().map_err(|_| JsValue::from_str(&[method, " is not a function"].concat()))?;
+    let f: Function = get(obj, method).dyn_into().map_err(|_| JsValue::from_str(&cat(&[method, " is not a function"])))?;
     f.call2(obj, a, b)
 }
 

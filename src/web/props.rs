@@ -4,6 +4,7 @@
 //! adds what only JavaScript can tell: functions, symbols, BigInt, cycles, NaN/Infinity, class
 //! instances, throwing getters.
 
+use crate::core::text::cat;
 use super::js::{describe, get};
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::event::{Path, Props, PropsWriter};
@@ -39,7 +40,10 @@ pub fn to_props(v: &JsValue) -> Result<Props> {
 /// An error about the property at `at`: the message is its path followed by `rest`.
 fn bad(at: Path, rest: &[&str]) -> Error {
     let path = at.text();
-    let message = [&[path.as_str()], rest].concat().concat();
+    let mut message = path.clone();
+    for part in rest {
+        message.push_str(part);
+    }
     Error::at(ErrorCode::InvalidProperties, path, message)
 }
 
@@ -117,7 +121,7 @@ fn object(v: &JsValue, at: Path, w: &mut PropsWriter, stack: &mut Vec<JsValue>) 
         let here = Path::Key(&at, &k);
         let item = Reflect::get(v, &key).map_err(|e| {
             let path = here.text();
-            let message = ["reading ", &path, " threw: ", &describe(&e)].concat();
+            let message = cat(&["reading ", &path, " threw: ", &describe(&e)]);
             Error::at(ErrorCode::InvalidProperties, path, message)
         })?;
         if !item.is_undefined() {
@@ -151,7 +155,7 @@ fn kind(v: &JsValue) -> String {
     }
     if v.is_object() {
         let name = get(&get(v, "constructor"), "name").as_string().unwrap_or_default();
-        return if name.is_empty() { "an object".into() } else { ["an instance of ", &name].concat() };
+        return if name.is_empty() { "an object".into() } else { cat(&["an instance of ", &name]) };
     }
-    v.js_typeof().as_string().map(|t| ["a ", &t].concat()).unwrap_or_else(|| "a value".into())
+    v.js_typeof().as_string().map(|t| cat(&["a ", &t])).unwrap_or_else(|| "a value".into())
 }

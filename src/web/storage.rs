@@ -4,6 +4,7 @@
 //! page), a test may install its own `chrome.storage.local` before creating the tracker. Every
 //! operation answers through a callback, from a later microtask, never from inside the call.
 
+use crate::core::text::cat;
 use super::js::{call, describe, get, global_path, when_settled, Settled};
 use js_sys::{Array, Object, Promise};
 use wasm_bindgen::{JsCast, JsValue};
@@ -13,7 +14,7 @@ fn run(method: &str, arg: &JsValue, then: Box<dyn FnOnce(Result<JsValue, String>
     let started = global_path(&["chrome", "storage", "local"])
         .ok_or_else(|| JsValue::from_str("chrome.storage.local is not available (is the \"storage\" permission in the manifest?)"))
         .and_then(|area| call(&area, method, arg, &JsValue::UNDEFINED))
-        .and_then(|p| p.dyn_into::<Promise>().map_err(|_| JsValue::from_str(&["chrome.storage.local.", method, " did not return a Promise"].concat())));
+        .and_then(|p| p.dyn_into::<Promise>().map_err(|_| JsValue::from_str(&cat(&["chrome.storage.local.", method, " did not return a Promise"]))));
     // A failure to start answers like a failed operation: later, through `then`.
     let promise = started.unwrap_or_else(|e| Promise::reject(&e));
     when_settled(&promise, Box::new(move |r: Settled| then(r.map_err(|e| describe(&e)))));
