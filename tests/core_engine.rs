@@ -115,7 +115,7 @@ impl H {
         (0..n).map(|_| self.track().1).collect()
     }
     fn ids(evs: &[NewEvent]) -> Vec<String> {
-        evs.iter().map(|e| e.id.clone()).collect()
+        evs.iter().map(|e| e.id().to_string()).collect()
     }
     /// Takes the due write (it must exist), stores it, and reports success.
     fn commit_with(&mut self, force: bool) -> Write {
@@ -187,7 +187,7 @@ fn tickets(notes: &[Note]) -> Vec<(u64, TicketResult)> {
     notes
         .iter()
         .filter_map(|n| match n {
-            Note::Ticket { ticket, result } => Some((*ticket, result.clone())),
+            Note::Ticket { ticket, result, .. } => Some((*ticket, result.clone())),
             _ => None,
         })
         .collect()
@@ -242,7 +242,7 @@ fn track_write_then_send() {
     assert_eq!(sends.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), H::ids(&evs));
     for (s, ev) in sends.iter().zip(&evs) {
         assert_eq!(s.name, "test_event");
-        assert_eq!(s.body, request_body(&ev.name, &ev.props_json));
+        assert_eq!(s.body, request_body(ev.name(), ev.props_json()));
     }
     assert_eq!(h.e.stats(h.now).in_flight, 3);
     assert_eq!(h.e.stats(h.now).state, "sending");
@@ -462,13 +462,13 @@ fn retry_honours_retry_after() {
     assert!(h.e.poll_send(t + 1, true).is_none());
     assert!(h.e.poll_send(t + 29_999, true).is_none(), "not before Retry-After");
     let again = h.e.poll_send(t + 30_000, true).expect("at the deadline");
-    assert_eq!(again.id, evs[0].id, "the oldest first, same id");
+    assert_eq!(again.id, evs[0].id(), "the oldest first, same id");
     assert_eq!(again.body, s.body, "byte-identical retry");
     assert!(h.e.poll_send(t + 30_000, true).is_none(), "after a failure, one probe at a time");
     assert_eq!(h.e.stats(t).retried, 1);
     // Success reopens the gate fully.
     h.e.on_result(again.slot, delivered(), t + 30_000);
-    assert_eq!(h.e.poll_send(t + 30_000, true).unwrap().id, evs[1].id);
+    assert_eq!(h.e.poll_send(t + 30_000, true).unwrap().id, evs[1].id());
 }
 
 #[test]
@@ -521,7 +521,7 @@ fn per_event_backoff() {
     assert_eq!((fs.reason, fs.retry_at), (Some(BlockReason::Backoff), Some(at)));
     assert!(h.e.poll_send(at - 1, true).is_none());
     let again = h.e.poll_send(at, true).unwrap();
-    assert_eq!(again.id, evs[0].id);
+    assert_eq!(again.id, evs[0].id());
 
     // Consecutive failures of one event: each wait within [full/2, full], full doubling with the
     // event's own attempts (k + 1 after this failure).
@@ -539,7 +539,7 @@ fn per_event_backoff() {
         };
         let waited = h.now - t;
         assert!(waited >= full / 2 && waited <= full, "failure {k}: waited {waited}, full {full}");
-        assert_eq!(next.id, evs[0].id);
+        assert_eq!(next.id, evs[0].id());
         s = next;
     }
     // 1 + 10 attempts under the default 25: still queued.
@@ -559,14 +559,14 @@ fn max_attempts_exhaustion_drops() {
             }
             h.advance_to_wakeup();
         };
-        assert_eq!(s.id, evs[0].id, "attempt {attempt}");
+        assert_eq!(s.id, evs[0].id(), "attempt {attempt}");
         h.answer(&s, retry(None));
         let d = drops(&h.drain());
         if attempt < 3 {
             assert!(d.is_empty());
         } else {
             assert_eq!(d.len(), 1);
-            assert_eq!(d[0].0, evs[0].id);
+            assert_eq!(d[0].0, evs[0].id());
             assert_eq!(d[0].1, DropReason::RetriesExhausted);
             assert!(d[0].2.contains("3 attempts") && d[0].2.contains("HTTP 503"), "{}", d[0].2);
         }
@@ -578,7 +578,7 @@ fn max_attempts_exhaustion_drops() {
     h.now += 10 * 60_000;
     let newer = h.track_n(1);
     h.commit();
-    assert_eq!(h.deliver_all(), vec![newer[0].id.clone()]);
+    assert_eq!(h.deliver_all(), vec![newer[0].id().to_string()]);
     assert_eq!(h.e.stats(h.now).queued, 0);
 }
 
@@ -603,7 +603,7 @@ fn network_errors_spend_no_attempt_and_cap_at_60s() {
             assert!(wait > 0 && wait <= NETWORK_BACKOFF_CAP_MS, "{wait}");
             max_wait = max_wait.max(wait);
         };
-        assert_eq!(s.id, evs[0].id);
+        assert_eq!(s.id, evs[0].id());
         h.answer(&s, unreachable());
         assert!(h.e.next_wakeup(h.now).unwrap() - h.now <= NETWORK_BACKOFF_CAP_MS);
     }
@@ -617,13 +617,13 @@ fn network_errors_spend_no_attempt_and_cap_at_60s() {
     // The network comes back: delivered on the next try. The last error stays on record (for
     // support), and the same failure after the recovery is reported afresh.
     h.now += NETWORK_BACKOFF_CAP_MS;
-    assert_eq!(h.deliver_all(), vec![evs[0].id.clone()]);
+    assert_eq!(h.deliver_all(), vec![evs[0].id().to_string()]);
     assert_eq!(h.e.stats(h.now).last_error.unwrap().code, "NETWORK_ERROR");
     h.drain();
     let again = h.track_n(1);
     h.commit();
     let s = h.poll().expect("sendable");
-    assert_eq!(s.id, again[0].id);
+    assert_eq!(s.id, again[0].id());
     h.answer(&s, unreachable());
     assert_eq!(errors(&h.drain()).len(), 1, "a new outage is reported again");
 }
@@ -693,7 +693,7 @@ fn pause_probes_one_request_every_probe_interval() {
     let _ = h.poll_all(); // nothing
     h.now = t + PAUSE_PROBE_MS;
     let probe = h.poll().expect("probe");
-    assert_eq!(probe.id, evs[0].id);
+    assert_eq!(probe.id, evs[0].id());
     assert!(h.poll().is_none(), "one probe at a time");
     assert_ne!(h.e.next_wakeup(h.now), Some(h.now), "no busy loop while the probe is out");
     h.answer(&probe, pause());
@@ -733,7 +733,7 @@ fn reject_drops_only_that_event() {
     let notes = h.drain();
     let d = drops(&notes);
     assert_eq!(d.len(), 1);
-    assert_eq!(d[0].0, evs[1].id);
+    assert_eq!(d[0].0, evs[1].id());
     assert_eq!(d[0].1, DropReason::Rejected);
     assert!(d[0].2.contains("bad name"));
     assert_eq!(errors(&notes)[0].code, ErrorCode::EventRejected);
@@ -743,7 +743,7 @@ fn reject_drops_only_that_event() {
     // No backoff after a reject: the next event goes at once.
     let more = h.track_n(1);
     h.commit();
-    assert_eq!(h.poll().unwrap().id, more[0].id);
+    assert_eq!(h.poll().unwrap().id, more[0].id());
 }
 
 #[test]
@@ -753,7 +753,7 @@ fn eviction_of_the_oldest_by_count_sparing_in_flight() {
     h.commit();
     h.drain();
     let first = h.poll().unwrap();
-    assert_eq!(first.id, evs[0].id);
+    assert_eq!(first.id, evs[0].id());
     let newer = h.track_n(3);
     let notes = h.drain();
     let d = drops(&notes);
@@ -764,7 +764,7 @@ fn eviction_of_the_oldest_by_count_sparing_in_flight() {
     h.commit();
     assert_eq!(tickets(&h.drain()), vec![(6, TicketResult::Queued), (7, TicketResult::Queued), (8, TicketResult::Queued)]);
     h.answer(&first, delivered());
-    let mut want = vec![evs[4].id.clone()];
+    let mut want = vec![evs[4].id().to_string()];
     want.extend(H::ids(&newer));
     assert_eq!(h.deliver_all(), want);
     // The evictions were persisted as done marks.
@@ -788,7 +788,7 @@ fn eviction_of_pending_events_and_when_all_are_in_flight() {
     let (t, ev) = h.track();
     let notes = h.drain();
     assert_eq!(tickets(&notes), vec![(t, TicketResult::Evicted)]);
-    assert_eq!(drops(&notes)[0].0, ev.id);
+    assert_eq!(drops(&notes)[0].0, ev.id());
     assert_eq!(h.e.stats(h.now).queued, 2);
     for s in &sends {
         h.answer(s, delivered());
@@ -811,7 +811,7 @@ fn eviction_by_bytes() {
     let st = h.e.stats(h.now);
     assert!(st.bytes_stored <= 3 * per + per / 2);
     assert_eq!(st.dropped.evicted, 2);
-    let mut want = vec![evs[2].id.clone()];
+    let mut want = vec![evs[2].id().to_string()];
     want.extend(H::ids(&more));
     assert_eq!(h.deliver_all(), want);
 }
@@ -842,7 +842,7 @@ fn dedup_key() {
     h.commit();
     h.now += 1;
     let a2 = dedup_event(&mut h, "Purchase", "order-1");
-    assert_eq!(a2.id, a.id);
+    assert_eq!(a2.id(), a.id());
     assert_eq!(h.e.track(a2.clone(), h.now), Admission::Duplicate, "while queued");
     let other = dedup_event(&mut h, "refund", "order-1");
     assert!(matches!(h.e.track(other, h.now), Admission::Pending(_)), "another name, another id");
@@ -852,7 +852,7 @@ fn dedup_key() {
     assert_eq!(restored.track(a2.clone(), h.now), Admission::Duplicate, "restored dedup ids");
     // After delivery, the same key may be tracked again.
     let sends = h.poll_all();
-    assert_eq!(sends[0].id, a.id);
+    assert_eq!(sends[0].id, a.id());
     h.answer(&sends[0], delivered());
     assert!(matches!(h.e.track(a2.clone(), h.now), Admission::Pending(_)), "allowed again after delivery");
     // After a failed write, too.
@@ -1035,7 +1035,7 @@ fn restore_gives_back_the_undelivered_events_in_order() {
     evs.extend(h.track_n(500));
     h.commit();
     assert_eq!(h.store.index_segs(), vec![1, 2, 3]);
-    let bodies: HashMap<String, String> = evs.iter().map(|e| (e.id.clone(), request_body(&e.name, &e.props_json))).collect();
+    let bodies: HashMap<String, String> = evs.iter().map(|e| (e.id().to_string(), request_body(e.name(), e.props_json()))).collect();
     // Deliver the first 510 (all of segment 1), reject two, deliver one, leave one in flight.
     let mut gone = std::collections::HashSet::new();
     for _ in 0..510 {
@@ -1061,11 +1061,11 @@ fn restore_gives_back_the_undelivered_events_in_order() {
     drop(std::mem::replace(&mut h.e, Engine::new(h.config.clone(), 0)));
     let mut r = h.store.restore(h.config.clone(), 77, h.now);
     assert!(r.drain_notes().is_empty());
-    let want: Vec<String> = evs.iter().map(|e| e.id.clone()).filter(|id| !gone.contains(id)).collect();
+    let want: Vec<String> = evs.iter().map(|e| e.id().to_string()).filter(|id| !gone.contains(id)).collect();
     assert_eq!(want.len(), 1200 - 513);
     let st = r.stats(h.now);
     assert_eq!((st.queued, st.delivered, st.dropped.rejected), (want.len(), 511, 2));
-    assert_eq!(st.bytes_stored, evs.iter().filter(|e| !gone.contains(&e.id)).map(|e| e.stored_bytes()).sum::<usize>());
+    assert_eq!(st.bytes_stored, evs.iter().filter(|e| !gone.contains(e.id())).map(|e| e.stored_bytes()).sum::<usize>());
     let mut sent = vec![];
     while let Some(x) = r.poll_send(h.now, true) {
         assert_eq!(x.body, bodies[&x.id], "same bytes as before the restart");
