@@ -25,7 +25,7 @@
 
 use super::config::{Config, Credentials};
 use super::error::{Error, ErrorCode};
-use super::event::{line_stored_bytes, request_body, NewEvent, Rng};
+use super::event::{field, line_stored_bytes, request_body, NewEvent, Rng};
 use super::policy::{backoff_ms, Verdict};
 use super::text::{parse_u64, push_u64};
 use serde::Serialize;
@@ -128,20 +128,22 @@ fn decode_segment(seq: u64, text: String) -> Option<Segment> {
     let bytes = text.as_bytes();
     let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
     let mut slots = Vec::with_capacity(lines);
-    let (mut start, mut tabs, mut props_at) = (0, 0, 0);
+    // `props_at` is where the last field started: the line's start, or after its last tab.
+    let (mut start, mut tabs, mut name_at, mut props_at) = (0, 0, 0, 0);
     // One step past the end, which ends the last line.
     for i in 0..bytes.len() + 1 {
         match bytes.get(i) {
             Some(b'\t') => {
                 tabs += 1;
-                props_at = i + 1;
+                (name_at, props_at) = (props_at, i + 1);
             }
             Some(b'\n') | None => {
                 if tabs != 2 {
                     return None;
                 }
-                slots.push(Slot::new(u32::try_from(start).ok()?, u32::try_from(props_at).ok()?));
-                (start, tabs) = (i + 1, 0);
+                let at = |k: usize| u32::try_from(k).ok();
+                slots.push(Slot::new(at(start)?, at(name_at)?, at(props_at)?));
+                (start, tabs, props_at) = (i + 1, 0, i + 1);
             }
             Some(_) => {}
         }
@@ -341,22 +343,31 @@ pub struct LastError {
     pub at: u64,
 }
 
+/// The first slot from `k` on that is not done (or `slots.len()`).
+fn skip_done(slots: &[Slot], mut k: usize) -> usize {
+    while slots.get(k).is_some_and(|s| s.done) {
+        k += 1;
+    }
+    k
+}
+
 /// One event of a segment: where its line sits in the segment's text, and its delivery state.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Slot {
     not_before: u64,
-    /// Where its line starts.
+    /// Where its line starts (its id), where its name starts, where its properties start.
     start: u32,
-    /// Where its properties start (the name ends a tab before).
+    name_at: u32,
     props_at: u32,
-    attempts: u32,
+    /// At most `retry.maxAttempts`, 1,000.
+    attempts: u16,
     done: bool,
     in_flight: bool,
 }
 
 impl Slot {
-    fn new(start: u32, props_at: u32) -> Slot {
-        Slot { not_before: 0, start, props_at, attempts: 0, done: false, in_flight: false }
+    fn new(start: u32, name_at: u32, props_at: u32) -> Slot {
+        Slot { not_before: 0, start, name_at, props_at, attempts: 0, done: false, in_flight: false }
     }
 }
 
@@ -389,32 +400,28 @@ impl Segment {
         let start = self.text.len();
         self.text.push_str(event.line());
         // A segment holds at most `SEGMENT_EVENTS` events of at most `max_event_bytes`.
-        self.slots.push(Slot::new(start as u32, (start + event.props_at()) as u32));
+        let (name_at, props_at) = event.fields_at();
+        let at = |k: usize| (start + k) as u32;
+        self.slots.push(Slot::new(at(0), at(name_at), at(props_at)));
         self.live += 1;
+    }
+
+    /// Where slot `i`'s line ends.
+    fn end(&self, i: usize) -> usize {
+        self.slots.get(i + 1).map_or(self.text.len(), |next| next.start as usize - 1)
     }
 
     /// Slot `i`'s fields: its id, name and properties.
     fn fields(&self, i: usize) -> (&str, &str, &str) {
         let Some(slot) = self.slots.get(i) else { return ("", "", "") };
-        let (start, props_at) = (slot.start as usize, slot.props_at as usize);
-        let end = self.slots.get(i + 1).map_or(self.text.len(), |next| next.start as usize - 1);
-        let bytes = self.text.as_bytes();
-        let mut tab = start;
-        while bytes.get(tab).is_some_and(|&b| b != b'\t') {
-            tab += 1;
-        }
-        let field = |a: usize, b: usize| self.text.get(a..b).unwrap_or_default();
-        (field(start, tab), field(tab + 1, props_at - 1), field(props_at, end))
-    }
-
-    fn id(&self, i: usize) -> &str {
-        self.fields(i).0
+        let (name_at, props_at) = (slot.name_at as usize, slot.props_at as usize);
+        let t = &self.text;
+        (field(t, slot.start as usize, name_at - 1), field(t, name_at, props_at - 1), field(t, props_at, self.end(i)))
     }
 
     /// [`NewEvent::stored_bytes`] of slot `i`.
     fn stored_bytes(&self, i: usize) -> usize {
-        let (id, name, props) = self.fields(i);
-        line_stored_bytes(id.len() + name.len() + props.len() + 2)
+        line_stored_bytes(self.end(i) - self.slots.get(i).map_or(0, |s| s.start as usize))
     }
 
     /// The stored bytes of all its events (`NewEvent::stored_bytes` of each), from its text:
@@ -434,25 +441,22 @@ impl Segment {
     }
 
     fn advance(&mut self) {
-        while self.slots.get(self.cursor).is_some_and(|s| s.done) {
-            self.cursor += 1;
-        }
-        self.fresh = self.fresh.max(self.cursor);
-        while self.slots.get(self.fresh).is_some_and(|s| s.done) {
-            self.fresh += 1;
-        }
+        self.cursor = skip_done(&self.slots, self.cursor);
+        self.fresh = skip_done(&self.slots, self.fresh.max(self.cursor));
     }
 
     /// Drops the events before the cursor (all done: evicted while pending) from the text.
+    /// Once per write at most, and only after evictions.
     fn compact(&mut self) {
         let Some(cut) = self.slots.get(self.cursor).map(|s| s.start) else { return };
         if cut == 0 {
             return;
         }
         self.text = self.text.get(cut as usize..).map(String::from).unwrap_or_default();
-        self.slots.drain(..self.cursor);
+        self.slots = self.slots.get(self.cursor..).map(<[Slot]>::to_vec).unwrap_or_default();
         for slot in &mut self.slots {
             slot.start -= cut;
+            slot.name_at -= cut;
             slot.props_at -= cut;
         }
         (self.cursor, self.fresh) = (0, 0);
@@ -665,7 +669,7 @@ impl Engine {
                 if !seg.slots[i].done {
                     seg.live += 1;
                     self.live_bytes += seg.stored_bytes(i);
-                    let id = seg.id(i);
+                    let id = seg.fields(i).0;
                     if id.starts_with("d-") {
                         self.dedup_live.insert(id);
                     }
@@ -688,24 +692,24 @@ impl Engine {
         if !self.enabled {
             return Admission::Disabled;
         }
-        if event.id().starts_with("d-") && !self.dedup_live.insert(event.id()) {
+        let id = event.id();
+        if id.starts_with("d-") && !self.dedup_live.insert(id) {
             return Admission::Duplicate;
         }
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         let full = self.pending.last().map_or(Some(0), |s| (s.slots.len() >= SEGMENT_EVENTS).then_some(s.text.len()));
         if let Some(size) = full {
-            // Most likely the size of the last (full) one: no doubling of the text, no slack.
+            // In a burst, most likely the size of the last (full) one: no doubling, little slack.
             let mut seg = Segment::new(0);
-            seg.text.reserve(size);
+            if size > 0 {
+                seg.text.reserve(size);
+                seg.slots.reserve(SEGMENT_EVENTS);
+            }
             self.pending.push(seg);
         }
         if let Some(forming) = self.pending.last_mut() {
             forming.push(event);
-            if forming.slots.len() == SEGMENT_EVENTS {
-                // Full: held as it is until written, then until delivered.
-                forming.text.shrink_to_fit();
-            }
         }
         self.pending_count += 1;
         self.pending_bytes += event.stored_bytes();
@@ -769,7 +773,7 @@ impl Engine {
         let queued = matches!(result, TicketResult::Queued);
         for seg in segments {
             for i in seg.cursor..seg.slots.len() {
-                let id = seg.id(i);
+                let id = seg.fields(i).0;
                 if !queued {
                     self.dedup_live.remove(id);
                 }
@@ -811,7 +815,6 @@ impl Engine {
             tickets += seg.live;
             seg.compact();
             seg.text.shrink_to_fit();
-            seg.slots.shrink_to_fit();
             seg.seq = self.next_seq;
             self.next_seq += 1;
             segments.push(seg.seq);
@@ -968,13 +971,10 @@ impl Engine {
                 pick = Some((k, r));
             }
         }
-        let pick = if let Some((k, r)) = pick {
-            self.retrying.swap_remove(k);
-            Some(r)
-        } else {
-            None
-        };
-        let mut pick = pick;
+        let mut pick = pick.map(|(k, r)| {
+            self.unretry(k);
+            r
+        });
         if pick.is_none() {
             let seg = self.segments.iter_mut().find(|s| s.fresh < s.slots.len())?;
             pick = Some(SlotRef { seq: seg.seq, index: seg.fresh as u32 });
@@ -982,8 +982,8 @@ impl Engine {
             seg.advance();
         }
         let r = pick?;
-        let si = self.segments.binary_search_by_key(&r.seq, |s| s.seq).ok()?;
-        let seg = &mut self.segments[si];
+        let si = self.seg_index(r.seq)?;
+        let seg = self.segments.get_mut(si)?;
         let i = r.index as usize;
         seg.slots.get_mut(i)?.in_flight = true;
         self.in_flight += 1;
@@ -999,7 +999,7 @@ impl Engine {
             return;
         }
         slot.in_flight = false;
-        let (was_done, attempts) = (slot.done, slot.attempts + 1);
+        let (was_done, attempts) = (slot.done, u32::from(slot.attempts) + 1);
         self.in_flight -= 1;
         let error = match verdict {
             Verdict::Delivered => {
@@ -1025,7 +1025,8 @@ impl Engine {
                 self.failures += 1;
                 let delay = self.backoff(attempts, u64::MAX);
                 if let Some(slot) = self.slot_mut(slot_ref) {
-                    slot.attempts = attempts;
+                    // A live slot is dropped at `retry.maxAttempts` (1,000 at most).
+                    slot.attempts = attempts as u16;
                     slot.not_before = now + delay;
                 }
                 if attempts >= self.config.retry.max_attempts && !was_done {
@@ -1263,32 +1264,44 @@ impl Engine {
         }
         // The slots not done and not in flight: those waiting for another attempt, and the fresh
         // ones (never sent, so never held back).
+        if self.segments.iter().any(|s| s.fresh < s.slots.len()) {
+            return Some(0);
+        }
         let mut at: Option<u64> = None;
         for &r in &self.retrying {
             if let Some(slot) = self.slot(r) {
                 at = Some(at.map_or(slot.not_before, |a| a.min(slot.not_before)));
             }
         }
-        if self.segments.iter().any(|s| s.fresh < s.slots.len()) {
-            at = Some(0);
-        }
         at
     }
 
+    /// Takes the `k`-th slot out of `retrying` (order does not matter there).
+    fn unretry(&mut self, k: usize) {
+        if let Some(last) = self.retrying.pop() {
+            if let Some(x) = self.retrying.get_mut(k) {
+                *x = last;
+            }
+        }
+    }
+
+    /// The index in `segments` of segment `seq`.
+    fn seg_index(&self, seq: u64) -> Option<usize> {
+        self.segments.binary_search_by_key(&seq, |s| s.seq).ok()
+    }
+
     fn slot(&self, r: SlotRef) -> Option<&Slot> {
-        let si = self.segments.binary_search_by_key(&r.seq, |s| s.seq).ok()?;
-        self.segments[si].slots.get(r.index as usize)
+        self.segments.get(self.seg_index(r.seq)?)?.slots.get(r.index as usize)
     }
 
     fn slot_mut(&mut self, r: SlotRef) -> Option<&mut Slot> {
-        let si = self.segments.binary_search_by_key(&r.seq, |s| s.seq).ok()?;
-        self.segments[si].slots.get_mut(r.index as usize)
+        let si = self.seg_index(r.seq)?;
+        self.segments.get_mut(si)?.slots.get_mut(r.index as usize)
     }
 
     /// Marks a slot done (delivered or dropped) and schedules the index write.
     fn finish(&mut self, r: SlotRef, now: u64) {
-        let Ok(si) = self.segments.binary_search_by_key(&r.seq, |s| s.seq) else { return };
-        let seg = &mut self.segments[si];
+        let Some(seg) = self.seg_index(r.seq).and_then(|si| self.segments.get_mut(si)) else { return };
         let i = r.index as usize;
         if seg.slots.get(i).is_none_or(|slot| slot.done) {
             return;
@@ -1296,19 +1309,18 @@ impl Engine {
         seg.mark_done(i);
         self.live_count -= 1;
         self.live_bytes -= seg.stored_bytes(i);
-        let id = seg.id(i);
+        let id = seg.fields(i).0;
         if id.starts_with("d-") {
             self.dedup_live.remove(id);
         }
         if let Some(k) = self.retrying.iter().position(|x| *x == r) {
-            self.retrying.swap_remove(k);
+            self.unretry(k);
         }
         self.mark_dirty(now);
     }
 
     fn drop_slot(&mut self, r: SlotRef, reason: DropReason, message: String, now: u64) {
-        let Ok(si) = self.segments.binary_search_by_key(&r.seq, |s| s.seq) else { return };
-        let seg = &self.segments[si];
+        let Some(seg) = self.seg_index(r.seq).and_then(|si| self.segments.get(si)) else { return };
         let i = r.index as usize;
         if seg.slots.get(i).is_none_or(|slot| slot.done) {
             return;

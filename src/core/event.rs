@@ -354,17 +354,17 @@ pub struct NewEvent {
 impl NewEvent {
     /// The event id (the `Idempotency-Key`).
     pub fn id(&self) -> &str {
-        self.line.get(..self.name_at - 1).unwrap_or_default()
+        field(&self.line, 0, self.name_at - 1)
     }
 
     /// The normalised event name.
     pub fn name(&self) -> &str {
-        self.line.get(self.name_at..self.props_at - 1).unwrap_or_default()
+        field(&self.line, self.name_at, self.props_at - 1)
     }
 
     /// The properties' JSON text, context included.
     pub fn props_json(&self) -> &str {
-        self.line.get(self.props_at..).unwrap_or_default()
+        field(&self.line, self.props_at, self.line.len())
     }
 
     /// The stored line: `id<TAB>name<TAB>properties`.
@@ -372,15 +372,22 @@ impl NewEvent {
         &self.line
     }
 
-    /// Where the properties start in [`NewEvent::line`].
-    pub fn props_at(&self) -> usize {
-        self.props_at
+    /// Where the name and the properties start in [`NewEvent::line`].
+    pub fn fields_at(&self) -> (usize, usize) {
+        (self.name_at, self.props_at)
     }
 
     /// Bytes this event occupies in storage (approximately: what the quota counts).
     pub fn stored_bytes(&self) -> usize {
         line_stored_bytes(self.line.len())
     }
+}
+
+/// `text[a..b]`, or empty if that is not a slice of it. Never inlined: one copy of the checks
+/// serves every field of every line.
+#[inline(never)]
+pub(crate) fn field(text: &str, a: usize, b: usize) -> &str {
+    text.get(a..b).unwrap_or_default()
 }
 
 /// [`NewEvent::stored_bytes`] of a stored line of `len` bytes: its three fields (all but its
@@ -435,16 +442,15 @@ pub fn build_event(
         write_str(&mut line, value);
     }
     line.push('}');
-    let event = NewEvent { line, name_at, props_at };
-    let size = request_body_len(event.name(), event.props_json());
+    let size = request_body_len(&name, field(&line, props_at, line.len()));
     if size > max_event_bytes {
         return Err(Error::at(
             ErrorCode::EventTooLarge,
             "properties",
-            ["event ", &quoted(event.name()), " is ", &u64_text(size as u64), " bytes serialized; the limit is ", &u64_text(max_event_bytes as u64), " bytes"].concat(),
+            ["event ", &quoted(&name), " is ", &u64_text(size as u64), " bytes serialized; the limit is ", &u64_text(max_event_bytes as u64), " bytes"].concat(),
         ));
     }
-    Ok(event)
+    Ok(NewEvent { line, name_at, props_at })
 }
 
 /// The exact request body: `{"event_name": ..., "properties": {...}}`.
