@@ -1312,3 +1312,207 @@ fn orphan_segments_are_the_unnamed_ones_below_next() {
     let r = h.store.restore(h.config.clone(), 8, h.now);
     assert_eq!(r.stats(h.now).queued, 1);
 }
+
+#[test]
+fn ticket_notes_carry_the_event_ids() {
+    let mut h = H::with(|c| c.limits.max_queue_events = 3);
+    let evs = h.track_n(5); // the first two are evicted while pending
+    h.commit();
+    let ids: Vec<(u64, String, TicketResult)> = h
+        .drain()
+        .into_iter()
+        .filter_map(|n| match n {
+            Note::Ticket { ticket, id, result } => Some((ticket, id, result)),
+            _ => None,
+        })
+        .collect();
+    let want: Vec<(u64, String, TicketResult)> = evs
+        .iter()
+        .enumerate()
+        .map(|(k, e)| (k as u64 + 1, e.id().to_string(), if k < 2 { TicketResult::Evicted } else { TicketResult::Queued }))
+        .collect();
+    assert_eq!(ids, want);
+    // A failed write and an opt-out name their events too.
+    let more = h.track_n(2);
+    h.e.take_write(h.now, false).unwrap();
+    h.e.write_done(Err("quota".into()), h.now);
+    let last = h.track_n(1);
+    h.e.set_enabled(false, false, h.now);
+    let got: Vec<String> = h.drain().into_iter().filter_map(|n| if let Note::Ticket { id, .. } = n { Some(id) } else { None }).collect();
+    assert_eq!(got, H::ids(&[more, last].concat()));
+}
+
+#[test]
+fn out_of_order_answers_keep_sending_in_order() {
+    // Answers come back in any order; the next sends are still the oldest unsent events, and a
+    // failed one goes again before any newer one once its backoff ends.
+    let mut h = H::with(|c| c.concurrency = 4);
+    let evs = h.track_n(SEGMENT_EVENTS + 20);
+    h.commit();
+    let mut sent = vec![];
+    let first = h.poll_all();
+    assert_eq!(first.len(), 4);
+    sent.extend(first.iter().map(|s| s.id.clone()));
+    h.answer(&first[3], delivered());
+    h.answer(&first[1], delivered());
+    let next = h.poll_all();
+    assert_eq!(next.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), H::ids(&evs[4..6]));
+    h.answer(&first[2], delivered());
+    h.answer(&first[0], delivered());
+    // The queue's first event is done, the next two in flight: the cursor moved past.
+    let more = h.poll_all();
+    assert_eq!(more.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), H::ids(&evs[6..8]));
+    // Two fail out of order (503 with a Retry-After longer than their own backoff); the others
+    // succeed.
+    h.answer(&more[1], retry(Some(5_000)));
+    h.answer(&next[0], retry(Some(5_000)));
+    h.answer(&next[1], delivered());
+    h.answer(&more[0], delivered());
+    assert_eq!(h.e.stats(h.now).in_flight, 0);
+    // Once the wait ends, the oldest first: evs[4] (failed second, but older), then evs[7], then
+    // the fresh ones.
+    let mut order = vec![];
+    while order.len() < 4 {
+        h.advance_to_wakeup();
+        while let Some(s) = h.poll() {
+            order.push(s.id.clone());
+            h.answer(&s, delivered());
+        }
+    }
+    assert_eq!(order[..3], [evs[4].id().to_string(), evs[7].id().to_string(), evs[8].id().to_string()]);
+    let rest = h.deliver_all();
+    let mut all: Vec<String> = order.into_iter().chain(rest).collect();
+    all.sort();
+    let mut want = H::ids(&evs[8..]);
+    want.push(evs[4].id().to_string());
+    want.push(evs[7].id().to_string());
+    want.sort();
+    assert_eq!(all, want);
+    assert_eq!(h.e.stats(h.now).delivered as usize, evs.len());
+    assert_eq!(h.e.stats(h.now).queued, 0);
+}
+
+#[test]
+fn eviction_and_purge_after_out_of_order_delivery() {
+    let mut h = H::with(|c| {
+        c.concurrency = 3;
+        c.limits.max_queue_events = 10;
+    });
+    let evs = h.track_n(10);
+    h.commit();
+    let s = h.poll_all();
+    h.answer(&s[1], delivered()); // a hole after the first event
+    h.answer(&s[2], retry(None)); // waits for another attempt
+    h.drain();
+    // Three newcomers (9 queued + 3) evict the two oldest that are neither done nor in flight:
+    // evs[2] (waiting for its retry) and evs[3]. evs[0] is in flight and spared.
+    let newer = h.track_n(3);
+    let d = drops(&h.drain());
+    assert_eq!(d.iter().map(|x| x.0.clone()).collect::<Vec<_>>(), H::ids(&evs[2..4]));
+    h.commit();
+    assert_eq!(h.e.stats(h.now).queued, 10);
+    // The evicted retry is never sent again; the next sends skip the holes.
+    h.answer(&s[0], delivered());
+    h.now += 10 * 60_000;
+    let next: Vec<String> = h.poll_all().iter().map(|x| x.id.clone()).collect();
+    assert_eq!(next, H::ids(&evs[4..7]));
+    // A purge drops exactly what is not done yet, in order, and nothing is sent afterwards.
+    h.e.set_enabled(false, true, h.now);
+    let d = drops(&h.drain());
+    let mut want = H::ids(&evs[4..]);
+    want.extend(H::ids(&newer));
+    assert_eq!(d.iter().map(|x| x.0.clone()).collect::<Vec<_>>(), want);
+    assert!(d.iter().all(|x| x.1 == DropReason::Purged));
+    h.e.set_enabled(true, false, h.now);
+    assert!(h.poll().is_none());
+    assert_eq!(h.e.stats(h.now).queued, 0);
+}
+
+#[test]
+fn restore_with_done_marks_sends_only_the_rest() {
+    let mut h = H::with(|c| c.concurrency = 8);
+    let evs = h.track_n(12);
+    h.commit();
+    let s = h.poll_all();
+    for k in [0, 2, 3, 7] {
+        h.answer(&s[k], delivered());
+    }
+    h.answer(&s[5], reject("no"));
+    h.commit_with(true);
+    assert_eq!(h.store.index_json()["segs"][0]["d"], json!([0, 2, 3, 5, 7]));
+    let mut r = h.store.restore(h.config.clone(), 9, h.now);
+    let left: Vec<usize> = vec![1, 4, 6, 8, 9, 10, 11];
+    let st = r.stats(h.now);
+    assert_eq!(st.queued, left.len());
+    assert_eq!(st.bytes_stored, left.iter().map(|&k| evs[k].stored_bytes()).sum::<usize>());
+    let sent: Vec<String> = std::iter::from_fn(|| {
+        let x = r.poll_send(h.now, true)?;
+        r.on_result(x.slot, delivered(), h.now);
+        Some(x.id)
+    })
+    .collect();
+    assert_eq!(sent, left.iter().map(|&k| evs[k].id().to_string()).collect::<Vec<_>>());
+    // Evicting after a restore starts at the first event not done.
+    let mut small = h.config.clone();
+    small.limits.max_queue_events = left.len();
+    let mut r = h.store.restore(small, 10, h.now);
+    let ev = h.event();
+    assert!(matches!(r.track(ev, h.now), Admission::Pending(_)));
+    let d = drops(&r.drain_notes());
+    assert_eq!(d.iter().map(|x| x.0.clone()).collect::<Vec<_>>(), vec![evs[1].id().to_string()]);
+    assert_eq!(r.stats(h.now).queued, left.len());
+}
+
+#[test]
+fn the_stored_text_is_the_events_lines() {
+    let mut h = H::with(|_| {});
+    let evs = h.track_n(3);
+    let w = h.e.take_write(h.now, false).unwrap();
+    let lines: Vec<&str> = evs.iter().map(|e| e.line()).collect();
+    assert_eq!(w.set[0].1, lines.join("\n"));
+    assert_eq!(h.e.segment_str(0), w.set[0].1);
+    assert_eq!(h.e.segment_text(1), "");
+    for e in &evs {
+        assert_eq!(e.line(), format!("{}\t{}\t{}", e.id(), e.name(), e.props_json()));
+    }
+}
+
+/// Host measurements, printed (`cargo test --release -- --nocapture measure`): restore of 1,000
+/// events, a drain of 10,000 through the engine, and the heap per queued event.
+#[test]
+fn measure() {
+    use std::time::Instant;
+    let mut h = H::with(|c| c.concurrency = 8);
+    let n = 10_000;
+    let t = Instant::now();
+    let evs = h.track_n(n);
+    let track_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    h.commit();
+    let text: usize = h.store.0.iter().filter(|(k, _)| *k != INDEX_KEY).map(|(_, v)| v.len()).sum();
+    let t = Instant::now();
+    let mut delivered_n = 0;
+    while delivered_n < n {
+        let batch = h.poll_all();
+        for s in batch {
+            h.answer(&s, delivered());
+            delivered_n += 1;
+        }
+        h.settle_writes();
+        let _ = h.e.next_wakeup(h.now);
+    }
+    let drain = t.elapsed();
+    let mut h1 = H::with(|_| {});
+    h1.track_n(1_000);
+    h1.commit();
+    let t = Instant::now();
+    let r = h1.store.restore(h1.config.clone(), 1, h1.now);
+    let restore = t.elapsed();
+    assert_eq!(r.stats(h1.now).queued, 1_000);
+    let per_event_text = text as f64 / n as f64;
+    println!(
+        "measure: track {track_us:.2} µs/event (host), drain of {n}: {:.1} ms, restore of 1000: {:.3} ms, stored text {per_event_text:.0} B/event",
+        drain.as_secs_f64() * 1e3,
+        restore.as_secs_f64() * 1e3,
+    );
+    drop(evs);
+}

@@ -124,10 +124,10 @@ fn parse_number(word: &str) -> Option<u64> {
 /// No field can hold either separator: ids are hex digits and `-`, names letters, digits and
 /// `_`, and the properties' JSON text escapes every control character. `None` unless every
 /// line holds exactly three fields. The text becomes the segment's own: no event is copied.
-fn decode_segment(seq: u64, text: String) -> Option<Segment> {
+fn decode_segment(seq: u64, text: String, events: u64) -> Option<Segment> {
     let bytes = text.as_bytes();
-    let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
-    let mut slots = Vec::with_capacity(lines);
+    // As many slots as the index says, if the text can hold them (a line is 3 bytes at least).
+    let mut slots = Vec::with_capacity((bytes.len() / 3 + 1).min(events as usize));
     // `props_at` is where the last field started: the line's start, or after its last tab.
     let (mut start, mut tabs, mut name_at, mut props_at) = (0, 0, 0, 0);
     // One step past the end, which ends the last line.
@@ -637,7 +637,7 @@ impl Engine {
         for meta in &doc.segments {
             let (seq, events, marks) = (meta[0], meta[1], &meta[2..]);
             let key = segment_key(seq);
-            let seg = segment(&key).and_then(|text| decode_segment(seq, text));
+            let seg = segment(&key).and_then(|text| decode_segment(seq, text, events));
             let Some(mut seg) = seg.filter(|s| s.slots.len() as u64 == events) else {
                 // Each in-range done mark once: a damaged index may list more marks than events,
                 // and a plain subtraction would overflow (a panic in debug builds).
@@ -665,13 +665,15 @@ impl Engine {
                 }
             }
             seg.live = 0;
+            self.live_bytes += seg.all_stored_bytes();
             for i in 0..seg.slots.len() {
-                if !seg.slots[i].done {
+                let slot = seg.slots[i];
+                if slot.done {
+                    self.live_bytes -= seg.stored_bytes(i);
+                } else {
                     seg.live += 1;
-                    self.live_bytes += seg.stored_bytes(i);
-                    let id = seg.fields(i).0;
-                    if id.starts_with("d-") {
-                        self.dedup_live.insert(id);
+                    if seg.text.as_bytes().get(slot.start as usize..slot.start as usize + 2) == Some(b"d-") {
+                        self.dedup_live.insert(seg.fields(i).0);
                     }
                 }
             }
@@ -1379,7 +1381,7 @@ mod tests {
     }
 
     fn events(text: &str) -> Option<Vec<(String, String, String)>> {
-        let seg = decode_segment(7, text.to_string())?;
+        let seg = decode_segment(7, text.to_string(), 100)?;
         assert_eq!(seg.text, text, "the text is kept as it is");
         assert_eq!((seg.live, seg.cursor, seg.fresh), (seg.slots.len(), 0, 0));
         Some((0..seg.slots.len()).map(|i| seg.fields(i)).map(|(a, b, c)| (a.into(), b.into(), c.into())).collect())
