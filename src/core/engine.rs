@@ -529,7 +529,8 @@ pub struct Engine {
     pending_bytes: usize,
     /// The slots sent before, not done and not in flight: they wait for another attempt. Few:
     /// a failed request adds one, its next attempt takes it out.
-    retrying: Vec<SlotRef>,
+    /// With each, its `not_before` (which changes only while it is in flight).
+    retrying: Vec<(SlotRef, u64)>,
     next_ticket: u64,
     writing: Option<Writing>,
     unremoved: Vec<u64>,
@@ -967,8 +968,8 @@ impl Engine {
         }
         // A slot sent before and due again goes first: it is older than every fresh one.
         let mut pick: Option<(usize, SlotRef)> = None;
-        for (k, &r) in self.retrying.iter().enumerate() {
-            let due = self.slot(r).is_some_and(|slot| slot.not_before <= now);
+        for (k, &(r, not_before)) in self.retrying.iter().enumerate() {
+            let due = not_before <= now;
             if due && pick.is_none_or(|(_, p)| (r.seq, r.index) < (p.seq, p.index)) {
                 pick = Some((k, r));
             }
@@ -1062,8 +1063,9 @@ impl Engine {
             }
         };
         // Not done (a failure): it waits for another attempt.
-        if self.slot_mut(slot_ref).is_some_and(|slot| !slot.done) {
-            self.retrying.push(slot_ref);
+        if let Some(slot) = self.slot_mut(slot_ref).filter(|slot| !slot.done) {
+            let not_before = slot.not_before;
+            self.retrying.push((slot_ref, not_before));
         }
         self.fail(error, now);
     }
@@ -1270,10 +1272,8 @@ impl Engine {
             return Some(0);
         }
         let mut at: Option<u64> = None;
-        for &r in &self.retrying {
-            if let Some(slot) = self.slot(r) {
-                at = Some(at.map_or(slot.not_before, |a| a.min(slot.not_before)));
-            }
+        for &(_, t) in &self.retrying {
+            at = Some(at.map_or(t, |a| a.min(t)));
         }
         at
     }
@@ -1290,10 +1290,6 @@ impl Engine {
     /// The index in `segments` of segment `seq`.
     fn seg_index(&self, seq: u64) -> Option<usize> {
         self.segments.binary_search_by_key(&seq, |s| s.seq).ok()
-    }
-
-    fn slot(&self, r: SlotRef) -> Option<&Slot> {
-        self.segments.get(self.seg_index(r.seq)?)?.slots.get(r.index as usize)
     }
 
     fn slot_mut(&mut self, r: SlotRef) -> Option<&mut Slot> {
@@ -1315,7 +1311,7 @@ impl Engine {
         if id.starts_with("d-") {
             self.dedup_live.remove(id);
         }
-        if let Some(k) = self.retrying.iter().position(|x| *x == r) {
+        if let Some(k) = self.retrying.iter().position(|x| x.0 == r) {
             self.unretry(k);
         }
         self.mark_dirty(now);
