@@ -27,9 +27,9 @@ enum Phase {
     ShutDown,
 }
 
-/// A `track` call waiting for its write: how to settle its promise.
+/// A `track` call waiting for its write: how to settle its promise (the engine's note brings
+/// the event's id).
 struct Waiter {
-    id: String,
     resolve: Function,
     reject: Function,
 }
@@ -241,9 +241,8 @@ impl Tracker {
         let max = inner.engine.config().limits.max_event_bytes;
         let state = &mut *inner;
         let event = build_event(&name, props, dedup_key.as_deref(), &state.ctx, now, max, &mut state.rng)?;
-        let id = event.id.clone();
         let Deferred { promise, resolve, reject } = deferred();
-        let waiter = Waiter { id, resolve, reject };
+        let waiter = Waiter { resolve, reject };
         if inner.phase == Phase::Starting {
             inner.early.push((event, waiter));
             return Ok(promise);
@@ -325,17 +324,17 @@ impl Tracker {
 }
 
 fn admit_event(inner: &mut Inner, event: crate::core::event::NewEvent, waiter: Waiter, now: u64) {
-    match inner.engine.track(event, now) {
+    match inner.engine.offer(&event, now) {
         Admission::Pending(ticket) => {
             inner.waiters.push((ticket, Some(waiter)));
         }
-        Admission::Duplicate => settle(&waiter, "deduplicated"),
-        Admission::Disabled => settle(&waiter, "disabled"),
+        Admission::Duplicate => settle(&waiter, event.id(), "deduplicated"),
+        Admission::Disabled => settle(&waiter, event.id(), "disabled"),
     }
 }
 
-fn settle(w: &Waiter, status: &str) {
-    let result = Obj::new().set("id", w.id.as_str()).set("status", status).done();
+fn settle(w: &Waiter, id: &str, status: &str) {
+    let result = Obj::new().set("id", id).set("status", status).done();
     let _ = w.resolve.call1(&JsValue::UNDEFINED, &result);
 }
 
@@ -541,7 +540,7 @@ fn dispatch(s: &Shared, notes: Vec<Note>) {
     let mut settled_any = false;
     for note in notes {
         let inner = s.borrow();
-        if let Note::Ticket { ticket, result } = &note {
+        if let Note::Ticket { ticket, id, result } = &note {
             drop(inner);
             let mut inner = s.borrow_mut();
             let Ok(at) = inner.waiters.binary_search_by_key(ticket, |(t, _)| *t) else { continue };
@@ -549,9 +548,9 @@ fn dispatch(s: &Shared, notes: Vec<Note>) {
             settled_any = true;
             drop(inner);
             match result {
-                TicketResult::Queued => settle(&w, "queued"),
-                TicketResult::Evicted => settle(&w, "evicted"),
-                TicketResult::Disabled => settle(&w, "disabled"),
+                TicketResult::Queued => settle(&w, id, "queued"),
+                TicketResult::Evicted => settle(&w, id, "evicted"),
+                TicketResult::Disabled => settle(&w, id, "disabled"),
                 TicketResult::Failed(e) => drop(w.reject.call1(&JsValue::UNDEFINED, &to_js_error(e))),
             }
             continue;

@@ -115,7 +115,7 @@ impl H {
         (0..n).map(|_| self.track().1).collect()
     }
     fn ids(evs: &[NewEvent]) -> Vec<String> {
-        evs.iter().map(|e| e.id.clone()).collect()
+        evs.iter().map(|e| e.id().to_string()).collect()
     }
     /// Takes the due write (it must exist), stores it, and reports success.
     fn commit_with(&mut self, force: bool) -> Write {
@@ -187,7 +187,7 @@ fn tickets(notes: &[Note]) -> Vec<(u64, TicketResult)> {
     notes
         .iter()
         .filter_map(|n| match n {
-            Note::Ticket { ticket, result } => Some((*ticket, result.clone())),
+            Note::Ticket { ticket, result, .. } => Some((*ticket, result.clone())),
             _ => None,
         })
         .collect()
@@ -242,7 +242,7 @@ fn track_write_then_send() {
     assert_eq!(sends.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), H::ids(&evs));
     for (s, ev) in sends.iter().zip(&evs) {
         assert_eq!(s.name, "test_event");
-        assert_eq!(s.body, request_body(&ev.name, &ev.props_json));
+        assert_eq!(s.body, request_body(ev.name(), ev.props_json()));
     }
     assert_eq!(h.e.stats(h.now).in_flight, 3);
     assert_eq!(h.e.stats(h.now).state, "sending");
@@ -462,13 +462,13 @@ fn retry_honours_retry_after() {
     assert!(h.e.poll_send(t + 1, true).is_none());
     assert!(h.e.poll_send(t + 29_999, true).is_none(), "not before Retry-After");
     let again = h.e.poll_send(t + 30_000, true).expect("at the deadline");
-    assert_eq!(again.id, evs[0].id, "the oldest first, same id");
+    assert_eq!(again.id, evs[0].id(), "the oldest first, same id");
     assert_eq!(again.body, s.body, "byte-identical retry");
     assert!(h.e.poll_send(t + 30_000, true).is_none(), "after a failure, one probe at a time");
     assert_eq!(h.e.stats(t).retried, 1);
     // Success reopens the gate fully.
     h.e.on_result(again.slot, delivered(), t + 30_000);
-    assert_eq!(h.e.poll_send(t + 30_000, true).unwrap().id, evs[1].id);
+    assert_eq!(h.e.poll_send(t + 30_000, true).unwrap().id, evs[1].id());
 }
 
 #[test]
@@ -521,7 +521,7 @@ fn per_event_backoff() {
     assert_eq!((fs.reason, fs.retry_at), (Some(BlockReason::Backoff), Some(at)));
     assert!(h.e.poll_send(at - 1, true).is_none());
     let again = h.e.poll_send(at, true).unwrap();
-    assert_eq!(again.id, evs[0].id);
+    assert_eq!(again.id, evs[0].id());
 
     // Consecutive failures of one event: each wait within [full/2, full], full doubling with the
     // event's own attempts (k + 1 after this failure).
@@ -539,7 +539,7 @@ fn per_event_backoff() {
         };
         let waited = h.now - t;
         assert!(waited >= full / 2 && waited <= full, "failure {k}: waited {waited}, full {full}");
-        assert_eq!(next.id, evs[0].id);
+        assert_eq!(next.id, evs[0].id());
         s = next;
     }
     // 1 + 10 attempts under the default 25: still queued.
@@ -559,14 +559,14 @@ fn max_attempts_exhaustion_drops() {
             }
             h.advance_to_wakeup();
         };
-        assert_eq!(s.id, evs[0].id, "attempt {attempt}");
+        assert_eq!(s.id, evs[0].id(), "attempt {attempt}");
         h.answer(&s, retry(None));
         let d = drops(&h.drain());
         if attempt < 3 {
             assert!(d.is_empty());
         } else {
             assert_eq!(d.len(), 1);
-            assert_eq!(d[0].0, evs[0].id);
+            assert_eq!(d[0].0, evs[0].id());
             assert_eq!(d[0].1, DropReason::RetriesExhausted);
             assert!(d[0].2.contains("3 attempts") && d[0].2.contains("HTTP 503"), "{}", d[0].2);
         }
@@ -578,7 +578,7 @@ fn max_attempts_exhaustion_drops() {
     h.now += 10 * 60_000;
     let newer = h.track_n(1);
     h.commit();
-    assert_eq!(h.deliver_all(), vec![newer[0].id.clone()]);
+    assert_eq!(h.deliver_all(), vec![newer[0].id().to_string()]);
     assert_eq!(h.e.stats(h.now).queued, 0);
 }
 
@@ -603,7 +603,7 @@ fn network_errors_spend_no_attempt_and_cap_at_60s() {
             assert!(wait > 0 && wait <= NETWORK_BACKOFF_CAP_MS, "{wait}");
             max_wait = max_wait.max(wait);
         };
-        assert_eq!(s.id, evs[0].id);
+        assert_eq!(s.id, evs[0].id());
         h.answer(&s, unreachable());
         assert!(h.e.next_wakeup(h.now).unwrap() - h.now <= NETWORK_BACKOFF_CAP_MS);
     }
@@ -617,13 +617,13 @@ fn network_errors_spend_no_attempt_and_cap_at_60s() {
     // The network comes back: delivered on the next try. The last error stays on record (for
     // support), and the same failure after the recovery is reported afresh.
     h.now += NETWORK_BACKOFF_CAP_MS;
-    assert_eq!(h.deliver_all(), vec![evs[0].id.clone()]);
+    assert_eq!(h.deliver_all(), vec![evs[0].id().to_string()]);
     assert_eq!(h.e.stats(h.now).last_error.unwrap().code, "NETWORK_ERROR");
     h.drain();
     let again = h.track_n(1);
     h.commit();
     let s = h.poll().expect("sendable");
-    assert_eq!(s.id, again[0].id);
+    assert_eq!(s.id, again[0].id());
     h.answer(&s, unreachable());
     assert_eq!(errors(&h.drain()).len(), 1, "a new outage is reported again");
 }
@@ -693,7 +693,7 @@ fn pause_probes_one_request_every_probe_interval() {
     let _ = h.poll_all(); // nothing
     h.now = t + PAUSE_PROBE_MS;
     let probe = h.poll().expect("probe");
-    assert_eq!(probe.id, evs[0].id);
+    assert_eq!(probe.id, evs[0].id());
     assert!(h.poll().is_none(), "one probe at a time");
     assert_ne!(h.e.next_wakeup(h.now), Some(h.now), "no busy loop while the probe is out");
     h.answer(&probe, pause());
@@ -733,7 +733,7 @@ fn reject_drops_only_that_event() {
     let notes = h.drain();
     let d = drops(&notes);
     assert_eq!(d.len(), 1);
-    assert_eq!(d[0].0, evs[1].id);
+    assert_eq!(d[0].0, evs[1].id());
     assert_eq!(d[0].1, DropReason::Rejected);
     assert!(d[0].2.contains("bad name"));
     assert_eq!(errors(&notes)[0].code, ErrorCode::EventRejected);
@@ -743,7 +743,7 @@ fn reject_drops_only_that_event() {
     // No backoff after a reject: the next event goes at once.
     let more = h.track_n(1);
     h.commit();
-    assert_eq!(h.poll().unwrap().id, more[0].id);
+    assert_eq!(h.poll().unwrap().id, more[0].id());
 }
 
 #[test]
@@ -753,7 +753,7 @@ fn eviction_of_the_oldest_by_count_sparing_in_flight() {
     h.commit();
     h.drain();
     let first = h.poll().unwrap();
-    assert_eq!(first.id, evs[0].id);
+    assert_eq!(first.id, evs[0].id());
     let newer = h.track_n(3);
     let notes = h.drain();
     let d = drops(&notes);
@@ -764,7 +764,7 @@ fn eviction_of_the_oldest_by_count_sparing_in_flight() {
     h.commit();
     assert_eq!(tickets(&h.drain()), vec![(6, TicketResult::Queued), (7, TicketResult::Queued), (8, TicketResult::Queued)]);
     h.answer(&first, delivered());
-    let mut want = vec![evs[4].id.clone()];
+    let mut want = vec![evs[4].id().to_string()];
     want.extend(H::ids(&newer));
     assert_eq!(h.deliver_all(), want);
     // The evictions were persisted as done marks.
@@ -788,7 +788,7 @@ fn eviction_of_pending_events_and_when_all_are_in_flight() {
     let (t, ev) = h.track();
     let notes = h.drain();
     assert_eq!(tickets(&notes), vec![(t, TicketResult::Evicted)]);
-    assert_eq!(drops(&notes)[0].0, ev.id);
+    assert_eq!(drops(&notes)[0].0, ev.id());
     assert_eq!(h.e.stats(h.now).queued, 2);
     for s in &sends {
         h.answer(s, delivered());
@@ -811,7 +811,7 @@ fn eviction_by_bytes() {
     let st = h.e.stats(h.now);
     assert!(st.bytes_stored <= 3 * per + per / 2);
     assert_eq!(st.dropped.evicted, 2);
-    let mut want = vec![evs[2].id.clone()];
+    let mut want = vec![evs[2].id().to_string()];
     want.extend(H::ids(&more));
     assert_eq!(h.deliver_all(), want);
 }
@@ -842,7 +842,7 @@ fn dedup_key() {
     h.commit();
     h.now += 1;
     let a2 = dedup_event(&mut h, "Purchase", "order-1");
-    assert_eq!(a2.id, a.id);
+    assert_eq!(a2.id(), a.id());
     assert_eq!(h.e.track(a2.clone(), h.now), Admission::Duplicate, "while queued");
     let other = dedup_event(&mut h, "refund", "order-1");
     assert!(matches!(h.e.track(other, h.now), Admission::Pending(_)), "another name, another id");
@@ -852,7 +852,7 @@ fn dedup_key() {
     assert_eq!(restored.track(a2.clone(), h.now), Admission::Duplicate, "restored dedup ids");
     // After delivery, the same key may be tracked again.
     let sends = h.poll_all();
-    assert_eq!(sends[0].id, a.id);
+    assert_eq!(sends[0].id, a.id());
     h.answer(&sends[0], delivered());
     assert!(matches!(h.e.track(a2.clone(), h.now), Admission::Pending(_)), "allowed again after delivery");
     // After a failed write, too.
@@ -1035,7 +1035,7 @@ fn restore_gives_back_the_undelivered_events_in_order() {
     evs.extend(h.track_n(500));
     h.commit();
     assert_eq!(h.store.index_segs(), vec![1, 2, 3]);
-    let bodies: HashMap<String, String> = evs.iter().map(|e| (e.id.clone(), request_body(&e.name, &e.props_json))).collect();
+    let bodies: HashMap<String, String> = evs.iter().map(|e| (e.id().to_string(), request_body(e.name(), e.props_json()))).collect();
     // Deliver the first 510 (all of segment 1), reject two, deliver one, leave one in flight.
     let mut gone = std::collections::HashSet::new();
     for _ in 0..510 {
@@ -1061,11 +1061,11 @@ fn restore_gives_back_the_undelivered_events_in_order() {
     drop(std::mem::replace(&mut h.e, Engine::new(h.config.clone(), 0)));
     let mut r = h.store.restore(h.config.clone(), 77, h.now);
     assert!(r.drain_notes().is_empty());
-    let want: Vec<String> = evs.iter().map(|e| e.id.clone()).filter(|id| !gone.contains(id)).collect();
+    let want: Vec<String> = evs.iter().map(|e| e.id().to_string()).filter(|id| !gone.contains(id)).collect();
     assert_eq!(want.len(), 1200 - 513);
     let st = r.stats(h.now);
     assert_eq!((st.queued, st.delivered, st.dropped.rejected), (want.len(), 511, 2));
-    assert_eq!(st.bytes_stored, evs.iter().filter(|e| !gone.contains(&e.id)).map(|e| e.stored_bytes()).sum::<usize>());
+    assert_eq!(st.bytes_stored, evs.iter().filter(|e| !gone.contains(e.id())).map(|e| e.stored_bytes()).sum::<usize>());
     let mut sent = vec![];
     while let Some(x) = r.poll_send(h.now, true) {
         assert_eq!(x.body, bodies[&x.id], "same bytes as before the restart");
@@ -1311,4 +1311,208 @@ fn orphan_segments_are_the_unnamed_ones_below_next() {
     }
     let r = h.store.restore(h.config.clone(), 8, h.now);
     assert_eq!(r.stats(h.now).queued, 1);
+}
+
+#[test]
+fn ticket_notes_carry_the_event_ids() {
+    let mut h = H::with(|c| c.limits.max_queue_events = 3);
+    let evs = h.track_n(5); // the first two are evicted while pending
+    h.commit();
+    let ids: Vec<(u64, String, TicketResult)> = h
+        .drain()
+        .into_iter()
+        .filter_map(|n| match n {
+            Note::Ticket { ticket, id, result } => Some((ticket, id, result)),
+            _ => None,
+        })
+        .collect();
+    let want: Vec<(u64, String, TicketResult)> = evs
+        .iter()
+        .enumerate()
+        .map(|(k, e)| (k as u64 + 1, e.id().to_string(), if k < 2 { TicketResult::Evicted } else { TicketResult::Queued }))
+        .collect();
+    assert_eq!(ids, want);
+    // A failed write and an opt-out name their events too.
+    let more = h.track_n(2);
+    h.e.take_write(h.now, false).unwrap();
+    h.e.write_done(Err("quota".into()), h.now);
+    let last = h.track_n(1);
+    h.e.set_enabled(false, false, h.now);
+    let got: Vec<String> = h.drain().into_iter().filter_map(|n| if let Note::Ticket { id, .. } = n { Some(id) } else { None }).collect();
+    assert_eq!(got, H::ids(&[more, last].concat()));
+}
+
+#[test]
+fn out_of_order_answers_keep_sending_in_order() {
+    // Answers come back in any order; the next sends are still the oldest unsent events, and a
+    // failed one goes again before any newer one once its backoff ends.
+    let mut h = H::with(|c| c.concurrency = 4);
+    let evs = h.track_n(SEGMENT_EVENTS + 20);
+    h.commit();
+    let mut sent = vec![];
+    let first = h.poll_all();
+    assert_eq!(first.len(), 4);
+    sent.extend(first.iter().map(|s| s.id.clone()));
+    h.answer(&first[3], delivered());
+    h.answer(&first[1], delivered());
+    let next = h.poll_all();
+    assert_eq!(next.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), H::ids(&evs[4..6]));
+    h.answer(&first[2], delivered());
+    h.answer(&first[0], delivered());
+    // The queue's first event is done, the next two in flight: the cursor moved past.
+    let more = h.poll_all();
+    assert_eq!(more.iter().map(|s| s.id.clone()).collect::<Vec<_>>(), H::ids(&evs[6..8]));
+    // Two fail out of order (503 with a Retry-After longer than their own backoff); the others
+    // succeed.
+    h.answer(&more[1], retry(Some(5_000)));
+    h.answer(&next[0], retry(Some(5_000)));
+    h.answer(&next[1], delivered());
+    h.answer(&more[0], delivered());
+    assert_eq!(h.e.stats(h.now).in_flight, 0);
+    // Once the wait ends, the oldest first: evs[4] (failed second, but older), then evs[7], then
+    // the fresh ones.
+    let mut order = vec![];
+    while order.len() < 4 {
+        h.advance_to_wakeup();
+        while let Some(s) = h.poll() {
+            order.push(s.id.clone());
+            h.answer(&s, delivered());
+        }
+    }
+    assert_eq!(order[..3], [evs[4].id().to_string(), evs[7].id().to_string(), evs[8].id().to_string()]);
+    let rest = h.deliver_all();
+    let mut all: Vec<String> = order.into_iter().chain(rest).collect();
+    all.sort();
+    let mut want = H::ids(&evs[8..]);
+    want.push(evs[4].id().to_string());
+    want.push(evs[7].id().to_string());
+    want.sort();
+    assert_eq!(all, want);
+    assert_eq!(h.e.stats(h.now).delivered as usize, evs.len());
+    assert_eq!(h.e.stats(h.now).queued, 0);
+}
+
+#[test]
+fn eviction_and_purge_after_out_of_order_delivery() {
+    let mut h = H::with(|c| {
+        c.concurrency = 3;
+        c.limits.max_queue_events = 10;
+    });
+    let evs = h.track_n(10);
+    h.commit();
+    let s = h.poll_all();
+    h.answer(&s[1], delivered()); // a hole after the first event
+    h.answer(&s[2], retry(None)); // waits for another attempt
+    h.drain();
+    // Three newcomers (9 queued + 3) evict the two oldest that are neither done nor in flight:
+    // evs[2] (waiting for its retry) and evs[3]. evs[0] is in flight and spared.
+    let newer = h.track_n(3);
+    let d = drops(&h.drain());
+    assert_eq!(d.iter().map(|x| x.0.clone()).collect::<Vec<_>>(), H::ids(&evs[2..4]));
+    h.commit();
+    assert_eq!(h.e.stats(h.now).queued, 10);
+    // The evicted retry is never sent again; the next sends skip the holes.
+    h.answer(&s[0], delivered());
+    h.now += 10 * 60_000;
+    let next: Vec<String> = h.poll_all().iter().map(|x| x.id.clone()).collect();
+    assert_eq!(next, H::ids(&evs[4..7]));
+    // A purge drops exactly what is not done yet, in order, and nothing is sent afterwards.
+    h.e.set_enabled(false, true, h.now);
+    let d = drops(&h.drain());
+    let mut want = H::ids(&evs[4..]);
+    want.extend(H::ids(&newer));
+    assert_eq!(d.iter().map(|x| x.0.clone()).collect::<Vec<_>>(), want);
+    assert!(d.iter().all(|x| x.1 == DropReason::Purged));
+    h.e.set_enabled(true, false, h.now);
+    assert!(h.poll().is_none());
+    assert_eq!(h.e.stats(h.now).queued, 0);
+}
+
+#[test]
+fn restore_with_done_marks_sends_only_the_rest() {
+    let mut h = H::with(|c| c.concurrency = 8);
+    let evs = h.track_n(12);
+    h.commit();
+    let s = h.poll_all();
+    for k in [0, 2, 3, 7] {
+        h.answer(&s[k], delivered());
+    }
+    h.answer(&s[5], reject("no"));
+    h.commit_with(true);
+    assert_eq!(h.store.index_json()["segs"][0]["d"], json!([0, 2, 3, 5, 7]));
+    let mut r = h.store.restore(h.config.clone(), 9, h.now);
+    let left: Vec<usize> = vec![1, 4, 6, 8, 9, 10, 11];
+    let st = r.stats(h.now);
+    assert_eq!(st.queued, left.len());
+    assert_eq!(st.bytes_stored, left.iter().map(|&k| evs[k].stored_bytes()).sum::<usize>());
+    let sent: Vec<String> = std::iter::from_fn(|| {
+        let x = r.poll_send(h.now, true)?;
+        r.on_result(x.slot, delivered(), h.now);
+        Some(x.id)
+    })
+    .collect();
+    assert_eq!(sent, left.iter().map(|&k| evs[k].id().to_string()).collect::<Vec<_>>());
+    // Evicting after a restore starts at the first event not done.
+    let mut small = h.config.clone();
+    small.limits.max_queue_events = left.len();
+    let mut r = h.store.restore(small, 10, h.now);
+    let ev = h.event();
+    assert!(matches!(r.track(ev, h.now), Admission::Pending(_)));
+    let d = drops(&r.drain_notes());
+    assert_eq!(d.iter().map(|x| x.0.clone()).collect::<Vec<_>>(), vec![evs[1].id().to_string()]);
+    assert_eq!(r.stats(h.now).queued, left.len());
+}
+
+#[test]
+fn the_stored_text_is_the_events_lines() {
+    let mut h = H::with(|_| {});
+    let evs = h.track_n(3);
+    let w = h.e.take_write(h.now, false).unwrap();
+    let lines: Vec<&str> = evs.iter().map(|e| e.line()).collect();
+    assert_eq!(w.set[0].1, lines.join("\n"));
+    assert_eq!(h.e.segment_str(0), w.set[0].1);
+    assert_eq!(h.e.segment_text(1), "");
+    for e in &evs {
+        assert_eq!(e.line(), format!("{}\t{}\t{}", e.id(), e.name(), e.props_json()));
+    }
+}
+
+/// Host measurements, printed (`cargo test --release -- --nocapture measure`): restore of 1,000
+/// events, a drain of 10,000 through the engine, and the heap per queued event.
+#[test]
+fn measure() {
+    use std::time::Instant;
+    let mut h = H::with(|c| c.concurrency = 8);
+    let n = 10_000;
+    let t = Instant::now();
+    let evs = h.track_n(n);
+    let track_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    h.commit();
+    let text: usize = h.store.0.iter().filter(|(k, _)| *k != INDEX_KEY).map(|(_, v)| v.len()).sum();
+    let t = Instant::now();
+    let mut delivered_n = 0;
+    while delivered_n < n {
+        let batch = h.poll_all();
+        for s in batch {
+            h.answer(&s, delivered());
+            delivered_n += 1;
+        }
+        h.settle_writes();
+        let _ = h.e.next_wakeup(h.now);
+    }
+    let drain = t.elapsed();
+    let mut h1 = H::with(|_| {});
+    h1.track_n(1_000);
+    h1.commit();
+    let t = Instant::now();
+    let r = h1.store.restore(h1.config.clone(), 1, h1.now);
+    let restore = t.elapsed();
+    assert_eq!(r.stats(h1.now).queued, 1_000);
+    let per_event_text = text as f64 / n as f64;
+    println!(
+        "measure: track {track_us:.2} µs/event (host), drain of {n}: {:.1} ms, restore of 1000: {:.3} ms, stored text {per_event_text:.0} B/event",
+        drain.as_secs_f64() * 1e3,
+        restore.as_secs_f64() * 1e3,
+    );
+    drop(evs);
 }

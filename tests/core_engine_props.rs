@@ -189,10 +189,11 @@ impl World {
     fn notes(&mut self) -> Result<(), TestCaseError> {
         for note in self.e.drain_notes() {
             match note {
-                Note::Ticket { ticket, result } => {
+                Note::Ticket { ticket, id: note_id, result } => {
                     let id = self.ticket_ids.get(&ticket).cloned();
                     prop_assert!(id.is_some(), "unknown ticket {}", ticket);
                     let id = id.unwrap();
+                    prop_assert_eq!(&note_id, &id, "ticket {} settles another event", ticket);
                     match result {
                         TicketResult::Queued => {
                             prop_assert!(self.written.contains(&id), "{} queued but never written", id);
@@ -317,7 +318,7 @@ impl World {
                 for _ in 0..n {
                     let props = Json::Object(vec![("k".into(), Json::Number(self.next_order.to_string()))]);
                     let ev = build_event("prop_event", Props::from_json(&props).unwrap(), None, &EventContext::default(), self.now, 4096, &mut self.rng).unwrap();
-                    let id = ev.id.clone();
+                    let id = ev.id().to_string();
                     match self.e.track(ev, self.now) {
                         Admission::Pending(t) => {
                             self.ticket_ids.insert(t, id.clone());

@@ -217,24 +217,24 @@ fn build(name: &str, props: Value, dedup: Option<&str>, ctx: &EventContext, max:
 fn build_event_adds_context() {
     let ctx = EventContext { extension_version: Some("1.2.3".into()) };
     let ev = build("Button_Click", json!({"screen": "home", "n": 3, "nested": {"x": [1, 2]}}), None, &ctx, 32 * 1024).unwrap();
-    assert_eq!(ev.name, "button_click");
-    let p: Value = serde_json::from_str(&ev.props_json).unwrap();
+    assert_eq!(ev.name(), "button_click");
+    let p: Value = serde_json::from_str(ev.props_json()).unwrap();
     assert_eq!(p["screen"], "home");
     assert_eq!(p["n"], 3);
     assert_eq!(p["nested"], json!({"x": [1, 2]}));
     assert_eq!(p["$time"], "2026-11-22T07:00:00.123Z");
-    assert_eq!(p["$event_id"], ev.id.as_str());
+    assert_eq!(p["$event_id"], ev.id());
     assert_eq!(p["$sdk"], SDK);
     assert!(SDK.starts_with("inhouse-chrome/"), "{SDK}");
     assert_eq!(SDK, format!("inhouse-chrome/{}", env!("CARGO_PKG_VERSION")));
     assert_eq!(p["$extension_version"], "1.2.3");
     assert_eq!(p.as_object().unwrap().len(), 7);
-    assert_uuid_v7(&ev.id, NOW);
-    assert_eq!(ev.stored_bytes(), ev.id.len() + ev.name.len() + ev.props_json.len() + 24);
+    assert_uuid_v7(ev.id(), NOW);
+    assert_eq!(ev.stored_bytes(), ev.id().len() + ev.name().len() + ev.props_json().len() + 24);
 
     // Without a known version, no $extension_version at all (not null).
     let ev = build("x", json!({}), None, &EventContext::default(), 32 * 1024).unwrap();
-    let p: Value = serde_json::from_str(&ev.props_json).unwrap();
+    let p: Value = serde_json::from_str(ev.props_json()).unwrap();
     assert!(p.get("$extension_version").is_none());
     assert_eq!(p.as_object().unwrap().len(), 3);
 
@@ -258,8 +258,8 @@ fn request_body_is_exact() {
     assert_eq!(request_body("x", "{}"), r#"{"event_name":"x","properties":{}}"#);
     assert_eq!(request_body("user_action", r#"{"a":1}"#), r#"{"event_name":"user_action","properties":{"a":1}}"#);
     let ev = build("User_Action", json!({"action": "button_click", "q": "\"quoted\" \n ü"}), None, &EventContext::default(), 32 * 1024).unwrap();
-    let body = request_body(&ev.name, &ev.props_json);
-    assert_eq!(body, format!("{{\"event_name\":\"user_action\",\"properties\":{}}}", ev.props_json));
+    let body = request_body(ev.name(), ev.props_json());
+    assert_eq!(body, format!("{{\"event_name\":\"user_action\",\"properties\":{}}}", ev.props_json()));
     let parsed: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(parsed.as_object().unwrap().len(), 2);
     assert_eq!(parsed["event_name"], "user_action");
@@ -271,7 +271,7 @@ fn event_too_large() {
     let ctx = EventContext { extension_version: Some("9.9".into()) };
     let props = json!({"blob": "b".repeat(1000)});
     let ev = build("big", props.clone(), None, &ctx, 1 << 20).unwrap();
-    let size = request_body(&ev.name, &ev.props_json).len();
+    let size = request_body(ev.name(), ev.props_json()).len();
     // Exactly at the limit fits; one byte less does not.
     assert_eq!(build("big", props.clone(), None, &ctx, size).unwrap(), ev);
     let e = build("big", props, None, &ctx, size - 1).unwrap_err();
@@ -363,9 +363,9 @@ fn dedup_ids_are_stable_and_distinct() {
     // Through build_event: the name is normalised first, so case does not split the id.
     let ctx = EventContext::default();
     let a = build("Button_Click", json!({}), Some("order-42"), &ctx, 4096).unwrap();
-    assert_eq!(a.id, "d-a39c958c967b0ea779cb6218e4dc8004");
-    let p: Value = serde_json::from_str(&a.props_json).unwrap();
-    assert_eq!(p["$event_id"], a.id.as_str());
+    assert_eq!(a.id(), "d-a39c958c967b0ea779cb6218e4dc8004");
+    let p: Value = serde_json::from_str(a.props_json()).unwrap();
+    assert_eq!(p["$event_id"], a.id());
 }
 
 #[test]

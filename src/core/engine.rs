@@ -25,7 +25,7 @@
 
 use super::config::{Config, Credentials};
 use super::error::{Error, ErrorCode};
-use super::event::{request_body, NewEvent, Rng};
+use super::event::{field, line_stored_bytes, request_body, NewEvent, Rng};
 use super::policy::{backoff_ms, Verdict};
 use super::text::{parse_u64, push_u64};
 use serde::Serialize;
@@ -120,20 +120,36 @@ fn parse_number(word: &str) -> Option<u64> {
     parse_u64(word.strip_prefix('+').unwrap_or(word))
 }
 
-/// A segment's slots, read back from its text: one line per event, `id<TAB>name<TAB>properties`.
+/// A segment read back from its text: one line per event, `id<TAB>name<TAB>properties`.
 /// No field can hold either separator: ids are hex digits and `-`, names letters, digits and
 /// `_`, and the properties' JSON text escapes every control character. `None` unless every
-/// line holds exactly three fields.
-fn decode_segment(text: &str) -> Option<Vec<Slot>> {
-    let mut slots = Vec::new();
-    for line in text.split('\n') {
-        let mut fields = line.split('\t');
-        let (Some(id), Some(name), Some(props_json), None) = (fields.next(), fields.next(), fields.next(), fields.next()) else {
-            return None;
-        };
-        slots.push(Slot::new(NewEvent { id: id.into(), name: name.into(), props_json: props_json.into() }));
+/// line holds exactly three fields. The text becomes the segment's own: no event is copied.
+fn decode_segment(seq: u64, text: String, events: u64) -> Option<Segment> {
+    let bytes = text.as_bytes();
+    // As many slots as the index says, if the text can hold them (a line is 3 bytes at least).
+    let mut slots = Vec::with_capacity((bytes.len() / 3 + 1).min(events as usize));
+    // `props_at` is where the last field started: the line's start, or after its last tab.
+    let (mut start, mut tabs, mut name_at, mut props_at) = (0, 0, 0, 0);
+    // One step past the end, which ends the last line.
+    for i in 0..bytes.len() + 1 {
+        match bytes.get(i) {
+            Some(b'\t') => {
+                tabs += 1;
+                (name_at, props_at) = (props_at, i + 1);
+            }
+            Some(b'\n') | None => {
+                if tabs != 2 {
+                    return None;
+                }
+                let at = |k: usize| u32::try_from(k).ok();
+                slots.push(Slot::new(at(start)?, at(name_at)?, at(props_at)?));
+                (start, tabs, props_at) = (i + 1, 0, i + 1);
+            }
+            Some(_) => {}
+        }
     }
-    Some(slots)
+    let live = slots.len();
+    Some(Segment { seq, text, slots, live, cursor: 0, fresh: 0 })
 }
 
 /// Lifetime counters, persisted with the index.
@@ -214,7 +230,8 @@ pub enum TicketResult {
 /// Something the edge must pass on: settle a `track` promise, call a hook.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Note {
-    Ticket { ticket: u64, result: TicketResult },
+    /// `id`: the event's id, for the promise's answer.
+    Ticket { ticket: u64, id: String, result: TicketResult },
     Dropped(Dropped),
     Error(Error),
 }
@@ -326,39 +343,132 @@ pub struct LastError {
     pub at: u64,
 }
 
-#[derive(Clone, Debug)]
+/// The first slot from `k` on that is not done (or `slots.len()`).
+fn skip_done(slots: &[Slot], mut k: usize) -> usize {
+    while slots.get(k).is_some_and(|s| s.done) {
+        k += 1;
+    }
+    k
+}
+
+/// One event of a segment: where its line sits in the segment's text, and its delivery state.
+#[derive(Clone, Copy, Debug)]
 struct Slot {
-    event: NewEvent,
-    bytes: usize,
+    not_before: u64,
+    /// Where its line starts (its id), where its name starts, where its properties start.
+    start: u32,
+    name_at: u32,
+    props_at: u32,
+    /// At most `retry.maxAttempts`, 1,000.
+    attempts: u16,
     done: bool,
     in_flight: bool,
-    attempts: u32,
-    not_before: u64,
 }
 
 impl Slot {
-    fn new(event: NewEvent) -> Slot {
-        Slot { bytes: event.stored_bytes(), event, done: false, in_flight: false, attempts: 0, not_before: 0 }
+    fn new(start: u32, name_at: u32, props_at: u32) -> Slot {
+        Slot { not_before: 0, start, name_at, props_at, attempts: 0, done: false, in_flight: false }
     }
 }
 
+/// A segment: its stored text (the events' lines joined by `\n`, exactly as written) and a
+/// small slot per event. Pending events are appended to the segment they will be written in.
 #[derive(Clone, Debug)]
 struct Segment {
     seq: u64,
+    text: String,
     slots: Vec<Slot>,
     live: usize,
+    /// The first slot not done (or `slots.len()`): where eviction starts looking.
+    cursor: usize,
+    /// The first slot neither done nor ever sent (or `slots.len()`). Every slot before it is
+    /// done, in flight, or waiting in `Engine::retrying`; every one from it on, not done, is
+    /// sendable at once.
+    fresh: usize,
 }
 
-#[derive(Clone, Debug)]
-struct PendingEvent {
-    ticket: u64,
-    event: NewEvent,
+impl Segment {
+    fn new(seq: u64) -> Segment {
+        Segment { seq, text: String::new(), slots: Vec::new(), live: 0, cursor: 0, fresh: 0 }
+    }
+
+    /// Appends an event's line.
+    fn push(&mut self, event: &NewEvent) {
+        if !self.slots.is_empty() {
+            self.text.push('\n');
+        }
+        let start = self.text.len();
+        self.text.push_str(event.line());
+        // A segment holds at most `SEGMENT_EVENTS` events of at most `max_event_bytes`.
+        let (name_at, props_at) = event.fields_at();
+        let at = |k: usize| (start + k) as u32;
+        self.slots.push(Slot::new(at(0), at(name_at), at(props_at)));
+        self.live += 1;
+    }
+
+    /// Where slot `i`'s line ends.
+    fn end(&self, i: usize) -> usize {
+        self.slots.get(i + 1).map_or(self.text.len(), |next| next.start as usize - 1)
+    }
+
+    /// Slot `i`'s fields: its id, name and properties.
+    fn fields(&self, i: usize) -> (&str, &str, &str) {
+        let Some(slot) = self.slots.get(i) else { return ("", "", "") };
+        let (name_at, props_at) = (slot.name_at as usize, slot.props_at as usize);
+        let t = &self.text;
+        (field(t, slot.start as usize, name_at - 1), field(t, name_at, props_at - 1), field(t, props_at, self.end(i)))
+    }
+
+    /// [`NewEvent::stored_bytes`] of slot `i`.
+    fn stored_bytes(&self, i: usize) -> usize {
+        line_stored_bytes(self.end(i) - self.slots.get(i).map_or(0, |s| s.start as usize))
+    }
+
+    /// The stored bytes of all its events (`NewEvent::stored_bytes` of each), from its text:
+    /// its lines and `line_stored_bytes`' 22 more each, less the newlines between them (a
+    /// written segment holds one event at least).
+    fn all_stored_bytes(&self) -> usize {
+        self.text.len() + 1 + 21 * self.slots.len()
+    }
+
+    /// Marks slot `i` done (it must be live) and moves the cursors past what is done.
+    fn mark_done(&mut self, i: usize) {
+        if let Some(slot) = self.slots.get_mut(i) {
+            slot.done = true;
+            self.live -= 1;
+        }
+        self.advance();
+    }
+
+    fn advance(&mut self) {
+        self.cursor = skip_done(&self.slots, self.cursor);
+        self.fresh = skip_done(&self.slots, self.fresh.max(self.cursor));
+    }
+
+    /// Drops the events before the cursor (all done: evicted while pending) from the text.
+    /// Once per write at most, and only after evictions.
+    fn compact(&mut self) {
+        let Some(cut) = self.slots.get(self.cursor).map(|s| s.start) else { return };
+        if cut == 0 {
+            return;
+        }
+        self.text = self.text.get(cut as usize..).map(String::from).unwrap_or_default();
+        self.slots = self.slots.get(self.cursor..).map(<[Slot]>::to_vec).unwrap_or_default();
+        for slot in &mut self.slots {
+            slot.start -= cut;
+            slot.name_at -= cut;
+            slot.props_at -= cut;
+        }
+        (self.cursor, self.fresh) = (0, 0);
+    }
 }
 
 #[derive(Debug)]
 struct Writing {
     segments: Vec<Segment>,
-    tickets: Vec<u64>,
+    /// The tickets of its events, one each, consecutive from `first_ticket`.
+    first_ticket: u64,
+    tickets: usize,
     removed: Vec<u64>,
     enabled_written: bool,
     /// `set_enabled(false, purge: true)` came while this write was out.
@@ -410,8 +520,17 @@ pub struct Engine {
     live_bytes: usize,
     /// Ids of the queued events that came with a dedup key.
     dedup_live: IdSet,
-    pending: Vec<PendingEvent>,
+    /// The events `track` accepted and no write carries yet, in the segments they will be
+    /// written as (numbered then); the oldest may be done (evicted), the others are live.
+    pending: Vec<Segment>,
+    /// Live pending events (their tickets are the last ones given, consecutive: only the
+    /// oldest is ever evicted), and their stored bytes.
+    pending_count: usize,
     pending_bytes: usize,
+    /// The slots sent before, not done and not in flight: they wait for another attempt. Few:
+    /// a failed request adds one, its next attempt takes it out.
+    /// With each, its `not_before` (which changes only while it is in flight).
+    retrying: Vec<(SlotRef, u64)>,
     next_ticket: u64,
     writing: Option<Writing>,
     unremoved: Vec<u64>,
@@ -447,7 +566,9 @@ impl Engine {
             live_bytes: 0,
             dedup_live: IdSet::default(),
             pending: Vec::new(),
+            pending_count: 0,
             pending_bytes: 0,
+            retrying: Vec::new(),
             next_ticket: 1,
             writing: None,
             unremoved: Vec::new(),
@@ -517,8 +638,8 @@ impl Engine {
         for meta in &doc.segments {
             let (seq, events, marks) = (meta[0], meta[1], &meta[2..]);
             let key = segment_key(seq);
-            let slots = segment(&key).and_then(|text| decode_segment(&text));
-            let Some(mut slots) = slots.filter(|s| s.len() as u64 == events) else {
+            let seg = segment(&key).and_then(|text| decode_segment(seq, text, events));
+            let Some(mut seg) = seg.filter(|s| s.slots.len() as u64 == events) else {
                 // Each in-range done mark once: a damaged index may list more marks than events,
                 // and a plain subtraction would overflow (a panic in debug builds).
                 let mut done = 0;
@@ -540,37 +661,61 @@ impl Engine {
                 continue;
             };
             for &i in marks {
-                if let Some(slot) = usize::try_from(i).ok().and_then(|i| slots.get_mut(i)) {
+                if let Some(slot) = usize::try_from(i).ok().and_then(|i| seg.slots.get_mut(i)) {
                     slot.done = true;
                 }
             }
-            let mut live = 0;
-            for slot in &slots {
-                if !slot.done {
-                    live += 1;
-                    self.live_count += 1;
-                    self.live_bytes += slot.bytes;
-                    if slot.event.id.starts_with("d-") {
-                        self.dedup_live.insert(&slot.event.id);
+            seg.live = 0;
+            self.live_bytes += seg.all_stored_bytes();
+            for i in 0..seg.slots.len() {
+                let slot = seg.slots[i];
+                if slot.done {
+                    self.live_bytes -= seg.stored_bytes(i);
+                } else {
+                    seg.live += 1;
+                    if seg.text.as_bytes().get(slot.start as usize..slot.start as usize + 2) == Some(b"d-") {
+                        self.dedup_live.insert(seg.fields(i).0);
                     }
                 }
             }
-            self.segments.push(Segment { seq, slots, live });
+            self.live_count += seg.live;
+            seg.advance();
+            self.segments.push(seg);
         }
     }
 
     /// Offers a validated event. It is accepted once the write that carries it commits.
     pub fn track(&mut self, event: NewEvent, now: u64) -> Admission {
+        self.offer(&event, now)
+    }
+
+    /// [`Engine::track`] by reference: the engine keeps a copy of the event's line, in the
+    /// text of the segment it will be written in.
+    pub fn offer(&mut self, event: &NewEvent, now: u64) -> Admission {
         if !self.enabled {
             return Admission::Disabled;
         }
-        if event.id.starts_with("d-") && !self.dedup_live.insert(&event.id) {
+        let id = event.id();
+        if id.starts_with("d-") && !self.dedup_live.insert(id) {
             return Admission::Duplicate;
         }
         let ticket = self.next_ticket;
         self.next_ticket += 1;
+        let full = self.pending.last().map_or(Some(0), |s| (s.slots.len() >= SEGMENT_EVENTS).then_some(s.text.len()));
+        if let Some(size) = full {
+            // In a burst, most likely the size of the last (full) one: no doubling, little slack.
+            let mut seg = Segment::new(0);
+            if size > 0 {
+                seg.text.reserve(size);
+                seg.slots.reserve(SEGMENT_EVENTS);
+            }
+            self.pending.push(seg);
+        }
+        if let Some(forming) = self.pending.last_mut() {
+            forming.push(event);
+        }
+        self.pending_count += 1;
         self.pending_bytes += event.stored_bytes();
-        self.pending.push(PendingEvent { ticket, event });
         self.enforce_bounds(now);
         Admission::Pending(ticket)
     }
@@ -579,9 +724,13 @@ impl Engine {
     /// (they may already be delivered), so a burst can overshoot by at most `concurrency`.
     fn enforce_bounds(&mut self, now: u64) {
         let (max_events, max_bytes) = (self.config.limits.max_queue_events, self.config.limits.max_queue_bytes);
-        let over = |e: &Engine| e.live_count + e.pending.len() > max_events || e.live_bytes + e.pending_bytes > max_bytes;
+        let over = |e: &Engine| e.live_count + e.pending_count > max_events || e.live_bytes + e.pending_bytes > max_bytes;
+        if !over(self) {
+            return;
+        }
         'segments: for si in 0..self.segments.len() {
-            for i in 0..self.segments[si].slots.len() {
+            // Everything before the cursor is done already.
+            for i in self.segments[si].cursor..self.segments[si].slots.len() {
                 if !over(self) {
                     break 'segments;
                 }
@@ -592,13 +741,48 @@ impl Engine {
                 }
             }
         }
-        while over(self) && !self.pending.is_empty() {
-            let p = self.pending.remove(0);
-            self.pending_bytes -= p.event.stored_bytes();
-            self.dedup_live.remove(&p.event.id);
+        while over(self) && self.pending_count > 0 {
+            // The oldest live pending event: the first live segment's cursor (pending events are
+            // evicted in order, so the done ones are a prefix).
+            let Some(seg) = self.pending.iter_mut().find(|s| s.live > 0) else { break };
+            let i = seg.cursor;
+            let (id, name, _) = seg.fields(i);
+            let (id, event_name) = (id.to_string(), name.to_string());
+            self.pending_bytes -= seg.stored_bytes(i);
+            seg.mark_done(i);
+            if seg.live == 0 {
+                self.pending.retain(|s| s.live > 0);
+            }
+            let ticket = self.next_ticket - self.pending_count as u64;
+            self.pending_count -= 1;
+            self.dedup_live.remove(&id);
             self.totals.dropped.evicted += 1;
-            self.notes.push(Note::Dropped(Dropped { id: p.event.id, event_name: p.event.name, reason: DropReason::Evicted, message: EVICTED.into() }));
-            self.notes.push(Note::Ticket { ticket: p.ticket, result: TicketResult::Evicted });
+            self.notes.push(Note::Dropped(Dropped { id: id.clone(), event_name, reason: DropReason::Evicted, message: EVICTED.into() }));
+            self.notes.push(Note::Ticket { ticket, id, result: TicketResult::Evicted });
+        }
+    }
+
+    /// Forgets the pending events, returning the first one's ticket and their segments.
+    fn take_pending(&mut self) -> (u64, Vec<Segment>) {
+        let first = self.next_ticket - self.pending_count as u64;
+        self.pending_count = 0;
+        self.pending_bytes = 0;
+        (first, std::mem::take(&mut self.pending))
+    }
+
+    /// Settles the tickets of the live events of `segments`, consecutive from `ticket`, with
+    /// `result`. Unless they are queued, their dedup ids are free again.
+    fn settle(&mut self, segments: &[Segment], mut ticket: u64, result: TicketResult) {
+        let queued = matches!(result, TicketResult::Queued);
+        for seg in segments {
+            for i in seg.cursor..seg.slots.len() {
+                let id = seg.fields(i).0;
+                if !queued {
+                    self.dedup_live.remove(id);
+                }
+                self.notes.push(Note::Ticket { ticket, id: id.into(), result: result.clone() });
+                ticket += 1;
+            }
         }
     }
 
@@ -624,36 +808,29 @@ impl Engine {
         let marks_due = self.dirty_marks > 0
             && (force || self.force_write || self.dirty_marks >= ACK_BATCH || self.dirty_since.is_some_and(|t| now >= t + ACK_DELAY_MS));
         let enabled_due = self.enabled != self.enabled_persisted;
-        if self.pending.is_empty() && !marks_due && !enabled_due {
+        if self.pending_count == 0 && !marks_due && !enabled_due {
             return None;
         }
-        let mut new_segments = Vec::new();
-        let mut segments = Vec::new();
-        let mut pending = std::mem::take(&mut self.pending).into_iter();
-        self.pending_bytes = 0;
-        let mut tickets = Vec::with_capacity(pending.len());
-        while pending.len() > 0 {
-            let mut slots = Vec::with_capacity(pending.len().min(SEGMENT_EVENTS));
-            for p in pending.by_ref().take(SEGMENT_EVENTS) {
-                tickets.push(p.ticket);
-                slots.push(Slot::new(p.event));
-            }
-            let seq = self.next_seq;
+        let (first_ticket, mut new_segments) = self.take_pending();
+        let mut segments = Vec::with_capacity(new_segments.len());
+        let mut tickets = 0;
+        for seg in &mut new_segments {
+            tickets += seg.live;
+            seg.compact();
+            seg.text.shrink_to_fit();
+            seg.seq = self.next_seq;
             self.next_seq += 1;
-            segments.push(seq);
-            new_segments.push(Segment { seq, live: slots.len(), slots });
+            segments.push(seg.seq);
         }
         // Segments whose events are all done leave memory now and storage with this write.
         let mut removed = std::mem::take(&mut self.unremoved);
-        let mut kept = Vec::new();
-        for s in std::mem::take(&mut self.segments) {
-            if s.live > 0 || s.slots.iter().any(|x| x.in_flight) {
-                kept.push(s);
-            } else {
+        self.segments.retain(|s| {
+            let keep = s.live > 0 || s.slots.iter().any(|x| x.in_flight);
+            if !keep {
                 removed.push(s.seq);
             }
-        }
-        self.segments = kept;
+            keep
+        });
         let index = self.index_text(&new_segments);
         self.dirty_marks = 0;
         self.dirty_since = None;
@@ -663,7 +840,7 @@ impl Engine {
         for &seq in &removed {
             remove.push(segment_key(seq));
         }
-        self.writing = Some(Writing { segments: new_segments, tickets, removed, enabled_written: self.enabled, purged: false });
+        self.writing = Some(Writing { segments: new_segments, first_ticket, tickets, removed, enabled_written: self.enabled, purged: false });
         Some(WritePlan { segments, index, remove })
     }
 
@@ -708,34 +885,20 @@ impl Engine {
 
     /// The stored text of the `i`-th new segment of the outstanding write (see
     /// [`Engine::take_write_plan`]); empty if there is no such segment. One line per event,
-    /// `id<TAB>name<TAB>properties` (see `decode_segment`).
+    /// `id<TAB>name<TAB>properties` (see `decode_segment`). A copy of [`Engine::segment_str`].
     pub fn segment_text(&self, i: usize) -> String {
-        let Some(seg) = self.writing.as_ref().and_then(|w| w.segments.get(i)) else { return String::new() };
-        let mut capacity = 0;
-        for slot in &seg.slots {
-            capacity += slot.bytes;
-        }
-        let mut out = String::with_capacity(capacity);
-        for (i, slot) in seg.slots.iter().enumerate() {
-            if i > 0 {
-                out.push('\n');
-            }
-            let e = &slot.event;
-            out.push_str(&e.id);
-            out.push('\t');
-            out.push_str(&e.name);
-            out.push('\t');
-            out.push_str(&e.props_json);
-        }
-        out
+        self.segment_str(i).into()
+    }
+
+    /// [`Engine::segment_text`] without a copy: the segment holds exactly its stored text.
+    pub fn segment_str(&self, i: usize) -> &str {
+        self.writing.as_ref().and_then(|w| w.segments.get(i)).map_or("", |s| s.text.as_str())
     }
 
     /// The outstanding write finished. On success its events are accepted and become sendable;
     /// on failure they are refused (their `track` rejects) and nothing already queued is lost.
     pub fn write_done(&mut self, result: Result<(), String>, now: u64) {
         let Some(w) = self.writing.take() else { return };
-        // One note per ticket, for a burst by the thousand: one allocation, not a doubling series.
-        self.notes.reserve_exact(w.tickets.len());
         let settled = match result {
             Ok(()) => {
                 self.enabled_persisted = w.enabled_written;
@@ -743,21 +906,6 @@ impl Engine {
                 // written: they are stored now but must not be kept (nor sent after a later
                 // opt-in). Settle them like the pending events a purge finds (`Disabled`), and
                 // let the next write remove their segments.
-                for mut seg in w.segments {
-                    for slot in &mut seg.slots {
-                        if w.purged {
-                            slot.done = true;
-                            self.dedup_live.remove(&slot.event.id);
-                        } else {
-                            self.live_bytes += slot.bytes;
-                        }
-                    }
-                    if w.purged {
-                        seg.live = 0;
-                    }
-                    self.live_count += seg.live;
-                    self.segments.push(seg);
-                }
                 if w.purged {
                     self.force_write = true;
                     self.mark_dirty(now);
@@ -769,18 +917,30 @@ impl Engine {
             Err(message) => {
                 let error = Error::new(ErrorCode::StorageError, String::from("chrome.storage.local write failed: ") + &message);
                 self.fail(error.clone(), now);
-                for seg in &w.segments {
-                    for slot in &seg.slots {
-                        self.dedup_live.remove(&slot.event.id);
-                    }
-                }
                 self.unremoved.extend(w.removed);
                 self.mark_dirty(now);
                 TicketResult::Failed(error)
             }
         };
-        for ticket in w.tickets {
-            self.notes.push(Note::Ticket { ticket, result: settled.clone() });
+        // One note per ticket, for a burst by the thousand: one allocation, not a doubling series.
+        self.notes.reserve_exact(w.tickets);
+        let committed = matches!(settled, TicketResult::Queued);
+        let purged = matches!(settled, TicketResult::Disabled);
+        self.settle(&w.segments, w.first_ticket, settled);
+        for mut seg in w.segments {
+            if committed {
+                self.live_count += seg.live;
+                self.live_bytes += seg.all_stored_bytes();
+            } else if purged {
+                for slot in &mut seg.slots {
+                    slot.done = true;
+                }
+                seg.live = 0;
+                seg.advance();
+            } else {
+                continue;
+            }
+            self.segments.push(seg);
         }
         // A full queue may now hold more than the bounds allowed while the write was out.
         self.enforce_bounds(now);
@@ -806,23 +966,33 @@ impl Engine {
         if self.in_flight >= self.send_cap() {
             return None;
         }
-        for s in &mut self.segments {
-            for (i, slot) in s.slots.iter_mut().enumerate() {
-                if !slot.done && !slot.in_flight && slot.not_before <= now {
-                    slot.in_flight = true;
-                    self.in_flight += 1;
-                    self.requests += 1;
-                    let e = &slot.event;
-                    return Some(Send {
-                        slot: SlotRef { seq: s.seq, index: i as u32 },
-                        id: e.id.clone(),
-                        name: e.name.clone(),
-                        body: request_body(&e.name, &e.props_json),
-                    });
-                }
+        // A slot sent before and due again goes first: it is older than every fresh one.
+        let mut pick: Option<(usize, SlotRef)> = None;
+        for (k, &(r, not_before)) in self.retrying.iter().enumerate() {
+            let due = not_before <= now;
+            if due && pick.is_none_or(|(_, p)| (r.seq, r.index) < (p.seq, p.index)) {
+                pick = Some((k, r));
             }
         }
-        None
+        let mut pick = pick.map(|(k, r)| {
+            self.unretry(k);
+            r
+        });
+        if pick.is_none() {
+            let seg = self.segments.iter_mut().find(|s| s.fresh < s.slots.len())?;
+            pick = Some(SlotRef { seq: seg.seq, index: seg.fresh as u32 });
+            seg.fresh += 1;
+            seg.advance();
+        }
+        let r = pick?;
+        let si = self.seg_index(r.seq)?;
+        let seg = self.segments.get_mut(si)?;
+        let i = r.index as usize;
+        seg.slots.get_mut(i)?.in_flight = true;
+        self.in_flight += 1;
+        self.requests += 1;
+        let (id, name, props) = seg.fields(i);
+        Some(Send { slot: r, id: id.into(), name: name.into(), body: request_body(name, props) })
     }
 
     /// Applies the verdict on one request.
@@ -832,7 +1002,7 @@ impl Engine {
             return;
         }
         slot.in_flight = false;
-        let (was_done, attempts) = (slot.done, slot.attempts + 1);
+        let (was_done, attempts) = (slot.done, u32::from(slot.attempts) + 1);
         self.in_flight -= 1;
         let error = match verdict {
             Verdict::Delivered => {
@@ -858,7 +1028,8 @@ impl Engine {
                 self.failures += 1;
                 let delay = self.backoff(attempts, u64::MAX);
                 if let Some(slot) = self.slot_mut(slot_ref) {
-                    slot.attempts = attempts;
+                    // A live slot is dropped at `retry.maxAttempts` (1,000 at most).
+                    slot.attempts = attempts as u16;
                     slot.not_before = now + delay;
                 }
                 if attempts >= self.config.retry.max_attempts && !was_done {
@@ -891,6 +1062,11 @@ impl Engine {
                 error
             }
         };
+        // Not done (a failure): it waits for another attempt.
+        if let Some(slot) = self.slot_mut(slot_ref).filter(|slot| !slot.done) {
+            let not_before = slot.not_before;
+            self.retrying.push((slot_ref, not_before));
+        }
         self.fail(error, now);
     }
 
@@ -936,18 +1112,15 @@ impl Engine {
     pub fn set_enabled(&mut self, enabled: bool, purge: bool, now: u64) {
         self.enabled = enabled;
         if !enabled {
-            for p in std::mem::take(&mut self.pending) {
-                self.dedup_live.remove(&p.event.id);
-                self.notes.push(Note::Ticket { ticket: p.ticket, result: TicketResult::Disabled });
-            }
-            self.pending_bytes = 0;
+            let (first, segments) = self.take_pending();
+            self.settle(&segments, first, TicketResult::Disabled);
         }
         if purge {
             if let Some(w) = self.writing.as_mut() {
                 w.purged = true;
             }
             for si in 0..self.segments.len() {
-                for i in 0..self.segments[si].slots.len() {
+                for i in self.segments[si].cursor..self.segments[si].slots.len() {
                     let s = &self.segments[si];
                     if !s.slots[i].done {
                         self.drop_slot(SlotRef { seq: s.seq, index: i as u32 }, DropReason::Purged, "purged on opt-out".into(), now);
@@ -982,7 +1155,7 @@ impl Engine {
             // Due now exactly when `take_write(now, false)` would write (including a full batch of
             // done-marks, not only a forced one).
             let marks_due_now = self.dirty_marks > 0 && (self.force_write || self.dirty_marks >= ACK_BATCH);
-            if !self.pending.is_empty() || self.enabled != self.enabled_persisted || marks_due_now {
+            if self.pending_count > 0 || self.enabled != self.enabled_persisted || marks_due_now {
                 consider(now);
             } else if let Some(t) = self.dirty_since {
                 consider(t + ACK_DELAY_MS);
@@ -1008,8 +1181,8 @@ impl Engine {
 
     /// `Some` when `flush` can answer: the queue is empty and durable, or delivery is blocked.
     pub fn flush_status(&mut self, now: u64) -> Option<FlushStatus> {
-        let queued = self.live_count + self.pending.len();
-        let busy_writing = self.writing.is_some() || !self.pending.is_empty();
+        let queued = self.live_count + self.pending_count;
+        let busy_writing = self.writing.is_some() || self.pending_count > 0;
         if queued == 0 && !busy_writing && self.dirty_marks == 0 && self.in_flight == 0 {
             return Some(FlushStatus { status: "empty", reason: None, retry_at: None, queued: 0 });
         }
@@ -1052,8 +1225,8 @@ impl Engine {
         Stats {
             state,
             enabled: self.enabled,
-            queued: self.live_count + self.pending.len(),
-            pending_write: self.pending.len() + self.writing.as_ref().map_or(0, |w| w.tickets.len()),
+            queued: self.live_count + self.pending_count,
+            pending_write: self.pending_count + self.writing.as_ref().map_or(0, |w| w.tickets),
             in_flight: self.in_flight,
             bytes_stored: self.live_bytes,
             delivered: self.totals.delivered,
@@ -1093,46 +1266,65 @@ impl Engine {
         if self.in_flight >= self.send_cap() {
             return None;
         }
+        // The slots not done and not in flight: those waiting for another attempt, and the fresh
+        // ones (never sent, so never held back).
+        if self.segments.iter().any(|s| s.fresh < s.slots.len()) {
+            return Some(0);
+        }
         let mut at: Option<u64> = None;
-        for s in &self.segments {
-            for slot in &s.slots {
-                if !slot.done && !slot.in_flight {
-                    at = Some(at.map_or(slot.not_before, |a| a.min(slot.not_before)));
-                }
-            }
+        for &(_, t) in &self.retrying {
+            at = Some(at.map_or(t, |a| a.min(t)));
         }
         at
     }
 
+    /// Takes the `k`-th slot out of `retrying` (order does not matter there).
+    fn unretry(&mut self, k: usize) {
+        if let Some(last) = self.retrying.pop() {
+            if let Some(x) = self.retrying.get_mut(k) {
+                *x = last;
+            }
+        }
+    }
+
+    /// The index in `segments` of segment `seq`.
+    fn seg_index(&self, seq: u64) -> Option<usize> {
+        self.segments.binary_search_by_key(&seq, |s| s.seq).ok()
+    }
+
     fn slot_mut(&mut self, r: SlotRef) -> Option<&mut Slot> {
-        let si = self.segments.binary_search_by_key(&r.seq, |s| s.seq).ok()?;
-        self.segments[si].slots.get_mut(r.index as usize)
+        let si = self.seg_index(r.seq)?;
+        self.segments.get_mut(si)?.slots.get_mut(r.index as usize)
     }
 
     /// Marks a slot done (delivered or dropped) and schedules the index write.
     fn finish(&mut self, r: SlotRef, now: u64) {
-        let Ok(si) = self.segments.binary_search_by_key(&r.seq, |s| s.seq) else { return };
-        let seg = &mut self.segments[si];
-        let Some(slot) = seg.slots.get_mut(r.index as usize) else { return };
-        if slot.done {
+        let Some(seg) = self.seg_index(r.seq).and_then(|si| self.segments.get_mut(si)) else { return };
+        let i = r.index as usize;
+        if seg.slots.get(i).is_none_or(|slot| slot.done) {
             return;
         }
-        slot.done = true;
-        seg.live -= 1;
+        seg.mark_done(i);
         self.live_count -= 1;
-        self.live_bytes -= slot.bytes;
-        if slot.event.id.starts_with("d-") {
-            self.dedup_live.remove(&slot.event.id);
+        self.live_bytes -= seg.stored_bytes(i);
+        let id = seg.fields(i).0;
+        if id.starts_with("d-") {
+            self.dedup_live.remove(id);
+        }
+        if let Some(k) = self.retrying.iter().position(|x| x.0 == r) {
+            self.unretry(k);
         }
         self.mark_dirty(now);
     }
 
     fn drop_slot(&mut self, r: SlotRef, reason: DropReason, message: String, now: u64) {
-        let Some(slot) = self.slot_mut(r) else { return };
-        if slot.done {
+        let Some(seg) = self.seg_index(r.seq).and_then(|si| self.segments.get(si)) else { return };
+        let i = r.index as usize;
+        if seg.slots.get(i).is_none_or(|slot| slot.done) {
             return;
         }
-        let dropped = Dropped { id: slot.event.id.clone(), event_name: slot.event.name.clone(), reason, message };
+        let (id, name, _) = seg.fields(i);
+        let dropped = Dropped { id: id.into(), event_name: name.into(), reason, message };
         let counts = &mut self.totals.dropped;
         *match reason {
             DropReason::Rejected => &mut counts.rejected,
@@ -1173,19 +1365,22 @@ mod tests {
         text.lines().map(|line| line.split_ascii_whitespace().map(|n| n.parse::<u64>().ok()).collect()).collect()
     }
 
-    /// How segments were read before the hand-written reader.
-    fn std_segment(text: &str) -> Option<Vec<NewEvent>> {
+    /// How segments were read before the hand-written reader: (id, name, properties).
+    fn std_segment(text: &str) -> Option<Vec<(String, String, String)>> {
         text.split('\n')
             .map(|line| {
                 let mut fields = line.split('\t');
-                let event = NewEvent { id: fields.next()?.into(), name: fields.next()?.into(), props_json: fields.next()?.into() };
+                let event = (fields.next()?.into(), fields.next()?.into(), fields.next()?.into());
                 fields.next().is_none().then_some(event)
             })
             .collect()
     }
 
-    fn events(slots: Option<Vec<Slot>>) -> Option<Vec<NewEvent>> {
-        Some(slots?.into_iter().map(|s| s.event).collect())
+    fn events(text: &str) -> Option<Vec<(String, String, String)>> {
+        let seg = decode_segment(7, text.to_string(), 100)?;
+        assert_eq!(seg.text, text, "the text is kept as it is");
+        assert_eq!((seg.live, seg.cursor, seg.fresh), (seg.slots.len(), 0, 0));
+        Some((0..seg.slots.len()).map(|i| seg.fields(i)).map(|(a, b, c)| (a.into(), b.into(), c.into())).collect())
     }
 
     #[test]
@@ -1202,7 +1397,7 @@ mod tests {
     #[test]
     fn decode_segment_reads_like_std() {
         for text in ["", "\n", "a\tb\tc", "a\tb\tc\n", "a\tb\tc\nd\te\tf", "a\tb", "a\tb\tc\td", "\t\t", "\t\t\n\t\t", "é\tü\t{}"] {
-            assert_eq!(events(decode_segment(text)), std_segment(text), "{text:?}");
+            assert_eq!(events(text), std_segment(text), "{text:?}");
         }
     }
 
@@ -1227,7 +1422,7 @@ mod tests {
 
         #[test]
         fn decode_segment_matches_std(text in "[ab\t\n\r]{0,30}") {
-            prop_assert_eq!(events(decode_segment(&text)), std_segment(&text));
+            prop_assert_eq!(events(&text), std_segment(&text));
         }
 
         #[test]

@@ -338,20 +338,62 @@ pub struct EventContext {
     pub extension_version: Option<String>,
 }
 
-/// An accepted event, ready to persist: its id, name, and properties serialized once, context
-/// included, so every retry sends byte-identical bodies (what `Idempotency-Key` requires).
+/// An accepted event, ready to persist: its stored line `id<TAB>name<TAB>properties`, the
+/// properties serialized once, context included, so every retry sends byte-identical bodies
+/// (what `Idempotency-Key` requires). One string; the engine copies the line into the text of
+/// the segment it will be written in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewEvent {
-    pub id: String,
-    pub name: String,
-    pub props_json: String,
+    line: String,
+    /// Where the name starts (after the id and a tab).
+    name_at: usize,
+    /// Where the properties start (after the name and a tab).
+    props_at: usize,
 }
 
 impl NewEvent {
+    /// The event id (the `Idempotency-Key`).
+    pub fn id(&self) -> &str {
+        field(&self.line, 0, self.name_at - 1)
+    }
+
+    /// The normalised event name.
+    pub fn name(&self) -> &str {
+        field(&self.line, self.name_at, self.props_at - 1)
+    }
+
+    /// The properties' JSON text, context included.
+    pub fn props_json(&self) -> &str {
+        field(&self.line, self.props_at, self.line.len())
+    }
+
+    /// The stored line: `id<TAB>name<TAB>properties`.
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+
+    /// Where the name and the properties start in [`NewEvent::line`].
+    pub fn fields_at(&self) -> (usize, usize) {
+        (self.name_at, self.props_at)
+    }
+
     /// Bytes this event occupies in storage (approximately: what the quota counts).
     pub fn stored_bytes(&self) -> usize {
-        self.id.len() + self.name.len() + self.props_json.len() + 24
+        line_stored_bytes(self.line.len())
     }
+}
+
+/// `text[a..b]`, or empty if that is not a slice of it. Never inlined: one copy of the checks
+/// serves every field of every line.
+#[inline(never)]
+pub(crate) fn field(text: &str, a: usize, b: usize) -> &str {
+    text.get(a..b).unwrap_or_default()
+}
+
+/// [`NewEvent::stored_bytes`] of a stored line of `len` bytes: its three fields (all but its
+/// two tabs) and 24.
+pub(crate) fn line_stored_bytes(len: usize) -> usize {
+    len + 22
 }
 
 /// Builds the event `track` accepts: validates the name and the dedup key, adds the context to
@@ -373,34 +415,42 @@ pub fn build_event(
         }
         None => new_event_id(now_ms, rng),
     };
+    let version = ctx.extension_version.as_deref();
+    // The line in one allocation: the fields, and the context members below (`,"$time":"…"` is
+    // 35 bytes, `,"$event_id":"…"` 15 and the id, `,"$sdk":"…"` 10 and the SDK,
+    // `,"$extension_version":"…"` 24 and the version, more only if it needs escaping).
+    let props = props.0;
+    let context = 35 + 15 + id.len() + 10 + SDK.len() + version.map_or(0, |v| 24 + v.len());
+    let mut line = String::with_capacity(2 * id.len() + name.len() + 2 + props.len() + context);
+    line.push_str(&id);
+    line.push('\t');
+    let name_at = line.len();
+    line.push_str(&name);
+    line.push('\t');
+    let props_at = line.len();
     // The user's members, then the context, written straight into the text (the same bytes as
     // appending them as members). No clash: the writer refused every `$` key at the top.
-    let mut props_json = props.0;
-    props_json.pop(); // the closing '}'
+    line.push_str(props.get(..props.len().saturating_sub(1)).unwrap_or_default()); // all but the closing '}'
     let time = rfc3339_ms(now_ms);
     let context = [("$time", time.as_str()), ("$event_id", &id), ("$sdk", SDK)];
-    let version = ctx.extension_version.as_deref().map(|v| ("$extension_version", v));
-    for (key, value) in context.into_iter().chain(version) {
-        if !props_json.ends_with('{') {
-            props_json.push(',');
+    for (key, value) in context.into_iter().chain(version.map(|v| ("$extension_version", v))) {
+        if !line.ends_with('{') {
+            line.push(',');
         }
-        write_str(&mut props_json, key);
-        props_json.push(':');
-        write_str(&mut props_json, value);
+        write_str(&mut line, key);
+        line.push(':');
+        write_str(&mut line, value);
     }
-    props_json.push('}');
-    // Held until delivered, often by the thousand: no spare capacity.
-    props_json.shrink_to_fit();
-    let event = NewEvent { id, name, props_json };
-    let size = request_body_len(&event.name, &event.props_json);
+    line.push('}');
+    let size = request_body_len(&name, field(&line, props_at, line.len()));
     if size > max_event_bytes {
         return Err(Error::at(
             ErrorCode::EventTooLarge,
             "properties",
-            ["event ", &quoted(&event.name), " is ", &u64_text(size as u64), " bytes serialized; the limit is ", &u64_text(max_event_bytes as u64), " bytes"].concat(),
+            ["event ", &quoted(&name), " is ", &u64_text(size as u64), " bytes serialized; the limit is ", &u64_text(max_event_bytes as u64), " bytes"].concat(),
         ));
     }
-    Ok(event)
+    Ok(NewEvent { line, name_at, props_at })
 }
 
 /// The exact request body: `{"event_name": ..., "properties": {...}}`.
