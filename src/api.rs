@@ -471,12 +471,11 @@ fn start_send(s: &Shared, send: Send) {
 /// Performs a write (`inner.writing` is already set); when it is done, shutdown and delivery
 /// go on.
 fn start_write(s: &Shared, w: WritePlan) {
-    // Each segment's text goes to JavaScript as soon as it is built, and is dropped before the
-    // next is: the wasm never holds a burst twice.
+    // Each segment's text is handed to JavaScript as the engine holds it: no copy in the wasm.
     let values = Object::new();
     for (i, seq) in w.segments.iter().enumerate() {
-        let text = s.borrow().engine.segment_text(i);
-        let _ = Reflect::set(&values, &JsValue::from_str(&segment_key(*seq)), &JsValue::from_str(&text));
+        let text = JsValue::from_str(s.borrow().engine.segment_str(i));
+        let _ = Reflect::set(&values, &JsValue::from_str(&segment_key(*seq)), &text);
     }
     let _ = Reflect::set(&values, &JsValue::from_str(INDEX_KEY), &JsValue::from_str(&w.index));
     let s = s.clone();

@@ -2,7 +2,7 @@
 
 use super::error::{Error, ErrorCode, Result};
 use super::json::{quoted, write_str, Json};
-use super::text::{push_u64, u64_text};
+use super::text::{cat, char_count, push_u64, u64_text};
 
 /// Longest event name (seed 003's rule).
 pub const MAX_EVENT_NAME_LEN: usize = 128;
@@ -26,16 +26,16 @@ pub fn normalize_event_name(name: &str) -> Result<String> {
     if name.is_empty() {
         return Err(bad("event name must not be empty".into()));
     }
-    let chars = name.chars().count();
+    let chars = char_count(name);
     if chars > MAX_EVENT_NAME_LEN {
-        return Err(bad(["event name must be at most 128 characters, got ", &u64_text(chars as u64)].concat()));
+        return Err(bad(cat(&["event name must be at most 128 characters, got ", &u64_text(chars as u64)])));
     }
     let first = name.chars().next().unwrap_or(' ');
     let valid = first.is_ascii_alphabetic() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         let hint = suggest_snake_case(name);
-        let hint = if hint.is_empty() || hint == name { String::new() } else { [" (did you mean ", &quoted(&hint), "?)"].concat() };
-        return Err(bad(["event name ", &quoted(name), " must start with a letter and contain only letters, digits and '_'", &hint].concat()));
+        let hint = if hint.is_empty() || hint == name { String::new() } else { cat(&[" (did you mean ", &quoted(&hint), "?)"]) };
+        return Err(bad(cat(&["event name ", &quoted(name), " must start with a letter and contain only letters, digits and '_'", &hint])));
     }
     Ok(name.to_ascii_lowercase())
 }
@@ -143,7 +143,7 @@ impl PropsWriter {
         // The top-level object is level 1: a container directly inside it is level 2.
         if self.depth >= MAX_PROPERTY_DEPTH {
             let path = at.text();
-            let message = [&path, ": properties may nest at most 10 levels deep"].concat();
+            let message = cat(&[&path, ": properties may nest at most 10 levels deep"]);
             return Err(Error::at(ErrorCode::InvalidProperties, path, message));
         }
         self.comma();
@@ -161,8 +161,8 @@ impl PropsWriter {
     /// A member's key; `at` is the member's path.
     pub fn key(&mut self, key: &str, at: Path) -> Result<()> {
         if self.depth == 1 && key.starts_with('$') {
-            let message = ["property ", &quoted(key), ": keys starting with '$' are reserved for the SDK's own context"].concat();
-            return Err(Error::at(ErrorCode::InvalidProperties, ["properties.", key].concat(), message));
+            let message = cat(&["property ", &quoted(key), ": keys starting with '$' are reserved for the SDK's own context"]);
+            return Err(Error::at(ErrorCode::InvalidProperties, cat(&["properties.", key]), message));
         }
         if key.len() > MAX_STRING_BYTES {
             return Err(too_long(at, "key"));
@@ -224,21 +224,21 @@ impl Path<'_> {
     pub fn text(&self) -> String {
         match self {
             Path::Root => "properties".into(),
-            Path::Key(parent, key) => [&parent.text(), ".", key].concat(),
-            Path::Index(parent, i) => [&parent.text(), "[", &u64_text(*i as u64), "]"].concat(),
+            Path::Key(parent, key) => cat(&[&parent.text(), ".", key]),
+            Path::Index(parent, i) => cat(&[&parent.text(), "[", &u64_text(*i as u64), "]"]),
         }
     }
 }
 
 fn too_long(at: Path, what: &str) -> Error {
     let path = at.text();
-    let message = [&path, ": ", what, " longer than 8192 bytes"].concat();
+    let message = cat(&[&path, ": ", what, " longer than 8192 bytes"]);
     Error::at(ErrorCode::InvalidProperties, path, message)
 }
 
 /// Validates a per-event dedup key.
 pub fn check_dedup_key(key: &str) -> Result<()> {
-    if key.is_empty() || key.chars().count() > MAX_DEDUP_KEY_LEN {
+    if key.is_empty() || char_count(key) > MAX_DEDUP_KEY_LEN {
         return Err(Error::at(
             ErrorCode::InvalidTrackOption,
             "dedupKey",
@@ -447,7 +447,7 @@ pub fn build_event(
         return Err(Error::at(
             ErrorCode::EventTooLarge,
             "properties",
-            ["event ", &quoted(&name), " is ", &u64_text(size as u64), " bytes serialized; the limit is ", &u64_text(max_event_bytes as u64), " bytes"].concat(),
+            cat(&["event ", &quoted(&name), " is ", &u64_text(size as u64), " bytes serialized; the limit is ", &u64_text(max_event_bytes as u64), " bytes"]),
         ));
     }
     Ok(NewEvent { line, name_at, props_at })

@@ -25,10 +25,15 @@ pub fn global_path(path: &[&str]) -> Option<JsValue> {
     Some(v)
 }
 
-/// Calls `obj.method(a, b)` (extra `undefined` arguments are harmless to the methods called).
-pub fn call(obj: &JsValue, method: &str, a: &JsValue, b: &JsValue) -> Result<JsValue, JsValue> {
+/// Calls `obj.method(...args)` with up to two arguments. Exactly those: extension APIs refuse a
+/// call with more arguments than their signature (`getManifest(undefined)` throws).
+pub fn call(obj: &JsValue, method: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
     let f: Function = get(obj, method).dyn_into().map_err(|_| JsValue::from_str(&cat(&[method, " is not a function"])))?;
-    f.call2(obj, a, b)
+    match args {
+        [] => f.call0(obj),
+        [a] => f.call1(obj, a),
+        [a, b, ..] => f.call2(obj, a, b),
+    }
 }
 
 #[wasm_bindgen]

@@ -1,7 +1,6 @@
 //! What the browser tells us about where we run: the extension id, its version, the network.
 
 use super::js::{call, get, global_path};
-use wasm_bindgen::JsValue;
 
 /// `chrome.runtime.id`, when running inside an extension.
 pub fn extension_id() -> Option<String> {
@@ -11,7 +10,7 @@ pub fn extension_id() -> Option<String> {
 /// The extension's version from its manifest, when running inside an extension.
 pub fn extension_version() -> Option<String> {
     let runtime = global_path(&["chrome", "runtime"])?;
-    let manifest = call(&runtime, "getManifest", &JsValue::UNDEFINED, &JsValue::UNDEFINED).ok()?;
+    let manifest = call(&runtime, "getManifest", &[]).ok()?;
     get(&manifest, "version").as_string()
 }
 
@@ -25,7 +24,7 @@ pub fn online() -> bool {
 pub fn random_seed() -> u64 {
     let buf = js_sys::Uint32Array::new_with_length(2);
     if let Some(crypto) = global_path(&["crypto"]) {
-        if call(&crypto, "getRandomValues", &buf, &JsValue::UNDEFINED).is_ok() {
+        if call(&crypto, "getRandomValues", &[&buf]).is_ok() {
             return (u64::from(buf.get_index(0)) << 32) | u64::from(buf.get_index(1));
         }
     }

@@ -49,7 +49,7 @@ pub fn set_alarm(when_ms: u64, now_ms: u64) {
     let info = Object::new();
     let when = when_ms.max(now_ms + MIN_ALARM_DELAY_MS);
     let _ = Reflect::set(&info, &"when".into(), &(when as f64).into());
-    if let Ok(p) = call(&alarms, "create", &ALARM_NAME.into(), &info) {
+    if let Ok(p) = call(&alarms, "create", &[&ALARM_NAME.into(), &info]) {
         swallow(p);
     }
 }
@@ -57,7 +57,7 @@ pub fn set_alarm(when_ms: u64, now_ms: u64) {
 /// Clears the backstop alarm (the queue is empty).
 pub fn clear_alarm() {
     if let Some(alarms) = global_path(&["chrome", "alarms"]) {
-        if let Ok(p) = call(&alarms, "clear", &ALARM_NAME.into(), &JsValue::UNDEFINED) {
+        if let Ok(p) = call(&alarms, "clear", &[&ALARM_NAME.into()]) {
             swallow(p);
         }
     }
@@ -69,6 +69,6 @@ fn swallow(p: JsValue) {
         static NOOP: Function = Closure::<dyn FnMut(JsValue)>::new(|_| {}).into_js_value().unchecked_into();
     }
     if p.has_type::<js_sys::Promise>() {
-        NOOP.with(|noop| drop(call(&p, "catch", noop, &JsValue::UNDEFINED)));
+        NOOP.with(|noop| drop(call(&p, "catch", &[noop])));
     }
 }

@@ -9,11 +9,11 @@ use super::js::{call, describe, get, global_path, when_settled, Settled};
 use js_sys::{Array, Object, Promise};
 use wasm_bindgen::{JsCast, JsValue};
 
-/// Calls `chrome.storage.local.<method>(arg)`; `then` gets its value or a readable reason.
-fn run(method: &str, arg: &JsValue, then: Box<dyn FnOnce(Result<JsValue, String>)>) {
+/// Calls `chrome.storage.local.<method>(...args)`; `then` gets its value or a readable reason.
+fn run(method: &str, args: &[&JsValue], then: Box<dyn FnOnce(Result<JsValue, String>)>) {
     let started = global_path(&["chrome", "storage", "local"])
         .ok_or_else(|| JsValue::from_str("chrome.storage.local is not available (is the \"storage\" permission in the manifest?)"))
-        .and_then(|area| call(&area, method, arg, &JsValue::UNDEFINED))
+        .and_then(|area| call(&area, method, args))
         .and_then(|p| p.dyn_into::<Promise>().map_err(|_| JsValue::from_str(&cat(&["chrome.storage.local.", method, " did not return a Promise"]))));
     // A failure to start answers like a failed operation: later, through `then`.
     let promise = started.unwrap_or_else(|e| Promise::reject(&e));
@@ -38,26 +38,26 @@ fn key_array(keys: &[String]) -> Array {
 
 /// Reads `keys` in one `get` call.
 pub fn get_keys(keys: &[String], then: impl FnOnce(Result<Stored, String>) + 'static) {
-    run("get", &key_array(keys), Box::new(move |r| then(r.map(Stored))));
+    run("get", &[&key_array(keys)], Box::new(move |r| then(r.map(Stored))));
 }
 
 /// Writes every property of `values` in one `set` call, which Chrome applies atomically.
 pub fn set_object(values: &Object, then: impl FnOnce(Result<(), String>) + 'static) {
-    run("set", values, Box::new(move |r| then(r.map(drop))));
+    run("set", &[values], Box::new(move |r| then(r.map(drop))));
 }
 
 /// Removes keys (nothing for none). A failed removal only leaves garbage, which the next start
 /// cleans up: no caller needs the answer.
 pub fn remove(keys: &[String]) {
     if !keys.is_empty() {
-        run("remove", &key_array(keys), Box::new(drop));
+        run("remove", &[&key_array(keys)], Box::new(drop));
     }
 }
 
 /// Every key in the area with the given prefix, where `getKeys` exists (Chrome 130+); `None`
 /// where it does not or it fails.
 pub fn keys_with_prefix(prefix: &'static str, then: impl FnOnce(Option<Vec<String>>) + 'static) {
-    run("getKeys", &JsValue::UNDEFINED, Box::new(move |r| {
+    run("getKeys", &[], Box::new(move |r| {
         let keys = r.ok().and_then(|v| v.dyn_into::<Array>().ok());
         then(keys.map(|keys| keys.iter().filter_map(|k| k.as_string()).filter(|k| k.starts_with(prefix)).collect()));
     }));
