@@ -6,7 +6,7 @@
 //    made before it is ready;
 //  - answer track() calls relayed from content scripts, popups and options pages (./client.js),
 //    only from this extension, so the token secret never leaves the background.
-import initWasm, { Tracker as WasmTracker, useErrorClass } from './inhouse_tracker.js';
+import { initSync, Tracker as WasmTracker, useErrorClass } from './inhouse_tracker.js';
 
 const MESSAGE_TAG = '__inhouse_tracker__';
 const ALARM_NAME = 'inhouse-tracker:wake';
@@ -46,9 +46,12 @@ function loadWasm(wasmUrl) {
   // import.meta.url is empty and this throws).
   wasmLoading ??= (async () => {
     const url = wasmUrl ?? new URL('./inhouse_tracker_bg.wasm', import.meta.url);
-    const exports = await initWasm({ module_or_path: url });
+    // Compiled off the worker's turn, then instantiated at once (a module this small
+    // instantiates in well under a millisecond): the glue's own loader is not needed.
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    initSync({ module: await WebAssembly.compile(await response.arrayBuffer()) });
     useErrorClass(InhouseError); // the wasm's errors are InhouseErrors from the start
-    return exports;
   })().catch((e) => {
     wasmLoading = null; // a later init() with a corrected wasmUrl tries again
     throw new InhouseError('WASM_LOAD_FAILED', `cannot load the tracker's wasm from ${wasmUrl ?? 'next to index.js'} (${e.message}): ship inhouse_tracker_bg.wasm, pass init({wasmUrl}), allow 'wasm-unsafe-eval' in the manifest's CSP`, 'wasmUrl');
