@@ -30,8 +30,8 @@ pub fn normalize_event_name(name: &str) -> Result<String> {
     if chars > MAX_EVENT_NAME_LEN {
         return Err(bad(cat(&["event name must be at most 128 characters, got ", &u64_text(chars as u64)])));
     }
-    let first = name.chars().next().unwrap_or(' ');
-    let valid = first.is_ascii_alphabetic() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let bytes = name.as_bytes();
+    let valid = bytes.first().is_some_and(u8::is_ascii_alphabetic) && bytes.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_');
     if !valid {
         let hint = suggest_snake_case(name);
         let hint = if hint.is_empty() || hint == name { String::new() } else { cat(&[" (did you mean ", &quoted(&hint), "?)"]) };
@@ -40,19 +40,31 @@ pub fn normalize_event_name(name: &str) -> Result<String> {
     Ok(name.to_ascii_lowercase())
 }
 
+/// The valid name closest to `name`: its letters and digits, lowered, each run of anything else
+/// (spaces, dashes, underscores, non-ASCII) one `_`, starting at the first letter, at most 128.
 fn suggest_snake_case(name: &str) -> String {
     let mut out = String::new();
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.is_empty() && !out.ends_with('_') {
+    let mut gap = false;
+    for &c in name.as_bytes() {
+        if !c.is_ascii_alphanumeric() {
+            gap = true;
+            continue;
+        }
+        // A name starts with a letter: digits before the first one are left out.
+        if out.is_empty() && !c.is_ascii_alphabetic() {
+            continue;
+        }
+        let sep = gap && !out.is_empty();
+        gap = false;
+        if out.len() + usize::from(sep) + 1 > MAX_EVENT_NAME_LEN {
+            break;
+        }
+        if sep {
             out.push('_');
         }
+        out.push(char::from(c.to_ascii_lowercase()));
     }
-    // A name must start with a letter: drop leading digits *and* the underscores between them
-    // and the first letter (`"1 abc"` must suggest `"abc"`, not the invalid `"_abc"`).
-    let out = out.trim_end_matches('_').trim_start_matches(|c: char| c.is_ascii_digit() || c == '_');
-    out.chars().take(MAX_EVENT_NAME_LEN).collect()
+    out
 }
 
 /// The user's `properties`: the text of a JSON object that passed the checks of
