@@ -124,13 +124,14 @@ impl Obj {
         Obj(js_sys::Object::new())
     }
     /// Sets a field.
-    pub fn set(self, key: &str, value: impl Into<JsValue>) -> Obj {
-        let _ = Reflect::set(&self.0, &JsValue::from_str(key), &value.into());
+    pub fn set(self, key: &str, value: impl Field) -> Obj {
+        value.store(&self.0, key);
         self
     }
     /// Sets a numeric field.
     pub fn num(self, key: &str, value: u64) -> Obj {
-        self.set(key, value as f64)
+        set_number(&self.0, key, value as f64);
+        self
     }
     /// Sets a field to a number or `null`.
     pub fn opt_num(self, key: &str, value: Option<u64>) -> Obj {
@@ -142,6 +143,48 @@ impl Obj {
     /// The object.
     pub fn done(self) -> JsValue {
         self.0.into()
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    // `Reflect.set` with the key (and a text or number value) passed as Rust values: one call
+    // into JavaScript per field, where a key and a value as JS values would take three.
+    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
+    fn set_text(target: &js_sys::Object, key: &str, value: &str);
+    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
+    fn set_number(target: &js_sys::Object, key: &str, value: f64);
+    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
+    fn set_value(target: &js_sys::Object, key: &str, value: &JsValue);
+}
+
+/// A value [`Obj::set`] can store.
+pub trait Field {
+    /// Sets `obj[key]` to this value.
+    fn store(self, obj: &js_sys::Object, key: &str);
+}
+
+impl Field for &str {
+    fn store(self, obj: &js_sys::Object, key: &str) {
+        set_text(obj, key, self);
+    }
+}
+
+impl Field for &String {
+    fn store(self, obj: &js_sys::Object, key: &str) {
+        set_text(obj, key, self);
+    }
+}
+
+impl Field for bool {
+    fn store(self, obj: &js_sys::Object, key: &str) {
+        set_value(obj, key, &JsValue::from_bool(self));
+    }
+}
+
+impl Field for JsValue {
+    fn store(self, obj: &js_sys::Object, key: &str) {
+        set_value(obj, key, &self);
     }
 }
 
