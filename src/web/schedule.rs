@@ -2,7 +2,7 @@
 //! wait also has a `chrome.alarms` backstop, which survives it and wakes the worker (the
 //! package's loader routes the alarm to `Tracker.wake`).
 
-use super::js::{call, global_path};
+use super::js::{call, global_path, when_settled};
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -65,10 +65,7 @@ pub fn clear_alarm() {
 
 /// Keeps a rejected promise from becoming an unhandled rejection in the console.
 fn swallow(p: JsValue) {
-    thread_local! {
-        static NOOP: Function = Closure::<dyn FnMut(JsValue)>::new(|_| {}).into_js_value().unchecked_into();
-    }
-    if p.has_type::<js_sys::Promise>() {
-        NOOP.with(|noop| drop(call(&p, "catch", &[noop])));
+    if let Ok(p) = p.dyn_into::<js_sys::Promise>() {
+        when_settled(&p, Box::new(drop));
     }
 }
