@@ -44,6 +44,9 @@ extern "C" {
     /// JavaScript's `String(v)`; throws for an object without `toString` (a null prototype).
     #[wasm_bindgen(catch, js_name = String)]
     fn js_string(v: &JsValue) -> Result<String, JsValue>;
+    /// `Promise.withResolvers()`: `{promise, resolve, reject}`.
+    #[wasm_bindgen(js_namespace = Promise, js_name = withResolvers)]
+    fn with_resolvers() -> JsValue;
     /// A promise seen untyped: its `then` takes plain functions.
     type Thenable;
     /// `promise.then(on_fulfilled, on_rejected)`.
@@ -100,13 +103,11 @@ pub struct Deferred {
     pub reject: Function,
 }
 
-/// A promise settled later by whoever holds its [`Deferred`]. One executor for every promise
-/// the SDK makes: each distinct closure type would cost the wasm its own glue.
+/// A promise settled later by whoever holds its [`Deferred`]: `Promise.withResolvers()`
+/// (Chrome 119+), so no executor calls back into the wasm.
 pub fn deferred() -> Deferred {
-    let mut settle = None;
-    let promise = js_sys::Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
-    let (resolve, reject) = settle.expect("the Promise executor runs synchronously");
-    Deferred { promise, resolve, reject }
+    let d = with_resolvers();
+    Deferred { promise: get(&d, "promise").unchecked_into(), resolve: get(&d, "resolve").unchecked_into(), reject: get(&d, "reject").unchecked_into() }
 }
 
 /// Milliseconds since the Unix epoch.

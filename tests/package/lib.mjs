@@ -92,7 +92,7 @@ export function manifest({ key, name, background = 'background.js', moduleWorker
     name: `inhouse package test: ${name}`,
     version: '1.2.3',
     key,
-    minimum_chrome_version: '116',
+    minimum_chrome_version: '119',
     background: moduleWorker ? { service_worker: background, type: 'module' } : { service_worker: background },
     action: { default_popup: 'popup.html' },
     permissions: ['storage', 'alarms'],
