@@ -475,7 +475,7 @@ pub fn validate_base_url(raw: &str, warnings: &mut Vec<String>) -> Result<String
     let why = match rest {
         None => "is not an absolute URL",
         Some(_) if authority.is_empty() => "has no host",
-        Some(_) if authority.contains(&b'@') => {
+        Some(_) if find(authority, b'@') < authority.len() => {
             // Never echo the URL here: the user info may hold a password.
             return Err(invalid("baseUrl", &["baseUrl must not contain user info (user:password@)"]));
         }

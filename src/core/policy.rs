@@ -199,25 +199,27 @@ pub fn rate_limit_reset_ms(value: Option<&str>, now_ms: u64) -> Option<u64> {
 /// cost the wasm more bytes than the rest of this module. Absurdly large values saturate; the
 /// engine caps every wait with maxRetryAfterMs.
 fn seconds_to_ms(s: &str) -> Option<u64> {
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    if whole.is_empty() {
-        return None;
+    let (mut secs, mut frac, mut scale, mut point, mut whole_digits) = (0u64, 0u64, 100u64, false, 0u32);
+    for b in s.bytes() {
+        // One point, after at least one digit; from there on tenths, hundredths, thousandths
+        // (finer digits are checked and ignored).
+        if b == b'.' && !point && whole_digits > 0 {
+            point = true;
+            continue;
+        }
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        let d = u64::from(b - b'0');
+        if point {
+            frac += d * scale;
+            scale /= 10;
+        } else {
+            secs = secs.saturating_mul(10).saturating_add(d);
+            whole_digits += 1;
+        }
     }
-    let mut ms: u64 = 0;
-    for b in whole.bytes() {
-        ms = ms.saturating_mul(10).saturating_add(digit(b)?);
-    }
-    ms = ms.saturating_mul(1000);
-    let mut unit = 100;
-    for b in frac.bytes() {
-        ms = ms.saturating_add(digit(b)? * unit);
-        unit /= 10;
-    }
-    Some(ms)
-}
-
-fn digit(b: u8) -> Option<u64> {
-    b.is_ascii_digit().then(|| u64::from(b - b'0'))
+    (whole_digits > 0).then(|| secs.saturating_mul(1000).saturating_add(frac))
 }
 
 /// Exponential backoff with "equal jitter": after `failures` consecutive failures, wait between
