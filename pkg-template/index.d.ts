@@ -83,7 +83,7 @@ export interface TrackerOptions {
   maxEventBytes?: number;
   /** Per-request timeout, 100–25000 ms (Chrome kills a worker whose fetch exceeds 30 s). Default 10000. */
   requestTimeoutMs?: number;
-  /** Requests in flight at once, 1–16. Default 4. */
+  /** Requests in flight at once, 1–16. Default 6 (every connection Chrome opens to one HTTP/1.1 host). */
   concurrency?: number;
   retry?: RetryOptions;
   /** Log delivery decisions to the console (never the secret). Default false. */

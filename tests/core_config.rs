@@ -84,7 +84,7 @@ fn defaults() {
     );
     assert_eq!(c.retry, RetryPolicy::default());
     assert_eq!(c.request_timeout_ms, 10_000);
-    assert_eq!(c.concurrency, 4);
+    assert_eq!(c.concurrency, 6);
     assert!(!c.debug);
 }
 

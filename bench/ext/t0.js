@@ -26,3 +26,22 @@ try {
 } catch (e) {
   globalThis.__instrumentError = String(e);
 }
+
+// The loading of the wasm (its fetch and compile), for the same breakdown.
+const L = (globalThis.__loadTimes = []);
+const since = () => performance.now() - globalThis.__t0;
+const timed = (m, r) => {
+  const rec = { m, start: since() };
+  L.push(rec);
+  r.then(() => { rec.end = since(); }, () => {});
+  return r;
+};
+const realFetch = globalThis.fetch;
+globalThis.fetch = function (input, ...rest) {
+  const r = realFetch.call(this, input, ...rest);
+  return L.length < 4 && String(input).endsWith('.wasm') ? timed('fetch wasm', r) : r;
+};
+const realCompile = WebAssembly.compile;
+WebAssembly.compile = function (...args) {
+  return timed('compile', realCompile.apply(this, args));
+};

@@ -99,7 +99,8 @@ pub const OPTIONS: [OptionSpec; 19] = [
     count("maxEventBytes", 256, 1024 * 1024, 32 * 1024),
     // Chrome stops a service worker whose fetch takes longer than 30 s: stay well under it.
     count("requestTimeoutMs", 100, 25_000, 10_000),
-    count("concurrency", 1, 16, 4),
+    // Six: every connection Chrome opens to one HTTP/1.1 host (HTTP/2 multiplexes them anyway).
+    count("concurrency", 1, 16, 6),
     row("retry", OptionKind::Retry),
     row("debug", OptionKind::Flag),
     // The JavaScript loader's: checked here, used there.

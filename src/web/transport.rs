@@ -97,9 +97,14 @@ fn failure(url: &str, timeout_ms: u32, e: &JsValue) -> Verdict {
 /// Classifies an answer whose body is `body` (a JavaScript string): JSON bodies through
 /// `JSON.parse`, any other text as it is; dates through [`date_ms`].
 pub fn judge(status: u16, retry_after: Option<&str>, rate_limit_reset: Option<&str>, body: &JsValue, now_ms: u64) -> Verdict {
-    let server = match json_parse(body) {
-        Ok(doc) => ServerError::from_doc(&doc),
-        Err(_) => ServerError::from_text(&body.as_string().unwrap_or_default()),
+    // A success says nothing the verdict needs: its body is not parsed (the drain's hot path).
+    let server = if matches!(status, 200..=299 | 409) {
+        ServerError::default()
+    } else {
+        match json_parse(body) {
+            Ok(doc) => ServerError::from_doc(&doc),
+            Err(_) => ServerError::from_text(&body.as_string().unwrap_or_default()),
+        }
     };
     classify(&Answer { status, retry_after, rate_limit_reset, server }, now_ms, date_ms)
 }
