@@ -333,7 +333,7 @@ async function coldStartRun(ext, srv) {
     const phase = (f) => median(res.runs.map(f).filter((x) => x != null));
     res.phases_median = {
       body_start_ms: phase((r) => r.phases?.body_start_ms),
-      load: [0, 1].map((k) => ({ m: res.runs[0]?.phases?.load?.[k]?.m, start: phase((r) => r.phases?.load?.[k]?.start), end: phase((r) => r.phases?.load?.[k]?.end) })).filter((x) => x.m),
+      load: [0, 1, 2, 3].map((k) => ({ m: res.runs[0]?.phases?.load?.[k]?.m, start: phase((r) => r.phases?.load?.[k]?.start), end: phase((r) => r.phases?.load?.[k]?.end) })).filter((x) => x.m),
       storage: [0, 1, 2, 3].map((k) => ({ m: res.runs[0]?.phases?.storage[k]?.m, start: phase((r) => r.phases?.storage[k]?.start), end: phase((r) => r.phases?.storage[k]?.end) })).filter((x) => x.m),
     };
     log(`  cold start phases: ${JSON.stringify(res.phases_median)}`);

@@ -46,11 +46,18 @@ function loadWasm(wasmUrl) {
   // import.meta.url is empty and this throws).
   wasmLoading ??= (async () => {
     const url = wasmUrl ?? new URL('./inhouse_tracker_bg.wasm', import.meta.url);
-    // Compiled off the worker's turn, then instantiated at once (a module this small
-    // instantiates in well under a millisecond): the glue's own loader is not needed.
-    const response = await fetch(url);
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    initSync({ module: await WebAssembly.compile(await response.arrayBuffer()) });
+    // Compiled while it downloads, then instantiated at once (a module this small instantiates
+    // in a tenth of a millisecond): the glue's own loader is not needed. Without the wasm MIME
+    // type (some dev servers), compiled from the bytes instead.
+    let module;
+    try {
+      module = await WebAssembly.compileStreaming(fetch(url));
+    } catch {
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      module = await WebAssembly.compile(await response.arrayBuffer());
+    }
+    initSync({ module });
     useErrorClass(InhouseError); // the wasm's errors are InhouseErrors from the start
   })().catch((e) => {
     wasmLoading = null; // a later init() with a corrected wasmUrl tries again

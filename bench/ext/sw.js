@@ -71,7 +71,7 @@ async function info() {
     t0_ms: B.t0,
     ready_from_t0_ms: B.ready_at - B.t0,
     ready_from_worker_origin_ms: B.ready_at,
-    phases: { body_start_ms: B.body_start, load: globalThis.__loadTimes.slice(0, 2), storage: globalThis.__storageTimes.slice(0, 4) },
+    phases: { body_start_ms: B.body_start, load: globalThis.__loadTimes.slice(0, 4), storage: globalThis.__storageTimes.slice(0, 4) },
     stats: await tracker.stats().catch((e) => ({ error: String(e.message) })),
     storage_calls: { ...globalThis.__storageCounts },
     wasm_memory_bytes: await wasmMemoryBytes().catch((e) => 'error: ' + e.message),

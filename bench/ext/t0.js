@@ -45,3 +45,26 @@ const realCompile = WebAssembly.compile;
 WebAssembly.compile = function (...args) {
   return timed('compile', realCompile.apply(this, args));
 };
+const realCompileStreaming = WebAssembly.compileStreaming;
+WebAssembly.compileStreaming = function (...args) {
+  return timed('compileStreaming', realCompileStreaming.apply(this, args));
+};
+const RealInstance = WebAssembly.Instance;
+WebAssembly.Instance = function (...args) {
+  const rec = { m: 'instantiate', start: since() };
+  L.push(rec);
+  const inst = new RealInstance(...args);
+  rec.end = since();
+  return inst;
+};
+WebAssembly.Instance.prototype = RealInstance.prototype;
+try {
+  const realManifest = chrome.runtime.getManifest;
+  chrome.runtime.getManifest = function () {
+    const rec = { m: 'getManifest', start: since() };
+    L.push(rec);
+    const r = realManifest.call(this);
+    rec.end = since();
+    return r;
+  };
+} catch { /* not an extension context */ }
