@@ -11,7 +11,7 @@ use crate::core::engine::{segment_key, Admission, Dropped, Engine, FlushStatus, 
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{build_event, EventContext};
 use crate::core::policy::Verdict;
-use crate::web::js::{deferred, get, now_ms, to_js_error, Deferred, Obj};
+use crate::web::js::{deferred, get, interned, now_ms, set_property, to_js_error, Deferred, Obj};
 use crate::web::{options, props, runtime, schedule, storage, transport};
 use js_sys::{Function, Object, Promise, Reflect};
 use std::cell::RefCell;
@@ -333,8 +333,10 @@ fn admit_event(inner: &mut Inner, event: crate::core::event::NewEvent, waiter: W
     }
 }
 
-fn settle(w: &Waiter, id: &str, status: &str) {
-    let result = Obj::new().set("id", id).set("status", status).done();
+fn settle(w: &Waiter, id: &str, status: &'static str) {
+    let result: JsValue = Object::new().into();
+    set_property(&result, &interned("id"), &JsValue::from_str(id));
+    set_property(&result, &interned("status"), &interned(status));
     let _ = w.resolve.call1(&JsValue::UNDEFINED, &result);
 }
 

@@ -106,8 +106,35 @@ pub struct Deferred {
 /// A promise settled later by whoever holds its [`Deferred`]: `Promise.withResolvers()`
 /// (Chrome 119+), so no executor calls back into the wasm.
 pub fn deferred() -> Deferred {
-    let d = with_resolvers();
-    Deferred { promise: get(&d, "promise").unchecked_into(), resolve: get(&d, "resolve").unchecked_into(), reject: get(&d, "reject").unchecked_into() }
+    // `{promise, resolve, reject}`, read by position: no property name crosses from the wasm
+    // (this runs once per `track` call).
+    let d = js_sys::Object::values(with_resolvers().unchecked_ref::<js_sys::Object>());
+    Deferred { promise: d.get(0).unchecked_into(), resolve: d.get(1).unchecked_into(), reject: d.get(2).unchecked_into() }
+}
+
+thread_local! {
+    /// JavaScript strings made once: see [`interned`].
+    static INTERNED: std::cell::RefCell<Vec<(&'static str, JsValue)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The JavaScript string of `s`, made once and kept: for the few constant strings the hot
+/// paths hand to JavaScript again and again (decoding a string out of the wasm costs more than
+/// the rest of setting a property).
+pub fn interned(s: &'static str) -> JsValue {
+    INTERNED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((_, v)) = cache.iter().find(|(k, _)| std::ptr::eq(*k, s)) {
+            return v.clone();
+        }
+        let v = JsValue::from_str(s);
+        cache.push((s, v.clone()));
+        v
+    })
+}
+
+/// `target[key] = value`, on an object the SDK made (a plain data property: it cannot throw).
+pub fn set_property(target: &JsValue, key: &JsValue, value: &JsValue) {
+    set_any(target, key, value);
 }
 
 /// Milliseconds since the Unix epoch.
@@ -157,6 +184,8 @@ extern "C" {
     fn set_number(target: &js_sys::Object, key: &str, value: f64);
     #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
     fn set_value(target: &js_sys::Object, key: &str, value: &JsValue);
+    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
+    fn set_any(target: &JsValue, key: &JsValue, value: &JsValue);
 }
 
 /// A value [`Obj::set`] can store.
