@@ -5,12 +5,12 @@
 //! service worker's top level and queues calls until the wasm is ready); the methods here are
 //! safe to call directly as well.
 
-use crate::core::text::cat;
 use crate::core::config;
 use crate::core::engine::{segment_key, Admission, Dropped, Engine, FlushStatus, Note, Send, Stats, TicketResult, WritePlan, INDEX_KEY, SEGMENT_PREFIX};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{build_event, EventContext};
 use crate::core::policy::Verdict;
+use crate::core::text::cat;
 use crate::web::js::{deferred, get, interned, now_ms, set_property, to_js_error, Deferred, Obj};
 use crate::web::{options, props, runtime, schedule, storage, transport};
 use js_sys::{Function, Object, Promise, Reflect};

@@ -1,7 +1,9 @@
-//! Small helpers for reading JavaScript objects without panicking.
+//! The edge's JavaScript plumbing: reading objects without panicking, building them field by
+//! field, the SDK's errors as JavaScript errors, and promises (made with `withResolvers`, waited
+//! on through one shared callback: no futures executor in the wasm).
 
-use crate::core::text::cat;
 use crate::core::error::Error;
+use crate::core::text::cat;
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 

@@ -4,10 +4,10 @@
 //! adds what only JavaScript can tell: functions, symbols, BigInt, cycles, NaN/Infinity, class
 //! instances, throwing getters.
 
-use crate::core::text::cat;
 use super::js::{describe, get};
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::event::{Path, Props, PropsWriter};
+use crate::core::text::cat;
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 

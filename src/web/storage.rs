@@ -4,8 +4,8 @@
 //! page), a test may install its own `chrome.storage.local` before creating the tracker. Every
 //! operation answers through a callback, from a later microtask, never from inside the call.
 
-use crate::core::text::cat;
 use super::js::{call, describe, get, global_path, when_settled, Settled};
+use crate::core::text::cat;
 use js_sys::{Array, Object, Promise};
 use wasm_bindgen::{JsCast, JsValue};
 
