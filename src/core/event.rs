@@ -2,7 +2,7 @@
 
 use super::error::{Error, ErrorCode, Result};
 use super::json::{quoted, write_str, Json};
-use super::text::{cat, char_count, push_u64, u64_text};
+use super::text::{cat, char_count, push_padded, push_u64, u64_text};
 
 /// Longest event name (seed 003's rule).
 pub const MAX_EVENT_NAME_LEN: usize = 128;
@@ -311,18 +311,6 @@ fn push_hex(out: &mut String, v: u64, digits: u32) {
     }
 }
 
-/// Appends `v` in decimal, zero-padded to at least `width` digits.
-fn push_dec(out: &mut String, v: u64, width: usize) {
-    let mut digits = [0u8; 20];
-    let (mut n, mut len) = (v, 0);
-    while n > 0 || len < width.max(1) {
-        digits[len] = b'0' + (n % 10) as u8;
-        n /= 10;
-        len += 1;
-    }
-    out.extend(digits[..len].iter().rev().map(|&d| char::from(d)));
-}
-
 /// The id of an event tracked with a dedup key: the same (name, key) always gives the same id,
 /// so the queue and the server's `Idempotency-Key` check both deliver it once.
 pub fn dedup_event_id(name: &str, key: &str) -> String {
@@ -493,7 +481,7 @@ pub fn rfc3339_ms(ms: u64) -> String {
     let mut out = String::with_capacity(24);
     let fields = [(y as u64, 4, '-'), (m.into(), 2, '-'), (d.into(), 2, 'T'), (rem / 3600, 2, ':'), (rem / 60 % 60, 2, ':'), (rem % 60, 2, '.'), (ms % 1000, 3, 'Z')];
     for (value, width, sep) in fields {
-        push_dec(&mut out, value, width);
+        push_padded(&mut out, value, width);
         out.push(sep);
     }
     out

@@ -4,15 +4,17 @@
 
 /// Appends `v` in decimal.
 pub fn push_u64(out: &mut String, v: u64) {
+    push_padded(out, v, 1);
+}
+
+/// Appends `v` in decimal, zero-padded to at least `width` digits (at most 20).
+pub fn push_padded(out: &mut String, v: u64, width: usize) {
     let mut digits = [0u8; 20];
     let (mut n, mut at) = (v, digits.len());
-    loop {
+    while n > 0 || digits.len() - at < width.clamp(1, 20) {
         at -= 1;
         digits[at] = b'0' + (n % 10) as u8;
         n /= 10;
-        if n == 0 {
-            break;
-        }
     }
     for &d in &digits[at..] {
         out.push(char::from(d));
@@ -67,6 +69,19 @@ mod tests {
             assert_eq!(u64_text(v), v.to_string());
             assert_eq!(parse_u64(&v.to_string()), Some(v));
         }
+    }
+
+    #[test]
+    fn pads_with_zeros() {
+        let padded = |v, w| {
+            let mut s = String::new();
+            push_padded(&mut s, v, w);
+            s
+        };
+        assert_eq!(padded(7, 3), "007");
+        assert_eq!(padded(1234, 2), "1234");
+        assert_eq!(padded(0, 0), "0");
+        assert_eq!(padded(u64::MAX, 20), u64::MAX.to_string());
     }
 
     #[test]
