@@ -2,216 +2,21 @@
 //! Host tests of `core::engine`: the durable queue, driven with a manual clock, a fixed seed and
 //! a fake `chrome.storage.local` (a map applying each `Write`).
 
-use inhouse_tracker::core::config::{validate, Config, Credentials, Options};
-use inhouse_tracker::core::engine::{
-    segment_key, Admission, BlockReason, DropReason, Engine, Note, Send as Req, TicketResult, Write, ACK_BATCH,
-    ACK_DELAY_MS, INDEX_KEY, NETWORK_BACKOFF_CAP_MS, OFFLINE_RECHECK_MS, PAUSE_PROBE_MS, SEGMENT_EVENTS,
-};
-use inhouse_tracker::core::error::{Error, ErrorCode};
-use inhouse_tracker::core::event::{build_event, request_body, EventContext, NewEvent, Props, Rng};
-use inhouse_tracker::core::json::Json;
-use inhouse_tracker::core::policy::Verdict;
-use serde_json::{json, Value};
-use std::collections::HashMap;
-
+mod engine_harness;
 mod stored;
 
-const EXT: &str = "abcdefghijklmnopabcdefghijklmnop";
-const T0: u64 = 1_767_225_600_000;
-const SEED: u64 = 0x5EED;
-
-fn config(f: impl FnOnce(&mut Config)) -> Config {
-    let options = Options { token_id: Some("tid".into()), token_secret: Some("secret".into()), ..Default::default() };
-    let (mut c, _) = validate(options, Some(EXT)).unwrap();
-    f(&mut c);
-    c
-}
-
-fn delivered() -> Verdict {
-    Verdict::Delivered
-}
-fn retry(after_ms: Option<u64>) -> Verdict {
-    Verdict::Retry { after_ms, error: Error::new(ErrorCode::ServerError, "the server failed (HTTP 503)") }
-}
-fn unreachable() -> Verdict {
-    Verdict::Unreachable { error: Error::new(ErrorCode::NetworkError, "Failed to fetch") }
-}
-fn pause() -> Verdict {
-    Verdict::Pause { error: Error::new(ErrorCode::AuthFailed, "bad credentials (HTTP 401)") }
-}
-fn reject(msg: &str) -> Verdict {
-    Verdict::Reject { error: Error::new(ErrorCode::EventRejected, msg) }
-}
-
-/// The fake `chrome.storage.local`.
-#[derive(Clone, Default, Debug)]
-struct Store(HashMap<String, String>);
-
-impl Store {
-    fn apply(&mut self, w: &Write) {
-        for (k, v) in &w.set {
-            self.0.insert(k.clone(), v.clone());
-        }
-        for k in &w.remove {
-            self.0.remove(k);
-        }
-    }
-    fn index(&self) -> Option<String> {
-        self.0.get(INDEX_KEY).cloned()
-    }
-    fn index_json(&self) -> Value {
-        stored::index(&self.index().expect("index stored"))
-    }
-    /// Segment numbers the stored index names.
-    fn index_segs(&self) -> Vec<u64> {
-        self.index_json()["segs"].as_array().unwrap().iter().map(|s| s["s"].as_u64().unwrap()).collect()
-    }
-    fn segment_keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self.0.keys().filter(|k| *k != INDEX_KEY).cloned().collect();
-        keys.sort_by_key(|k| k.rsplit(':').next().unwrap().parse::<u64>().unwrap());
-        keys
-    }
-    fn restore(&self, config: Config, seed: u64, now: u64) -> Engine {
-        let mut e = Engine::new(config, seed);
-        let index = self.index();
-        e.restore(index.as_deref(), |k| self.0.get(k).cloned(), now);
-        e
-    }
-}
-
-/// An engine with its clock, its store, and everything it reported.
-struct H {
-    e: Engine,
-    config: Config,
-    now: u64,
-    store: Store,
-    rng: Rng,
-    seq: u64,
-    notes: Vec<Note>,
-    writes: usize,
-}
-
-impl H {
-    fn new(config: Config) -> H {
-        H { e: Engine::new(config.clone(), SEED), config, now: T0, store: Store::default(), rng: Rng::new(1), seq: 0, notes: vec![], writes: 0 }
-    }
-    fn with(f: impl FnOnce(&mut Config)) -> H {
-        H::new(config(f))
-    }
-    fn event(&mut self) -> NewEvent {
-        self.seq += 1;
-        // Fixed-width properties, so every event has the same stored size.
-        let props = Json::Object(vec![("n".into(), Json::String(format!("{:08}", self.seq)))]);
-        build_event("test_event", Props::from_json(&props).unwrap(), None, &EventContext::default(), self.now, 32 * 1024, &mut self.rng).unwrap()
-    }
-    fn track(&mut self) -> (u64, NewEvent) {
-        let ev = self.event();
-        match self.e.track(ev.clone(), self.now) {
-            Admission::Pending(t) => (t, ev),
-            other => panic!("track: {other:?}"),
-        }
-    }
-    fn track_n(&mut self, n: usize) -> Vec<NewEvent> {
-        (0..n).map(|_| self.track().1).collect()
-    }
-    fn ids(evs: &[NewEvent]) -> Vec<String> {
-        evs.iter().map(|e| e.id().to_string()).collect()
-    }
-    /// Takes the due write (it must exist), stores it, and reports success.
-    fn commit_with(&mut self, force: bool) -> Write {
-        let w = self.e.take_write(self.now, force).expect("a write is due");
-        self.store.apply(&w);
-        self.e.write_done(Ok(()), self.now);
-        self.writes += 1;
-        w
-    }
-    fn commit(&mut self) -> Write {
-        self.commit_with(false)
-    }
-    /// Performs every due write.
-    fn settle_writes(&mut self) -> usize {
-        let mut n = 0;
-        while let Some(w) = self.e.take_write(self.now, false) {
-            self.store.apply(&w);
-            self.e.write_done(Ok(()), self.now);
-            self.writes += 1;
-            n += 1;
-        }
-        n
-    }
-    fn force_writes(&mut self) {
-        while let Some(w) = self.e.take_write(self.now, true) {
-            self.store.apply(&w);
-            self.e.write_done(Ok(()), self.now);
-            self.writes += 1;
-        }
-    }
-    fn poll(&mut self) -> Option<Req> {
-        self.e.poll_send(self.now, true)
-    }
-    fn poll_all(&mut self) -> Vec<Req> {
-        std::iter::from_fn(|| self.e.poll_send(self.now, true)).collect()
-    }
-    fn answer(&mut self, s: &Req, v: Verdict) {
-        self.e.on_result(s.slot, v, self.now);
-    }
-    fn drain(&mut self) -> Vec<Note> {
-        let n = self.e.drain_notes();
-        self.notes.extend(n.clone());
-        n
-    }
-    /// Sends and delivers everything, returning the ids in the order sent.
-    fn deliver_all(&mut self) -> Vec<String> {
-        let mut sent = vec![];
-        loop {
-            let batch = self.poll_all();
-            if batch.is_empty() {
-                break;
-            }
-            for s in batch {
-                sent.push(s.id.clone());
-                self.answer(&s, delivered());
-            }
-        }
-        sent
-    }
-    fn advance_to_wakeup(&mut self) {
-        self.settle_writes();
-        let t = self.e.next_wakeup(self.now).expect("a wakeup");
-        assert!(t >= self.now);
-        self.now = t;
-    }
-}
-
-fn tickets(notes: &[Note]) -> Vec<(u64, TicketResult)> {
-    notes
-        .iter()
-        .filter_map(|n| match n {
-            Note::Ticket { ticket, result, .. } => Some((*ticket, result.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-fn drops(notes: &[Note]) -> Vec<(String, DropReason, String)> {
-    notes
-        .iter()
-        .filter_map(|n| match n {
-            Note::Dropped(d) => Some((d.id.clone(), d.reason, d.message.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-fn errors(notes: &[Note]) -> Vec<Error> {
-    notes
-        .iter()
-        .filter_map(|n| match n {
-            Note::Error(e) => Some(e.clone()),
-            _ => None,
-        })
-        .collect()
-}
+use engine_harness::*;
+use inhouse_tracker::core::config::Credentials;
+use inhouse_tracker::core::engine::{
+    segment_key, Admission, BlockReason, DropReason, Engine, TicketResult, Write, ACK_BATCH, ACK_DELAY_MS, INDEX_KEY, NETWORK_BACKOFF_CAP_MS,
+    OFFLINE_RECHECK_MS, PAUSE_PROBE_MS, SEGMENT_EVENTS,
+};
+use inhouse_tracker::core::error::{Error, ErrorCode};
+use inhouse_tracker::core::event::{build_event, request_body, EventContext, Props};
+use inhouse_tracker::core::json::Json;
+use inhouse_tracker::core::policy::Verdict;
+use serde_json::json;
+use std::collections::HashMap;
 
 #[test]
 fn track_write_then_send() {
@@ -278,8 +83,7 @@ fn segments_never_exceed_segment_events() {
     let mut h = H::with(|_| {});
     h.track_n(1234);
     let w = h.commit();
-    let sizes: Vec<usize> =
-        w.set.iter().filter(|(k, _)| k != INDEX_KEY).map(|(_, v)| stored::segment(v).len()).collect();
+    let sizes: Vec<usize> = w.set.iter().filter(|(k, _)| k != INDEX_KEY).map(|(_, v)| stored::segment(v).len()).collect();
     assert_eq!(sizes, vec![500, 500, 234]);
     h.track_n(1);
     let w = h.commit();
@@ -387,7 +191,7 @@ fn done_marks_are_written_in_batches() {
     }
     assert_eq!(sent, 1000);
     let drain_writes = h.writes - writes_before;
-    assert!(drain_writes <= 1000 / 20, "{drain_writes} writes to drain 1000 events");
+    assert!(drain_writes <= 1000 / 5, "{drain_writes} writes to drain 1000 events");
     assert!(drain_writes >= 1000 / ACK_BATCH - 1, "{drain_writes}");
     // flush: the last marks are forced out, and then the queue is empty and durable.
     if h.e.flush_status(h.now).is_none() {
@@ -447,13 +251,13 @@ fn retry_honours_retry_after() {
     h.commit();
     let s = h.poll().unwrap();
     let t = h.now;
-    h.e.on_result(
-        s.slot,
-        Verdict::Retry { after_ms: Some(30_000), error: Error::new(ErrorCode::RateLimited, "rate limited (HTTP 429)") },
-        t,
-    );
+    h.e.on_result(s.slot, Verdict::Retry { after_ms: Some(30_000), error: Error::new(ErrorCode::RateLimited, "rate limited (HTTP 429)") }, t);
     let notes = h.drain();
     assert_eq!(errors(&notes)[0].code, ErrorCode::RateLimited);
+    // The wait is stored at once (a restarted worker honours it), then nothing is due before it.
+    assert_eq!(h.e.next_wakeup(t), Some(t));
+    assert_eq!(h.settle_writes(), 1);
+    assert_eq!(h.store.index_json()["waitUntil"], t + 30_000);
     assert_eq!(h.e.next_wakeup(t), Some(t + 30_000));
     let fs = h.e.flush_status(t).unwrap();
     assert_eq!((fs.status, fs.reason, fs.retry_at, fs.queued), ("blocked", Some(BlockReason::Backoff), Some(t + 30_000), 2));
@@ -502,6 +306,7 @@ fn retry_after_is_capped_by_max_retry_after() {
     h.commit();
     let s = h.poll().unwrap();
     h.answer(&s, retry(Some(30 * 86_400_000)));
+    h.settle_writes();
     assert_eq!(h.e.next_wakeup(h.now), Some(h.now + 3_600_000));
 }
 
@@ -669,6 +474,8 @@ fn pause_drops_nothing_until_new_credentials() {
     assert_eq!(errors(&notes).iter().map(|e| e.code).collect::<Vec<_>>(), vec![ErrorCode::AuthFailed]);
     assert!(h.e.poll_send(t, true).is_none());
     assert!(h.e.poll_send(t + PAUSE_PROBE_MS - 1, true).is_none());
+    h.settle_writes();
+    assert_eq!(h.store.index_json()["pauseUntil"], t + PAUSE_PROBE_MS);
     assert_eq!(h.e.next_wakeup(t), Some(t + PAUSE_PROBE_MS));
     let fs = h.e.flush_status(t).unwrap();
     assert_eq!((fs.status, fs.reason, fs.retry_at, fs.queued), ("blocked", Some(BlockReason::Paused), Some(t + PAUSE_PROBE_MS), 3));
@@ -695,9 +502,11 @@ fn pause_probes_one_request_every_probe_interval() {
     let probe = h.poll().expect("probe");
     assert_eq!(probe.id, evs[0].id());
     assert!(h.poll().is_none(), "one probe at a time");
+    h.settle_writes();
     assert_ne!(h.e.next_wakeup(h.now), Some(h.now), "no busy loop while the probe is out");
     h.answer(&probe, pause());
     assert!(h.poll().is_none());
+    h.settle_writes();
     assert_eq!(h.e.next_wakeup(h.now), Some(h.now + PAUSE_PROBE_MS));
     h.now += PAUSE_PROBE_MS;
     let probe = h.poll().unwrap();
@@ -958,10 +767,7 @@ fn flush_status_answers() {
     let s = h.poll().unwrap();
     h.answer(&s, pause());
     let fs = h.e.flush_status(h.now).unwrap();
-    assert_eq!(
-        serde_json::to_value(&fs).unwrap(),
-        json!({"status": "blocked", "reason": "paused", "retryAt": h.now + PAUSE_PROBE_MS, "queued": 1})
-    );
+    assert_eq!(serde_json::to_value(&fs).unwrap(), json!({"status": "blocked", "reason": "paused", "retryAt": h.now + PAUSE_PROBE_MS, "queued": 1}));
 }
 
 #[test]
@@ -991,6 +797,7 @@ fn next_wakeup_values() {
     // A failure: one probe at a time, and no wakeup due while the probe is out.
     h.answer(&sends[0], retry(Some(5_000)));
     h.answer(&sends[1], retry(Some(5_000)));
+    h.settle_writes();
     assert_eq!(h.e.next_wakeup(h.now), Some(h.now + 5_000));
     h.now += 5_000;
     let probe = h.poll().expect("probe");
@@ -1177,7 +984,21 @@ fn stats_serialize_in_camel_case() {
     let mut h = H::with(|_| {});
     h.track_n(1);
     let v = serde_json::to_value(h.e.stats(h.now)).unwrap();
-    for key in ["state", "enabled", "queued", "pendingWrite", "inFlight", "bytesStored", "delivered", "retried", "dropped", "storageWrites", "requests", "nextAttemptAt", "lastError"] {
+    for key in [
+        "state",
+        "enabled",
+        "queued",
+        "pendingWrite",
+        "inFlight",
+        "bytesStored",
+        "delivered",
+        "retried",
+        "dropped",
+        "storageWrites",
+        "requests",
+        "nextAttemptAt",
+        "lastError",
+    ] {
         assert!(v.get(key).is_some(), "{key} missing from {v}");
     }
     for key in ["rejected", "evicted", "retriesExhausted", "purged", "corrupt"] {
@@ -1298,13 +1119,9 @@ fn orphan_segments_are_the_unnamed_ones_below_next() {
     keys.push("inhouse:v1:seg:x".into());
     let index = h.store.index();
     assert_eq!(Engine::orphan_segments(index.as_deref(), &keys), vec![segment_key(1)]);
-    // No readable index: every segment key is an orphan, nothing else is.
-    let mut all = Engine::orphan_segments(Some("garbage"), &keys);
-    all.sort();
-    let mut want = vec![segment_key(1), segment_key(2), segment_key(99)];
-    want.sort();
-    assert_eq!(all, want);
-    assert_eq!(Engine::orphan_segments(None, &keys).len(), 3);
+    // No readable index: nothing is an orphan (the queue is rebuilt from the segments instead).
+    assert!(Engine::orphan_segments(Some("garbage"), &keys).is_empty());
+    assert!(Engine::orphan_segments(None, &keys).is_empty());
     // Deleting them and restoring loses nothing.
     for k in Engine::orphan_segments(index.as_deref(), &keys) {
         h.store.0.remove(&k);

@@ -32,13 +32,20 @@ enum Op {
     WriteOk,
     WriteFail,
     /// Take the due write (left outstanding) and poll every send that is allowed.
-    Pump { online: bool },
-    Answer { pick: usize, kind: Kind },
+    Pump {
+        online: bool,
+    },
+    Answer {
+        pick: usize,
+        kind: Kind,
+    },
     Advance(u64),
     NewCredentials,
     /// The worker dies. An outstanding write reached storage (0), did not (1), or only its
     /// `set` did, not its `remove` (2).
-    Crash { mode: u8 },
+    Crash {
+        mode: u8,
+    },
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
@@ -69,13 +76,17 @@ struct Setup {
     max_queue_events: usize,
     concurrency: usize,
     max_attempts: u32,
+    /// Every `bad_every`-th tracked event always fails at the network level (a proxy refusing
+    /// its payload); 0: none does.
+    bad_every: u64,
 }
 
 fn setup() -> impl Strategy<Value = Setup> {
-    (3usize..40, 1usize..5, 1u32..6).prop_map(|(max_queue_events, concurrency, max_attempts)| Setup {
+    (3usize..40, 1usize..5, 1u32..6, prop_oneof![Just(0u64), 3u64..9]).prop_map(|(max_queue_events, concurrency, max_attempts, bad_every)| Setup {
         max_queue_events,
         concurrency,
         max_attempts,
+        bad_every,
     })
 }
 
@@ -100,7 +111,9 @@ fn restore(config: &Config, store: &HashMap<String, String>, seed: u64, now: u64
 
 /// The undelivered events the store holds, in queue order, read independently of the engine.
 fn persisted_view(store: &HashMap<String, String>) -> Vec<String> {
-    let Some(index) = store.get(INDEX_KEY) else { return vec![] };
+    let Some(index) = store.get(INDEX_KEY) else {
+        return vec![];
+    };
     let index = stored::index(index);
     let mut out = vec![];
     for seg in index["segs"].as_array().unwrap() {
@@ -132,6 +145,9 @@ struct World {
     order: HashMap<String, u64>,
     next_order: u64,
     accepted: HashSet<String>,
+    /// Events whose every request fails at the network level, and when one last failed.
+    bad: HashSet<String>,
+    last_bad_answer: Option<u64>,
     failed: HashSet<String>,
     written: HashSet<String>,
     delivered: HashSet<String>,
@@ -160,6 +176,8 @@ impl World {
             order: HashMap::new(),
             next_order: 0,
             accepted: HashSet::new(),
+            bad: HashSet::new(),
+            last_bad_answer: None,
             failed: HashSet::new(),
             written: HashSet::new(),
             delivered: HashSet::new(),
@@ -244,6 +262,12 @@ impl World {
 
     fn answer(&mut self, idx: usize, kind: Kind) {
         let s = self.in_flight.remove(idx);
+        let kind = if self.bad.contains(&s.id) {
+            self.last_bad_answer = Some(self.now);
+            Kind::Unreachable
+        } else {
+            kind
+        };
         let verdict = match kind {
             Kind::Delivered => {
                 assert!(!self.dropped_this_life.contains(&s.id), "delivered after a drop");
@@ -302,11 +326,13 @@ impl World {
         // The restored queue is exactly the persisted view, in order.
         let view = persisted_view(&self.store);
         prop_assert_eq!(self.e.stats(self.now).queued, view.len());
+        // Past any stored wait or pause (those are restored too: see `waits_survive_a_restart`).
+        let later = self.now + 8 * 86_400_000;
         let mut probe = restore(&self.config, &self.store, 7, self.now);
         let mut got = vec![];
-        while let Some(s) = probe.poll_send(self.now, true) {
+        while let Some(s) = probe.poll_send(later, true) {
             got.push(s.id.clone());
-            probe.on_result(s.slot, Verdict::Delivered, self.now);
+            probe.on_result(s.slot, Verdict::Delivered, later);
         }
         prop_assert_eq!(got, view);
         Ok(())
@@ -317,8 +343,13 @@ impl World {
             Op::Track(n) => {
                 for _ in 0..n {
                     let props = Json::Object(vec![("k".into(), Json::Number(self.next_order.to_string()))]);
-                    let ev = build_event("prop_event", Props::from_json(&props).unwrap(), None, &EventContext::default(), self.now, 4096, &mut self.rng).unwrap();
+                    let ev =
+                        build_event("prop_event", Props::from_json(&props).unwrap(), None, &EventContext::default(), self.now, 4096, &mut self.rng)
+                            .unwrap();
                     let id = ev.id().to_string();
+                    if self.setup.bad_every > 0 && self.next_order % self.setup.bad_every == 1 {
+                        self.bad.insert(id.clone());
+                    }
                     match self.e.track(ev, self.now) {
                         Admission::Pending(t) => {
                             self.ticket_ids.insert(t, id.clone());
@@ -368,6 +399,15 @@ impl World {
         self.complete_write(true);
         self.e.set_credentials(Credentials { token_id: "tid3".into(), token_secret: "s3".into() });
         for _ in 0..10_000 {
+            // While an event that can never get through is queued, the extension keeps tracking
+            // (healthy events): their answers are the evidence that gets the bad one dropped.
+            let stuck = self.last_bad_answer.is_some_and(|t| self.now < t + 120_000);
+            if stuck {
+                let bad_every = std::mem::take(&mut self.setup.bad_every);
+                self.step(Op::Track(1))?;
+                self.setup.bad_every = bad_every;
+                self.now += 100;
+            }
             while let Some(w) = self.e.take_write(self.now, false) {
                 self.apply(&w);
                 self.e.write_done(Ok(()), self.now);
@@ -406,6 +446,10 @@ proptest! {
                 w.delivered.contains(id) || w.dropped.contains_key(id),
                 "{} accepted but neither delivered nor dropped", id
             );
+            // A healthy event is never charged with another's network failures.
+            if !w.bad.contains(id) {
+                prop_assert_ne!(w.dropped.get(id), Some(&DropReason::Undeliverable), "{} is healthy", id);
+            }
         }
         // After the drain, a crash leaves nothing to resend once the marks are written.
         while let Some(x) = w.e.take_write(w.now, true) {

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::config::Token;
 use crate::envelope::{self, ApiError, ErrorItem};
-use crate::faults::{ConnectionFault, Injected};
+use crate::faults::{ConnectionFault, FaultKind, Injected};
 use crate::idempotency::{canonical_json, Lookup, Remembered};
 use crate::listener::ConnCtx;
 use crate::ratelimit::RateInfo;
@@ -33,7 +33,12 @@ pub const APP: &str = "x-inhouse-app";
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const REQUEST_ID: &str = "x-request-id";
 
-pub const MAX_EVENT_NAME_CHARS: usize = 256;
+/// Longest event name (the SDK's snake_case rule), not counting a reserved `$` prefix.
+pub const MAX_EVENT_NAME_CHARS: usize = 128;
+/// The SDK's own events are named `$` + a snake_case name (`$identify`, `$pageview`).
+pub const RESERVED_PREFIX: char = '$';
+/// The rule as a regular expression, for error `ctx`.
+pub const EVENT_NAME_PATTERN: &str = "^\\$?[a-z][a-z0-9_]{0,127}$";
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 256;
 /// A hung request is abandoned after this long.
 pub const HANG_LIMIT: Duration = Duration::from_secs(60);
@@ -104,6 +109,18 @@ struct Seen {
     event_name: Option<String>,
     idempotency_key: Option<String>,
     app: Option<String>,
+    /// The injected fault that decided the outcome (`Latency` if a delay was the only one).
+    injected: Option<FaultKind>,
+    latency_ms: Option<u64>,
+    /// `item.id` of the success produced (stored or replayed).
+    item_id: Option<String>,
+}
+
+/// How a track request ends: with a response, or with its connection dropped by a fault.
+enum Outcome {
+    Respond(Reply),
+    /// `Reset`, `Hang` or `StoreThenReset`: no response is ever sent.
+    Drop(FaultKind),
 }
 
 /// Entry point for every request on the API port.
@@ -120,29 +137,42 @@ pub async fn handle(
     let mut seen = Seen::default();
 
     let is_track = path == TRACK_PATH || path == LEGACY_TRACK_PATH;
-    let reply = if !is_track {
-        Reply::error(&ApiError::single(
+    let outcome = if !is_track {
+        Outcome::Respond(Reply::error(&ApiError::single(
             StatusCode::NOT_FOUND,
             "RESOURCE_NOT_FOUND",
             format!("no route for {method} {}", printable(&path)),
             &["path"],
-        ))
+        )))
     } else if method == Method::OPTIONS {
-        preflight(req.headers())
+        Outcome::Respond(preflight(req.headers()))
     } else if method != Method::POST {
-        Reply::error(&ApiError::single(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            format!("{method} is not allowed here; use POST"),
-            &["method"],
-        ))
-        .header("allow", HeaderValue::from_static(ALLOW_METHODS))
+        Outcome::Respond(
+            Reply::error(&ApiError::single(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                format!("{method} is not allowed here; use POST"),
+                &["method"],
+            ))
+            .header("allow", HeaderValue::from_static(ALLOW_METHODS)),
+        )
     } else {
-        track(&state, &conn, req, &request_id, &mut seen).await
+        track(&state, req, &request_id, &mut seen).await
     };
 
-    let mut reply = reply;
-    if path == LEGACY_TRACK_PATH {
+    let f = Finish {
+        at_ms,
+        method,
+        path,
+        request_id,
+        origin,
+        seen,
+    };
+    let mut reply = match outcome {
+        Outcome::Respond(reply) => reply,
+        Outcome::Drop(kind) => return drop_connection(&state, &conn, kind, f).await,
+    };
+    if f.path == LEGACY_TRACK_PATH {
         reply = reply
             .header("deprecation", HeaderValue::from_static("true"))
             .header(
@@ -152,18 +182,7 @@ pub async fn handle(
                 ),
             );
     }
-    finish(
-        &state,
-        reply,
-        Finish {
-            at_ms,
-            method,
-            path,
-            request_id,
-            origin,
-            seen,
-        },
-    )
+    finish(&state, reply, f)
 }
 
 struct Finish {
@@ -175,29 +194,31 @@ struct Finish {
     seen: Seen,
 }
 
-/// Adds the headers every response carries, records the request and logs it.
-fn finish(state: &State, reply: Reply, f: Finish) -> Response<Full<Bytes>> {
-    let status = reply.status;
-    let code = reply.code;
+/// Records a request in the log and prints its stderr line; `status` is `None` when no
+/// response is sent. Returns whether responses should close their connection.
+fn record(state: &State, f: &Finish, status: Option<StatusCode>, code: Option<&str>) -> bool {
     let close = {
         let mut inner = state.lock();
         inner.recorder.request(RequestEntry {
             at_ms: f.at_ms,
             method: f.method.to_string(),
             path: f.path.clone(),
-            status: status.as_u16(),
+            status: status.map(|s| s.as_u16()),
             code: code.map(String::from),
             idempotency_key: f.seen.idempotency_key.clone(),
             event_name: f.seen.event_name.clone(),
             request_id: f.request_id.clone(),
+            injected: f.seen.injected,
+            latency_ms: f.seen.latency_ms,
+            item_id: f.seen.item_id.clone(),
         });
         inner.faults.connection_faults_armed()
     };
     if state.log_requests {
         let opt = |s: &Option<String>| s.as_deref().map_or_else(|| "-".to_string(), printable);
         eprintln!(
-            "{} {} {} event={} key={} app={} request_id={}{}",
-            status.as_u16(),
+            "{} {} {} event={} key={} app={} request_id={}{}{}{}",
+            status.map_or_else(|| "---".to_string(), |s| s.as_u16().to_string()),
             f.method,
             printable(&f.path),
             opt(&f.seen.event_name),
@@ -205,8 +226,45 @@ fn finish(state: &State, reply: Reply, f: Finish) -> Response<Full<Bytes>> {
             opt(&f.seen.app),
             f.request_id,
             code.map(|c| format!(" code={c}")).unwrap_or_default(),
+            f.seen
+                .injected
+                .map(|k| format!(" injected={}", k.as_str()))
+                .unwrap_or_default(),
+            f.seen
+                .latency_ms
+                .map(|ms| format!(" latency_ms={ms}"))
+                .unwrap_or_default(),
         );
     }
+    close
+}
+
+/// A connection fault: logs the request, then drops the connection (`reset`,
+/// `store_then_reset`) or holds it silently until the client gives up or [`HANG_LIMIT`] passes
+/// (`hang`). Never returns: the connection task drops this future once the connection is gone.
+async fn drop_connection(
+    state: &State,
+    conn: &ConnCtx,
+    kind: FaultKind,
+    f: Finish,
+) -> Response<Full<Bytes>> {
+    record(state, &f, None, None);
+    if kind == FaultKind::Hang {
+        tokio::select! {
+            _ = tokio::time::sleep(HANG_LIMIT) => conn.kill(),
+            _ = conn.killed() => {}
+        }
+    } else {
+        conn.kill();
+    }
+    std::future::pending().await
+}
+
+/// Adds the headers every response carries, records the request and logs it.
+fn finish(state: &State, reply: Reply, f: Finish) -> Response<Full<Bytes>> {
+    let status = reply.status;
+    let code = reply.code;
+    let close = record(state, &f, Some(status), code);
 
     let mut response = Response::new(Full::new(reply.body));
     *response.status_mut() = status;
@@ -265,11 +323,10 @@ fn preflight(req_headers: &HeaderMap) -> Reply {
 /// A POST to a track path: faults first, then the checks in contract order, then storage.
 async fn track(
     state: &State,
-    conn: &ConnCtx,
     req: Request<Incoming>,
     request_id: &str,
     seen: &mut Seen,
-) -> Reply {
+) -> Outcome {
     let (parts, body) = req.into_parts();
     let headers = &parts.headers;
     seen.idempotency_key = headers.get(IDEMPOTENCY_KEY).map(lossy);
@@ -284,28 +341,31 @@ async fn track(
             inner.faults.latency_ms,
         )
     };
-    match conn_fault {
-        Some(ConnectionFault::Reset) => {
-            conn.kill();
-            // The connection task drops this future; nothing is ever sent.
-            std::future::pending::<()>().await;
-        }
-        Some(ConnectionFault::Hang) => {
-            tokio::select! {
-                _ = tokio::time::sleep(HANG_LIMIT) => conn.kill(),
-                _ = conn.killed() => {}
-            }
-            std::future::pending::<()>().await;
-        }
-        None => {}
+    if let Some(fault) = conn_fault {
+        // Nothing is processed, but the log shows what was sent.
+        seen.event_name = peek_event_name(&body);
+        let kind = match fault {
+            ConnectionFault::Reset => FaultKind::Reset,
+            ConnectionFault::Hang => FaultKind::Hang,
+        };
+        seen.injected = Some(kind);
+        return Outcome::Drop(kind);
     }
     if latency_ms > 0 {
+        seen.injected = Some(FaultKind::Latency);
+        seen.latency_ms = Some(latency_ms);
         tokio::time::sleep(Duration::from_millis(latency_ms)).await;
     }
 
     let mut inner = state.lock();
     if let Some(injected) = inner.faults.take_fail_next() {
-        return injected_reply(&injected, "injected failure (fail_next)", &[]);
+        seen.event_name = peek_event_name(&body);
+        seen.injected = Some(FaultKind::FailNext);
+        return Outcome::Respond(injected_reply(
+            &injected,
+            "injected failure (fail_next)",
+            &[],
+        ));
     }
     let ctx = TrackCtx {
         headers,
@@ -333,7 +393,17 @@ async fn track(
                 HeaderValue::from(info.reset_epoch_secs),
             );
     }
-    reply
+    if seen.injected == Some(FaultKind::StoreThenReset) {
+        return Outcome::Drop(FaultKind::StoreThenReset);
+    }
+    Outcome::Respond(reply)
+}
+
+/// The event name of a body that will not be processed, for the request log only.
+fn peek_event_name(body: &Result<Bytes, BodyError>) -> Option<String> {
+    let body = body.as_ref().ok()?;
+    let parsed: Value = serde_json::from_slice(body).ok()?;
+    parsed.get("event_name")?.as_str().map(String::from)
 }
 
 struct TrackCtx<'a> {
@@ -410,11 +480,14 @@ fn process(
     }
 
     let canonical = canonical_json(&parsed);
-    if let Some(key) = key.as_deref() {
+    // Without idempotency a key is only recorded with the event: never looked up or remembered.
+    let idempotent_key = key.as_deref().filter(|_| inner.settings.idempotency);
+    if let Some(key) = idempotent_key {
         match inner.idempotency.lookup(&token.token_id, key, &canonical) {
             Lookup::Fresh => {}
             Lookup::Replay(original) => {
                 let (response, event_id) = (original.response.clone(), original.event_id.clone());
+                seen.item_id = Some(event_id.clone());
                 inner.recorder.duplicate(Duplicate {
                     idempotency_key: key.to_string(),
                     at_ms: now,
@@ -441,6 +514,7 @@ fn process(
     }
 
     if let Some(injected) = inner.faults.take_fail_event(&event_name) {
+        seen.injected = Some(FaultKind::FailEvent);
         let message = format!("event '{event_name}' rejected (injected fail_event)");
         return injected_reply(&injected, &message, &["body", "event_name"]);
     }
@@ -476,16 +550,21 @@ fn process(
             user_agent: opt_header(header::USER_AGENT),
         },
     });
-    if let Some(key) = key.as_deref() {
+    if let Some(key) = idempotent_key {
         inner.idempotency.remember(
             &token.token_id,
             key,
             Remembered {
                 canonical_body: canonical,
-                event_id: id,
+                event_id: id.clone(),
                 response: response.clone(),
             },
         );
+    }
+    seen.item_id = Some(id);
+    if inner.faults.take_store_then_reset() {
+        // Stored and remembered exactly as above; only the answer is lost.
+        seen.injected = Some(FaultKind::StoreThenReset);
     }
     Reply::raw_json(StatusCode::OK, response)
 }
@@ -529,7 +608,7 @@ fn authenticate<'a>(inner: &'a Inner, headers: &HeaderMap) -> Result<&'a Token, 
     if !constant_time_eq(bytes(TOKEN_SECRET), token.token_secret.as_bytes()) {
         return Err(ApiError::single(
             StatusCode::UNAUTHORIZED,
-            "AUTHENTICATION_FAILED",
+            "INVALID_TOKEN",
             "token secret does not match",
             &["header", TOKEN_SECRET],
         ));
@@ -570,8 +649,8 @@ fn is_json_content_type(headers: &HeaderMap) -> bool {
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// Schema: an object with exactly `event_name` (1..=256 chars) and `properties` (object).
-/// All violations are reported at once.
+/// Schema: an object with exactly `event_name` (see [`event_name_problem`]) and `properties`
+/// (object). All violations are reported at once.
 fn validate_event(body: &Value) -> Result<(String, Value), ApiError> {
     let unprocessable = |errors| ApiError {
         status: StatusCode::UNPROCESSABLE_ENTITY,
@@ -593,18 +672,17 @@ fn validate_event(body: &Value) -> Result<(String, Value), ApiError> {
             errors.push(invalid("field required", "event_name"));
             None
         }
-        Some(Value::String(s)) if s.is_empty() => {
-            errors.push(invalid("event_name must not be empty", "event_name"));
-            None
-        }
-        Some(Value::String(s)) if s.chars().count() > MAX_EVENT_NAME_CHARS => {
-            errors.push(
-                invalid("event_name must be at most 256 characters", "event_name")
-                    .ctx("max_length", MAX_EVENT_NAME_CHARS),
-            );
-            None
-        }
-        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::String(s)) => match event_name_problem(s) {
+            None => Some(s.clone()),
+            Some(problem) => {
+                errors.push(
+                    invalid(&problem, "event_name")
+                        .ctx("pattern", EVENT_NAME_PATTERN)
+                        .ctx("max_length", MAX_EVENT_NAME_CHARS),
+                );
+                None
+            }
+        },
         Some(_) => {
             errors.push(invalid("event_name must be a string", "event_name"));
             None
@@ -635,6 +713,68 @@ fn validate_event(body: &Value) -> Result<(String, Value), ApiError> {
         (Some(name), Some(props)) if errors.is_empty() => Ok((name, props)),
         _ => Err(unprocessable(errors)),
     }
+}
+
+/// The SDK's rule: snake_case, 1–128 characters, a lowercase ASCII letter first, then lowercase
+/// letters, digits and `_` (the SDK lowercases names before sending, so the wire name must
+/// already be lowercase). The SDK's own events add a reserved `$` prefix to such a name
+/// (`$identify`). Returns what is wrong, or `None` for a valid name.
+pub fn event_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("event_name must not be empty".into());
+    }
+    let (rest, offset, after) = match name.strip_prefix(RESERVED_PREFIX) {
+        Some(rest) => (rest, 1, " after the reserved '$' prefix"),
+        None => (name, 0, ""),
+    };
+    let shown = quote_name(name);
+    if rest.is_empty() {
+        return Some(format!(
+            "event_name {shown} needs a snake_case name after the reserved '$' prefix, e.g. '$pageview'"
+        ));
+    }
+    let chars = rest.chars().count();
+    if chars > MAX_EVENT_NAME_CHARS {
+        return Some(format!(
+            "event_name must be at most {MAX_EVENT_NAME_CHARS} characters{after}, got {chars}"
+        ));
+    }
+    let lowered = " (names are lowercase on the wire: the SDK lowercases them before sending)";
+    let first = rest.chars().next()?;
+    if !first.is_ascii_lowercase() {
+        let hint = if first.is_ascii_uppercase() {
+            lowered
+        } else {
+            ""
+        };
+        return Some(format!(
+            "event_name {shown} must start with a lowercase ASCII letter{after}, not {first:?}{hint}"
+        ));
+    }
+    let (at, bad) = rest
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))?;
+    let hint = if bad.is_ascii_uppercase() {
+        lowered
+    } else {
+        ""
+    };
+    Some(format!(
+        "event_name {shown} must be snake_case: only lowercase ASCII letters, digits and '_'{after}; \
+found {bad:?} at position {}{hint}",
+        at + offset
+    ))
+}
+
+/// The name for an error message: quoted, escaped, and cut short if long.
+fn quote_name(name: &str) -> String {
+    const SHOWN: usize = 64;
+    let mut shown: String = name.chars().take(SHOWN).collect();
+    if name.chars().nth(SHOWN).is_some() {
+        shown.push('…');
+    }
+    format!("'{}'", shown.escape_debug())
 }
 
 /// The optional `Idempotency-Key`: 1..=256 visible ASCII characters.
@@ -838,8 +978,61 @@ mod tests {
                 vec!["body", "extra"]
             ]
         );
-        assert!(validate_event(&json!({"event_name": "a".repeat(256), "properties": {}})).is_ok());
-        assert!(validate_event(&json!({"event_name": "a".repeat(257), "properties": {}})).is_err());
+        assert!(validate_event(&json!({"event_name": "a".repeat(128), "properties": {}})).is_ok());
+        assert!(validate_event(&json!({"event_name": "a".repeat(129), "properties": {}})).is_err());
+    }
+
+    #[test]
+    fn event_name_rule() {
+        let long = "a".repeat(MAX_EVENT_NAME_CHARS);
+        let reserved_long = format!("${long}");
+        for ok in [
+            "a",
+            "button_click",
+            "e2e_rate",
+            "x_1_",
+            "$identify",
+            "$pageview",
+            "$extension_installed",
+            long.as_str(),
+            reserved_long.as_str(),
+        ] {
+            assert_eq!(event_name_problem(ok), None, "{ok}");
+        }
+        let too_long = format!("{long}a");
+        let reserved_too_long = format!("${too_long}");
+        for (bad, says) in [
+            ("", "must not be empty"),
+            ("Hello World!", "must start with a lowercase ASCII letter"),
+            ("hello world", "found ' ' at position 5"),
+            (
+                "1st_event",
+                "must start with a lowercase ASCII letter, not '1'",
+            ),
+            ("_x", "must start with a lowercase ASCII letter"),
+            ("Button", "the SDK lowercases them"),
+            ("buttonClick", "found 'C' at position 6"),
+            ("page-view", "found '-' at position 4"),
+            ("caf\u{e9}", "found 'é' at position 3"),
+            ("$", "after the reserved '$' prefix"),
+            (
+                "$$x",
+                "lowercase ASCII letter after the reserved '$' prefix, not '$'",
+            ),
+            ("$Identify", "after the reserved '$' prefix"),
+            ("$id-x", "at position 3"),
+            ("x$", "found '$' at position 1"),
+            (too_long.as_str(), "at most 128 characters, got 129"),
+            (
+                reserved_too_long.as_str(),
+                "after the reserved '$' prefix, got 129",
+            ),
+        ] {
+            let problem = event_name_problem(bad).unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert!(problem.contains(says), "{bad:?}: {problem}");
+        }
+        let shown = quote_name(&"z".repeat(1000));
+        assert!(shown.chars().count() < 80 && shown.ends_with("…'"));
     }
 
     #[test]

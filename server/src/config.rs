@@ -57,6 +57,9 @@ pub struct Config {
     pub max_body: usize,
     /// One line per API request on stderr. Off by default so library users (tests) stay quiet.
     pub log_requests: bool,
+    /// Honour `Idempotency-Key` (replay / conflict). `false` (`--no-idempotency`): every valid
+    /// request is stored, repeated keys included. Switchable at run time via `POST /settings`.
+    pub idempotency: bool,
 }
 
 impl Default for Config {
@@ -68,13 +71,14 @@ impl Default for Config {
             rate_limit: None,
             max_body: DEFAULT_MAX_BODY,
             log_requests: false,
+            idempotency: true,
         }
     }
 }
 
 pub const USAGE: &str =
     "usage: inhouse-server [--port P] [--control-port C] [--token ID:SECRET:APPID]... \
-[--credentials FILE] [--rate-limit N/SECONDS] [--max-body BYTES] [--quiet]";
+[--credentials FILE] [--rate-limit N/SECONDS] [--max-body BYTES] [--no-idempotency] [--quiet]";
 
 /// What the command line asked for.
 #[derive(Debug)]
@@ -105,6 +109,7 @@ impl Config {
             match flag.as_str() {
                 "-h" | "--help" => return Ok(Cli::Help),
                 "--quiet" | "-q" => config.log_requests = false,
+                "--no-idempotency" => config.idempotency = false,
                 "--port" => config.api_port = parse_num(&flag, &value(&flag)?)?,
                 "--control-port" => config.control_port = parse_num(&flag, &value(&flag)?)?,
                 "--max-body" => config.max_body = parse_num(&flag, &value(&flag)?)?,
@@ -185,7 +190,7 @@ mod tests {
     #[test]
     fn parses_all_flags() {
         let Ok(Cli::Run(c)) = Config::from_args(args(
-            "--port 8080 --control-port=8081 --token a:b:c --token d:e:f --rate-limit 5/10 --max-body 10 --quiet",
+            "--port 8080 --control-port=8081 --token a:b:c --token d:e:f --rate-limit 5/10 --max-body 10 --quiet --no-idempotency",
         )) else {
             panic!("expected a config")
         };
@@ -202,6 +207,11 @@ mod tests {
             })
         );
         assert!(!c.log_requests);
+        assert!(!c.idempotency);
+        let Ok(Cli::Run(c)) = Config::from_args(args("--port 1")) else {
+            panic!("expected a config")
+        };
+        assert!(c.idempotency && c.log_requests, "defaults");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::config::{validate_tokens, Token};
 use crate::faults::FaultRequest;
 use crate::listener::ApiListener;
 use crate::record::REDACTED;
-use crate::state::State;
+use crate::state::{SettingsRequest, State};
 
 #[derive(Clone)]
 pub struct Control {
@@ -34,6 +34,7 @@ pub fn router(control: Control) -> Router {
         .route("/reset", post(reset))
         .route("/tokens", get(tokens).post(replace_tokens))
         .route("/faults", get(faults).post(set_faults))
+        .route("/settings", get(settings).post(set_settings))
         .fallback(not_found)
         .layer(middleware::from_fn(cors))
         .with_state(control)
@@ -124,6 +125,7 @@ async fn reset(AxState(c): AxState<Control>) -> Response {
         inner.recorder.clear();
         inner.idempotency.clear();
         inner.clear_faults(c.state.base_rate_limit);
+        inner.settings = c.state.base_settings;
     }
     if let Err(e) = c.api.set_down(false).await {
         return error(
@@ -170,6 +172,7 @@ fn fault_state(c: &Control) -> Value {
         "latency_ms": f.latency_ms,
         "reset_next": f.reset_next,
         "hang_next": f.hang_next,
+        "store_then_reset_next": f.store_then_reset_next,
         "down": c.api.is_down(),
         "rate_limit": inner.limiter.config(),
     })
@@ -216,4 +219,20 @@ async fn set_faults(AxState(c): AxState<Control>, body: Bytes) -> Response {
         }
     }
     Json(fault_state(&c)).into_response()
+}
+
+async fn settings(AxState(c): AxState<Control>) -> Json<Value> {
+    Json(json!(c.state.lock().settings))
+}
+
+/// `{"idempotency": bool}`; absent fields stay as they are. Faults' `clear` leaves settings
+/// alone; `POST /reset` restores the command line's.
+async fn set_settings(AxState(c): AxState<Control>, body: Bytes) -> Response {
+    let req: SettingsRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR", e),
+    };
+    let mut inner = c.state.lock();
+    inner.settings.apply(&req);
+    Json(json!(inner.settings)).into_response()
 }

@@ -48,6 +48,54 @@ pub enum ConnectionFault {
     Hang,
 }
 
+/// Which injected fault touched a request, as the request log and `faults_injected` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// `reset_next`: connection dropped, nothing processed.
+    Reset,
+    /// `hang_next`: never answered, nothing processed.
+    Hang,
+    /// `store_then_reset_next`: stored like a success, then the connection dropped.
+    StoreThenReset,
+    /// `fail_next`: an injected error response, nothing stored.
+    FailNext,
+    /// `fail_event`: an injected error response for that event name, nothing stored.
+    FailEvent,
+    /// `latency_ms`: answered late, otherwise unaffected.
+    Latency,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 6] = [
+        FaultKind::Reset,
+        FaultKind::Hang,
+        FaultKind::StoreThenReset,
+        FaultKind::FailNext,
+        FaultKind::FailEvent,
+        FaultKind::Latency,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Reset => "reset",
+            FaultKind::Hang => "hang",
+            FaultKind::StoreThenReset => "store_then_reset",
+            FaultKind::FailNext => "fail_next",
+            FaultKind::FailEvent => "fail_event",
+            FaultKind::Latency => "latency",
+        }
+    }
+
+    /// Whether the client gets no response at all.
+    pub fn drops_response(self) -> bool {
+        matches!(
+            self,
+            FaultKind::Reset | FaultKind::Hang | FaultKind::StoreThenReset
+        )
+    }
+}
+
 /// Faults that live in shared state. `down` and `rate_limit` are owned elsewhere (the listener
 /// and the limiter) and only reported alongside these.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -57,6 +105,7 @@ pub struct Faults {
     pub latency_ms: u64,
     pub reset_next: u32,
     pub hang_next: u32,
+    pub store_then_reset_next: u32,
 }
 
 impl Faults {
@@ -74,7 +123,12 @@ impl Faults {
     /// faulted request arrives on a fresh one (browsers silently resend a request whose reused
     /// keep-alive connection dies, which would hide the fault from the code under test).
     pub fn connection_faults_armed(&self) -> bool {
-        self.reset_next > 0 || self.hang_next > 0
+        self.reset_next > 0 || self.hang_next > 0 || self.store_then_reset_next > 0
+    }
+
+    /// Called once a request's event has been stored: whether to drop its response.
+    pub fn take_store_then_reset(&mut self) -> bool {
+        take_one(&mut self.store_then_reset_next)
     }
 
     pub fn take_fail_next(&mut self) -> Option<Injected> {
@@ -133,6 +187,9 @@ impl Faults {
         if let Some(n) = req.hang_next {
             self.hang_next = n;
         }
+        if let Some(n) = req.store_then_reset_next {
+            self.store_then_reset_next = n;
+        }
     }
 }
 
@@ -154,6 +211,7 @@ pub struct FaultRequest {
     pub latency_ms: Option<u64>,
     pub reset_next: Option<u32>,
     pub hang_next: Option<u32>,
+    pub store_then_reset_next: Option<u32>,
     pub down: Option<bool>,
     /// Absent: unchanged; `null`: no limit; object: new limit.
     #[serde(default, deserialize_with = "present")]
@@ -272,7 +330,9 @@ impl FaultRequest {
 
     /// Whether this request arms a connection-level fault.
     pub fn arms_connection_fault(&self) -> bool {
-        self.reset_next.is_some_and(|n| n > 0) || self.hang_next.is_some_and(|n| n > 0)
+        [self.reset_next, self.hang_next, self.store_then_reset_next]
+            .iter()
+            .any(|n| n.is_some_and(|n| n > 0))
     }
 }
 
@@ -303,6 +363,24 @@ mod tests {
         assert_eq!(f.take_fail_event("y"), None);
         f.apply(&req(r#"{"clear":true}"#));
         assert_eq!(f.take_fail_event("x"), None);
+    }
+
+    #[test]
+    fn store_then_reset_counts_down_and_closes_connections() {
+        let mut f = Faults::default();
+        let r = req(r#"{"store_then_reset_next":2}"#);
+        assert!(r.arms_connection_fault());
+        f.apply(&r);
+        assert!(f.connection_faults_armed());
+        assert_eq!(
+            f.take_connection_fault(),
+            None,
+            "not a pre-processing fault"
+        );
+        assert!(f.take_store_then_reset());
+        assert!(f.take_store_then_reset());
+        assert!(!f.take_store_then_reset());
+        assert!(!f.connection_faults_armed());
     }
 
     #[test]

@@ -150,12 +150,15 @@ async fn authentication_and_permissions() {
         .expect("response");
     assert_eq!((r.status, r.code()), (401, "INVALID_TOKEN".into()));
 
+    // A wrong secret is the contract's INVALID_TOKEN too, located at the secret header.
     let mut headers: Vec<(&str, &str)> = AUTH.to_vec();
     headers[1].1 = "sec_wrong";
     let r = send(a, "POST", TRACK, &headers, BODY.as_bytes())
         .await
         .expect("response");
-    assert_eq!((r.status, r.code()), (401, "AUTHENTICATION_FAILED".into()));
+    assert_eq!((r.status, r.code()), (401, "INVALID_TOKEN".into()));
+    assert_eq!(r.loc(), json!(["header", "x-inhouse-token-secret"]));
+    assert!(!r.text().contains("AUTHENTICATION_FAILED"));
 
     let mut headers: Vec<(&str, &str)> = AUTH.to_vec();
     headers[2].1 = "ppppppppppppppppppppppppppppppp0";
@@ -235,7 +238,7 @@ async fn content_type_json_and_schema() {
         .expect("response");
     assert_eq!(r.status, 400, "deep nesting is refused, not a crash");
 
-    let long = "n".repeat(257);
+    let long = "n".repeat(129);
     let cases = [
         (r#"[1,2]"#.to_string(), json!(["body"])),
         (
@@ -282,7 +285,7 @@ async fn content_type_json_and_schema() {
     }
     let ok = format!(
         r#"{{"event_name":"{}","properties":{{}}}}"#,
-        "n".repeat(256)
+        "n".repeat(128)
     );
     assert_eq!(track_with(a, &ok, &[]).await.expect("response").status, 200);
 
@@ -295,6 +298,68 @@ async fn content_type_json_and_schema() {
         assert_eq!(r.loc(), json!(["header", "idempotency-key"]));
     }
     assert_eq!(events(&s).await["events"].as_array().map(Vec::len), Some(2));
+    s.shutdown().await;
+}
+
+/// The SDK's name rule: snake_case, 1–128 chars, lowercase letter first; or `$` + such a name.
+#[tokio::test]
+async fn event_names_follow_the_sdk_rule() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    let longest = "a".repeat(128);
+    let reserved_longest = format!("${longest}");
+    let valid = [
+        "button_click",
+        "a",
+        "e2e_rate_2",
+        "x_",
+        "$identify",
+        "$pageview",
+        "$extension_installed",
+        longest.as_str(),
+        reserved_longest.as_str(),
+    ];
+    for name in valid {
+        let r = track(a, name).await;
+        assert_eq!(r.status, 200, "{name}: {}", r.text());
+        assert_eq!(r.json()["item"]["event_name"], name);
+    }
+    let too_long = "a".repeat(129);
+    let reserved_too_long = format!("${too_long}");
+    let invalid = [
+        ("Hello World!", "lowercase ASCII letter"),
+        ("1st_event", "lowercase ASCII letter"),
+        ("Button", "lowercase"),
+        ("buttonClick", "position 6"),
+        ("page-view", "snake_case"),
+        ("has space", "snake_case"),
+        ("_leading", "lowercase ASCII letter"),
+        ("café", "snake_case"),
+        ("$", "reserved '$' prefix"),
+        ("$$x", "reserved '$' prefix"),
+        ("$Pageview", "reserved '$' prefix"),
+        ("$page-view", "snake_case"),
+        ("mid$dle", "position 3"),
+        (too_long.as_str(), "at most 128"),
+        (reserved_too_long.as_str(), "at most 128"),
+    ];
+    for (name, says) in invalid {
+        let body = json!({"event_name": name, "properties": {}}).to_string();
+        let r = track_with(a, &body, &[]).await.expect("response");
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "VALIDATION_ERROR".into()),
+            "{name:?}"
+        );
+        assert_eq!(r.loc(), json!(["body", "event_name"]), "{name:?}");
+        let message = r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(message.contains(says), "{name:?}: {message}");
+    }
+    let ev = events(&s).await;
+    assert_eq!(ev["events"].as_array().map(Vec::len), Some(valid.len()));
     s.shutdown().await;
 }
 
@@ -564,5 +629,124 @@ async fn rate_limit_per_token() {
     faults(&s, json!({"rate_limit": null})).await;
     let r = track(a, "f").await;
     assert_eq!((r.status, r.header("x-ratelimit-limit")), (200, None));
+    s.shutdown().await;
+}
+
+/// `--no-idempotency` (`Config::idempotency = false`): repeated keys are stored again, never
+/// replayed or refused; `GET /events` counts the copies by `properties.$event_id`.
+#[tokio::test]
+async fn without_idempotency_every_repeat_is_stored_and_counted() {
+    let s = server(Config {
+        tokens: vec![Token::new(TOKEN_ID, SECRET, APP)],
+        idempotency: false,
+        ..Config::default()
+    })
+    .await;
+    let a = s.api_addr();
+    assert_eq!(
+        control_get(&s, "/settings").await.json(),
+        json!({"idempotency": false})
+    );
+    let with_id =
+        |id: &str| json!({"event_name": "click", "properties": {"$event_id": id}}).to_string();
+    let key = |id: &'static str| [("idempotency-key", id)];
+    for _ in 0..3 {
+        let r = track_with(a, &with_id("ev-a"), &key("ev-a"))
+            .await
+            .expect("response");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("idempotent-replayed"), None);
+    }
+    // Same key, different body: stored too, no 409.
+    let r = track_with(a, &with_id("ev-b"), &key("ev-a"))
+        .await
+        .expect("response");
+    assert_eq!(r.status, 200, "{}", r.text());
+    track_with(a, &with_id("ev-b"), &[])
+        .await
+        .expect("response");
+    track_with(a, &with_id("ev-c"), &[])
+        .await
+        .expect("response");
+    track(a, "no_event_id").await;
+    track(a, "no_event_id").await;
+
+    let ev = events(&s).await;
+    let stored = ev["events"].as_array().cloned().unwrap_or_default();
+    assert_eq!(stored.len(), 8);
+    let ids: Vec<&str> = stored.iter().filter_map(|e| e["id"].as_str()).collect();
+    assert_eq!(
+        ids,
+        ["evt_1", "evt_2", "evt_3", "evt_4", "evt_5", "evt_6", "evt_7", "evt_8"]
+    );
+    assert_eq!(
+        stored[1]["idempotency_key"], "ev-a",
+        "the key is still recorded"
+    );
+    assert_eq!(ev["duplicates"], json!([]), "nothing replayed");
+    assert_eq!(ev["event_id_duplicates"], 3, "ev-a twice extra, ev-b once");
+    assert_eq!(
+        ev["duplicate_event_ids"],
+        json!([{"event_id": "ev-a", "copies": 3}, {"event_id": "ev-b", "copies": 2}])
+    );
+    assert_eq!(ev["counts"], json!({"200": 8}));
+    assert_eq!(ev["requests_total"], 8);
+
+    let text = control_get(&s, "/events?format=text").await.text();
+    assert!(text.contains("event_id_duplicates 3"), "{text}");
+    assert!(
+        text.contains("# duplicate $event_id ev-a: 3 copies"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# duplicate $event_id ev-b: 2 copies"),
+        "{text}"
+    );
+
+    // Switched on at run time, `POST /reset` puts back the command line's value.
+    control_post(&s, "/settings", &json!({"idempotency": true})).await;
+    control_post(&s, "/reset", &json!({})).await;
+    assert_eq!(
+        control_get(&s, "/settings").await.json(),
+        json!({"idempotency": false})
+    );
+    s.shutdown().await;
+}
+
+/// In the default (idempotent) mode the same counters report copies that arrived under
+/// different keys or none: exactly what a client bug looks like.
+#[tokio::test]
+async fn event_id_duplicates_are_counted_with_idempotency_on_too() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    let body = json!({"event_name": "click", "properties": {"$event_id": "ev-1"}}).to_string();
+    track_with(a, &body, &[("idempotency-key", "k1")])
+        .await
+        .expect("response");
+    let replay = track_with(a, &body, &[("idempotency-key", "k1")])
+        .await
+        .expect("response");
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    let ev = events(&s).await;
+    assert_eq!(
+        (
+            ev["event_id_duplicates"].clone(),
+            ev["duplicate_event_ids"].clone()
+        ),
+        (json!(0), json!([]))
+    );
+    assert_eq!(ev["duplicates"].as_array().map(Vec::len), Some(1));
+
+    track_with(a, &body, &[("idempotency-key", "k2")])
+        .await
+        .expect("response");
+    track_with(a, &body, &[]).await.expect("response");
+    let ev = events(&s).await;
+    assert_eq!(ev["events"].as_array().map(Vec::len), Some(3));
+    assert_eq!(ev["event_id_duplicates"], 2);
+    assert_eq!(
+        ev["duplicate_event_ids"],
+        json!([{"event_id": "ev-1", "copies": 3}])
+    );
     s.shutdown().await;
 }

@@ -163,6 +163,12 @@ async fn reset_next_drops_the_connection() {
 
 #[tokio::test]
 async fn arming_a_connection_fault_closes_idle_keep_alive_connections() {
+    for fault in ["reset_next", "hang_next", "store_then_reset_next"] {
+        idle_keep_alive_closed_when_arming(fault).await;
+    }
+}
+
+async fn idle_keep_alive_closed_when_arming(fault: &str) {
     let s = default_server().await;
     let mut stream = TcpStream::connect(s.api_addr()).await.expect("connect");
     let body = r#"{"event_name":"ka","properties":{}}"#;
@@ -183,13 +189,29 @@ async fn arming_a_connection_fault_closes_idle_keep_alive_connections() {
         .expect("read");
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
 
-    faults(&s, json!({"reset_next": 1})).await;
+    faults(&s, json!({ fault: 1 })).await;
     // The idle connection is closed, so the next request would go out on a fresh one.
     let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
         .await
         .expect("closed in time")
         .unwrap_or(0);
-    assert_eq!(n, 0);
+    assert_eq!(n, 0, "{fault}");
+    // While armed, responses that do not trip it close their connection too, even when the
+    // client asked to keep it alive.
+    let mut stream = TcpStream::connect(s.api_addr()).await.expect("connect");
+    stream
+        .write_all(b"GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let r = tokio::time::timeout(TIMEOUT, read_response(&mut stream))
+        .await
+        .expect("the server closes the connection")
+        .expect("response");
+    assert_eq!(
+        (r.status, r.header("connection")),
+        (404, Some("close")),
+        "{fault}"
+    );
     s.shutdown().await;
 }
 
@@ -272,18 +294,19 @@ async fn clear_and_fault_state() {
         json!({
             "fail_next": {"count": 1, "status": 500},
             "fail_event": [{"event_name": "a"}, {"event_name": "b", "status": 400, "count": 3}],
-            "latency_ms": 5, "reset_next": 1, "hang_next": 1,
+            "latency_ms": 5, "reset_next": 1, "hang_next": 1, "store_then_reset_next": 3,
             "rate_limit": {"limit": 10, "window_secs": 1}
         }),
     )
     .await;
     assert_eq!(state["fail_event"].as_array().map(Vec::len), Some(2));
+    assert_eq!(state["store_then_reset_next"], 3);
     assert_eq!(state["rate_limit"], json!({"limit": 10, "window_secs": 1}));
     let cleared = faults(&s, json!({"clear": true})).await;
     assert_eq!(
         cleared,
         json!({"fail_next": null, "fail_event": [], "latency_ms": 0, "reset_next": 0, "hang_next": 0,
-               "down": false, "rate_limit": null})
+               "store_then_reset_next": 0, "down": false, "rate_limit": null})
     );
     assert_eq!(control_get(&s, "/faults").await.json(), cleared);
     assert_eq!(track(s.api_addr(), "x").await.status, 200);
@@ -299,6 +322,11 @@ async fn reset_clears_everything() {
     track_with(a, body, &key).await.expect("response");
     track_with(a, body, &key).await.expect("response");
     faults(&s, json!({"fail_event": {"event_name": "y"}})).await;
+    faults(&s, json!({"reset_next": 1})).await;
+    let _ = track_with(a, body, &[]).await;
+    let off = control_post(&s, "/settings", &json!({"idempotency": false})).await;
+    assert_eq!(off.json(), json!({"idempotency": false}));
+    assert_eq!(events(&s).await["faults_injected"]["reset"], 1);
     assert_eq!(
         control_post(&s, "/reset", &json!({})).await.json(),
         json!({"status": "ok"})
@@ -306,7 +334,15 @@ async fn reset_clears_everything() {
     let ev = events(&s).await;
     assert_eq!(
         ev,
-        json!({"events": [], "duplicates": [], "counts": {}, "requests_total": 0})
+        json!({"events": [], "duplicates": [], "counts": {}, "requests_total": 0,
+               "event_id_duplicates": 0, "duplicate_event_ids": [],
+               "faults_injected": {"reset": 0, "hang": 0, "store_then_reset": 0,
+                                   "fail_next": 0, "fail_event": 0, "latency": 0}})
+    );
+    assert_eq!(
+        control_get(&s, "/settings").await.json(),
+        json!({"idempotency": true}),
+        "reset restores the command line's settings"
     );
     assert_eq!(
         control_get(&s, "/requests").await.json()["requests"],
@@ -402,7 +438,15 @@ async fn dumps_and_request_log_never_show_the_secret() {
 
     let text = control_get(&s, "/events?format=text").await.text();
     let rows: Vec<&str> = text.lines().collect();
-    assert_eq!(rows.len(), 3, "header + one line per event:\n{text}");
+    assert_eq!(
+        rows.len(),
+        4,
+        "header + one line per event + summary:\n{text}"
+    );
+    assert!(
+        rows[3].starts_with("# 2 stored, event_id_duplicates 0"),
+        "{text}"
+    );
     assert!(rows[1].starts_with('1') && rows[1].contains("page_view") && rows[1].contains("kk-1"));
     assert!(rows[1].contains(APP) && rows[1].contains(r#"{"path":"/a"}"#));
     let app_col = |row: &str| row.find(APP).expect("app column");
@@ -414,7 +458,10 @@ async fn dumps_and_request_log_never_show_the_secret() {
     assert_eq!(entries[0]["event_name"], "page_view");
     assert_eq!(entries[0]["idempotency_key"], "kk-1");
     assert_eq!(entries[0]["status"], 200);
-    assert_eq!(entries[2]["code"], "AUTHENTICATION_FAILED");
+    assert_eq!(entries[2]["code"], "INVALID_TOKEN");
+    assert_eq!(entries[0]["item_id"], "evt_1");
+    assert_eq!(entries[0]["injected"], json!(null));
+    assert_eq!(entries[2]["item_id"], json!(null));
     assert_eq!(entries[3]["status"], 404);
     assert!(entries[0]["at_ms"].as_u64().is_some());
     assert_eq!(
@@ -452,6 +499,7 @@ async fn binary_prints_addresses_and_exits_on_sigterm() {
             "100/60",
             "--max-body",
             "2048",
+            "--no-idempotency",
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -492,6 +540,35 @@ async fn binary_prints_addresses_and_exits_on_sigterm() {
         .await
         .expect("response");
     assert_eq!(r.json()["events"][0]["event_name"], "cli_event");
+    let r = send(control, "GET", "/settings", &[], b"")
+        .await
+        .expect("response");
+    assert_eq!(r.json(), json!({"idempotency": false}), "--no-idempotency");
+    let r = send(
+        control,
+        "POST",
+        "/faults",
+        &[("content-type", "application/json")],
+        br#"{"reset_next":1}"#,
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 200);
+    let dropped = send(
+        api,
+        "POST",
+        TRACK,
+        &[
+            AUTH[0],
+            AUTH[1],
+            AUTH[2],
+            AUTH[3],
+            ("idempotency-key", "cli-key-1"),
+        ],
+        br#"{"event_name":"cli_reset","properties":{}}"#,
+    )
+    .await;
+    assert!(dropped.is_err(), "reset");
 
     let pid = child.id().expect("pid").to_string();
     let killed = tokio::process::Command::new("kill")
@@ -517,9 +594,296 @@ async fn binary_prints_addresses_and_exits_on_sigterm() {
         stderr.contains("200 POST /v1/api/chrome/events/track event=cli_event"),
         "{stderr}"
     );
+    let reset_line = stderr
+        .lines()
+        .find(|l| l.contains("event=cli_reset"))
+        .unwrap_or_else(|| panic!("no line for the reset request: {stderr}"));
+    assert!(
+        reset_line
+            .starts_with("--- POST /v1/api/chrome/events/track event=cli_reset key=cli-key-1")
+            && reset_line.ends_with(" injected=reset"),
+        "{reset_line}"
+    );
     assert!(!stderr.contains(SECRET));
     assert!(
         lines.next_line().await.expect("read").is_none(),
         "exactly one stdout line"
     );
+}
+
+#[tokio::test]
+async fn settings_switch_idempotency_at_run_time() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    assert_eq!(
+        control_get(&s, "/settings").await.json(),
+        json!({"idempotency": true})
+    );
+    let body = r#"{"event_name":"x","properties":{"$event_id":"e1"}}"#;
+    let other = r#"{"event_name":"y","properties":{}}"#;
+    let k1 = [("idempotency-key", "k1")];
+    assert_eq!(
+        track_with(a, body, &k1).await.expect("response").status,
+        200
+    );
+    let r = track_with(a, body, &k1).await.expect("response");
+    assert_eq!(r.header("idempotent-replayed"), Some("true"));
+
+    let r = control_post(&s, "/settings", &json!({"idempotency": false})).await;
+    assert_eq!((r.status, r.json()), (200, json!({"idempotency": false})));
+    let r = track_with(a, body, &k1).await.expect("response");
+    assert_eq!((r.status, r.header("idempotent-replayed")), (200, None));
+    assert_eq!(r.json()["item"]["id"], "evt_2", "stored again");
+    let r = track_with(a, other, &k1).await.expect("response");
+    assert_eq!(r.status, 200, "no conflict: {}", r.text());
+    // Keys are not remembered while off.
+    let k2 = [("idempotency-key", "k2")];
+    assert_eq!(
+        track_with(a, body, &k2).await.expect("response").status,
+        200
+    );
+
+    // Clearing faults leaves settings alone; an empty object changes nothing.
+    faults(&s, json!({"clear": true})).await;
+    let r = control_post(&s, "/settings", &json!({})).await;
+    assert_eq!(r.json(), json!({"idempotency": false}));
+
+    assert_eq!(
+        control_post(&s, "/settings", &json!({"idempotency": true}))
+            .await
+            .json(),
+        json!({"idempotency": true})
+    );
+    // On again: the memory from before applies (k1), keys seen while off do not (k2).
+    let r = track_with(a, body, &k1).await.expect("response");
+    assert_eq!(
+        (
+            r.header("idempotent-replayed"),
+            r.json()["item"]["id"].clone()
+        ),
+        (Some("true"), json!("evt_1"))
+    );
+    let r = track_with(a, body, &k2).await.expect("response");
+    assert_eq!(r.header("idempotent-replayed"), None);
+    let ev = events(&s).await;
+    assert_eq!(ev["events"].as_array().map(Vec::len), Some(5));
+    assert_eq!(ev["event_id_duplicates"], 3, "e1 stored 4 times");
+
+    for bad in [
+        json!({"idempotency": "no"}),
+        json!({"bogus": true}),
+        json!([]),
+    ] {
+        let r = control_post(&s, "/settings", &bad).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "VALIDATION_ERROR".into()),
+            "{bad}"
+        );
+    }
+    s.shutdown().await;
+}
+
+/// `store_then_reset_next`: the event is stored (and its key remembered), then the answer is
+/// lost. A client that resends gets the idempotent replay, or with idempotency off stores a
+/// duplicate that `GET /events` counts.
+#[tokio::test]
+async fn store_then_reset_stores_the_event_and_loses_the_answer() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    let state = faults(&s, json!({"store_then_reset_next": 1})).await;
+    assert_eq!(state["store_then_reset_next"], 1);
+
+    // A request that stores nothing does not use it up.
+    let r = send(
+        a,
+        "POST",
+        TRACK,
+        &AUTH,
+        br#"{"event_name":"Bad Name","properties":{}}"#,
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 422);
+
+    let body = r#"{"event_name":"purchase","properties":{"$event_id":"ev-9"}}"#;
+    let key = [("idempotency-key", "ev-9")];
+    let t = Instant::now();
+    let err = track_with(a, body, &key)
+        .await
+        .err()
+        .expect("the answer is lost");
+    assert_ne!(
+        err.kind(),
+        ErrorKind::TimedOut,
+        "a reset, not a hang: {err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(2));
+
+    let ev = events(&s).await;
+    let stored = ev["events"].as_array().cloned().unwrap_or_default();
+    assert_eq!(stored.len(), 1, "stored despite the lost answer");
+    assert_eq!(
+        (
+            stored[0]["id"].clone(),
+            stored[0]["idempotency_key"].clone()
+        ),
+        (json!("evt_1"), json!("ev-9"))
+    );
+    assert_eq!(ev["faults_injected"]["store_then_reset"], 1);
+    assert_eq!(ev["counts"], json!({"422": 1}), "no response was sent");
+    assert_eq!(ev["requests_total"], 2);
+    assert_eq!(
+        control_get(&s, "/faults").await.json()["store_then_reset_next"],
+        0
+    );
+    let log = control_get(&s, "/requests").await.json();
+    let entry = &log["requests"][1];
+    assert_eq!(entry["status"], json!(null));
+    assert_eq!(entry["injected"], "store_then_reset");
+    assert_eq!(entry["item_id"], "evt_1");
+    assert_eq!(entry["event_name"], "purchase");
+    assert_eq!(entry["idempotency_key"], "ev-9");
+
+    // The resend: answered from the idempotency record written before the reset.
+    let r = track_with(a, body, &key).await.expect("response");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("idempotent-replayed"), Some("true"));
+    assert_eq!(r.json()["item"]["id"], "evt_1");
+    let ev = events(&s).await;
+    assert_eq!(ev["events"].as_array().map(Vec::len), Some(1));
+    assert_eq!(ev["event_id_duplicates"], 0);
+
+    // Without idempotency the same story ends in a stored duplicate, counted.
+    control_post(&s, "/settings", &json!({"idempotency": false})).await;
+    faults(&s, json!({"store_then_reset_next": 2})).await;
+    let body = r#"{"event_name":"purchase","properties":{"$event_id":"ev-10"}}"#;
+    let key = [("idempotency-key", "ev-10")];
+    for _ in 0..2 {
+        assert!(track_with(a, body, &key).await.is_err());
+    }
+    let r = track_with(a, body, &key).await.expect("response");
+    assert_eq!((r.status, r.header("idempotent-replayed")), (200, None));
+    let ev = events(&s).await;
+    assert_eq!(ev["events"].as_array().map(Vec::len), Some(4));
+    assert_eq!(ev["event_id_duplicates"], 2);
+    assert_eq!(
+        ev["duplicate_event_ids"],
+        json!([{"event_id": "ev-10", "copies": 3}])
+    );
+    assert_eq!(ev["faults_injected"]["store_then_reset"], 3);
+    s.shutdown().await;
+}
+
+/// Every faulted request is in the log and the counters, tagged with its kind; requests whose
+/// connection was dropped or hung have `status: null`.
+#[tokio::test]
+async fn injected_faults_are_logged_and_counted() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    let x = r#"{"event_name":"x","properties":{}}"#;
+
+    faults(&s, json!({"reset_next": 1})).await;
+    let dropped = track_with(
+        a,
+        r#"{"event_name":"lost_reset","properties":{}}"#,
+        &[
+            ("idempotency-key", "k-reset"),
+            ("x-request-id", "reset-req-0001"),
+        ],
+    )
+    .await;
+    assert!(dropped.is_err());
+
+    faults(&s, json!({"hang_next": 1})).await;
+    let req = build(
+        "POST",
+        TRACK,
+        &[
+            AUTH[0],
+            AUTH[1],
+            AUTH[2],
+            AUTH[3],
+            ("idempotency-key", "k-hang"),
+        ],
+        br#"{"event_name":"lost_hang","properties":{}}"#,
+    );
+    let hung = raw(a, &req, Duration::from_millis(300)).await;
+    assert_eq!(hung.err().map(|e| e.kind()), Some(ErrorKind::TimedOut));
+
+    faults(&s, json!({"fail_next": {"status": 500}})).await;
+    assert_eq!(track_with(a, x, &[]).await.expect("response").status, 500);
+    faults(
+        &s,
+        json!({"fail_event": {"event_name": "doomed", "count": 1}}),
+    )
+    .await;
+    assert_eq!(track(a, "doomed").await.status, 422);
+    faults(&s, json!({"latency_ms": 50})).await;
+    assert_eq!(track(a, "slow").await.status, 200);
+    faults(&s, json!({"latency_ms": 20, "fail_next": {"status": 503}})).await;
+    assert_eq!(track(a, "slow_fail").await.status, 503);
+    faults(&s, json!({"clear": true})).await;
+    assert_eq!(track(a, "plain").await.status, 200);
+
+    let log = control_get(&s, "/requests").await.json();
+    let entries = log["requests"].as_array().cloned().unwrap_or_default();
+    let summary: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            json!([
+                e["status"],
+                e["injected"],
+                e["event_name"],
+                e["latency_ms"],
+                e["item_id"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            json!([null, "reset", "lost_reset", null, null]),
+            json!([null, "hang", "lost_hang", null, null]),
+            json!([500, "fail_next", "x", null, null]),
+            json!([422, "fail_event", "doomed", null, null]),
+            json!([200, "latency", "slow", 50, "evt_1"]),
+            json!([503, "fail_next", "slow_fail", 20, null]),
+            json!([200, null, "plain", null, "evt_2"]),
+        ]
+    );
+    let reset = &entries[0];
+    assert_eq!(
+        (
+            &reset["method"],
+            &reset["path"],
+            &reset["idempotency_key"],
+            &reset["request_id"]
+        ),
+        (
+            &json!("POST"),
+            &json!(TRACK),
+            &json!("k-reset"),
+            &json!("reset-req-0001")
+        )
+    );
+    assert_eq!(entries[1]["idempotency_key"], "k-hang");
+
+    let ev = events(&s).await;
+    assert_eq!(
+        ev["faults_injected"],
+        json!({"reset": 1, "hang": 1, "store_then_reset": 0, "fail_next": 2,
+               "fail_event": 1, "latency": 2})
+    );
+    assert_eq!(ev["requests_total"], 7);
+    assert_eq!(
+        ev["counts"],
+        json!({"200": 2, "422": 1, "500": 1, "503": 1})
+    );
+    let text = control_get(&s, "/events?format=text").await.text();
+    assert!(
+        text.contains("faults injected: reset 1, hang 1, fail_next 2, fail_event 1, latency 2"),
+        "{text}"
+    );
+    s.shutdown().await;
 }

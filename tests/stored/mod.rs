@@ -1,5 +1,5 @@
 //! The engine's stored format read independently of the engine, as the JSON values the host
-//! tests assert on: an index becomes `{"v", "next", "enabled", "segs": [{"s", "n", "d"}],
+//! tests assert on: an index becomes `{"v", "next", "enabled", "waitUntil", "pauseUntil", "pauseKey", "segs": [{"s", "n", "d"}],
 //! "totals": {"delivered", "retried", "dropped": {...}}}`, a segment a list of `{"i", "n", "p"}`
 //! events (`p` parsed, so every stored event must hold valid JSON properties).
 #![allow(dead_code)]
@@ -10,15 +10,18 @@ use serde_json::{json, Value};
 pub fn index(text: &str) -> Value {
     let rows: Vec<Vec<u64>> =
         text.lines().map(|line| line.split(' ').map(|n| n.parse().unwrap_or_else(|_| panic!("{n:?} in index {text:?}"))).collect()).collect();
-    let [v, next, enabled] = rows[0][..] else { panic!("index header: {text:?}") };
+    let [v, next, enabled, wait_until, pause_until, pause_key] = rows[0][..] else { panic!("index header: {text:?}") };
     assert!(enabled <= 1, "enabled is 0 or 1: {text:?}");
-    let [delivered, retried, rejected, evicted, retries_exhausted, purged, corrupt] = rows[1][..] else { panic!("index totals: {text:?}") };
+    let [delivered, retried, rejected, evicted, retries_exhausted, purged, corrupt, undeliverable] = rows[1][..] else {
+        panic!("index totals: {text:?}")
+    };
     let segs: Vec<Value> = rows[2..].iter().map(|r| json!({"s": r[0], "n": r[1], "d": r[2..]})).collect();
     json!({
         "v": v, "next": next, "enabled": enabled == 1, "segs": segs,
+        "waitUntil": wait_until, "pauseUntil": pause_until, "pauseKey": pause_key,
         "totals": {
             "delivered": delivered, "retried": retried,
-            "dropped": {"rejected": rejected, "evicted": evicted, "retriesExhausted": retries_exhausted, "purged": purged, "corrupt": corrupt},
+            "dropped": {"rejected": rejected, "evicted": evicted, "retriesExhausted": retries_exhausted, "purged": purged, "corrupt": corrupt, "undeliverable": undeliverable},
         },
     })
 }

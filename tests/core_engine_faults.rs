@@ -1,0 +1,331 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! Host tests of the engine under faults: one event that always fails on the network, outages,
+//! waits and pauses across restarts, start-up races, damaged storage.
+
+mod engine_harness;
+mod stored;
+
+use engine_harness::*;
+use inhouse_tracker::core::config::Credentials;
+use inhouse_tracker::core::engine::{segment_key, IndexState, NETWORK_BACKOFF_CAP_MS, PAUSE_PROBE_MS};
+use inhouse_tracker::core::error::ErrorCode;
+use std::collections::HashSet;
+
+/// Drives sends until nothing is left or `limit` steps pass; `bad` events always fail on the
+/// network, every other one is delivered. Returns the ids delivered.
+fn drive(h: &mut H, bad: &HashSet<String>, limit: usize) -> Vec<String> {
+    drive_with_traffic(h, bad, limit, 0)
+}
+
+/// [`drive`], tracking `per_round` new events each round (an extension in use).
+fn drive_with_traffic(h: &mut H, bad: &HashSet<String>, limit: usize, per_round: usize) -> Vec<String> {
+    let mut got = vec![];
+    for _ in 0..limit {
+        h.track_n(per_round);
+        h.settle_writes();
+        let batch = h.poll_all();
+        for s in &batch {
+            if bad.contains(&s.id) {
+                h.answer(s, unreachable());
+            } else {
+                got.push(s.id.clone());
+                h.answer(s, delivered());
+            }
+            h.now += 5;
+        }
+        if h.e.stats(h.now).queued == 0 {
+            break;
+        }
+        if batch.is_empty() {
+            h.advance_to_wakeup();
+        }
+        // New events arrive about once a second.
+        h.now += if per_round > 0 { 1_000 } else { 0 };
+    }
+    got
+}
+
+#[test]
+fn one_event_failing_on_the_network_does_not_stop_the_others() {
+    let mut h = H::with(|c| c.retry.max_attempts = 12);
+    let evs = h.track_n(200);
+    h.commit();
+    let bad: HashSet<String> = [evs[3].id().to_string()].into();
+    // The extension keeps tracking: the other events' answers are what show that the network
+    // works and the failures are the event's own. Without them it is never charged (see
+    // `network_backoff_of_a_lone_event_stays_capped`).
+    let delivered: HashSet<String> = drive_with_traffic(&mut h, &bad, 10_000, 1).into_iter().collect();
+    for id in H::ids(&evs).iter().filter(|id| !bad.contains(*id)) {
+        assert!(delivered.contains(id), "{id} not delivered");
+    }
+    let notes = h.drain();
+    let dropped = drops(&notes);
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!((dropped[0].0.as_str(), dropped[0].1), (evs[3].id(), DropReason::Undeliverable));
+    assert!(dropped[0].2.contains("12 times"), "{}", dropped[0].2);
+    let st = h.e.stats(h.now);
+    assert_eq!((st.delivered as usize, st.dropped.undeliverable, st.dropped.retries_exhausted), (delivered.len(), 1, 0));
+}
+
+#[test]
+fn the_event_that_failed_is_not_the_probe() {
+    let mut h = H::with(|_| {});
+    let evs = h.track_n(3);
+    h.commit();
+    let first = h.poll().unwrap();
+    assert_eq!(first.id, evs[0].id());
+    let rest = h.poll_all();
+    for s in &rest {
+        h.answer(s, delivered());
+    }
+    h.answer(&first, unreachable());
+    h.track_n(1);
+    h.advance_to_wakeup();
+    let probe = h.poll().expect("a probe");
+    assert_ne!(probe.id, evs[0].id(), "probing with the event that just failed proves nothing");
+}
+
+#[test]
+fn an_outage_charges_no_event() {
+    let mut h = H::with(|c| c.retry.max_attempts = 2);
+    let evs = h.track_n(20);
+    h.commit();
+    // Everything fails on the network for a long while (many rounds of backoff)...
+    let all: HashSet<String> = H::ids(&evs).into_iter().collect();
+    drive(&mut h, &all, 400);
+    assert!(drops(&h.drain()).is_empty(), "an outage dropped events");
+    // ...then the network is back: every event is delivered, none dropped.
+    let delivered = drive(&mut h, &HashSet::new(), 10_000);
+    assert_eq!(delivered.len(), 20);
+    let st = h.e.stats(h.now);
+    assert_eq!((st.delivered, st.dropped.undeliverable), (20, 0));
+}
+
+#[test]
+fn requests_failing_together_count_as_one_failure() {
+    let mut h = H::with(|c| {
+        c.concurrency = 6;
+        c.retry.base_delay_ms = 1_000;
+    });
+    h.track_n(12);
+    h.commit();
+    let batch = h.poll_all();
+    assert_eq!(batch.len(), 6);
+    for s in &batch {
+        h.answer(s, unreachable());
+    }
+    h.settle_writes();
+    let wait = h.e.next_wakeup(h.now).unwrap() - h.now;
+    assert!(wait <= 1_000, "six requests out together failed: one failure, a first backoff (≤ 1 s), not {wait} ms");
+    // The same for server errors.
+    let mut h = H::with(|c| c.concurrency = 6);
+    h.track_n(12);
+    h.commit();
+    for s in &h.poll_all() {
+        h.answer(s, retry(None));
+    }
+    h.settle_writes();
+    let wait = h.e.next_wakeup(h.now).unwrap() - h.now;
+    assert!(wait <= 1_000, "{wait} ms");
+}
+
+#[test]
+fn a_retry_after_wait_survives_a_restart() {
+    let mut h = H::with(|_| {});
+    let evs = h.track_n(2);
+    h.commit();
+    let s = h.poll().unwrap();
+    let t = h.now;
+    h.answer(&s, retry(Some(60_000)));
+    h.settle_writes();
+    // The worker restarts 2 s later: nothing goes out before the server's deadline.
+    let mut r = h.store.restore(h.config.clone(), 9, t + 2_000);
+    assert!(r.poll_send(t + 2_000, true).is_none());
+    assert!(r.poll_send(t + 59_999, true).is_none());
+    assert_eq!(r.next_wakeup(t + 2_000), Some(t + 60_000));
+    assert_eq!(r.stats(t + 2_000).state, "backoff");
+    let probe = r.poll_send(t + 60_000, true).expect("after the wait");
+    assert_eq!(probe.id, evs[0].id());
+    assert!(r.poll_send(t + 60_000, true).is_none(), "one probe first");
+}
+
+#[test]
+fn a_pause_survives_a_restart_with_the_same_credentials_only() {
+    let mut h = H::with(|_| {});
+    h.track_n(2);
+    h.commit();
+    let s = h.poll().unwrap();
+    let t = h.now;
+    h.answer(&s, pause());
+    h.settle_writes();
+    let mut r = h.store.restore(h.config.clone(), 9, t + 1_000);
+    assert_eq!(r.stats(t + 1_000).state, "paused");
+    assert!(r.poll_send(t + 1_000, true).is_none());
+    assert!(r.poll_send(t + PAUSE_PROBE_MS, true).is_some(), "the probe is due as before the restart");
+    // Started again with other credentials: not paused.
+    let mut other = h.config.clone();
+    other.credentials = Credentials { token_id: "tid-new".into(), token_secret: "s".into() };
+    let mut r = h.store.restore(other, 9, t + 1_000);
+    assert!(r.poll_send(t + 1_000, true).is_some());
+    // New credentials in this life are stored too: a restart is not paused.
+    h.e.set_credentials(Credentials { token_id: "tid".into(), token_secret: "fixed".into() });
+    h.settle_writes();
+    assert_eq!(h.store.index_json()["pauseUntil"], 0);
+}
+
+#[test]
+fn a_refusal_of_replaced_credentials_does_not_pause_the_new_ones() {
+    let mut h = H::with(|_| {});
+    let evs = h.track_n(3);
+    h.commit();
+    let old = h.poll().unwrap();
+    h.e.set_credentials(Credentials { token_id: "tid".into(), token_secret: "new".into() });
+    h.answer(&old, pause());
+    assert_ne!(h.e.stats(h.now).state, "paused");
+    let sent: Vec<String> = h.poll_all().into_iter().map(|s| s.id).collect();
+    assert!(sent.contains(&evs[0].id().to_string()), "the refused event is sent again with the new credentials: {sent:?}");
+    assert_eq!(sent.len(), 3);
+}
+
+#[test]
+fn opting_out_before_the_stored_queue_is_read_wins() {
+    let mut h = H::with(|_| {});
+    h.track_n(3);
+    h.commit();
+    let mut e = Engine::new(h.config.clone(), 3);
+    e.set_enabled(false, false, h.now);
+    let index = h.store.index();
+    e.restore(index.as_deref(), |k| h.store.0.get(k).cloned(), h.now);
+    assert!(!e.enabled(), "the stored 'enabled' must not overwrite the user's later choice");
+    assert!(e.poll_send(h.now, true).is_none());
+    let w = e.take_write(h.now, false).expect("the choice is stored");
+    h.store.apply(&w);
+    assert_eq!(h.store.index_json()["enabled"], false);
+    // With purge: the stored events are purged once read.
+    let mut e = Engine::new(h.config.clone(), 3);
+    e.set_enabled(false, true, h.now);
+    let index = h.store.index();
+    e.restore(index.as_deref(), |k| h.store.0.get(k).cloned(), h.now);
+    assert_eq!((e.stats(h.now).queued, e.stats(h.now).dropped.purged), (0, 3));
+}
+
+/// A store holding `n` events in two segments, none delivered.
+fn stored_queue(n: usize) -> H {
+    let mut h = H::with(|_| {});
+    h.track_n(n / 2);
+    h.commit();
+    h.track_n(n - n / 2);
+    h.commit();
+    h
+}
+
+fn ids_sent(e: &mut Engine, now: u64) -> Vec<String> {
+    std::iter::from_fn(|| {
+        let s = e.poll_send(now, true)?;
+        e.on_result(s.slot, delivered(), now);
+        Some(s.id)
+    })
+    .collect()
+}
+
+#[test]
+fn an_unreadable_index_is_rebuilt_from_the_segments() {
+    let h = stored_queue(10);
+    let all: Vec<(String, Option<String>)> = h.store.segment_keys().into_iter().map(|k| (k.clone(), h.store.0.get(&k).cloned())).collect();
+    assert_eq!(all.len(), 2);
+    assert_eq!(Engine::index_state(None, true), IndexState::Unreadable, "a key holding something that is not text");
+    assert_eq!(Engine::index_state(Some("garbage"), true), IndexState::Unreadable);
+    assert_eq!(Engine::index_state(None, false), IndexState::Absent);
+    assert_eq!(Engine::index_state(h.store.index().as_deref(), true), IndexState::Readable);
+    let mut e = Engine::new(h.config.clone(), 4);
+    e.rebuild(all, h.now);
+    let errs = errors(&e.drain_notes());
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].code, ErrorCode::StorageError);
+    assert!(errs[0].message.contains("rebuilt") && errs[0].message.contains("10 events"), "{}", errs[0].message);
+    let mut store = h.store.clone();
+    let w = e.take_write(h.now, false).expect("a good index is written");
+    store.apply(&w);
+    e.write_done(Ok(()), h.now);
+    assert_eq!(store.index_segs(), vec![1, 2]);
+    let sent = ids_sent(&mut e, h.now);
+    let mut want =
+        h.store.segment_keys().iter().flat_map(|k| stored::segment(&h.store.0[k])).map(|e| e["i"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    want.sort();
+    let mut got = sent.clone();
+    got.sort();
+    assert_eq!(got, want, "every stored event is sent");
+    // New segments are numbered past the rebuilt ones.
+    let mut h2 = H::new(h.config.clone());
+    h2.e = e;
+    h2.track_n(1);
+    let w = h2.e.take_write(h2.now, false).unwrap();
+    assert!(w.set.iter().any(|(k, _)| k == &segment_key(3)), "{:?}", w.set.iter().map(|x| &x.0).collect::<Vec<_>>());
+}
+
+#[test]
+fn an_index_listing_segments_out_of_order_sends_every_event() {
+    let h = stored_queue(10);
+    let index = h.store.index().unwrap();
+    let mut lines: Vec<&str> = index.lines().collect();
+    lines.swap(2, 3);
+    let swapped = lines.join("\n");
+    let mut e = Engine::new(h.config.clone(), 4);
+    e.restore(Some(&swapped), |k| h.store.0.get(k).cloned(), h.now);
+    assert!(e.drain_notes().is_empty());
+    let sent = ids_sent(&mut e, h.now);
+    assert_eq!(sent.len(), 10);
+    let st = e.stats(h.now);
+    assert_eq!((st.queued, st.in_flight, st.delivered), (0, 0, 10));
+}
+
+#[test]
+fn garbage_counters_make_the_index_unreadable_not_huge() {
+    let h = stored_queue(4);
+    let index = h.store.index().unwrap();
+    let mut lines: Vec<String> = index.lines().map(String::from).collect();
+    lines[1] = "18446744073709551615 0 0 0 0 0 0 0".into();
+    let bad = lines.join("\n");
+    assert_eq!(Engine::index_state(Some(&bad), true), IndexState::Unreadable);
+    // A segment line claiming more events than a segment holds is damage too.
+    let mut lines: Vec<String> = index.lines().map(String::from).collect();
+    lines[2] = "1 99999999999".into();
+    assert_eq!(Engine::index_state(Some(&lines.join("\n")), true), IndexState::Unreadable);
+}
+
+#[test]
+fn every_lost_segment_is_reported_in_one_error() {
+    let h = stored_queue(10);
+    let mut e = Engine::new(h.config.clone(), 4);
+    let index = h.store.index();
+    e.restore(index.as_deref(), |_| None, h.now);
+    let errs = errors(&e.drain_notes());
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].message.contains(&segment_key(1)) && errs[0].message.contains(&segment_key(2)), "{}", errs[0].message);
+    assert!(errs[0].message.contains("10 events lost"), "{}", errs[0].message);
+    assert_eq!(e.stats(h.now).dropped.corrupt, 10);
+}
+
+#[test]
+fn no_key_written_since_the_start_is_an_orphan() {
+    let h = stored_queue(4);
+    let index = h.store.index();
+    // Segments 3 and 4 were written after the index was read at start.
+    let keys = vec![segment_key(1), segment_key(2), segment_key(3), segment_key(4), segment_key(0)];
+    assert_eq!(Engine::orphan_segments(index.as_deref(), &keys), vec![segment_key(0)]);
+}
+
+#[test]
+fn network_backoff_of_a_lone_event_stays_capped() {
+    // With nothing else to send, a lone failing event is never charged (no evidence) and keeps
+    // retrying within the network cap.
+    let mut h = H::with(|c| c.retry.max_attempts = 2);
+    let evs = h.track_n(1);
+    h.commit();
+    let bad: HashSet<String> = [evs[0].id().to_string()].into();
+    let t = h.now;
+    drive(&mut h, &bad, 200);
+    assert!(h.now - t >= 100 * NETWORK_BACKOFF_CAP_MS / 4);
+    assert!(drops(&h.drain()).is_empty());
+    assert_eq!(h.e.stats(h.now).queued, 1);
+}
