@@ -45,6 +45,12 @@ const OPT = {
   drainCapS: Number(env.DRAIN_CAP_S || 60),
   durWaitS: Number(env.DUR_WAIT_S || 60),
   durN: 100,
+  // Duplicates per worker stop: the done-mark batches to compare (5 is the SDK's default).
+  ackCurve: (env.ACK_CURVE || '1,2,5,10,25').split(',').map(Number).filter((n) => n > 0),
+  dupN: Number(env.DUP_N || 1000),
+  dupStops: Number(env.DUP_STOPS || 10),
+  dupGapMs: Number(env.DUP_GAP_MS || 300),
+  dupLatencyMs: Number(env.DUP_LATENCY_MS || 25),
   peers: env.PEERS !== '0',
   control: !env.NO_CONTROL,
 };
@@ -82,7 +88,7 @@ function installPackage() {
   return { tgz, dir, pkgDir, version: pkg.version };
 }
 
-function buildExtension(inst, baseUrl) {
+function buildExtension(inst, baseUrl, extra = {}) {
   const ext = path.join(OUT, 'ext');
   fs.rmSync(ext, { recursive: true, force: true });
   fs.mkdirSync(path.join(ext, 'vendor', 'chrome-tracker'), { recursive: true });
@@ -92,7 +98,7 @@ function buildExtension(inst, baseUrl) {
     fs.copyFileSync(path.join(inst.pkgDir, f), path.join(ext, 'vendor', 'chrome-tracker', f));
   }
   fs.writeFileSync(path.join(ext, 'config.js'),
-    `export default ${JSON.stringify({ baseUrl, tokenId: TOKEN.id, tokenSecret: TOKEN.secret })};\n`);
+    `export default ${JSON.stringify({ baseUrl, tokenId: TOKEN.id, tokenSecret: TOKEN.secret, ...extra })};\n`);
   return ext;
 }
 
@@ -355,6 +361,66 @@ async function coldStartRun(ext, srv) {
   return res;
 }
 
+// Duplicates per worker stop, against a server that stores every POST (`--no-idempotency` mode,
+// switched on through /settings): DUP_N events queued while the server is down, then delivered
+// to a server answering after DUP_LATENCY_MS while the worker is stopped DUP_STOPS times
+// DUP_GAP_MS apart; duplicates = stored copies − unique events. The same extension then drains
+// DUP_N events with no stop and no latency: events/s and storage writes per delivered event.
+// `ackBatch` (done-marks per index write) is the policy under test; the curve runs one per value.
+async function dupRun(inst, srv, ackBatch) {
+  const ext = buildExtension(inst, `${srv.api}/v1/api`, { ackBatch });
+  const res = { ack_batch: ackBatch };
+  const b = await launch(ext);
+  try {
+    await srv.ctl('/reset', {});
+    await srv.ctl('/settings', { idempotency: false });
+    // (a) stops during the drain
+    await srv.ctl('/faults', { down: true });
+    const run = runId(`dup${ackBatch}`);
+    await b.msg('track', { run, n: OPT.dupN });
+    await waitFor(async () => { const s = await b.msg('stats'); return { done: s.stats.queued === OPT.dupN && s.stats.pendingWrite === 0 }; }, 30000, 100);
+    res.stopped_before = await b.kill();
+    await srv.ctl('/faults', { down: false, latency_ms: OPT.dupLatencyMs });
+    await b.msg('stats'); // wakes the worker: the drain starts
+    let stops = 0;
+    for (let i = 0; i < OPT.dupStops; i++) {
+      await sleep(OPT.dupGapMs);
+      if ((await srv.run(run)).unique >= OPT.dupN) break;
+      if (await b.kill()) stops++;
+      await b.msg('stats');
+    }
+    await drained(b, OPT.drainCapS * 1000);
+    await sleep(1000);
+    const sv = await srv.run(run);
+    Object.assign(res, { stops, unique: sv.unique, stored: sv.stored, duplicates: sv.duplicates, duplicates_per_stop: stops ? sv.duplicates / stops : null });
+    // (b) no stop, no latency: the drain's rate and storage writes
+    await srv.ctl('/faults', { clear: true });
+    await srv.ctl('/faults', { down: true });
+    const run2 = runId(`dupdrain${ackBatch}`);
+    await b.msg('track', { run: run2, n: OPT.dupN });
+    await waitFor(async () => { const s = await b.msg('stats'); return { done: s.stats.queued === OPT.dupN && s.stats.pendingWrite === 0 }; }, 30000, 100);
+    await b.kill();
+    await srv.ctl('/faults', { down: false });
+    const tWake = Date.now();
+    await b.msg('stats');
+    await drained(b, OPT.drainCapS * 1000);
+    const i = await b.msg('info');
+    const sv2 = await srv.run(run2);
+    const drainS = sv2.last ? (sv2.last - tWake) / 1000 : null;
+    const writes = (i.storage_calls?.set ?? 0) + (i.storage_calls?.remove ?? 0);
+    Object.assign(res, { drain_unique: sv2.unique, drain_duplicates: sv2.duplicates, events_per_s: drainS ? sv2.unique / drainS : null, storage_writes: writes, writes_per_event: sv2.unique ? writes / sv2.unique : null });
+    log(`  ackBatch ${ackBatch}: ${sv.duplicates} duplicates over ${stops} stops = ${res.duplicates_per_stop?.toFixed(1)} per stop (${sv.unique}/${OPT.dupN} unique); no-stop drain ${res.events_per_s?.toFixed(0)} ev/s, ${writes} storage writes = ${(res.writes_per_event ?? 0).toFixed(3)} per event`);
+  } catch (e) {
+    res.error = String(e.stack || e);
+    log(`  ackBatch ${ackBatch}: ERROR ${res.error}`);
+  } finally {
+    await b.close();
+    await srv.ctl('/faults', { clear: true }).catch(() => {});
+    await srv.ctl('/settings', { idempotency: true }).catch(() => {});
+  }
+  return res;
+}
+
 // The peer-bench procedure: server failing, 100 track(), 2 s, kill the worker (or not: control),
 // server back, wake the worker with a message, wait up to DUR_WAIT_S (stop once all arrived and
 // 5 s passed without more); count on the server.
@@ -467,6 +533,9 @@ async function main() {
     O.perf_runs = [];
     for (let i = 0; i < OPT.reps; i++) O.perf_runs.push(await perfRun(ext, srv, i));
     O.cold = await coldStartRun(ext, srv);
+    log(`== duplicates per worker stop (a server that stores every POST), done-mark batch ${OPT.ackCurve.join(', ')}`);
+    O.dup_curve = [];
+    for (const k of OPT.ackCurve) O.dup_curve.push(await dupRun(inst, srv, k));
     O.durability = {};
     for (const mode of OPT.durModes) {
       const runs = [];

@@ -8,7 +8,13 @@ export declare class InhouseError extends Error {
   readonly field?: string;
 }
 
-/** Tracks through the background tracker; resolves once the event is durably queued there. */
+/**
+ * Tracks through the background tracker; resolves once the event is durably queued there.
+ * Rejects only with an {@link InhouseError}: properties are checked here first (`INVALID_PROPERTIES`
+ * naming the path, also for getters or Proxy traps that throw and revoked Proxies), then again in
+ * the background.
+ */
 export declare function track(eventName: string, properties?: Properties, options?: TrackOptions): Promise<TrackResult>;
 export declare function stats(): Promise<TrackerStats>;
+/** Asks the background to deliver now. Unlike the background's own `tracker.flush()`, it does not end a wait after network errors. */
 export declare function flush(): Promise<FlushResult>;

@@ -3,6 +3,13 @@
 // promise settles when the background has stored them durably.
 
 const MESSAGE_TAG = '__inhouse_tracker__';
+// The core's limits (src/core/event.rs): objects and arrays nest at most 10 levels, the
+// properties object itself being level 1; strings and keys are at most 8 KiB of UTF-8.
+const MAX_DEPTH = 10;
+const MAX_STRING_BYTES = 8192;
+// The largest `maxEventBytes` the background accepts (1 MiB): properties that surely serialize
+// to more can never be sent, whatever the background's setting.
+const MAX_EVENT_BYTES = 1024 * 1024;
 
 /** Same class as the main entry's InhouseError (code, message, field). */
 export class InhouseError extends Error {
@@ -14,55 +21,211 @@ export class InhouseError extends Error {
   }
 }
 
-// Extension messaging serializes as JSON, which silently drops functions and turns NaN into
-// null. Refuse those here, naming the spot; the background validates everything else.
-function checkJson(value, path, seen) {
+/** The message of whatever was thrown; reading it must not throw in turn. */
+function describe(e) {
+  try {
+    if (e !== null && typeof e === 'object' && typeof e.message === 'string') return e.message;
+    return String(e);
+  } catch {
+    return 'a value that cannot be printed';
+  }
+}
+
+const invalid = (path, message) => new InhouseError('INVALID_PROPERTIES', message, path);
+
+/** Reads `obj[key]`: a getter or a Proxy trap that throws becomes an error naming `path`. */
+function read(obj, key, path) {
+  try {
+    return obj[key];
+  } catch (e) {
+    throw invalid(path, `reading ${path} threw: ${describe(e)}`);
+  }
+}
+
+/** What `value` (an object) is: 'array', 'object' (plain), 'date', or a description. */
+function kindOf(value, path) {
+  try {
+    if (Array.isArray(value)) return 'array'; // throws for a revoked Proxy
+    const proto = Object.getPrototypeOf(value); // a Proxy's getPrototypeOf trap may throw
+    if (proto === null || Object.getPrototypeOf(proto) === null) return 'object';
+    if (value instanceof Date) return 'date';
+  } catch (e) {
+    throw invalid(path, `inspecting ${path} threw: ${describe(e)}`);
+  }
+  let name = '';
+  try {
+    name = value.constructor.name;
+  } catch {}
+  return typeof name === 'string' && name ? `an instance of ${name}` : 'an object with a prototype';
+}
+
+/** Counts `n` more bytes of the serialized properties (a lower bound); throws past the largest limit. */
+function spend(budget, n) {
+  budget.bytes += n;
+  if (budget.bytes > MAX_EVENT_BYTES) {
+    throw new InhouseError('EVENT_TOO_LARGE', 'properties are larger than 1 MiB serialized, more than any tracker accepts (maxEventBytes)', 'properties');
+  }
+}
+
+/**
+ * Checks `value` at `path` (`level`: the nesting level it would open, the properties object
+ * being 1) and returns a plain JSON copy of it. The message carries the copy, so the background
+ * gets exactly what was checked: every getter and Proxy trap ran once, here, and nothing is left
+ * for the message's serialization to trip on. Extension messaging serializes as JSON, which
+ * silently drops functions and turns NaN into null: refused here, naming the spot. The
+ * background validates everything again.
+ */
+function toJson(value, path, level, seen, budget) {
   const t = typeof value;
-  if (t === 'function' || t === 'symbol' || t === 'bigint') {
-    throw new InhouseError('INVALID_PROPERTIES', `${path} is a ${t}, which is not JSON`, path);
+  if (t === 'string') {
+    // UTF-8 takes at least one byte per UTF-16 unit: longer than the limit in units is longer
+    // in bytes. Shorter strings of many-byte characters are measured by the background.
+    if (value.length > MAX_STRING_BYTES) throw invalid(path, `${path}: string longer than 8192 bytes`);
+    spend(budget, value.length + 3);
+    return value;
   }
-  if (t === 'number' && !Number.isFinite(value)) {
-    throw new InhouseError('INVALID_PROPERTIES', `${path} is ${value}, which JSON cannot represent`, path);
+  if (t === 'number') {
+    if (!Number.isFinite(value)) throw invalid(path, `${path} is ${value}, which JSON cannot represent`);
+    spend(budget, 2);
+    return value;
   }
-  if (value === null || t !== 'object' || value instanceof Date) return;
-  if (seen.includes(value)) throw new InhouseError('INVALID_PROPERTIES', `${path} is a circular reference`, path);
-  seen.push(value);
-  if (Array.isArray(value)) {
-    value.forEach((v, i) => {
-      if (v === undefined) throw new InhouseError('INVALID_PROPERTIES', `${path}[${i}] is undefined; use null in arrays`, `${path}[${i}]`);
-      checkJson(v, `${path}[${i}]`, seen);
-    });
-  } else {
-    const proto = Object.getPrototypeOf(value);
-    if (proto !== null && Object.getPrototypeOf(proto) !== null) {
-      const name = value.constructor?.name || 'object';
-      throw new InhouseError('INVALID_PROPERTIES', `${path} is an instance of ${name}, not a plain object`, path);
+  if (t === 'boolean' || value === null) {
+    spend(budget, 5);
+    return value;
+  }
+  if (t === 'bigint') {
+    throw invalid(path, `${path} is a BigInt, which JSON cannot represent; convert it to a string or a number`);
+  }
+  if (t !== 'object') throw invalid(path, `${path} is a ${t}, which is not JSON`); // function, symbol, undefined
+  if (seen.includes(value)) throw invalid(path, `${path} is a circular reference`);
+  const kind = kindOf(value, path);
+  if (kind === 'date') {
+    let time;
+    try {
+      time = Date.prototype.getTime.call(value);
+    } catch (e) {
+      throw invalid(path, `inspecting ${path} threw: ${describe(e)}`);
     }
-    for (const k of Object.keys(value)) checkJson(value[k], `${path}.${k}`, seen);
+    if (Number.isNaN(time)) throw invalid(path, `${path} is an invalid Date`);
+    spend(budget, 27);
+    return new Date(time).toISOString(); // what the tracker sends for a Date
+  }
+  if (kind !== 'array' && kind !== 'object') {
+    throw invalid(path, `${path} is ${kind}, not a plain object, array or JSON value`);
+  }
+  if (level > MAX_DEPTH) throw invalid(path, `${path}: properties may nest at most 10 levels deep`);
+  seen.push(value);
+  let copy;
+  if (kind === 'array') {
+    copy = [];
+    let length;
+    try {
+      length = value.length; // a Proxy's get trap may throw
+    } catch (e) {
+      throw invalid(path, `reading ${path}.length threw: ${describe(e)}`);
+    }
+    const n = typeof length === 'number' ? length >>> 0 : 0; // as the background reads it
+    for (let i = 0; i < n; i++) {
+      const here = `${path}[${i}]`;
+      const item = read(value, i, here);
+      if (item === undefined) throw invalid(here, `${here} is undefined; use null in arrays`);
+      copy.push(toJson(item, here, level + 1, seen, budget));
+    }
+  } else {
+    let keys;
+    try {
+      keys = Object.keys(value); // a Proxy's ownKeys or getOwnPropertyDescriptor trap may throw
+    } catch (e) {
+      throw invalid(path, `listing the keys of ${path} threw: ${describe(e)}`);
+    }
+    copy = Object.create(null); // a `__proto__` key stays a key
+    for (const key of keys) {
+      const here = `${path}.${key}`;
+      const item = read(value, key, here);
+      if (item === undefined) continue;
+      if (key.length > MAX_STRING_BYTES) throw invalid(here, `${here}: key longer than 8192 bytes`);
+      spend(budget, key.length + 3);
+      copy[key] = toJson(item, here, level + 1, seen, budget);
+    }
   }
   seen.pop();
+  spend(budget, 2);
+  return copy;
+}
+
+/** The track() arguments as plain data, checked; throws an InhouseError. */
+function trackMessage(eventName, properties, options) {
+  if (typeof eventName !== 'string') {
+    throw new InhouseError('INVALID_EVENT_NAME', `event name must be a string, got ${typeof eventName}`, 'eventName');
+  }
+  let dedupKey;
+  if (options !== undefined && options !== null) {
+    if (typeof options !== 'object') {
+      throw new InhouseError('INVALID_TRACK_OPTION', 'track options must be an object such as {dedupKey: "..."}', 'options');
+    }
+    try {
+      dedupKey = options.dedupKey;
+    } catch (e) {
+      throw new InhouseError('INVALID_TRACK_OPTION', `reading options.dedupKey threw: ${describe(e)}`, 'dedupKey');
+    }
+    if (dedupKey !== undefined && typeof dedupKey !== 'string') {
+      throw new InhouseError('INVALID_TRACK_OPTION', 'dedupKey must be a string', 'dedupKey');
+    }
+  }
+  const message = { op: 'track', eventName };
+  if (properties !== undefined && properties !== null) {
+    message.properties = toJson(properties, 'properties', 1, [], { bytes: 0 });
+  }
+  if (dedupKey !== undefined) message.options = { dedupKey };
+  return message;
 }
 
 async function send(message) {
+  let pending;
+  try {
+    pending = chrome.runtime.sendMessage({ [MESSAGE_TAG]: 1, ...message });
+  } catch (e) {
+    // Thrown at once: the message could not be serialized (too large, not cloneable), or there
+    // is no extension to send it to (reloaded or uninstalled: "Extension context invalidated").
+    const why = describe(e);
+    let name = '';
+    try {
+      name = String(e.name);
+    } catch {}
+    if (message.op === 'track' && /length exceeded|too large/i.test(why)) {
+      throw new InhouseError('EVENT_TOO_LARGE', `the event could not be sent to the background: ${why}`, 'properties');
+    }
+    if (message.op === 'track' && (name === 'DataCloneError' || /serializ|clone/i.test(why))) {
+      throw new InhouseError('INVALID_PROPERTIES', `the properties could not be sent to the background: ${why}`, 'properties');
+    }
+    throw new InhouseError('SHUT_DOWN', `the background service worker cannot be reached: ${why}`);
+  }
   let reply;
   try {
-    reply = await chrome.runtime.sendMessage({ [MESSAGE_TAG]: 1, ...message });
+    reply = await pending;
   } catch (e) {
-    throw new InhouseError('SHUT_DOWN', `the background service worker did not answer: ${e.message}`);
+    throw new InhouseError('SHUT_DOWN', `the background service worker did not answer: ${describe(e)}`);
   }
   if (!reply) throw new InhouseError('SHUT_DOWN', 'no tracker in the background: call init() in the service worker');
-  if (!reply.ok) throw new InhouseError(reply.error.code, reply.error.message, reply.error.field);
+  if (!reply.ok) {
+    const error = reply.error ?? {};
+    throw new InhouseError(typeof error.code === 'string' ? error.code : 'INTERNAL', String(error.message ?? 'the background failed'), error.field ?? undefined);
+  }
   return reply.result;
 }
 
-/** Tracks an event through the background. Resolves with {id, status} once it is stored. */
+/**
+ * Tracks an event through the background. Resolves with {id, status} once it is stored; rejects
+ * with an InhouseError (never anything else) for input that can never be sent.
+ */
 export function track(eventName, properties, options) {
+  let message;
   try {
-    if (properties !== undefined && properties !== null) checkJson(properties, 'properties', []);
+    message = trackMessage(eventName, properties, options);
   } catch (e) {
-    return Promise.reject(e);
+    return Promise.reject(e instanceof InhouseError ? e : new InhouseError('INVALID_PROPERTIES', describe(e), 'properties'));
   }
-  return send({ op: 'track', eventName, properties, options });
+  return send(message);
 }
 
 /** The background tracker's stats. */
@@ -70,7 +233,11 @@ export function stats() {
   return send({ op: 'stats' });
 }
 
-/** Asks the background tracker to deliver now; resolves like Tracker.flush(). */
+/**
+ * Asks the background tracker to deliver now; resolves like Tracker.flush(). A wait after
+ * network errors is not cut short from here (only the background's own tracker.flush() does
+ * that), so many flush() calls during an outage do not each cost a request.
+ */
 export function flush() {
   return send({ op: 'flush' });
 }

@@ -2,13 +2,13 @@
 
 /** Stable error codes carried by every {@link InhouseError}. */
 export type InhouseErrorCode =
-  /** An option given to init() is missing or malformed (`field` names it). */
+  /** An option given to init() is missing or malformed (`field` names it), or init() was called twice or outside the background service worker. */
   | 'INVALID_OPTION'
   /** `appId` differs from the extension's own `chrome.runtime.id`. */
   | 'APP_ID_MISMATCH'
   /** The event name breaks the rule: 1–128 chars, a letter first, then letters, digits, `_`. */
   | 'INVALID_EVENT_NAME'
-  /** Properties are not plain JSON, or break a limit (`field` is the path, e.g. `properties.a[2]`). */
+  /** Properties are not plain JSON, cannot be read (a getter or Proxy trap threw, a revoked Proxy), or break a limit (`field` is the path, e.g. `properties.a[2]`). */
   | 'INVALID_PROPERTIES'
   /** The serialized event exceeds `maxEventBytes`. */
   | 'EVENT_TOO_LARGE'
@@ -138,7 +138,7 @@ export interface Tracker {
   readonly ready: Promise<void>;
   /** Resolves once the event is durably queued; rejects only for input that can never be sent. */
   track(eventName: string, properties?: Properties, options?: TrackOptions): Promise<TrackResult>;
-  /** Delivers what it can; resolves when the queue is empty or delivery is blocked, saying which. */
+  /** Delivers what it can (a wait after network errors ends: one request tries at once); resolves when the queue is empty or delivery is blocked, saying which. */
   flush(): Promise<FlushResult>;
   stats(): Promise<TrackerStats>;
   /** New credentials; a pause caused by a 401/403 ends at once. */
@@ -150,5 +150,9 @@ export interface Tracker {
   shutdown(): Promise<void>;
 }
 
-/** Creates the tracker: once, synchronously, at the top level of the background service worker. */
+/**
+ * Creates the tracker: once, synchronously, at the top level of the background service worker.
+ * Throws an `INVALID_OPTION` InhouseError when a tracker already runs, and in an extension page or
+ * content script (use `@inhouse/chrome-tracker/client` there). Allowed outside extensions.
+ */
 export declare function init(options: TrackerOptions): Tracker;

@@ -10,7 +10,9 @@ import { initSync, Tracker as WasmTracker, useErrorClass } from './inhouse_track
 
 const MESSAGE_TAG = '__inhouse_tracker__';
 const ALARM_NAME = 'inhouse-tracker:wake';
+const INDEX_KEY = 'inhouse:v1:index';
 const INIT_WAIT_MS = 10_000;
+const RELAYED_FLUSH = Symbol();
 
 const chromeApi = globalThis.chrome;
 const inServiceWorker =
@@ -115,7 +117,11 @@ class Tracker {
     return this.#call((t) => t.track(eventName, properties, options));
   }
   flush() {
-    return this.#call((t) => t.flush());
+    return this.#call((t) => t.flush(true)); // ends a wait after network errors: the network may be back
+  }
+  /** @internal flush() from another context: never ends a backoff, so callers cannot cause a request each. */
+  [RELAYED_FLUSH]() {
+    return this.#call((t) => t.flush(false));
   }
   stats() {
     return this.#afterReady((t) => t.stats());
@@ -133,6 +139,14 @@ class Tracker {
   wake() {
     if (this.#wasm) this.#wasm.wake();
   }
+  /** @internal for benchmarks: `{ackBatch}`, done-marks per storage write (default 5). */
+  _tune(settings) {
+    return this.#call((t) => t.setAckBatch(settings.ackBatch));
+  }
+  /** @internal other code removed the SDK's data from chrome.storage.local: write the queue again. */
+  storageLost() {
+    if (this.#wasm) this.#wasm.storageLost();
+  }
   shutdown() {
     if (current === this) current = null;
     return this.#call((t) => t.shutdown());
@@ -144,6 +158,11 @@ class Tracker {
  * worker. Returns at once; calls made before the wasm is ready are queued, not lost.
  */
 export function init(options) {
+  // In a popup, options page or content script, a second tracker would share the background's
+  // storage and lose events.
+  if (chromeApi?.runtime?.id && !inServiceWorker) {
+    throw new InhouseError('INVALID_OPTION', "init() belongs in the background service worker: pages and content scripts use '@inhouse/chrome-tracker/client'");
+  }
   if (current) {
     throw new InhouseError('INVALID_OPTION', 'init() was already called in this context; call shutdown() on the first tracker before creating another');
   }
@@ -164,12 +183,13 @@ function trackerForMessage() {
   });
 }
 
+// Async: whatever it throws becomes a rejection, answered as an error reply.
 async function handleMessage(tracker, msg) {
   switch (msg.op) {
     case 'track':
       return tracker.track(msg.eventName, msg.properties, msg.options);
     case 'flush':
-      return tracker.flush();
+      return tracker[RELAYED_FLUSH]();
     case 'stats':
       return tracker.stats();
     default:
@@ -189,7 +209,10 @@ if (chromeApi?.runtime?.onMessage) {
       .then((tracker) => handleMessage(tracker, msg))
       .then(
         (result) => sendResponse({ ok: true, result }),
-        (e) => sendResponse({ ok: false, error: { code: e.code ?? 'INTERNAL', message: String(e.message ?? e), field: e.field } }),
+        (e) => {
+          e = asInhouseError(e);
+          sendResponse({ ok: false, error: { code: e.code, message: e.message, field: e.field } });
+        },
       );
     return true;
   });
@@ -201,4 +224,12 @@ if (chromeApi?.alarms?.onAlarm) {
 }
 if (chromeApi?.runtime?.onStartup) {
   chromeApi.runtime.onStartup.addListener(() => current?.wake());
+}
+// The SDK never removes its index: its removal (chrome.storage.local.clear(), or a remove() by
+// the extension's own code) means the queued events must be written again from memory.
+if (chromeApi?.storage?.onChanged) {
+  chromeApi.storage.onChanged.addListener((changes, area) => {
+    const index = changes[INDEX_KEY];
+    if (area === 'local' && index && index.newValue === undefined) current?.storageLost();
+  });
 }

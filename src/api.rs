@@ -6,7 +6,9 @@
 //! safe to call directly as well.
 
 use crate::core::config;
-use crate::core::engine::{segment_key, Admission, Dropped, Engine, FlushStatus, Note, Send, Stats, TicketResult, WritePlan, INDEX_KEY, SEGMENT_PREFIX};
+use crate::core::engine::{
+    segment_key, Admission, Dropped, Engine, FlushStatus, IndexState, Note, Send, Stats, TicketResult, WritePlan, INDEX_KEY, SEGMENT_PREFIX,
+};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{build_event, EventContext};
 use crate::core::policy::Verdict;
@@ -59,6 +61,8 @@ struct Inner {
     pump_queued: bool,
     timer: Option<schedule::Timeout>,
     alarm_at: Option<u64>,
+    /// When the alarm's existence was last checked (see `reschedule`).
+    alarm_checked_at: u64,
     writing: bool,
 }
 
@@ -90,6 +94,7 @@ fn stats_to_js(st: &Stats) -> JsValue {
         .num("retriesExhausted", d.retries_exhausted)
         .num("purged", d.purged)
         .num("corrupt", d.corrupt)
+        .num("undeliverable", d.undeliverable)
         .done();
     let last_error = match &st.last_error {
         Some(e) => Obj::new().set("code", e.code).set("message", e.message.as_str()).num("at", e.at).done(),
@@ -172,6 +177,7 @@ impl Tracker {
             pump_queued: false,
             timer: None,
             alarm_at: None,
+            alarm_checked_at: 0,
             writing: false,
         };
         let shared = Rc::new(RefCell::new(inner));
@@ -221,7 +227,11 @@ impl Tracker {
 
     fn admit(&self, event_name: JsValue, properties: JsValue, options: JsValue) -> Result<Promise, Error> {
         let name = event_name.as_string().ok_or_else(|| {
-            Error::at(ErrorCode::InvalidEventName, "eventName", cat(&["event name must be a string, got ", &event_name.js_typeof().as_string().unwrap_or_default()]))
+            Error::at(
+                ErrorCode::InvalidEventName,
+                "eventName",
+                cat(&["event name must be a string, got ", &event_name.js_typeof().as_string().unwrap_or_default()]),
+            )
         })?;
         let dedup_key = if options.is_undefined() || options.is_null() {
             None
@@ -230,7 +240,11 @@ impl Tracker {
                 return Err(Error::at(ErrorCode::InvalidTrackOption, "options", "track options must be an object such as {dedupKey: \"...\"}"));
             }
             let k = get(&options, "dedupKey");
-            if k.is_undefined() { None } else { Some(k.as_string().ok_or_else(|| Error::at(ErrorCode::InvalidTrackOption, "dedupKey", "dedupKey must be a string"))?) }
+            if k.is_undefined() {
+                None
+            } else {
+                Some(k.as_string().ok_or_else(|| Error::at(ErrorCode::InvalidTrackOption, "dedupKey", "dedupKey must be a string"))?)
+            }
         };
         let props = props::to_props(&properties)?;
         let mut inner = self.shared.borrow_mut();
@@ -256,13 +270,19 @@ impl Tracker {
     /// Delivers what can be delivered now. Resolves with `{status: "empty"}` when the queue is
     /// empty (and that is stored), or `{status: "blocked", reason, retryAt}` when delivery is
     /// waiting (offline, backoff, paused credentials, disabled).
-    pub fn flush(&self) -> Promise {
+    ///
+    /// `retryNow` (default `true`): a wait caused by network errors ends now. The loader passes
+    /// `false` for flushes relayed from other contexts, so that a page calling `flush()` in a
+    /// loop cannot turn an outage into a request per call.
+    pub fn flush(&self, retry_now: JsValue) -> Promise {
         if self.shared.borrow().phase == Phase::ShutDown {
             return Promise::reject(&js_err(ErrorCode::ShutDown, "the tracker was shut down"));
         }
         let d = deferred();
         let mut inner = self.shared.borrow_mut();
-        inner.engine.retry_network_now(now_ms());
+        if retry_now.as_bool() != Some(false) {
+            inner.engine.retry_network_now(now_ms());
+        }
         inner.flush_waiters.push(d.resolve);
         drop(inner);
         schedule_pump(&self.shared);
@@ -308,6 +328,30 @@ impl Tracker {
         self.shared.borrow().engine.enabled()
     }
 
+    /// Done-marks per index write (default 5): for the benchmark that measures duplicates per
+    /// worker stop against storage writes. Not part of the documented API.
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = setAckBatch)]
+    pub fn set_ack_batch(&self, marks: u32) {
+        self.shared.borrow_mut().engine.set_ack_batch(marks as usize);
+    }
+
+    /// Other code removed the SDK's data from `chrome.storage.local` (the loader watches
+    /// `chrome.storage.onChanged`): the queue in memory is written again.
+    #[wasm_bindgen(js_name = storageLost)]
+    pub fn storage_lost(&self) {
+        let notes = {
+            let mut inner = self.shared.borrow_mut();
+            if inner.phase != Phase::Running {
+                return;
+            }
+            inner.engine.storage_lost(now_ms());
+            inner.engine.drain_notes()
+        };
+        dispatch(&self.shared, notes);
+        schedule_pump(&self.shared);
+    }
+
     /// Resumes delivery now (the loader calls it on the SDK's alarm and on browser start).
     pub fn wake(&self) {
         schedule_pump(&self.shared);
@@ -341,6 +385,7 @@ fn settle(w: &Waiter, id: &str, status: &'static str) {
 }
 
 /// Reads the stored queue, then admits the calls that arrived meanwhile and resumes delivery.
+/// An index that cannot be read (damaged, or not text) is rebuilt from every stored segment.
 fn restore(s: Shared) {
     let now = now_ms();
     storage::get_keys(&[INDEX_KEY.to_string()], move |r| {
@@ -349,11 +394,39 @@ fn restore(s: Shared) {
             Err(why) => return restored(&s, now, Err(why)),
         };
         let index = found.text(INDEX_KEY);
-        let keys = Engine::segment_keys(index.as_deref());
-        if keys.is_empty() {
-            return restored(&s, now, Ok((index, None)));
+        match Engine::index_state(index.as_deref(), found.present(INDEX_KEY)) {
+            IndexState::Absent => restored(&s, now, Ok((None, None))),
+            IndexState::Readable => {
+                let keys = Engine::segment_keys(index.as_deref());
+                if keys.is_empty() {
+                    return restored(&s, now, Ok((index, None)));
+                }
+                storage::get_keys(&keys, move |r| restored(&s, now, r.map(|segments| (index, Some(segments)))));
+            }
+            IndexState::Unreadable => rebuild(s, now),
         }
-        storage::get_keys(&keys, move |r| restored(&s, now, r.map(|segments| (index, Some(segments)))));
+    });
+}
+
+/// Reads every stored segment and rebuilds the queue from them.
+fn rebuild(s: Shared, now: u64) {
+    storage::keys_with_prefix(SEGMENT_PREFIX, move |keys| {
+        let keys = keys.unwrap_or_default();
+        let read = keys.clone();
+        storage::get_keys(&read, move |r| {
+            let segments = match r {
+                Ok(found) => keys
+                    .into_iter()
+                    .map(|k| {
+                        let text = found.text(&k);
+                        (k, text)
+                    })
+                    .collect(),
+                Err(why) => return restored(&s, now, Err(why)),
+            };
+            s.borrow_mut().engine.rebuild(segments, now);
+            restored(&s, now, Ok((None, None)));
+        });
     });
 }
 
@@ -366,6 +439,8 @@ fn restored(s: &Shared, now: u64, loaded: Result<(Option<String>, Option<storage
     let ready = {
         let mut inner = s.borrow_mut();
         match loaded {
+            // Rebuilt already (see `rebuild`): nothing to read, and no orphans.
+            Ok((None, None)) if inner.engine.restored() => {}
             Ok((index, segments)) => {
                 // Each segment's text is copied into the wasm when the engine asks for it, and
                 // dropped once decoded: a start never holds the stored queue twice.
@@ -384,6 +459,12 @@ fn restored(s: &Shared, now: u64, loaded: Result<(Option<String>, Option<storage
     dispatch(s, notes);
     for f in ready {
         let _ = f.call0(&JsValue::UNDEFINED);
+    }
+    // A `shutdown()` that came before the queue was read: it stores what was tracked
+    // meanwhile, then stops.
+    if !s.borrow().shutdown_waiters.is_empty() {
+        continue_shutdown(s);
+        return;
     }
     // Delivery resumes in the next task, so that what waits for `ready` runs first rather than
     // behind the first requests' `fetch` calls.
@@ -455,13 +536,22 @@ fn start_send(s: &Shared, send: Send) {
     let c = inner.engine.config();
     let url = c.track_url();
     let label = c.debug.then(|| cat(&["[inhouse] ", &name, " ", &id, ": "]));
-    let req = transport::Request { url: &url, credentials: inner.engine.credentials(), app_id: &c.app_id, event_id: &id, body: &body, timeout_ms: c.request_timeout_ms };
+    let req = transport::Request {
+        url: &url,
+        credentials: inner.engine.credentials(),
+        app_id: &c.app_id,
+        event_id: &id,
+        body: &body,
+        timeout_ms: c.request_timeout_ms,
+    };
     let s = s.clone();
     transport::send(req, move |verdict| {
         if let Some(label) = label {
             let outcome = match &verdict {
                 Verdict::Delivered => "delivered",
-                Verdict::Retry { error, .. } | Verdict::Unreachable { error } | Verdict::Pause { error } | Verdict::Reject { error } => error.code.as_str(),
+                Verdict::Retry { error, .. } | Verdict::Unreachable { error } | Verdict::Pause { error } | Verdict::Reject { error } => {
+                    error.code.as_str()
+                }
             };
             web_sys::console::debug_1(&cat(&[label.as_str(), outcome]).into());
         }
@@ -477,6 +567,10 @@ fn start_write(s: &Shared, w: WritePlan) {
     let values = Object::new();
     for (i, seq) in w.segments.iter().enumerate() {
         let text = JsValue::from_str(s.borrow().engine.segment_str(i));
+        let _ = Reflect::set(&values, &JsValue::from_str(&segment_key(*seq)), &text);
+    }
+    for seq in &w.rewrite {
+        let text = JsValue::from_str(s.borrow().engine.stored_segment_str(*seq));
         let _ = Reflect::set(&values, &JsValue::from_str(&segment_key(*seq)), &text);
     }
     let _ = Reflect::set(&values, &JsValue::from_str(INDEX_KEY), &JsValue::from_str(&w.index));
@@ -502,7 +596,9 @@ fn start_write(s: &Shared, w: WritePlan) {
 /// write, stops the tracker and settles them.
 fn continue_shutdown(s: &Shared) {
     let mut inner = s.borrow_mut();
-    if inner.shutdown_waiters.is_empty() || inner.writing {
+    // Before the stored queue is read nothing may be written (it would overwrite the stored
+    // index): `restored` continues the shutdown.
+    if inner.shutdown_waiters.is_empty() || inner.writing || inner.phase == Phase::Starting {
         return;
     }
     if let Some(w) = inner.engine.take_write_plan(now_ms(), true) {
@@ -602,14 +698,22 @@ fn reschedule(s: &Shared, now: u64) {
     let next = inner.engine.next_wakeup(now);
     match next {
         Some(at) => {
-            if inner.timer.as_ref().is_none_or(|t| t.at > at) {
+            // A long wait is cut into checks, each of which makes sure the alarm still exists
+            // (other code may call chrome.alarms.clearAll()): the worker lives 30 s after its
+            // last event, so a check every 20 s sees a cleared alarm before the worker stops.
+            let fire_at = at.min(now + schedule::ALARM_CHECK_MS);
+            if inner.timer.as_ref().is_none_or(|t| t.at > fire_at) {
                 let handler = inner.pump_handler.clone().expect("set in new");
-                inner.timer = Some(schedule::Timeout::start(&handler, at.saturating_sub(now), at));
+                inner.timer = Some(schedule::Timeout::start(&handler, fire_at.saturating_sub(now), fire_at));
             }
             let want = at.max(now + schedule::MIN_ALARM_DELAY_MS);
             if inner.alarm_at.is_none_or(|a| a.abs_diff(want) > 5_000 && (a < now || want < a)) {
                 inner.alarm_at = Some(want);
+                inner.alarm_checked_at = now;
                 schedule::set_alarm(want, now);
+            } else if now >= inner.alarm_checked_at + schedule::ALARM_CHECK_MS {
+                inner.alarm_checked_at = now;
+                schedule::ensure_alarm(inner.alarm_at.unwrap_or(want), now);
             }
         }
         None => {
@@ -620,7 +724,6 @@ fn reschedule(s: &Shared, now: u64) {
         }
     }
 }
-
 
 impl Tracker {
     /// A second handle on the same tracker (tests pass one to JavaScript and keep the other).

@@ -2,8 +2,8 @@
 //! Host tests of `core::config`: option validation into a `Config`.
 
 use inhouse_tracker::core::config::{
-    self, is_extension_id, validate, validate_base_url, validate_credentials, Config, Credentials, Limits, OptionKind,
-    Options, RetryPolicy, Value as Given, DEFAULT_BASE_URL, OPTIONS, TRACK_PATH,
+    self, is_extension_id, validate, validate_base_url, validate_credentials, Config, Credentials, Limits, OptionKind, Options, RetryPolicy,
+    Value as Given, DEFAULT_BASE_URL, OPTIONS, TRACK_PATH,
 };
 use inhouse_tracker::core::error::{Error, ErrorCode};
 use serde_json::{json, Value};
@@ -78,10 +78,7 @@ fn defaults() {
     assert_eq!(c.credentials, Credentials { token_id: "tid_123".into(), token_secret: SECRET.into() });
     assert_eq!(c.limits, Limits { max_queue_events: 20_000, max_queue_bytes: 4 * 1024 * 1024, max_event_bytes: 32 * 1024 });
     assert_eq!(c.limits, Limits::default());
-    assert_eq!(
-        c.retry,
-        RetryPolicy { base_delay_ms: 1_000, max_delay_ms: 300_000, max_attempts: 25, max_retry_after_ms: 86_400_000 }
-    );
+    assert_eq!(c.retry, RetryPolicy { base_delay_ms: 1_000, max_delay_ms: 300_000, max_attempts: 25, max_retry_after_ms: 86_400_000 });
     assert_eq!(c.retry, RetryPolicy::default());
     assert_eq!(c.request_timeout_ms, 10_000);
     assert_eq!(c.concurrency, 6);
@@ -115,11 +112,7 @@ fn ranges() -> Vec<(Value, Value, &'static str)> {
         (json!({"retry": {"baseDelayMs": 99}}), json!({"retry": {"baseDelayMs": 600_001}}), "retry.baseDelayMs"),
         (json!({"retry": {"maxDelayMs": 999}}), json!({"retry": {"maxDelayMs": 86_400_001}}), "retry.maxDelayMs"),
         (json!({"retry": {"maxAttempts": 0}}), json!({"retry": {"maxAttempts": 1001}}), "retry.maxAttempts"),
-        (
-            json!({"retry": {"maxRetryAfterMs": 999}}),
-            json!({"retry": {"maxRetryAfterMs": 7 * 86_400_000u64 + 1}}),
-            "retry.maxRetryAfterMs",
-        ),
+        (json!({"retry": {"maxRetryAfterMs": 999}}), json!({"retry": {"maxRetryAfterMs": 7 * 86_400_000u64 + 1}}), "retry.maxRetryAfterMs"),
     ]
 }
 
@@ -449,10 +442,26 @@ fn the_option_table() {
     assert_eq!(
         names,
         [
-            "tokenId", "tokenSecret", "appId", "baseUrl", "allowAnyAppId", "maxQueueEvents", "maxQueueBytes", "maxEventBytes",
-            "requestTimeoutMs", "concurrency", "retry", "debug", "wasmUrl", "onError", "onDrop",
+            "tokenId",
+            "tokenSecret",
+            "appId",
+            "baseUrl",
+            "allowAnyAppId",
+            "maxQueueEvents",
+            "maxQueueBytes",
+            "maxEventBytes",
+            "requestTimeoutMs",
+            "concurrency",
+            "retry",
+            "debug",
+            "wasmUrl",
+            "onError",
+            "onDrop",
             // retry.*
-            "baseDelayMs", "maxDelayMs", "maxAttempts", "maxRetryAfterMs",
+            "baseDelayMs",
+            "maxDelayMs",
+            "maxAttempts",
+            "maxRetryAfterMs",
         ]
     );
     for (row, name) in [
@@ -560,10 +569,7 @@ fn messages_word_for_word() {
              events whose x-inhouse-app equals the registered extension id (omit appId to use chrome.runtime.id)"
         )
     );
-    assert_eq!(
-        msg(validate(with(json!({})), None)),
-        "appId is required outside a Chrome extension (chrome.runtime.id is not available)"
-    );
+    assert_eq!(msg(validate(with(json!({})), None)), "appId is required outside a Chrome extension (chrome.runtime.id is not available)");
     assert_eq!(
         msg(validate(with(json!({"appId": "dev-app"})), None)),
         "appId \"dev-app\" is not a Chrome extension id (32 letters a-p); set allowAnyAppId: true only for development"

@@ -329,3 +329,27 @@ fn network_backoff_of_a_lone_event_stays_capped() {
     assert!(drops(&h.drain()).is_empty());
     assert_eq!(h.e.stats(h.now).queued, 1);
 }
+
+#[test]
+fn a_queue_cleared_by_other_code_is_written_again() {
+    let mut h = stored_queue(10);
+    let sent = h.poll_all();
+    for s in &sent[..3] {
+        h.answer(s, delivered());
+    }
+    for s in &sent[3..] {
+        h.answer(s, retry(None));
+    }
+    // The extension's own code: chrome.storage.local.clear().
+    h.store.0.clear();
+    h.e.storage_lost(h.now);
+    let errs = errors(&h.drain());
+    assert!(errs.iter().any(|e| e.code == ErrorCode::StorageError && e.message.contains("7 queued events")), "{errs:?}");
+    assert_eq!(h.settle_writes(), 1);
+    let mut r = h.store.restore(h.config.clone(), 5, h.now + 8 * 86_400_000);
+    assert!(r.drain_notes().is_empty(), "the rewritten queue reads back whole");
+    let got = ids_sent(&mut r, h.now + 8 * 86_400_000);
+    let delivered: HashSet<&String> = sent[..3].iter().map(|s| &s.id).collect();
+    assert_eq!(got.len(), 7);
+    assert!(got.iter().all(|id| !delivered.contains(id)), "delivered events are not sent again");
+}

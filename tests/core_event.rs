@@ -3,9 +3,8 @@
 
 use inhouse_tracker::core::error::{Error, ErrorCode};
 use inhouse_tracker::core::event::{
-    build_event, check_dedup_key, check_properties, dedup_event_id, new_event_id, normalize_event_name,
-    request_body, rfc3339_ms, EventContext, NewEvent, Path, Props, PropsWriter, Rng, MAX_DEDUP_KEY_LEN, MAX_EVENT_NAME_LEN,
-    MAX_PROPERTY_DEPTH, MAX_STRING_BYTES, SDK,
+    build_event, check_dedup_key, check_properties, dedup_event_id, new_event_id, normalize_event_name, request_body, rfc3339_ms, EventContext,
+    NewEvent, Path, Props, PropsWriter, Rng, MAX_DEDUP_KEY_LEN, MAX_EVENT_NAME_LEN, MAX_PROPERTY_DEPTH, MAX_STRING_BYTES, SDK,
 };
 use inhouse_tracker::core::json::Json;
 use proptest::prelude::*;

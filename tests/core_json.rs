@@ -18,7 +18,8 @@ fn from_serde(v: &serde_json::Value) -> Json {
 
 #[test]
 fn writes_what_serde_json_reads_back() {
-    let v = serde_json::json!({"s": "quote \" backslash \\ nl \n tab \t ctrl \u{1} é 😀", "n": -1.5e3, "a": [null, true, false, 0, {}], "o": {"k": []}});
+    let v =
+        serde_json::json!({"s": "quote \" backslash \\ nl \n tab \t ctrl \u{1} é 😀", "n": -1.5e3, "a": [null, true, false, 0, {}], "o": {"k": []}});
     let props = Props::from_json(&from_serde(&v)).unwrap();
     let text = props.as_str();
     assert!(!text.contains('\n') && !text.contains('\t'), "no raw newline or tab: {text}");

@@ -6,9 +6,7 @@
 
 use inhouse_tracker::core::config::RetryPolicy;
 use inhouse_tracker::core::error::{Error, ErrorCode};
-use inhouse_tracker::core::policy::{
-    backoff_ms, classify, rate_limit_reset_ms, retry_after_ms, rfc3339_ms, Answer, Doc, ServerError, Verdict,
-};
+use inhouse_tracker::core::policy::{backoff_ms, classify, rate_limit_reset_ms, retry_after_ms, rfc3339_ms, Answer, Doc, ServerError, Verdict};
 use proptest::prelude::*;
 use serde_json::Value;
 use std::cell::RefCell;
@@ -93,12 +91,9 @@ fn success_and_conflict_are_delivered() {
 #[test]
 fn pauses() {
     let body = r#"{"status":"error","errors":[{"code":"INVALID_TOKEN","message":"token revoked"}]}"#;
-    for (code, want) in [
-        (401, ErrorCode::AuthFailed),
-        (403, ErrorCode::PermissionDenied),
-        (404, ErrorCode::EndpointNotFound),
-        (405, ErrorCode::EndpointNotFound),
-    ] {
+    for (code, want) in
+        [(401, ErrorCode::AuthFailed), (403, ErrorCode::PermissionDenied), (404, ErrorCode::EndpointNotFound), (405, ErrorCode::EndpointNotFound)]
+    {
         match status(code, body) {
             Verdict::Pause { error } => {
                 assert_eq!(error.code, want, "{code}");

@@ -60,7 +60,7 @@ async fn javascript_api_validates_coalesces_and_delivers() {
     assert_eq!(out["statuses"], json!(["queued"]));
     // 50 calls in one turn share one storage write.
     assert_eq!(set_calls(&fake) - writes_before, 1);
-    let flushed = json(&settle(t.flush()).await.unwrap());
+    let flushed = json(&settle(t.flush(JsValue::UNDEFINED)).await.unwrap());
     assert_eq!(flushed["status"], "empty", "{flushed}");
     let events = stored_events().await;
     assert_eq!(events.len(), 50);
@@ -83,7 +83,7 @@ async fn queue_survives_a_restart_and_delivers_once() {
     for i in 0..20 {
         let _ = t.track("restart_test".into(), js(&json!({"i": i})), JsValue::UNDEFINED);
     }
-    let r = json(&settle(t.flush()).await.unwrap());
+    let r = json(&settle(t.flush(JsValue::UNDEFINED)).await.unwrap());
     assert_eq!(r["status"], "blocked", "{r}");
     settle(t.shutdown()).await.unwrap();
     drop(t);
@@ -139,7 +139,7 @@ async fn opt_out_persists_and_purges() {
     let t2 = tracker(json!({}));
     settle(t2.ready()).await.unwrap();
     assert!(!t2.is_enabled(), "the opt-out survives a restart");
-    assert_eq!(json(&settle(t2.flush()).await.unwrap())["status"], "empty");
+    assert_eq!(json(&settle(t2.flush(JsValue::UNDEFINED)).await.unwrap())["status"], "empty");
     assert!(stored_events().await.is_empty());
     settle(t2.shutdown()).await.unwrap();
 }
@@ -171,7 +171,7 @@ async fn dedup_key_delivers_once() {
 /// bounded: 30 s).
 async fn wait_empty(t: &Tracker) {
     for _ in 0..300 {
-        if json(&settle(t.flush()).await.unwrap())["status"] == "empty" {
+        if json(&settle(t.flush(JsValue::UNDEFINED)).await.unwrap())["status"] == "empty" {
             return;
         }
         sleep(100).await;

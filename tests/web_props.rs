@@ -18,10 +18,7 @@ fn convert(expr: &str) -> Result<serde_json::Value, (String, String)> {
 #[wasm_bindgen_test]
 fn plain_json_converts_exactly() {
     let v = convert(r#"{s: "x", n: 1, f: 1.5, neg: -2, b: true, z: null, a: [1, "2", {c: []}], o: {p: {q: "deep"}}}"#).unwrap();
-    assert_eq!(
-        v,
-        serde_json::json!({"s":"x","n":1,"f":1.5,"neg":-2,"b":true,"z":null,"a":[1,"2",{"c":[]}],"o":{"p":{"q":"deep"}}})
-    );
+    assert_eq!(v, serde_json::json!({"s":"x","n":1,"f":1.5,"neg":-2,"b":true,"z":null,"a":[1,"2",{"c":[]}],"o":{"p":{"q":"deep"}}}));
     // Integers stay integers on the wire, as JSON.stringify writes them.
     assert_eq!(serde_json::to_string(&v["n"]).unwrap(), "1");
     // Every number is written exactly as JSON.stringify writes it, keys in insertion order.
@@ -73,4 +70,28 @@ fn top_level_must_be_a_plain_object() {
         let (code, field) = convert(expr).expect_err(expr);
         assert_eq!((code.as_str(), field.as_str()), ("INVALID_PROPERTIES", "properties"), "{expr}");
     }
+}
+
+/// Values whose own code throws while they are read (Proxy traps, getters): bad input named by
+/// its path, never an exception unwinding through the wasm. Repeated far past the point where a
+/// leaked wasm stack used to break the tracker ("memory access out of bounds" after ~100).
+#[wasm_bindgen_test]
+fn throwing_traps_are_bad_input_and_leave_the_walk_working() {
+    let cases = [
+        ("{list: new Proxy([1, 2], {get(t, k) { if (k === '1') throw new Error('index'); return Reflect.get(t, k) }})}", "properties.list[1]"),
+        ("(() => { const r = Proxy.revocable({}, {}); r.revoke(); return {draft: r.proxy} })()", "properties.draft"),
+        ("{p: new Proxy({}, {ownKeys() { throw new Error('ownKeys') }})}", "properties.p"),
+        ("{p: new Proxy({}, {getPrototypeOf() { throw new Error('proto') }})}", "properties.p"),
+        ("{d: new Proxy(new Date(0), {})}", "properties.d"),
+        ("{a: [new Proxy([], {get(t, k) { if (k === 'length') throw new Error('len'); return Reflect.get(t, k) }})]}", "properties.a[0]"),
+        ("(() => { const r = Proxy.revocable({}, {}); r.revoke(); return r.proxy })()", "properties"),
+        ("new Proxy({}, {ownKeys() { throw new Error('top') }})", "properties"),
+    ];
+    for round in 0..60 {
+        for (expr, field) in cases {
+            let (code, got) = convert(expr).expect_err(expr);
+            assert_eq!((code.as_str(), got.as_str()), ("INVALID_PROPERTIES", field), "{expr} (round {round})");
+        }
+    }
+    assert_eq!(convert("{still: 'works'}").unwrap(), serde_json::json!({"still": "works"}));
 }

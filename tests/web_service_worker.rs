@@ -22,7 +22,7 @@ async fn tracks_and_delivers_without_window() {
         let r = json(&settle(t.track("sw_event".into(), js(&json!({"i": i})), JsValue::UNDEFINED)).await.unwrap());
         assert_eq!(r["status"], "queued");
     }
-    let r = json(&settle(t.flush()).await.unwrap());
+    let r = json(&settle(t.flush(JsValue::UNDEFINED)).await.unwrap());
     assert_eq!(r["status"], "empty", "{r}");
     assert_eq!(stored_events().await.len(), 10);
     settle(t.shutdown()).await.unwrap();

@@ -6,8 +6,8 @@ mod support;
 
 use inhouse_tracker::web::js::Obj;
 use inhouse_tracker::web::storage;
-use wasm_bindgen::JsCast;
 use support::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);

@@ -145,7 +145,16 @@ fn bodies_are_read_with_json_parse() {
     let e = error(judge(502, None, None, "  <html><body>Bad Gateway</body></html>\n"));
     assert_eq!(e.code, ErrorCode::ServerError);
     assert_eq!(e.message, "the server failed (HTTP 502): <html><body>Bad Gateway</body></html>");
-    for body in ["", "   ", "[1,2,3]", r#""just a string""#, "null", "42", r#"{"code":429,"message":{"x":1},"errors":"none","error":null}"#, r#"{"errors":{"0":{"code":"X"}}}"#] {
+    for body in [
+        "",
+        "   ",
+        "[1,2,3]",
+        r#""just a string""#,
+        "null",
+        "42",
+        r#"{"code":429,"message":{"x":1},"errors":"none","error":null}"#,
+        r#"{"errors":{"0":{"code":"X"}}}"#,
+    ] {
         let e = error(judge(413, None, None, body));
         assert_eq!(e.message, "the server rejected the event as too large (HTTP 413)", "{body:?}");
     }
@@ -233,7 +242,8 @@ fn rate_limit_waits_from_headers_and_bodies() {
     let e = error(judge(429, None, None, quota));
     assert_eq!(e.code, ErrorCode::RateLimited);
     assert_eq!(e.message, "rate limited by the server (HTTP 429, QUOTA_EXCEEDED): Monthly limit reached");
-    let envelope = r#"{"status":"error","errors":[{"code":"RATE_LIMIT_EXCEEDED","message":"slow down","details":{"resetsOn":"2026-01-01T00:00:10Z"}}]}"#;
+    let envelope =
+        r#"{"status":"error","errors":[{"code":"RATE_LIMIT_EXCEEDED","message":"slow down","details":{"resetsOn":"2026-01-01T00:00:10Z"}}]}"#;
     assert_eq!(wait(judge(429, None, None, envelope)), Some(10_000));
     assert_eq!(wait(judge(429, None, None, r#"{"details":{"resetsOn":"2026-01-01"}}"#)), Some(0));
     assert_eq!(wait(judge(429, None, Some("42"), r#"{"resetsOn":"whenever"}"#)), Some(42_000));

@@ -37,6 +37,8 @@ const tracker = init({
   baseUrl: CONFIG.baseUrl,
   onError: (e) => B.errors.length < 20 && B.errors.push(`onError ${e.code}`),
 });
+// The done-mark policy under test (bench/run.mjs's duplicates curve); the SDK's default otherwise.
+if (CONFIG.ackBatch) tracker._tune({ ackBatch: CONFIG.ackBatch });
 B.readyP = tracker.ready.then(
   () => { B.ready_at = performance.now(); },
   (e) => { B.ready_at = performance.now(); B.errors.push(`ready failed: ${e.code} ${e.message}`); },

@@ -1,4 +1,4 @@
-// Shared by the demo (demo.mjs) and the end-to-end tests (tests/e2e/run.mjs): the local Inhouse
+// Shared by the demo (demo.mjs) and the end-to-end tests (tests/e2e/): the local Inhouse
 // server, a tiny static site on 127.0.0.1 for the content script, and Chromium with the demo
 // extension loaded through playwright-core.
 import fs from 'node:fs';

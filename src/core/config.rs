@@ -472,7 +472,8 @@ pub fn validate_base_url(raw: &str, warnings: &mut Vec<String>) -> Result<String
         None => authority.get(..find(authority, b':')),
     };
     let host = host.unwrap_or(b"");
-    let loopback = host.eq_ignore_ascii_case(b"localhost") || host == b"::1" || host.starts_with(b"127.") && host.iter().filter(|&&b| b == b'.').count() == 3;
+    let loopback =
+        host.eq_ignore_ascii_case(b"localhost") || host == b"::1" || host.starts_with(b"127.") && host.iter().filter(|&&b| b == b'.').count() == 3;
     let why = match rest {
         None => "is not an absolute URL",
         Some(_) if authority.is_empty() => "has no host",

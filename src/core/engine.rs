@@ -117,7 +117,7 @@ impl IndexDoc {
             return None;
         }
         let mut segments = head.split_off(2);
-        segments.sort_by_key(|line| line[0]);
+        segments.sort_unstable_by_key(|line| line[0]);
         segments.dedup_by_key(|line| line[0]);
         let (next, enabled, wait_until, pause_until, pause_key) = match head[0][..] {
             [INDEX_VERSION, next, enabled @ (0 | 1)] => (next, enabled, 0, 0, 0),
@@ -317,6 +317,9 @@ pub struct Write {
 pub struct WritePlan {
     /// The numbers of the new segments, in order.
     pub segments: Vec<u64>,
+    /// Segments already stored that must be written again (their text from
+    /// [`Engine::stored_segment_str`]): other code removed them ([`Engine::storage_lost`]).
+    pub rewrite: Vec<u64>,
     pub index: String,
     pub remove: Vec<String>,
 }
@@ -555,6 +558,8 @@ struct Writing {
     enabled_written: bool,
     /// `set_enabled(false, purge: true)` came while this write was out.
     purged: bool,
+    /// It stores every segment again ([`Engine::storage_lost`]).
+    rewrite: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -652,6 +657,8 @@ pub struct Engine {
     purge_on_restore: bool,
     /// Done-marks per index write (see [`ACK_BATCH`]).
     ack_batch: usize,
+    /// The next write stores every segment again (see [`Engine::storage_lost`]).
+    rewrite_all: bool,
     gate: Gate,
     /// The end of the latest wait the server asked for (`Retry-After` and kin); 0 if none. Kept
     /// apart from `gate` so that an answer to a request sent *before* that response (a late
@@ -699,6 +706,7 @@ impl Engine {
             consent_override: None,
             purge_on_restore: false,
             ack_batch: ACK_BATCH,
+            rewrite_all: false,
             gate: Gate::Open,
             retry_after_until: 0,
             totals: Totals::default(),
@@ -817,7 +825,7 @@ impl Engine {
     /// good index. Segments that cannot be read are lost and counted. Nothing is deleted unread.
     pub fn rebuild(&mut self, segments: Vec<(String, Option<String>)>, now: u64) {
         let mut found: Vec<(u64, Option<String>)> = segments.into_iter().filter_map(|(key, text)| Some((segment_seq(&key)?, text))).collect();
-        found.sort_by_key(|x| x.0);
+        found.sort_unstable_by_key(|x| x.0);
         found.dedup_by_key(|x| x.0);
         let (mut events, mut unreadable) = (0, 0);
         for (seq, text) in found {
@@ -1010,6 +1018,9 @@ impl Engine {
         for (i, &seq) in plan.segments.iter().enumerate() {
             set.push((segment_key(seq), self.segment_text(i)));
         }
+        for &seq in &plan.rewrite {
+            set.push((segment_key(seq), self.stored_segment_str(seq).into()));
+        }
         set.push((INDEX_KEY.to_string(), plan.index));
         Some(Write { set, remove: plan.remove })
     }
@@ -1056,8 +1067,18 @@ impl Engine {
         for &seq in &removed {
             remove.push(segment_key(seq));
         }
-        self.writing = Some(Writing { segments: new_segments, first_ticket, tickets, removed, enabled_written: self.enabled, purged: false });
-        Some(WritePlan { segments, index, remove })
+        let rewrite: Vec<u64> = if self.rewrite_all { self.segments.iter().map(|s| s.seq).collect() } else { Vec::new() };
+        self.writing = Some(Writing {
+            segments: new_segments,
+            first_ticket,
+            tickets,
+            removed,
+            enabled_written: self.enabled,
+            purged: false,
+            rewrite: self.rewrite_all,
+        });
+        self.rewrite_all = false;
+        Some(WritePlan { segments, rewrite, index, remove })
     }
 
     /// The index's text (see the module documentation) for the queue in memory and `new`.
@@ -1119,6 +1140,24 @@ impl Engine {
         self.writing.as_ref().and_then(|w| w.segments.get(i)).map_or("", |s| s.text.as_str())
     }
 
+    /// The stored text of segment `seq` of the queue (empty if there is none).
+    pub fn stored_segment_str(&self, seq: u64) -> &str {
+        self.seg_index(seq).and_then(|si| self.segments.get(si)).map_or("", |s| s.text.as_str())
+    }
+
+    /// Other code removed the queue from storage (`chrome.storage.local.clear()`, or a
+    /// `remove` of the index): the queue in memory is written again, whole, by the next write,
+    /// and the loss that was avoided is reported.
+    pub fn storage_lost(&mut self, now: u64) {
+        self.rewrite_all = true;
+        self.force_write = true;
+        self.mark_dirty(now);
+        let mut msg = String::from("the SDK's data in chrome.storage.local was removed by other code (clear() or remove()); the ");
+        push_u64(&mut msg, self.live_count as u64);
+        msg.push_str(" queued events still in memory were written again");
+        self.fail(Error::new(ErrorCode::StorageError, msg), now);
+    }
+
     /// The outstanding write finished. On success its events are accepted and become sendable;
     /// on failure they are refused (their `track` rejects) and nothing already queued is lost.
     pub fn write_done(&mut self, result: Result<(), String>, now: u64) {
@@ -1139,6 +1178,7 @@ impl Engine {
                 }
             }
             Err(message) => {
+                self.rewrite_all |= w.rewrite;
                 let error = Error::new(ErrorCode::StorageError, String::from("chrome.storage.local write failed: ") + &message);
                 self.fail(error.clone(), now);
                 self.unremoved.extend(w.removed);
@@ -1492,6 +1532,11 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Whether the stored queue has been read ([`Engine::restore`] or [`Engine::rebuild`]).
+    pub fn restored(&self) -> bool {
+        self.restored
     }
 
     /// Whether tracking is enabled.

@@ -28,6 +28,9 @@ pub enum ErrorCode {
     PermissionDenied,
     /// The endpoint does not exist at the configured base URL (404/405): delivery pauses.
     EndpointNotFound,
+    /// The server answered with a redirect, which the SDK never follows (the token secret must
+    /// not reach another address): a configuration error; delivery pauses.
+    Redirected,
     /// The server asked us to slow down (429).
     RateLimited,
     /// The server failed (5xx, or an unexpected status).
@@ -57,6 +60,7 @@ impl ErrorCode {
             ErrorCode::AuthFailed => "AUTH_FAILED",
             ErrorCode::PermissionDenied => "PERMISSION_DENIED",
             ErrorCode::EndpointNotFound => "ENDPOINT_NOT_FOUND",
+            ErrorCode::Redirected => "REDIRECTED",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::ServerError => "SERVER_ERROR",
             ErrorCode::NetworkError => "NETWORK_ERROR",

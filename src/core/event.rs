@@ -251,11 +251,7 @@ fn too_long(at: Path, what: &str) -> Error {
 /// Validates a per-event dedup key.
 pub fn check_dedup_key(key: &str) -> Result<()> {
     if key.is_empty() || char_count(key) > MAX_DEDUP_KEY_LEN {
-        return Err(Error::at(
-            ErrorCode::InvalidTrackOption,
-            "dedupKey",
-            "dedupKey must be 1 to 256 characters",
-        ));
+        return Err(Error::at(ErrorCode::InvalidTrackOption, "dedupKey", "dedupKey must be 1 to 256 characters"));
     }
     Ok(())
 }
@@ -447,7 +443,15 @@ pub fn build_event(
         return Err(Error::at(
             ErrorCode::EventTooLarge,
             "properties",
-            cat(&["event ", &quoted(&name), " is ", &u64_text(size as u64), " bytes serialized; the limit is ", &u64_text(max_event_bytes as u64), " bytes"]),
+            cat(&[
+                "event ",
+                &quoted(&name),
+                " is ",
+                &u64_text(size as u64),
+                " bytes serialized; the limit is ",
+                &u64_text(max_event_bytes as u64),
+                " bytes",
+            ]),
         ));
     }
     Ok(NewEvent { line, name_at, props_at })
@@ -479,7 +483,15 @@ pub fn rfc3339_ms(ms: u64) -> String {
     let (y, m, d) = civil_from_days(days as i64);
     // By hand rather than `format!`: this runs once per `track` call. Years are 1970 and later.
     let mut out = String::with_capacity(24);
-    let fields = [(y as u64, 4, '-'), (m.into(), 2, '-'), (d.into(), 2, 'T'), (rem / 3600, 2, ':'), (rem / 60 % 60, 2, ':'), (rem % 60, 2, '.'), (ms % 1000, 3, 'Z')];
+    let fields = [
+        (y as u64, 4, '-'),
+        (m.into(), 2, '-'),
+        (d.into(), 2, 'T'),
+        (rem / 3600, 2, ':'),
+        (rem / 60 % 60, 2, ':'),
+        (rem % 60, 2, '.'),
+        (ms % 1000, 3, 'Z'),
+    ];
     for (value, width, sep) in fields {
         push_padded(&mut out, value, width);
         out.push(sep);

@@ -121,9 +121,8 @@ impl ServerError {
             code: pick(&["code", "error"]),
             message: pick(&["message", "detail", "title"]),
             // At the top, in the error, or under the error's or the body's `details`.
-            resets_on: pick(&["resetsOn", "resets_on"]).or_else(|| {
-                [first.as_ref(), Some(v)].into_iter().flatten().find_map(|scope| scope.field("details")?.field("resetsOn")?.text())
-            }),
+            resets_on: pick(&["resetsOn", "resets_on"])
+                .or_else(|| [first.as_ref(), Some(v)].into_iter().flatten().find_map(|scope| scope.field("details")?.field("resetsOn")?.text())),
         }
     }
 

@@ -46,6 +46,15 @@ extern "C" {
     /// JavaScript's `String(v)`; throws for an object without `toString` (a null prototype).
     #[wasm_bindgen(catch, js_name = String)]
     fn js_string(v: &JsValue) -> Result<String, JsValue>;
+    /// `Array.isArray(v)`: throws for a revoked Proxy.
+    #[wasm_bindgen(catch, js_namespace = Array, js_name = isArray)]
+    pub fn is_array(v: &JsValue) -> Result<bool, JsValue>;
+    /// `Object.keys(v)`: runs a Proxy's `ownKeys` and `getOwnPropertyDescriptor` traps.
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = keys)]
+    pub fn object_keys(v: &JsValue) -> Result<js_sys::Array, JsValue>;
+    /// `Object.getPrototypeOf(v)`: runs a Proxy's `getPrototypeOf` trap.
+    #[wasm_bindgen(catch, js_namespace = Object, js_name = getPrototypeOf)]
+    pub fn prototype_of(v: &JsValue) -> Result<JsValue, JsValue>;
     /// `Promise.withResolvers()`: `{promise, resolve, reject}`.
     #[wasm_bindgen(js_namespace = Promise, js_name = withResolvers)]
     fn with_resolvers() -> JsValue;

@@ -2,9 +2,11 @@
 //! whatever the option, and handed to the core (`core::config`), which knows the names, the
 //! types and the rules.
 
+use super::js::{describe, is_array, object_keys};
 use crate::core::config::{self, Options, Value};
-use crate::core::error::Error;
-use js_sys::{Array, Function, Object, Reflect};
+use crate::core::error::{Error, ErrorCode};
+use crate::core::text::cat;
+use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 
 /// The options, the `onError` hook and the `onDrop` hook.
@@ -20,7 +22,15 @@ pub fn read(options: &JsValue) -> Result<Read, Error> {
 
 /// The keys of `obj` (of the `retry` object when `in_retry`); `undefined` values are skipped.
 fn read_keys(obj: &JsValue, in_retry: bool, out: &mut Read) -> Result<(), Error> {
-    for key in Object::keys(obj.unchecked_ref::<Object>()).iter() {
+    let keys = object_keys(obj).map_err(|e| {
+        let what = if in_retry { "the retry option" } else { "the options object" };
+        Error::at(
+            ErrorCode::InvalidOption,
+            if in_retry { "retry" } else { "options" },
+            cat(&["reading the keys of ", what, " threw: ", &describe(&e)]),
+        )
+    })?;
+    for key in keys.iter() {
         // A throwing getter reads as undefined.
         let v = Reflect::get(obj, &key).unwrap_or(JsValue::UNDEFINED);
         if v.is_undefined() {
@@ -48,7 +58,7 @@ fn value(v: &JsValue) -> Value {
         Value::Function
     } else if v.is_null() {
         Value::Other("null")
-    } else if Array::is_array(v) {
+    } else if is_array(v).unwrap_or(false) {
         Value::Array
     } else if v.is_object() {
         Value::Object

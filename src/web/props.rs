@@ -4,13 +4,16 @@
 //! adds what only JavaScript can tell: functions, symbols, BigInt, cycles, NaN/Infinity, class
 //! instances, throwing getters.
 
-use super::js::{describe, get};
+use super::js::{describe, get, is_array, object_keys, prototype_of};
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::event::{Path, Props, PropsWriter};
 use crate::core::text::cat;
-use js_sys::{Array, Object, Reflect};
+use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
+// Every binding that can reach a value's own code (a getter, a Proxy trap) is `catch`: a
+// JavaScript exception must never unwind through wasm frames (it would leak the wasm's stack
+// and, after enough of them, break the tracker). What throws is bad input, named by its path.
 #[wasm_bindgen]
 extern "C" {
     /// JavaScript's `String(n)`: for a finite number, exactly JSON's text of it (`1`, `1.5`,
@@ -18,6 +21,19 @@ extern "C" {
     /// them in Rust would pull float printing into the wasm.
     #[wasm_bindgen(js_name = String)]
     fn number_text(n: f64) -> String;
+    /// A value that passed `instanceof Date` (a Proxy of a Date does too, and throws here).
+    type DateLike;
+    #[wasm_bindgen(catch, method, js_name = getTime)]
+    fn time(this: &DateLike) -> std::result::Result<f64, JsValue>;
+    #[wasm_bindgen(catch, method, js_name = toISOString)]
+    fn iso(this: &DateLike) -> std::result::Result<String, JsValue>;
+}
+
+/// The error for a value whose own code threw while it was read (a getter, a Proxy trap).
+fn threw(at: Path, e: &JsValue) -> Error {
+    let path = at.text();
+    let message = cat(&["reading ", &path, " threw: ", &describe(e)]);
+    Error::at(ErrorCode::InvalidProperties, path, message)
 }
 
 /// Writes the `properties` argument of `track` as checked JSON text: `undefined`/`null` mean
@@ -29,7 +45,7 @@ pub fn to_props(v: &JsValue) -> Result<Props> {
         w.close(b'}');
         return Ok(w.finish());
     }
-    if !is_plain_object(v) {
+    if !is_plain_object(v).map_err(|e| threw(Path::Root, &e))? {
         return Err(bad(Path::Root, &[" must be a plain object, got ", &kind(v)]));
     }
     // Straight to the members: the checks `walk` starts with are settled for this value.
@@ -54,7 +70,13 @@ fn walk(v: &JsValue, at: Path, w: &mut PropsWriter, stack: &mut Vec<JsValue>) ->
     }
     if let Some(n) = v.as_f64() {
         if !n.is_finite() {
-            let what = if n.is_nan() { " is NaN" } else if n > 0.0 { " is Infinity" } else { " is -Infinity" };
+            let what = if n.is_nan() {
+                " is NaN"
+            } else if n > 0.0 {
+                " is Infinity"
+            } else {
+                " is -Infinity"
+            };
             return Err(bad(at, &[what, ", which JSON cannot represent"]));
         }
         // Whole numbers below 2^53 (most of them) are written here; JavaScript writes the rest,
@@ -84,22 +106,23 @@ fn walk(v: &JsValue, at: Path, w: &mut PropsWriter, stack: &mut Vec<JsValue>) ->
         return Err(bad(at, &[" is a circular reference"]));
     }
     // Plain objects first: far more common than dates and arrays.
-    if is_plain_object(v) {
+    if is_plain_object(v).map_err(|e| threw(at, &e))? {
         return object(v, at, w, stack);
     }
-    if let Some(date) = v.dyn_ref::<js_sys::Date>() {
-        if date.get_time().is_nan() {
+    if v.is_instance_of::<js_sys::Date>() {
+        let date: &DateLike = v.unchecked_ref();
+        if date.time().map_err(|e| threw(at, &e))?.is_nan() {
             return Err(bad(at, &[" is an invalid Date"]));
         }
-        return w.string(&String::from(date.to_iso_string()), at);
+        return w.string(&date.iso().map_err(|e| threw(at, &e))?, at);
     }
-    if Array::is_array(v) {
+    if is_array(v).map_err(|e| threw(at, &e))? {
         w.open(b'[', at)?;
         stack.push(v.clone());
-        let arr: &Array = v.unchecked_ref();
-        for i in 0..arr.length() {
+        let length = Reflect::get(v, &JsValue::from_str("length")).map_err(|e| threw(at, &e))?.as_f64().unwrap_or(0.0);
+        for i in 0..length as u32 {
             let here = Path::Index(&at, i as usize);
-            let item = arr.get(i);
+            let item = Reflect::get_u32(v, i).map_err(|e| threw(here, &e))?;
             if item.is_undefined() {
                 return Err(bad(here, &[" is undefined; use null in arrays"]));
             }
@@ -116,14 +139,10 @@ fn walk(v: &JsValue, at: Path, w: &mut PropsWriter, stack: &mut Vec<JsValue>) ->
 fn object(v: &JsValue, at: Path, w: &mut PropsWriter, stack: &mut Vec<JsValue>) -> Result<()> {
     w.open(b'{', at)?;
     stack.push(v.clone());
-    for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
+    for key in object_keys(v).map_err(|e| threw(at, &e))?.iter() {
         let k = key.as_string().unwrap_or_default();
         let here = Path::Key(&at, &k);
-        let item = Reflect::get(v, &key).map_err(|e| {
-            let path = here.text();
-            let message = cat(&["reading ", &path, " threw: ", &describe(&e)]);
-            Error::at(ErrorCode::InvalidProperties, path, message)
-        })?;
+        let item = Reflect::get(v, &key).map_err(|e| threw(here, &e))?;
         if !item.is_undefined() {
             w.key(&k, here)?;
             walk(&item, here, w, stack)?;
@@ -134,12 +153,14 @@ fn object(v: &JsValue, at: Path, w: &mut PropsWriter, stack: &mut Vec<JsValue>) 
     Ok(())
 }
 
-fn is_plain_object(v: &JsValue) -> bool {
-    if !v.is_object() || Array::is_array(v) {
-        return false;
+/// Whether `v` is an object whose prototype is `null` or has a `null` prototype itself; what
+/// a Proxy's traps throw is returned.
+fn is_plain_object(v: &JsValue) -> std::result::Result<bool, JsValue> {
+    if !v.is_object() || is_array(v)? {
+        return Ok(false);
     }
-    let proto = Object::get_prototype_of(v);
-    proto.is_null() || Object::get_prototype_of(&proto).is_null()
+    let proto = prototype_of(v)?;
+    Ok(proto.is_null() || prototype_of(&proto)?.is_null())
 }
 
 /// A short description of a value for messages: `a function`, `an instance of Map`, ...
@@ -150,7 +171,7 @@ fn kind(v: &JsValue) -> String {
     if v.is_symbol() {
         return "symbol".into();
     }
-    if Array::is_array(v) {
+    if is_array(v).unwrap_or(false) {
         return "an array".into();
     }
     if v.is_object() {

@@ -54,6 +54,23 @@ pub fn set_alarm(when_ms: u64, now_ms: u64) {
     }
 }
 
+/// How often a long wait checks that its alarm still exists.
+pub const ALARM_CHECK_MS: u64 = 20_000;
+
+/// Sets the alarm for `when_ms` again if it no longer exists (other code cleared it).
+pub fn ensure_alarm(when_ms: u64, now_ms: u64) {
+    let Some(alarms) = global_path(&["chrome", "alarms"]) else { return };
+    let Ok(p) = call(&alarms, "get", &[&ALARM_NAME.into()]).and_then(|p| p.dyn_into::<js_sys::Promise>()) else { return };
+    when_settled(
+        &p,
+        Box::new(move |found| {
+            if found.is_ok_and(|alarm| alarm.is_undefined() || alarm.is_null()) {
+                set_alarm(when_ms, now_ms);
+            }
+        }),
+    );
+}
+
 /// Clears the backstop alarm (the queue is empty).
 pub fn clear_alarm() {
     if let Some(alarms) = global_path(&["chrome", "alarms"]) {

@@ -30,6 +30,11 @@ impl Stored {
     pub fn text(&self, key: &str) -> Option<String> {
         get(&self.0, key).as_string()
     }
+
+    /// Whether anything at all is stored under `key` (text or not).
+    pub fn present(&self, key: &str) -> bool {
+        !get(&self.0, key).is_undefined()
+    }
 }
 
 fn key_array(keys: &[String]) -> Array {
@@ -54,11 +59,18 @@ pub fn remove(keys: &[String]) {
     }
 }
 
-/// Every key in the area with the given prefix, where `getKeys` exists (Chrome 130+); `None`
-/// where it does not or it fails.
+/// Every key in the area with the given prefix: through `getKeys` (Chrome 130+), or else by
+/// reading everything (`get(null)`, Chrome 119–129); `None` if that fails.
 pub fn keys_with_prefix(prefix: &'static str, then: impl FnOnce(Option<Vec<String>>) + 'static) {
-    run("getKeys", &[], Box::new(move |r| {
-        let keys = r.ok().and_then(|v| v.dyn_into::<Array>().ok());
-        then(keys.map(|keys| keys.iter().filter_map(|k| k.as_string()).filter(|k| k.starts_with(prefix)).collect()));
-    }));
+    let has_get_keys = global_path(&["chrome", "storage", "local", "getKeys"]).is_some();
+    let pick = move |keys: Option<Array>| keys.map(|keys| keys.iter().filter_map(|k| k.as_string()).filter(|k| k.starts_with(prefix)).collect());
+    if has_get_keys {
+        run("getKeys", &[], Box::new(move |r| then(pick(r.ok().and_then(|v| v.dyn_into::<Array>().ok())))));
+    } else {
+        run(
+            "get",
+            &[&JsValue::NULL],
+            Box::new(move |r| then(pick(r.ok().filter(JsValue::is_object).map(|all| Object::keys(all.unchecked_ref::<Object>()))))),
+        );
+    }
 }

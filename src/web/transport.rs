@@ -4,10 +4,11 @@
 //! `requestTimeoutMs`. The answer's body and dates are read by JavaScript (`JSON.parse`,
 //! `Date.parse`); the core decides what they mean.
 
-use super::js::{describe, get, now_ms, when_settled, Obj};
+use super::js::{call, describe, get, now_ms, when_settled, Obj};
 use crate::core::config::Credentials;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::policy::{classify, Answer, Doc, ServerError, Verdict};
+use crate::core::text::cat;
 use crate::core::text::push_u64;
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
@@ -55,26 +56,60 @@ pub fn send(req: Request<'_>, then: impl FnOnce(Verdict) + 'static) {
         .set("signal", abort_after(req.timeout_ms).unwrap_or(JsValue::UNDEFINED))
         .set("credentials", "omit")
         .set("cache", "no-store")
-        .set("redirect", "error")
+        // Never followed (the secret must not reach another address); seen as a redirect, not
+        // as a network error ("error" would make both "Failed to fetch").
+        .set("redirect", "manual")
         .done();
     let (url, timeout_ms) = (req.url.to_string(), req.timeout_ms);
     let fetched = fetch(req.url, &init).unwrap_or_else(|e| Promise::reject(&e));
-    when_settled(&fetched, Box::new(move |r| {
-        let response: Response = match r {
-            Ok(response) => response.unchecked_into(),
-            Err(e) => return then(failure(&url, timeout_ms, &e)),
-        };
-        let headers = response.headers();
-        let header = |name: &str| headers.get(name).ok().flatten();
-        let (status, retry_after, reset) = (response.status(), header("retry-after"), header("x-ratelimit-reset"));
-        // The body only matters for errors (the server's message); still read it on success so
-        // the connection is released promptly.
-        let body = response.text().unwrap_or_else(|e| Promise::reject(&e));
-        when_settled(&body, Box::new(move |r| match r {
-            Ok(body) => then(judge(status, retry_after.as_deref(), reset.as_deref(), &body, now_ms())),
-            Err(e) => then(failure(&url, timeout_ms, &e)),
-        }));
-    }));
+    when_settled(
+        &fetched,
+        Box::new(move |r| {
+            let response: Response = match r {
+                Ok(response) => response.unchecked_into(),
+                Err(e) => return then(failure(&url, timeout_ms, &e)),
+            };
+            if get(&response, "type").as_string().as_deref() == Some("opaqueredirect") {
+                return then(redirected(&url));
+            }
+            let headers = response.headers();
+            let header = |name: &str| headers.get(name).ok().flatten();
+            let (status, retry_after, reset) = (response.status(), header("retry-after"), header("x-ratelimit-reset"));
+            // The status decides: a success's body is not needed, so it is not read (a body that
+            // never ends, or a huge one, cannot turn a delivery into a failure or fill memory);
+            // cancelling it releases the connection.
+            if matches!(status, 200..=299 | 409) {
+                cancel_body(&response);
+                return then(judge(status, retry_after.as_deref(), reset.as_deref(), &JsValue::UNDEFINED, now_ms()));
+            }
+            let body = response.text().unwrap_or_else(|e| Promise::reject(&e));
+            when_settled(
+                &body,
+                Box::new(move |r| match r {
+                    Ok(body) => then(judge(status, retry_after.as_deref(), reset.as_deref(), &body, now_ms())),
+                    Err(e) => then(failure(&url, timeout_ms, &e)),
+                }),
+            );
+        }),
+    );
+}
+
+/// `response.body.cancel()`, its rejection absorbed.
+fn cancel_body(response: &Response) {
+    let body = get(response, "body");
+    if let Ok(p) = call(&body, "cancel", &[]).and_then(|p| p.dyn_into::<Promise>()) {
+        when_settled(&p, Box::new(drop));
+    }
+}
+
+/// The verdict on a redirect: a configuration error, which pauses delivery.
+fn redirected(url: &str) -> Verdict {
+    let msg = cat(&[
+        "the server answered ",
+        url,
+        " with a redirect; redirects are never followed (the token secret must not reach another address): set baseUrl to the final address of the API",
+    ]);
+    Verdict::Pause { error: Error::new(ErrorCode::Redirected, msg) }
 }
 
 /// The verdict on a request that got no (complete) answer: timed out, or never got through.

@@ -3,518 +3,56 @@
 // Every assertion is on what the SERVER stored or logged. Tests run serially, each with its own
 // browser profile, its own server (ephemeral ports) and a hard time bound.
 //
+// The tests live in tests/e2e/*.test.mjs (each default-exports its list, see lib.mjs), loaded in
+// file-name order; the fixtures and assertions they share are in lib.mjs.
+//
 //   node tests/e2e/run.mjs            E2E_ONLY=<substring> runs the tests whose name contains it.
 // The last line is `e2e: N passed, M failed, K skipped`; the exit status is non-zero on failure.
 import fs from 'node:fs';
 import path from 'node:path';
-import { buildDemo, cloneWithConfig, findTarball, ROOT, EXTENSION_ID, DEMO_TOKEN } from '../../extension-demo/tools/build.mjs';
-import { startServer, startStaticSite, launchBrowser, tempDir, waitFor, sleep, statsFromPage, problems, SERVER_BIN } from '../../extension-demo/tools/harness.mjs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildDemo, findTarball } from '../../extension-demo/tools/build.mjs';
+import { SERVER_BIN } from '../../extension-demo/tools/harness.mjs';
+import { AssertionError, BASE_EXT, TMP, sleep } from './lib.mjs';
 
-const TMP = path.join(ROOT, 'tests/e2e/.tmp');
-const BASE_EXT = path.join(TMP, 'extension-base');
-const APP = EXTENSION_ID;
-const DEMO_SECRET = DEMO_TOKEN.tokenSecret;
-const log = (s) => console.log(`  ${s}`);
+const HERE = path.dirname(fileURLToPath(import.meta.url));
 
-// ---------------------------------------------------------------- assertions
-class AssertionError extends Error {}
-function assert(cond, msg) {
-  if (!cond) throw new AssertionError(msg);
-}
-/** JSON with object keys sorted (sets as sorted arrays): key order is not significant. */
-function canon(v) {
-  if (v instanceof Set) return canon([...v].sort());
-  if (Array.isArray(v)) return `[${v.map(canon).join(',')}]`;
-  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canon(v[k])}`).join(',')}}`;
-  return JSON.stringify(v);
-}
-function eq(actual, expected, msg) {
-  if (canon(actual) !== canon(expected)) {
-    throw new AssertionError(`${msg}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
-  }
-}
-
-// ---------------------------------------------------------------- what the server stored
-function summarize(all, filter = () => true) {
-  const events = all.events.filter(filter);
-  const ids = events.map((e) => e.properties.$event_id);
-  const unique = new Set(ids);
-  return { events, stored: events.length, unique: unique.size, storedDuplicates: ids.length - unique.size };
-}
-const byName = (...names) => (e) => names.includes(e.event_name);
-
-async function waitStored(server, filter, n, timeoutMs = 30_000, what = `${n} events`) {
-  return waitFor(async () => {
-    const s = summarize(await server.events(), filter);
-    return s.unique >= n ? s : null;
-  }, { timeoutMs, intervalMs: 200, what: `${what} at the server` });
-}
-
-// ---------------------------------------------------------------- fixtures
 /**
- * A server, a copy of the extension pointed at it, and Chromium on a fresh profile.
- * Everything is registered for cleanup on `t`.
+ * Every test of every *.test.mjs, files in sorted order, each file's tests in its own order. A
+ * file that cannot be loaded, or a name used twice, is a failed pseudo-test of its own (run
+ * whatever E2E_ONLY says): the other files still run.
  */
-async function env(t, { tokens, serverArgs = [], config = {}, site = false } = {}) {
-  const server = await startServer({ tokens, args: serverArgs });
-  t.cleanup(() => server.stop());
-  t.server = server;
-  const dir = tempDir(`${t.slug}-`, TMP);
-  t.cleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const extDir = cloneWithConfig(BASE_EXT, path.join(dir, 'extension'), { baseUrl: server.baseUrl, ...config });
-  const userDataDir = path.join(dir, 'profile');
-  const consoleLog = t.consoleLog;
-  const open = async () => {
-    const b = await launchBrowser({ extDir, userDataDir, consoleLog });
-    t.cleanup(() => b.close());
-    await b.worker();
-    return b;
-  };
-  const browser = await open();
-  const out = { server, browser, extDir, userDataDir, reopen: open };
-  if (site) {
-    out.site = await startStaticSite();
-    t.cleanup(() => out.site.stop());
-  }
-  return out;
-}
-
-/** The tracker in the background worker: track n events, resolved when all are durably queued. */
-function trackInWorker(browser, name, n, props = {}) {
-  return browser.inWorker(
-    async ({ name, n, props }) => {
-      const t = globalThis.inhouseDemo.tracker();
-      const r = await Promise.all(Array.from({ length: n }, (_, i) => t.track(name, { ...props, i })));
-      return r;
-    },
-    { name, n, props },
-  );
-}
-const workerStats = (browser) => browser.inWorker(() => globalThis.inhouseDemo.tracker().stats());
-const settle = (server) => waitStored(server, byName('extension_installed'), 1, 15_000, 'extension_installed');
-
-// ---------------------------------------------------------------- tests
-const tests = [];
-const test = (name, timeoutMs, fn) => tests.push({ name, timeoutMs, fn });
-
-test('happy path: exact headers and body, one stored event per track', 60_000, async (t) => {
-  const { server, browser } = await env(t);
-  const started = Date.now();
-  const props = [
-    { plan: 'pro', seats: 3, trial: false, tags: ['a', 'b'], nested: { x: 1.5, y: null } },
-    { plan: 'free', seats: 1, trial: true, tags: [], nested: {} },
-    { plan: 'team', seats: 12, trial: false, tags: ['ü', '✓'], nested: { deep: { er: 'yes' } } },
-  ];
-  const results = await browser.inWorker(async (props) => {
-    const t = globalThis.inhouseDemo.tracker();
-    const out = [];
-    for (const p of props) out.push(await t.track('E2E_Happy', p));
-    return out;
-  }, props);
-  eq(results.map((r) => r.status), ['queued', 'queued', 'queued'], 'track results');
-  const s = await waitStored(server, byName('e2e_happy'), 3);
-  await sleep(1000);
-  const all = await server.events();
-  const happy = summarize(all, byName('e2e_happy'));
-  eq(happy.stored, 3, 'stored e2e_happy events');
-  eq(happy.storedDuplicates, 0, 'stored duplicates');
-  eq(summarize(all, byName('extension_installed')).stored, 1, 'stored extension_installed events');
-  eq(all.duplicates.length, 0, 'idempotent replays');
-  for (const [i, r] of results.entries()) {
-    const e = happy.events.find((x) => x.properties.$event_id === r.id);
-    assert(e, `event ${r.id} (track #${i}) stored under its $event_id`);
-    eq(e.event_name, 'e2e_happy', 'event_name (lowercased)');
-    eq(e.path, '/v1/api/chrome/events/track', 'request path');
-    eq(e.headers['x-inhouse-token-id'], 'demo_token_id', 'x-inhouse-token-id');
-    eq(e.headers['x-inhouse-app'], APP, 'x-inhouse-app');
-    eq(e.headers['x-inhouse-token-secret'], '<redacted>', 'x-inhouse-token-secret present (redacted by the server)');
-    assert(/^application\/json\b/.test(e.headers['content-type']), `content-type: ${e.headers['content-type']}`);
-    eq(e.headers.origin, `chrome-extension://${APP}`, 'origin');
-    eq(e.idempotency_key, r.id, 'idempotency-key == track id');
-    eq(e.request_id, r.id, 'x-request-id == track id');
-    const { $time, $sdk, $extension_version, $event_id, ...user } = e.properties;
-    eq($event_id, r.id, 'properties.$event_id');
-    eq(user, props[i], 'user properties');
-    assert(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test($time), `$time is RFC 3339: ${$time}`);
-    const at = Date.parse($time);
-    assert(at >= started - 2000 && at <= Date.now() + 2000, `$time ${$time} within the test`);
-    assert(/^inhouse-chrome\/0\.1\.0$/.test($sdk), `$sdk: ${$sdk}`);
-    eq($extension_version, '0.1.0', '$extension_version');
-    eq(Object.keys(e.properties).filter((k) => k.startsWith('$')).sort(), ['$event_id', '$extension_version', '$sdk', '$time'], 'reserved properties');
-  }
-  const issues = problems(t.consoleLog);
-  eq(issues.map((m) => `${m.type}: ${m.text}`), [], 'console errors/warnings');
-  log(`3 tracked, 3 stored, headers and body exact; ${s.stored} events in ${Date.now() - started} ms`);
-});
-
-test('app-id mismatch: ready and track reject with APP_ID_MISMATCH, nothing sent', 60_000, async (t) => {
-  const { server, browser } = await env(t);
-  await settle(server);
-  await server.reset();
-  const wrong = 'abcdefghijklmnopabcdefghijklmnop';
-  const ready = await browser.inWorker((appId) => globalThis.inhouseDemo.restart({ appId }), wrong);
-  assert(ready && ready.code === 'APP_ID_MISMATCH', `ready rejects with APP_ID_MISMATCH: ${JSON.stringify(ready)}`);
-  assert(ready.message.includes(wrong) && ready.message.includes(APP), `the message names both ids: ${ready.message}`);
-  const tracked = await browser.inWorker(async () => {
+async function loadTests() {
+  const tests = [];
+  const files = fs.readdirSync(HERE).filter((f) => f.endsWith('.test.mjs')).sort();
+  const names = new Set();
+  for (const file of files) {
+    let list;
     try {
-      return { ok: await globalThis.inhouseDemo.tracker().track('e2e_mismatch', { a: 1 }) };
+      const mod = await import(pathToFileURL(path.join(HERE, file)).href);
+      list = typeof mod.default === 'function' ? collect(mod.default) : mod.default;
+      if (!Array.isArray(list)) throw new Error('its default export is neither a list of tests nor a function registering them');
     } catch (e) {
-      return { code: e.code, message: e.message };
+      const error = e;
+      tests.push({ name: `${file}: cannot load`, always: true, timeoutMs: 1000, fn: async () => { throw error; } });
+      continue;
     }
-  });
-  eq(tracked.code, 'APP_ID_MISMATCH', 'track() rejects');
-  // Relayed through the client entry from an extension page, too.
-  const page = await browser.openExtensionPage('options.html');
-  const relayed = await page.evaluate(async () => {
-    const { track } = await import('./vendor/inhouse/client.js');
-    try {
-      return { ok: await track('e2e_mismatch_relayed') };
-    } catch (e) {
-      return { code: e.code, message: e.message };
+    for (const tc of list) {
+      if (names.has(tc.name)) {
+        tests.push({ name: `${file}: ${tc.name} (duplicate name)`, always: true, timeoutMs: 1000, fn: async () => { throw new AssertionError(`the test name "${tc.name}" is used twice`); } });
+        continue;
+      }
+      names.add(tc.name);
+      tests.push(tc);
     }
-  });
-  eq(relayed.code, 'APP_ID_MISMATCH', 'client.track() from a page rejects');
-  await sleep(2000);
-  const reqs = await server.requests();
-  const list = reqs.requests ?? reqs;
-  eq(list.length, 0, 'API requests after the mismatched init');
-  eq((await server.events()).events.length, 0, 'events stored');
-  log(`rejected: ${ready.message}`);
-});
-
-test('server down while tracking, then up: every event delivered exactly once', 90_000, async (t) => {
-  const { server, browser } = await env(t);
-  await settle(server);
-  await server.faults({ down: true });
-  const r = await trackInWorker(browser, 'e2e_down', 50);
-  eq(r.filter((x) => x.status === 'queued').length, 50, 'queued while down');
-  await sleep(3000);
-  const during = await workerStats(browser);
-  eq(summarize(await server.events(), byName('e2e_down')).stored, 0, 'stored while down');
-  log(`while down: state ${during.state}, queued ${during.queued}, lastError ${during.lastError?.code}`);
-  eq(during.queued, 50, 'queued while down');
-  const upAt = Date.now();
-  await server.faults({ down: false });
-  const s = await waitStored(server, byName('e2e_down'), 50, 75_000);
-  await sleep(1500);
-  const fin = summarize(await server.events(), byName('e2e_down'));
-  eq(fin.unique, 50, 'unique events stored');
-  eq(fin.storedDuplicates, 0, 'stored duplicates');
-  const st = await workerStats(browser);
-  eq(st.queued, 0, 'queued after recovery');
-  eq(st.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0 }, 'dropped');
-  log(`all 50 stored ${s.events.length ? Date.now() - upAt : 0} ms after the server came back; retried ${st.retried}`);
-});
-
-test('service worker stopped again and again during a 1,000-event drain', 180_000, async (t) => {
-  const { server, browser } = await env(t);
-  await settle(server);
-  const N = 1000;
-  await server.faults({ latency_ms: 40 });
-  const page = await browser.openExtensionPage('options.html');
-  const r = await trackInWorker(browser, 'e2e_drain', N);
-  eq(r.filter((x) => x.status === 'queued').length, N, 'queued');
-  const ids = new Set(r.map((x) => x.id));
-  // Kill every ~1 s (E2E_KILL_INTERVAL_MS overrides, to tell a slow SDK from a stuck one).
-  const interval = Number(process.env.E2E_KILL_INTERVAL_MS ?? 1000);
-  let kills = 0;
-  let confirmed = 0;
-  let best = 0;
-  let bestAt = Date.now();
-  const start = Date.now();
-  for (;;) {
-    const all = await server.events();
-    const s = summarize(all, byName('e2e_drain'));
-    if (s.unique > best) {
-      best = s.unique;
-      bestAt = Date.now();
-    }
-    if (s.unique >= N && kills >= 5) break;
-    if (s.unique >= N) {
-      // Drained before five kills: the test would prove nothing.
-      throw new AssertionError(`the drain finished after only ${kills} kills; raise latency_ms`);
-    }
-    if (Date.now() - bestAt > 20_000 || Date.now() - start > 150_000) {
-      const reqs = await server.requests();
-      throw new AssertionError(
-        `the drain makes no progress with the worker stopped every ${interval} ms: ${s.unique}/${N} unique events stored ` +
-          `after ${kills} kills in ${Math.round((Date.now() - start) / 1000)} s (none new for ${Math.round((Date.now() - bestAt) / 1000)} s); ` +
-          `${(reqs.requests ?? reqs).length} API requests, ${all.duplicates.length} of them idempotent replays of events already stored, ` +
-          `${s.storedDuplicates} stored twice: after each restart the SDK resends events it had delivered but not yet marked done in chrome.storage.local`,
-      );
-    }
-    const w = await browser.worker();
-    await w.evaluate(() => { globalThis.__e2eKilled = true; }).catch(() => {});
-    await browser.stopWorker(page);
-    kills++;
-    await sleep(150);
-    // Wake it with a message (the package's client asks the background for stats).
-    await statsFromPage(page).catch(() => null);
-    const fresh = await browser.worker();
-    if (await fresh.evaluate(() => globalThis.__e2eKilled !== true).catch(() => false)) confirmed++;
-    await sleep(Math.max(0, interval - 150));
   }
-  await sleep(2000);
-  const all = await server.events();
-  const s = summarize(all, byName('e2e_drain'));
-  const foreign = s.events.filter((e) => !ids.has(e.properties.$event_id)).length;
-  eq(foreign, 0, 'stored events that were never tracked');
-  eq(s.unique, N, 'unique events stored');
-  eq(s.storedDuplicates, 0, 'duplicates stored');
-  assert(confirmed >= 5, `worker restarts confirmed by fresh globals: ${confirmed} of ${kills} kills`);
-  const replays = all.duplicates.length;
-  log(`${N} tracked, ${s.unique} stored, 0 stored twice; ${kills} kills (${confirmed} confirmed fresh workers) in ${Date.now() - start} ms; ${replays} resends answered idempotently by the server`);
-});
-
-test('browser closed with events queued (server down), reopened, server up: all delivered', 120_000, async (t) => {
-  const e = await env(t);
-  const { server } = e;
-  await settle(server);
-  await server.faults({ down: true });
-  const r = await trackInWorker(e.browser, 'e2e_restart', 30);
-  eq(r.filter((x) => x.status === 'queued').length, 30, 'queued');
-  const stored = await e.browser.inWorker(() => chrome.storage.local.get(null));
-  assert(Object.keys(stored).some((k) => k.startsWith('inhouse:v1:seg:')), 'the queue is in chrome.storage.local');
-  // What a crash between a write's set() and its remove() leaves behind: a segment the index no
-  // longer names. The next start removes it (through chrome.storage.local.getKeys).
-  await e.browser.inWorker(() => chrome.storage.local.set({ 'inhouse:v1:seg:0': 'orphan' }));
-  await e.browser.close();
-  await server.faults({ down: false });
-  eq(summarize(await server.events(), byName('e2e_restart')).stored, 0, 'stored before the restart');
-  const reopenedAt = Date.now();
-  const b2 = await e.reopen();
-  const s = await waitStored(server, byName('e2e_restart'), 30, 75_000);
-  await sleep(1500);
-  const fin = summarize(await server.events(), byName('e2e_restart'));
-  eq(fin.unique, 30, 'unique stored');
-  eq(fin.storedDuplicates, 0, 'stored duplicates');
-  eq(new Set(fin.events.map((x) => x.properties.$event_id)), new Set(r.map((x) => x.id)), 'the same events');
-  eq(fin.events.map((x) => x.properties.$event_id).sort(), r.map((x) => x.id).sort(), 'the ids tracked before the restart');
-  const orphan = await b2.inWorker(() => chrome.storage.local.get('inhouse:v1:seg:0'));
-  eq(Object.keys(orphan), [], 'the orphan segment is removed at start');
-  log(`30 queued before closing, ${s.unique} stored ${Date.now() - reopenedAt} ms after reopening; the orphan segment removed`);
-});
-
-test('429 with Retry-After: 3: no request before the deadline, delivered after it', 60_000, async (t) => {
-  const { server, browser } = await env(t);
-  await settle(server);
-  await server.faults({ fail_next: { count: 1, status: 429, retry_after: '3' } });
-  const [r] = await trackInWorker(browser, 'e2e_rate', 1);
-  await waitStored(server, byName('e2e_rate'), 1, 30_000);
-  const reqs = await server.requests();
-  const list = (reqs.requests ?? reqs).filter((q) => q.idempotency_key === r.id || q.event_name === 'e2e_rate');
-  const first = list[0];
-  eq(first?.status, 429, 'the first request got 429');
-  const after = list.slice(1);
-  assert(after.length >= 1, 'a request after the 429');
-  const early = after.filter((q) => q.at_ms < first.at_ms + 3000);
-  eq(early.map((q) => q.at_ms - first.at_ms), [], 'requests sooner than 3 s after the 429 (ms after it)');
-  const ok = after.find((q) => q.status === 200);
-  assert(ok, 'delivered');
-  const all = await server.events();
-  eq(summarize(all, byName('e2e_rate')).stored, 1, 'stored once');
-  log(`429 at +0 ms, retry at +${after[0].at_ms - first.at_ms} ms, ${after.length} request(s) after it`);
-});
-
-test('401: nothing dropped; delivery resumes once credentials are fixed in the options page', 90_000, async (t) => {
-  const { server, browser } = await env(t);
-  await settle(server);
-  const rotated = 'rotated_secret_e2e_7';
-  await server.setTokens([{ token_id: 'demo_token_id', token_secret: rotated, app_id: APP }]);
-  const r = await trackInWorker(browser, 'e2e_auth', 10);
-  eq(r.filter((x) => x.status === 'queued').length, 10, 'queued');
-  await sleep(3000);
-  const reqs = await server.requests();
-  const authIds = new Set(r.map((x) => x.id));
-  const list = (reqs.requests ?? reqs).filter((q) => authIds.has(q.idempotency_key));
-  assert(list.length >= 1 && list.every((q) => q.status === 401), `requests answered 401: ${JSON.stringify(list.map((q) => q.status))}`);
-  // At most one round of the SDK's default concurrency (6) goes out before the first 401 pauses
-  // delivery; 10 events were queued.
-  assert(list.length <= 6, `delivery paused after the 401 (requests: ${list.length}; concurrency is 6, 10 events queued)`);
-  const paused = await workerStats(browser);
-  eq(paused.queued, 10, 'queued while paused');
-  eq(paused.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0 }, 'dropped');
-  eq(paused.state, 'paused', 'state');
-  eq(paused.lastError?.code, 'AUTH_FAILED', 'lastError');
-  eq(summarize(await server.events(), byName('e2e_auth')).stored, 0, 'stored while the secret is wrong');
-  // The options flow: the user types the new secret and saves.
-  const page = await browser.openExtensionPage('options.html');
-  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Using'));
-  await page.fill('#tokenSecret', rotated);
-  await page.click('#save');
-  await page.waitForFunction(() => document.getElementById('status').textContent.startsWith('Saved'), null, { timeout: 10_000 });
-  const fixedAt = Date.now();
-  await waitStored(server, byName('e2e_auth'), 10, 30_000);
-  await sleep(1000);
-  const fin = summarize(await server.events(), byName('e2e_auth'));
-  eq(fin.unique, 10, 'unique stored');
-  eq(fin.storedDuplicates, 0, 'stored duplicates');
-  log(`${list.length} request(s) refused with 401, then all 10 stored ${Date.now() - fixedAt} ms after saving the options (status: ${await page.textContent('#status')})`);
-});
-
-test('one 422 event among valid ones: only it is dropped and reported', 60_000, async (t) => {
-  const { server, browser } = await env(t);
-  await settle(server);
-  await server.faults({ fail_event: { event_name: 'e2e_bad', status: 422, count: null } });
-  const r = await browser.inWorker(async () => {
-    const t = globalThis.inhouseDemo.tracker();
-    const out = [];
-    for (let i = 0; i < 11; i++) out.push(t.track(i === 5 ? 'e2e_bad' : 'e2e_good', { i }));
-    return Promise.all(out);
-  });
-  const bad = r[5];
-  await waitStored(server, byName('e2e_good'), 10, 30_000);
-  await sleep(1500);
-  const all = await server.events();
-  eq(summarize(all, byName('e2e_good')).unique, 10, 'valid events stored');
-  eq(summarize(all, byName('e2e_good')).storedDuplicates, 0, 'stored duplicates');
-  eq(summarize(all, byName('e2e_bad')).stored, 0, 'the rejected event stored');
-  const reqs = await server.requests();
-  const badReqs = (reqs.requests ?? reqs).filter((q) => q.event_name === 'e2e_bad');
-  eq(badReqs.map((q) => q.status), [422], 'requests for the rejected event (sent once, not retried)');
-  const st = await workerStats(browser);
-  eq(st.dropped, { rejected: 1, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0 }, 'stats().dropped');
-  eq(st.queued, 0, 'queued');
-  const recent = await browser.inWorker(() => globalThis.inhouseDemo.recent());
-  const drops = recent.filter((x) => x.kind === 'drop');
-  eq(drops.map((d) => [d.id, d.eventName, d.reason]), [[bad.id, 'e2e_bad', 'rejected']], 'onDrop calls');
-  eq(recent.filter((x) => x.kind === 'error').map((x) => x.code), ['EVENT_REJECTED'], 'onError calls');
-  log(`dropped ${bad.id}: ${drops[0].message}; stats().lastError after the later successes: ${JSON.stringify(st.lastError)}`);
-});
-
-test('popup, content script and service worker tracking concurrently (200 each)', 120_000, async (t) => {
-  const { server, browser, site } = await env(t, { site: true });
-  await settle(server);
-  const N = 200;
-  const popup = await browser.openExtensionPage('popup.html', { width: 340, height: 420 });
-  const tab = await browser.ctx.newPage();
-  await tab.goto(`${site.origin}/concurrent`);
-  await waitStored(server, byName('page_view'), 1, 15_000, 'the content script page_view');
-  const fromPopup = popup.evaluate(async (n) => {
-    const { track } = await import('./vendor/inhouse/client.js');
-    const out = [];
-    for (let i = 0; i < n; i++) {
-      out.push(track('e2e_popup', { i }));
-      if (i % 10 === 9) await new Promise((r) => setTimeout(r, 5));
-    }
-    return (await Promise.all(out)).filter((x) => x.status === 'queued').length;
-  }, N);
-  const fromContent = tab.evaluate(async (n) => {
-    const btn = document.getElementById('cta');
-    for (let i = 0; i < n; i++) {
-      btn.dataset.inhousePropI = String(i);
-      btn.click();
-      if (i % 10 === 9) await new Promise((r) => setTimeout(r, 5));
-    }
-    return n;
-  }, N);
-  const fromWorker = browser.inWorker(async (n) => {
-    const t = globalThis.inhouseDemo.tracker();
-    const out = [];
-    for (let i = 0; i < n; i++) {
-      out.push(t.track('e2e_worker', { i }));
-      if (i % 10 === 9) await new Promise((r) => setTimeout(r, 5));
-    }
-    return (await Promise.all(out)).filter((x) => x.status === 'queued').length;
-  }, N);
-  const [p, c, w] = await Promise.all([fromPopup, fromContent, fromWorker]);
-  eq([p, c, w], [N, N, N], 'queued per context');
-  const isCs = (e) => e.event_name === 'cta_click' && e.properties.i !== undefined;
-  await waitStored(server, (e) => ['e2e_popup', 'e2e_worker'].includes(e.event_name) || isCs(e), 3 * N, 60_000);
-  await sleep(1500);
-  const all = await server.events();
-  for (const [label, f] of [['popup', byName('e2e_popup')], ['content script', isCs], ['worker', byName('e2e_worker')]]) {
-    const s = summarize(all, f);
-    eq(s.unique, N, `${label}: unique stored`);
-    eq(s.storedDuplicates, 0, `${label}: stored duplicates`);
-    eq(new Set(s.events.map((e) => String(e.properties.i))).size, N, `${label}: distinct i`);
-  }
-  log(`600 tracked from three contexts, 600 stored, 0 duplicates (${all.duplicates.length} idempotent resends)`);
-});
-
-test('the token secret is out of the content script, chrome.storage and the console', 60_000, async (t) => {
-  const optionsSecret = `opt_secret_${Math.random().toString(36).slice(2, 10)}`;
-  const { server, browser, site } = await env(t, {
-    site: true,
-    tokens: [`demo_token_id:${DEMO_SECRET}:${APP}`, `opt_token_id:${optionsSecret}:${APP}`],
-    config: { debug: true }, // the SDK logs every delivery decision: none may show the secret
-  });
-  await settle(server);
-  await server.faults({ fail_next: { count: 1, status: 503, retry_after: '1' } }); // an onError, a retry
-  // Save other credentials through the options page (stored in the extension's IndexedDB).
-  const options = await browser.openExtensionPage('options.html');
-  await options.waitForFunction(() => document.getElementById('status').textContent.startsWith('Using'));
-  await options.fill('#tokenId', 'opt_token_id');
-  await options.fill('#tokenSecret', optionsSecret);
-  await options.click('#save');
-  await options.waitForFunction(() => document.getElementById('status').textContent.startsWith('Saved'));
-  await trackInWorker(browser, 'e2e_secret', 3);
-  const tab = await browser.ctx.newPage();
-  await tab.goto(`${site.origin}/probe`);
-  await waitStored(server, (e) => e.event_name === 'e2e_secret' || e.event_name === 'page_view', 4, 20_000);
-  assert(t.consoleLog.some((m) => m.where === 'worker' && m.text.includes('[inhouse]')), 'the SDK debug log was captured');
-  const stored = summarize(await server.events(), byName('e2e_secret'));
-  eq(stored.events.map((e) => e.headers['x-inhouse-token-id']), ['opt_token_id', 'opt_token_id', 'opt_token_id'], 'sent with the credentials saved in the options page');
-  // What the content script can reach.
-  const seen = await tab.evaluate(() => new Promise((resolve) => {
-    addEventListener('message', (e) => { if (e.data?.type === 'inhouse-demo:probe-result') resolve(e.data.seen); });
-    postMessage({ type: 'inhouse-demo:probe' }, location.origin);
-  }));
-  const seenText = JSON.stringify(seen);
-  for (const secret of [DEMO_SECRET, optionsSecret]) {
-    assert(!seenText.includes(secret), `the content script saw a token secret: ${seenText.slice(0, 300)}`);
-  }
-  assert(seen.storageLocal && typeof seen.storageLocal === 'object', 'the probe read chrome.storage.local');
-  assert(seen.storageSessionError, `chrome.storage.session is closed to content scripts: ${JSON.stringify(seen.storageSession)}`);
-  eq(seen.infoReply?.ok, false, 'the background refuses the demo settings messages from a content script');
-  eq(seen.reconfigureReply?.ok, false, 'the background refuses reconfigure from a content script');
-  // Everything in chrome.storage, from the worker.
-  const storage = await browser.inWorker(async () => ({
-    local: await chrome.storage.local.get(null),
-    session: await chrome.storage.session.get(null),
-    sync: await chrome.storage.sync.get(null).catch((e) => String(e)),
-  }));
-  const storageText = JSON.stringify(storage);
-  for (const secret of [DEMO_SECRET, optionsSecret]) {
-    assert(!storageText.includes(secret), 'a token secret is in chrome.storage');
-  }
-  // The options page did persist it, in IndexedDB.
-  const saved = await options.evaluate(async () => (await import('./settings.js')).loadSaved());
-  eq(saved.tokenSecret, optionsSecret, 'the secret saved in the extension IndexedDB');
-  // The console, every context.
-  const consoleText = JSON.stringify(t.consoleLog);
-  for (const secret of [DEMO_SECRET, optionsSecret]) assert(!consoleText.includes(secret), 'a token secret in the console');
-  assert(!server.stderr().includes(optionsSecret), 'the secret in the server log');
-  log(`content script saw chrome.storage.local keys [${Object.keys(seen.storageLocal).join(', ')}], session: "${seen.storageSessionError}"; no secret anywhere (${t.consoleLog.length} console lines checked)`);
-});
-
-test('offline (context.setOffline) while tracking, then online: delivered once, no attempts spent', 60_000, async (t) => {
-  const { server, browser } = await env(t);
-  await settle(server);
-  const before = (await server.requests());
-  const nBefore = (before.requests ?? before).length;
-  await browser.ctx.setOffline(true);
-  const online = await browser.inWorker(() => navigator.onLine);
-  const r = await trackInWorker(browser, 'e2e_offline', 20);
-  eq(r.filter((x) => x.status === 'queued').length, 20, 'queued offline');
-  await sleep(3000);
-  const during = await workerStats(browser);
-  const reqs = await server.requests();
-  eq((reqs.requests ?? reqs).length - nBefore, 0, 'requests reaching the server while offline');
-  log(`offline: navigator.onLine=${online}, state ${during.state}, queued ${during.queued}, retried ${during.retried}`);
-  await browser.ctx.setOffline(false);
-  await waitStored(server, byName('e2e_offline'), 20, 75_000);
-  await sleep(1000);
-  const fin = summarize(await server.events(), byName('e2e_offline'));
-  eq(fin.unique, 20, 'unique stored');
-  eq(fin.storedDuplicates, 0, 'stored duplicates');
-  const st = await workerStats(browser);
-  eq(st.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0 }, 'dropped');
-  eq(st.retried, 0, 'stats().retried (no attempts spent offline)');
-  const sent = (await server.requests());
-  const offlineReqs = (sent.requests ?? sent).filter((q) => q.event_name === 'e2e_offline');
-  eq(offlineReqs.length, 20, 'one request per event');
-});
+  return tests;
+}
+function collect(register) {
+  const list = [];
+  register((name, timeoutMs, fn) => list.push({ name, timeoutMs, fn }));
+  return list;
+}
 
 // ---------------------------------------------------------------- runner
 async function runOne(tc) {
@@ -553,8 +91,9 @@ async function runOne(tc) {
 }
 
 async function main() {
+  const tests = await loadTests();
   const only = process.env.E2E_ONLY;
-  const selected = tests.filter((tc) => !only || tc.name.includes(only));
+  const selected = tests.filter((tc) => tc.always || !only || tc.name.includes(only));
   let passed = 0;
   let failed = 0;
   const skipped = tests.length - selected.length;
@@ -574,7 +113,7 @@ async function main() {
     const { error, ms } = await runOne(tc);
     if (error) {
       failed++;
-      console.log(`FAIL ${tc.name} (${(ms / 1000).toFixed(1)} s)\n  ${error instanceof AssertionError ? error.message : error.stack}`);
+      console.log(`FAIL ${tc.name} (${(ms / 1000).toFixed(1)} s)\n  ${error instanceof AssertionError ? error.message : (error?.stack ?? String(error))}`);
     } else {
       passed++;
       console.log(`ok   ${tc.name} (${(ms / 1000).toFixed(1)} s)`);

@@ -234,7 +234,11 @@ impl<'a> Reader<'a> {
         self.at == self.bytes.len()
     }
     fn end(&self) -> Result<(), String> {
-        if self.done() { Ok(()) } else { Err("trailing bytes in a section".into()) }
+        if self.done() {
+            Ok(())
+        } else {
+            Err("trailing bytes in a section".into())
+        }
     }
     fn byte(&mut self) -> Result<u8, String> {
         let b = *self.bytes.get(self.at).ok_or("unexpected end of the module")?;
@@ -348,7 +352,10 @@ const imports = { "./x_bg.js": import0 }; wasm.memory.buffer; wasm.run_it(); con
 
     #[test]
     fn renames_both_sides_alike() {
-        let wasm = module(&[("./x_bg.js", "__wbg_log_0123456789abcdef"), ("./x_bg.js", "__wbg_now_fedcba9876543210")], &["run_it", "memory", "__unused_hook"]);
+        let wasm = module(
+            &[("./x_bg.js", "__wbg_log_0123456789abcdef"), ("./x_bg.js", "__wbg_now_fedcba9876543210")],
+            &["run_it", "memory", "__unused_hook"],
+        );
         let (out, js, saved) = shorten(&wasm, GLUE).unwrap();
         assert!(saved > 40, "{saved}");
         let m = Module::parse(&out).unwrap();
@@ -361,10 +368,20 @@ const imports = { "./x_bg.js": import0 }; wasm.memory.buffer; wasm.run_it(); con
         let exports = m.sections.iter().find(|s| s.id == EXPORT).unwrap();
         let mut r = Reader::new(exports.payload);
         assert_eq!(r.u32().unwrap(), 3);
-        let names: Vec<&str> = (0..3).map(|_| { let n = r.name().unwrap(); r.byte().unwrap(); r.u32().unwrap(); n }).collect();
+        let names: Vec<&str> = (0..3)
+            .map(|_| {
+                let n = r.name().unwrap();
+                r.byte().unwrap();
+                r.u32().unwrap();
+                n
+            })
+            .collect();
         assert_eq!(names, ["c", "memory", "__unused_hook"]);
-        assert_eq!(js, r#"const import0 = { a: function(a) { wasm.c(a); }, b: () => Date.now() };
-const imports = { "a": import0 }; wasm.memory.buffer; wasm.c(); const run_it = 1;"#);
+        assert_eq!(
+            js,
+            r#"const import0 = { a: function(a) { wasm.c(a); }, b: () => Date.now() };
+const imports = { "a": import0 }; wasm.memory.buffer; wasm.c(); const run_it = 1;"#
+        );
     }
 
     #[test]

@@ -1,0 +1,134 @@
+// Never stop, never lose: what other code, damaged storage and server-imposed waits do to the
+// queue, for real (chrome.storage, chrome.alarms, worker stops) against the local server.
+import { defineTests, assert, eq, summarize, byName, waitStored, env, trackInWorker, workerStats, settle, log, sleep, statsFromPage, waitFor, APP } from './lib.mjs';
+
+const { tests, test } = defineTests();
+export default tests;
+
+const INDEX_KEY = 'inhouse:v1:index';
+const SEG_PREFIX = 'inhouse:v1:seg:';
+const ALARM = 'inhouse-tracker:wake';
+const trackPath = (r) => r.method === 'POST' && r.path.endsWith('/chrome/events/track');
+
+/** Track requests the server logged for events named `name` (any event: `null`). */
+async function trackRequests(server, name) {
+  const log = await server.requests();
+  return (log.requests ?? log).filter((r) => trackPath(r) && (name === null || r.event_name === name));
+}
+const recentErrors = (browser) => browser.inWorker(() => globalThis.inhouseDemo.recent().filter((r) => r.kind === 'error'));
+
+/** Stops the worker and wakes a fresh one with a message from `page`; true if it was fresh. */
+async function restartWorker(browser, page) {
+  const w = await browser.worker();
+  await w.evaluate(() => { globalThis.__e2eOld = true; }).catch(() => {});
+  await browser.stopWorker(page);
+  await statsFromPage(page).catch(() => null);
+  const fresh = await browser.worker();
+  return fresh.evaluate(() => globalThis.__e2eOld !== true).catch(() => false);
+}
+
+test('chrome.storage.local.clear() by the extension with events queued: written again from memory, each delivered once', 60_000, async (t) => {
+  const { server, browser } = await env(t);
+  await settle(server);
+  await server.faults({ down: true });
+  const r = await trackInWorker(browser, 'e2e_cleared', 30);
+  eq(r.filter((x) => x.status === 'queued').length, 30, 'queued');
+  await browser.inWorker(() => chrome.storage.local.clear());
+  const back = await waitFor(async () => {
+    const all = await browser.inWorker(() => chrome.storage.local.get(null));
+    return typeof all['inhouse:v1:index'] === 'string' && Object.keys(all).some((k) => k.startsWith('inhouse:v1:seg:')) ? all : null;
+  }, { timeoutMs: 10_000, what: 'the queue written again' });
+  assert(Object.keys(back).some((k) => k.startsWith(SEG_PREFIX)), 'segments written again');
+  const errs = await recentErrors(browser);
+  assert(errs.some((e) => e.code === 'STORAGE_ERROR' && /removed by other code/.test(e.message)), `reported through onError: ${JSON.stringify(errs)}`);
+  // The worker is stopped before delivery: what was written again is what the next one sends.
+  const page = await browser.openExtensionPage('options.html');
+  assert(await restartWorker(browser, page), 'a fresh worker');
+  await server.faults({ down: false });
+  await waitStored(server, byName('e2e_cleared'), 30, 60_000);
+  await sleep(1000);
+  const s = summarize(await server.events(), byName('e2e_cleared'));
+  eq([s.unique, s.storedDuplicates], [30, 0], 'unique, duplicates');
+  log(`cleared with 30 queued: written again at once, all 30 delivered once after a worker restart`);
+});
+
+test('chrome.alarms.clearAll() during an outage: the SDK sets its alarm again, and the alarm resumes delivery in a later worker', 150_000, async (t) => {
+  const { server, browser } = await env(t);
+  await settle(server);
+  await server.faults({ down: true });
+  await trackInWorker(browser, 'e2e_alarm', 5);
+  const alarmOf = () => browser.inWorker((name) => chrome.alarms.get(name), ALARM);
+  await waitFor(alarmOf, { timeoutMs: 15_000, what: "the SDK's alarm" });
+  await browser.inWorker(() => chrome.alarms.clearAll());
+  eq(await alarmOf(), undefined, 'cleared');
+  const clearedAt = Date.now();
+  const again = await waitFor(alarmOf, { timeoutMs: 45_000, intervalMs: 500, what: "the SDK's alarm set again" });
+  log(`alarm set again ${Date.now() - clearedAt} ms after clearAll(), for ${new Date(again.scheduledTime).toISOString()}`);
+  // Only the alarm can wake the next worker: stop it, bring the server up, send nothing.
+  const page = await browser.openExtensionPage('options.html');
+  await browser.stopWorker(page);
+  await page.close();
+  await server.faults({ down: false });
+  await waitStored(server, byName('e2e_alarm'), 5, 100_000, '5 events, woken by the alarm');
+  log(`delivered after the alarm woke a stopped worker, ${Date.now() - clearedAt} ms after clearAll()`);
+});
+
+test('429 with Retry-After: 8, then the worker restarts: still no request before the deadline', 60_000, async (t) => {
+  const { server, browser } = await env(t);
+  await settle(server);
+  const page = await browser.openExtensionPage('options.html');
+  await server.faults({ fail_next: { count: 1, status: 429, retry_after: '8' } });
+  // One event: no other request is out alongside the one the 429 answers.
+  await trackInWorker(browser, 'e2e_wait', 1);
+  const first = await waitFor(async () => (await trackRequests(server, 'e2e_wait')).find((r) => r.status === 429), { timeoutMs: 10_000, what: 'the 429' });
+  await sleep(800); // the wait is stored with the index
+  assert(await restartWorker(browser, page), 'a fresh worker');
+  await waitStored(server, byName('e2e_wait'), 1, 30_000);
+  const reqs = await trackRequests(server, 'e2e_wait');
+  const early = reqs.filter((r) => r.at_ms > first.at_ms && r.at_ms < first.at_ms + 8000);
+  eq(early.length, 0, `requests before Retry-After's deadline (at +${early.map((r) => r.at_ms - first.at_ms).join(', ')} ms)`);
+  const next = Math.min(...reqs.filter((r) => r.at_ms > first.at_ms).map((r) => r.at_ms));
+  log(`429 at +0 ms, worker restarted, next request at +${next - first.at_ms} ms`);
+});
+
+test('401, then the worker restarts: still paused (no request), nothing dropped', 60_000, async (t) => {
+  const { server, browser } = await env(t);
+  await settle(server);
+  const page = await browser.openExtensionPage('options.html');
+  // The server stops accepting the demo's secret.
+  await server.setTokens([{ token_id: 'demo_token_id', token_secret: 'another_secret', app_id: APP }]);
+  await trackInWorker(browser, 'e2e_paused', 4);
+  // A refused request is answered before its body is read: the log has no event name for it.
+  await waitFor(async () => (await trackRequests(server, null)).some((r) => r.status === 401), { timeoutMs: 10_000, what: 'the 401' });
+  await waitFor(async () => (await workerStats(browser)).state === 'paused' || null, { timeoutMs: 5_000, what: 'paused' });
+  await sleep(800);
+  const before = (await trackRequests(server, null)).length;
+  assert(await restartWorker(browser, page), 'a fresh worker');
+  await sleep(4000);
+  const st = await workerStats(browser);
+  eq(st.state, 'paused', 'state after the restart');
+  eq(st.queued, 4, 'queued');
+  eq((await trackRequests(server, null)).length, before, 'requests after the restart');
+  log(`paused by a 401, still paused after a worker restart (${before} request(s), none since), 4 queued`);
+});
+
+test('an index that is not text: the queue is rebuilt from its segments and every event delivered', 60_000, async (t) => {
+  const { server, browser } = await env(t);
+  await settle(server);
+  await server.faults({ down: true });
+  const r = await trackInWorker(browser, 'e2e_rebuilt', 25);
+  const page = await browser.openExtensionPage('options.html');
+  await page.evaluate((key) => chrome.storage.local.set({ [key]: { damaged: true } }), INDEX_KEY);
+  assert(await restartWorker(browser, page), 'a fresh worker');
+  await server.faults({ down: false });
+  await waitStored(server, byName('e2e_rebuilt'), 25, 30_000);
+  await sleep(1000);
+  const s = summarize(await server.events(), byName('e2e_rebuilt'));
+  eq(s.unique, 25, 'unique');
+  eq(new Set(s.events.map((e) => e.properties.$event_id)), new Set(r.map((x) => x.id)), 'the events tracked');
+  const errs = await recentErrors(browser);
+  assert(errs.some((e) => e.code === 'STORAGE_ERROR' && /rebuilt/.test(e.message)), `reported: ${JSON.stringify(errs)}`);
+  const idx = await browser.inWorker((key) => chrome.storage.local.get(key), INDEX_KEY);
+  eq(typeof idx[INDEX_KEY], 'string', 'a good index stored again');
+  log(`index replaced by an object: rebuilt from the segments, 25/25 delivered, reported as STORAGE_ERROR`);
+});
