@@ -24,6 +24,7 @@ export type InhouseErrorCode =
   | 'AUTH_FAILED'
   | 'PERMISSION_DENIED'
   | 'ENDPOINT_NOT_FOUND'
+  | 'REDIRECTED'
   | 'RATE_LIMITED'
   | 'SERVER_ERROR'
   | 'NETWORK_ERROR'
@@ -60,7 +61,7 @@ export interface RetryOptions {
 export interface DroppedEvent {
   id: string;
   eventName: string;
-  reason: 'rejected' | 'evicted' | 'retries_exhausted' | 'purged' | 'corrupt';
+  reason: 'rejected' | 'evicted' | 'retries_exhausted' | 'purged' | 'corrupt' | 'undeliverable';
   message: string;
 }
 
@@ -125,7 +126,7 @@ export interface TrackerStats {
   bytesStored: number;
   delivered: number;
   retried: number;
-  dropped: { rejected: number; evicted: number; retriesExhausted: number; purged: number; corrupt: number };
+  dropped: { rejected: number; evicted: number; retriesExhausted: number; purged: number; corrupt: number; undeliverable: number };
   storageWrites: number;
   requests: number;
   nextAttemptAt: number | null;

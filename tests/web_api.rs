@@ -178,3 +178,87 @@ async fn wait_empty(t: &Tracker) {
     }
     panic!("the queue did not drain within 30 s: {}", json(&t.stats()));
 }
+
+/// Start-up races: what the user does before the stored queue has been read is not undone
+/// when it is.
+#[wasm_bindgen_test]
+async fn opting_out_before_ready_is_not_overwritten_by_the_stored_choice() {
+    reset_server().await;
+    let _fake = install_fake_chrome(Some(APP_ID.into()));
+    control("/faults", Some(json!({"down": true}))).await;
+    let t = tracker(json!({}));
+    for i in 0..3 {
+        let _ = t.track("race_test".into(), js(&json!({"i": i})), JsValue::UNDEFINED);
+    }
+    settle(t.shutdown()).await.unwrap();
+    // A new worker: setEnabled(false) at once, before the stored queue (enabled) is read.
+    let t2 = tracker(json!({}));
+    let consent = t2.set_enabled(false, false);
+    settle(t2.ready()).await.unwrap();
+    settle(consent).await.unwrap();
+    assert!(!t2.is_enabled(), "the stored 'enabled' overwrote the user's later choice");
+    settle(t2.shutdown()).await.unwrap();
+    let t3 = tracker(json!({}));
+    settle(t3.ready()).await.unwrap();
+    assert!(!t3.is_enabled(), "the opt-out was not stored");
+    assert_eq!(json(&t3.stats())["queued"], 3);
+    settle(t3.shutdown()).await.unwrap();
+    control("/faults", Some(json!({"down": false}))).await;
+}
+
+#[wasm_bindgen_test]
+async fn shutdown_before_ready_stores_what_was_tracked_and_stays_shut_down() {
+    reset_server().await;
+    let _fake = install_fake_chrome(Some(APP_ID.into()));
+    control("/faults", Some(json!({"down": true}))).await;
+    let t = tracker(json!({}));
+    let early = t.track("early_event".into(), js(&json!({})), JsValue::UNDEFINED);
+    let down = t.shutdown();
+    settle(down).await.unwrap();
+    assert_eq!(json(&settle(early).await.unwrap())["status"], "queued");
+    let late = settle(t.track("late_event".into(), js(&json!({})), JsValue::UNDEFINED)).await;
+    assert_eq!(code_of(&late.unwrap_err()), "SHUT_DOWN", "the restore must not undo the shutdown");
+    let t2 = tracker(json!({}));
+    settle(t2.ready()).await.unwrap();
+    assert_eq!(json(&t2.stats())["queued"], 1);
+    settle(t2.shutdown()).await.unwrap();
+    control("/faults", Some(json!({"down": false}))).await;
+}
+
+/// Chrome 119–129 have no `chrome.storage.local.getKeys`: orphans are still found (through
+/// `get(null)`), and a damaged index is still rebuilt from every segment.
+#[wasm_bindgen_test]
+async fn without_get_keys_orphans_are_removed_and_a_damaged_index_is_rebuilt() {
+    reset_server().await;
+    let fake = install_fake_chrome(Some(APP_ID.into()));
+    remove_get_keys(&fake);
+    control("/faults", Some(json!({"down": true}))).await;
+    let t = tracker(json!({}));
+    for i in 0..4 {
+        let _ = t.track("no_getkeys".into(), js(&json!({"i": i})), JsValue::UNDEFINED);
+    }
+    settle(t.shutdown()).await.unwrap();
+    store_raw(&fake, "inhouse:v1:seg:0", &JsValue::from_str("orphan"));
+    let t2 = tracker(json!({}));
+    settle(t2.ready()).await.unwrap();
+    assert_eq!(json(&t2.stats())["queued"], 4);
+    for _ in 0..50 {
+        if !stored_keys(&fake).iter().any(|k| k == "inhouse:v1:seg:0") {
+            break;
+        }
+        sleep(20).await;
+    }
+    assert!(!stored_keys(&fake).iter().any(|k| k == "inhouse:v1:seg:0"), "orphan left: {:?}", stored_keys(&fake));
+    settle(t2.shutdown()).await.unwrap();
+    // The index replaced by something that is not text: rebuilt from the segments.
+    store_raw(&fake, "inhouse:v1:index", &js(&json!({"damaged": true})));
+    let t3 = tracker(json!({}));
+    settle(t3.ready()).await.unwrap();
+    let st = json(&t3.stats());
+    assert_eq!(st["queued"], 4, "{st}");
+    assert_eq!(st["lastError"]["code"], "STORAGE_ERROR");
+    control("/faults", Some(json!({"down": false}))).await;
+    wait_empty(&t3).await;
+    assert_eq!(stored_events().await.len(), 4);
+    settle(t3.shutdown()).await.unwrap();
+}

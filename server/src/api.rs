@@ -2,16 +2,20 @@
 //! checked as strictly as production, with CORS for browser callers.
 
 use std::collections::hash_map::RandomState;
+use std::convert::Infallible;
+use std::future::Future;
 use std::hash::BuildHasher;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Either, Full};
+use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Uri};
 use serde_json::{json, Value};
 
 use crate::config::Token;
@@ -40,7 +44,7 @@ pub const RESERVED_PREFIX: char = '$';
 /// The rule as a regular expression, for error `ctx`.
 pub const EVENT_NAME_PATTERN: &str = "^\\$?[a-z][a-z0-9_]{0,127}$";
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 256;
-/// A hung request is abandoned after this long.
+/// A hung request, or a stalled response body, is abandoned after this long.
 pub const HANG_LIMIT: Duration = Duration::from_secs(60);
 /// A request body must arrive within this long.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -118,17 +122,58 @@ struct Seen {
 
 /// How a track request ends: with a response, or with its connection dropped by a fault.
 enum Outcome {
+    /// A response; its body stalls when `seen.injected` is `StallBody`.
     Respond(Reply),
-    /// `Reset`, `Hang` or `StoreThenReset`: no response is ever sent.
+    /// `Reset`, `Hang`, `StoreThenReset` or `ResetEvent`: no response is ever sent.
     Drop(FaultKind),
 }
 
+/// The body of every API response: complete, or (`stall_body`) stalled part way.
+pub type ApiBody = Either<Full<Bytes>, StallBody>;
+
+/// A `stall_body` response's body: the first half of the real body, then nothing. The
+/// connection stays open until the client gives up, the server drops it (down, shutdown), or
+/// [`HANG_LIMIT`] passes, when it is reset. The response declares the full `Content-Length`,
+/// so the client waits for bytes that never come.
+pub struct StallBody {
+    partial: Option<Bytes>,
+    /// Never completes; kills the connection after [`HANG_LIMIT`].
+    stall: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl StallBody {
+    fn new(full: &Bytes, conn: ConnCtx) -> Self {
+        let partial = full.slice(..full.len() / 2);
+        StallBody {
+            partial: (!partial.is_empty()).then_some(partial),
+            stall: Box::pin(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(HANG_LIMIT) => conn.kill(),
+                    _ = conn.killed() => {}
+                }
+                std::future::pending::<()>().await
+            }),
+        }
+    }
+}
+
+impl Body for StallBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(partial) = self.partial.take() {
+            return Poll::Ready(Some(Ok(Frame::data(partial))));
+        }
+        self.stall.as_mut().poll(cx).map(|()| None)
+    }
+}
+
 /// Entry point for every request on the API port.
-pub async fn handle(
-    state: Arc<State>,
-    conn: ConnCtx,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+pub async fn handle(state: Arc<State>, conn: ConnCtx, req: Request<Incoming>) -> Response<ApiBody> {
     let at_ms = now_ms();
     let request_id = client_request_id(req.headers()).unwrap_or_else(generate_request_id);
     let origin = req.headers().get(header::ORIGIN).cloned();
@@ -182,7 +227,7 @@ pub async fn handle(
                 ),
             );
     }
-    finish(&state, reply, f)
+    finish(&state, &conn, reply, f)
 }
 
 struct Finish {
@@ -239,7 +284,7 @@ fn record(state: &State, f: &Finish, status: Option<StatusCode>, code: Option<&s
     close
 }
 
-/// A connection fault: logs the request, then drops the connection (`reset`,
+/// A connection fault: logs the request, then drops the connection (`reset`, `reset_event`,
 /// `store_then_reset`) or holds it silently until the client gives up or [`HANG_LIMIT`] passes
 /// (`hang`). Never returns: the connection task drops this future once the connection is gone.
 async fn drop_connection(
@@ -247,7 +292,7 @@ async fn drop_connection(
     conn: &ConnCtx,
     kind: FaultKind,
     f: Finish,
-) -> Response<Full<Bytes>> {
+) -> Response<ApiBody> {
     record(state, &f, None, None);
     if kind == FaultKind::Hang {
         tokio::select! {
@@ -260,16 +305,27 @@ async fn drop_connection(
     std::future::pending().await
 }
 
-/// Adds the headers every response carries, records the request and logs it.
-fn finish(state: &State, reply: Reply, f: Finish) -> Response<Full<Bytes>> {
+/// Adds the headers every response carries, records the request and logs it. A `stall_body`
+/// response gets its full `Content-Length` but only part of its body (see [`StallBody`]).
+fn finish(state: &State, conn: &ConnCtx, reply: Reply, f: Finish) -> Response<ApiBody> {
     let status = reply.status;
     let code = reply.code;
     let close = record(state, &f, Some(status), code);
 
-    let mut response = Response::new(Full::new(reply.body));
+    let stall = f.seen.injected == Some(FaultKind::StallBody);
+    let full_len = reply.body.len();
+    let body = if stall {
+        Either::Right(StallBody::new(&reply.body, conn.clone()))
+    } else {
+        Either::Left(Full::new(reply.body))
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.extend(reply.headers);
+    if stall {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(full_len));
+    }
     if let Ok(v) = HeaderValue::from_str(&f.request_id) {
         headers.insert(HeaderName::from_static(REQUEST_ID), v);
     }
@@ -358,6 +414,15 @@ async fn track(
     }
 
     let mut inner = state.lock();
+    if let Some((status, location)) = inner.faults.take_redirect() {
+        seen.event_name = peek_event_name(&body);
+        seen.injected = Some(FaultKind::Redirect);
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::TEMPORARY_REDIRECT);
+        let location = location
+            .and_then(|l| HeaderValue::from_str(&l).ok())
+            .unwrap_or_else(|| moved_location(&parts.uri));
+        return Outcome::Respond(Reply::empty(status).header("location", location));
+    }
     if let Some(injected) = inner.faults.take_fail_next() {
         seen.event_name = peek_event_name(&body);
         seen.injected = Some(FaultKind::FailNext);
@@ -393,10 +458,21 @@ async fn track(
                 HeaderValue::from(info.reset_epoch_secs),
             );
     }
-    if seen.injected == Some(FaultKind::StoreThenReset) {
-        return Outcome::Drop(FaultKind::StoreThenReset);
+    if let Some(kind) = seen.injected.filter(|k| k.drops_response()) {
+        // `store_then_reset` or `reset_event`, decided in `process`.
+        return Outcome::Drop(kind);
     }
     Outcome::Respond(reply)
+}
+
+/// `redirect_next`'s default `Location`: the request's own path with `/moved` appended, as a
+/// relative reference, so it resolves against the scheme, host and port the client used.
+fn moved_location(uri: &Uri) -> HeaderValue {
+    let location = match uri.query() {
+        Some(query) => format!("{}/moved?{query}", uri.path()),
+        None => format!("{}/moved", uri.path()),
+    };
+    HeaderValue::from_str(&location).unwrap_or_else(|_| HeaderValue::from_static("/moved"))
 }
 
 /// The event name of a body that will not be processed, for the request log only.
@@ -459,6 +535,13 @@ fn process(
         Ok(key) => key,
         Err(e) => return Reply::error(&e),
     };
+    if inner.faults.take_reset_event(&event_name) {
+        // A valid request whose connection a middlebox kills: the server never sees it, so it
+        // is not counted against the rate limit, replayed or stored. `track` drops the
+        // connection; this reply is never sent.
+        seen.injected = Some(FaultKind::ResetEvent);
+        return Reply::empty(StatusCode::OK);
+    }
 
     let now = now_ms();
     if let Some(info) = inner.limiter.hit(&token.token_id, now) {
@@ -565,6 +648,9 @@ fn process(
     if inner.faults.take_store_then_reset() {
         // Stored and remembered exactly as above; only the answer is lost.
         seen.injected = Some(FaultKind::StoreThenReset);
+    } else if inner.faults.take_stall_body() {
+        // Stored and remembered exactly as above; the answer starts but never finishes.
+        seen.injected = Some(FaultKind::StallBody);
     }
     Reply::raw_json(StatusCode::OK, response)
 }

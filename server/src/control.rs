@@ -173,6 +173,9 @@ fn fault_state(c: &Control) -> Value {
         "reset_next": f.reset_next,
         "hang_next": f.hang_next,
         "store_then_reset_next": f.store_then_reset_next,
+        "reset_event": f.reset_event.values().collect::<Vec<_>>(),
+        "redirect_next": f.redirect_next,
+        "stall_body_next": f.stall_body_next,
         "down": c.api.is_down(),
         "rate_limit": inner.limiter.config(),
     })

@@ -63,7 +63,8 @@ pub struct RequestEntry {
     pub at_ms: u64,
     pub method: String,
     pub path: String,
-    /// `None` (`null`) when no response was sent: `reset`, `hang`, `store_then_reset`.
+    /// `None` (`null`) when no response was sent: `reset`, `hang`, `store_then_reset`,
+    /// `reset_event`. (A `stall_body` response was sent, only never finished: 200.)
     pub status: Option<u16>,
     pub code: Option<String>,
     pub idempotency_key: Option<String>,
@@ -74,8 +75,8 @@ pub struct RequestEntry {
     pub injected: Option<FaultKind>,
     /// The injected delay this request waited, if any.
     pub latency_ms: Option<u64>,
-    /// `item.id` of the success this request produced: stored (sent or, with
-    /// `store_then_reset`, lost) or replayed for a repeated `Idempotency-Key`.
+    /// `item.id` of the success this request produced: stored (sent; with `store_then_reset`
+    /// lost; with `stall_body` never finished) or replayed for a repeated `Idempotency-Key`.
     pub item_id: Option<String>,
 }
 
@@ -152,7 +153,7 @@ impl Recorder {
     }
 
     /// `{"reset": n, "hang": n, "store_then_reset": n, "fail_next": n, "fail_event": n,
-    /// "latency": n}`, every kind present.
+    /// "latency": n, "reset_event": n, "redirect": n, "stall_body": n}`, every kind present.
     pub fn faults_injected_json(&self) -> Value {
         let map: serde_json::Map<String, Value> = FaultKind::ALL
             .iter()
@@ -383,7 +384,8 @@ mod tests {
         assert_eq!(
             v["faults_injected"],
             json!({"reset": 1, "hang": 0, "store_then_reset": 0, "fail_next": 1,
-                   "fail_event": 0, "latency": 1})
+                   "fail_event": 0, "latency": 1, "reset_event": 0, "redirect": 0,
+                   "stall_body": 0})
         );
     }
 

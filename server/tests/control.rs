@@ -163,12 +163,18 @@ async fn reset_next_drops_the_connection() {
 
 #[tokio::test]
 async fn arming_a_connection_fault_closes_idle_keep_alive_connections() {
-    for fault in ["reset_next", "hang_next", "store_then_reset_next"] {
+    for fault in [
+        json!({"reset_next": 1}),
+        json!({"hang_next": 1}),
+        json!({"store_then_reset_next": 1}),
+        json!({"reset_event": {"event_name": "doomed", "count": 1}}),
+        json!({"reset_event": [{"event_name": "doomed", "count": null}]}),
+    ] {
         idle_keep_alive_closed_when_arming(fault).await;
     }
 }
 
-async fn idle_keep_alive_closed_when_arming(fault: &str) {
+async fn idle_keep_alive_closed_when_arming(fault: serde_json::Value) {
     let s = default_server().await;
     let mut stream = TcpStream::connect(s.api_addr()).await.expect("connect");
     let body = r#"{"event_name":"ka","properties":{}}"#;
@@ -189,7 +195,7 @@ async fn idle_keep_alive_closed_when_arming(fault: &str) {
         .expect("read");
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
 
-    faults(&s, json!({ fault: 1 })).await;
+    faults(&s, fault.clone()).await;
     // The idle connection is closed, so the next request would go out on a fresh one.
     let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
         .await
@@ -295,18 +301,31 @@ async fn clear_and_fault_state() {
             "fail_next": {"count": 1, "status": 500},
             "fail_event": [{"event_name": "a"}, {"event_name": "b", "status": 400, "count": 3}],
             "latency_ms": 5, "reset_next": 1, "hang_next": 1, "store_then_reset_next": 3,
+            "reset_event": [{"event_name": "r"}, {"event_name": "s", "count": 2}],
+            "redirect_next": {"count": 2},
+            "stall_body_next": 4,
             "rate_limit": {"limit": 10, "window_secs": 1}
         }),
     )
     .await;
     assert_eq!(state["fail_event"].as_array().map(Vec::len), Some(2));
     assert_eq!(state["store_then_reset_next"], 3);
+    assert_eq!(
+        state["reset_event"],
+        json!([{"event_name": "r", "count": null}, {"event_name": "s", "count": 2}])
+    );
+    assert_eq!(
+        state["redirect_next"],
+        json!({"count": 2, "status": 307, "location": null})
+    );
+    assert_eq!(state["stall_body_next"], 4);
     assert_eq!(state["rate_limit"], json!({"limit": 10, "window_secs": 1}));
     let cleared = faults(&s, json!({"clear": true})).await;
     assert_eq!(
         cleared,
         json!({"fail_next": null, "fail_event": [], "latency_ms": 0, "reset_next": 0, "hang_next": 0,
-               "store_then_reset_next": 0, "down": false, "rate_limit": null})
+               "store_then_reset_next": 0, "reset_event": [], "redirect_next": null,
+               "stall_body_next": 0, "down": false, "rate_limit": null})
     );
     assert_eq!(control_get(&s, "/faults").await.json(), cleared);
     assert_eq!(track(s.api_addr(), "x").await.status, 200);
@@ -337,7 +356,8 @@ async fn reset_clears_everything() {
         json!({"events": [], "duplicates": [], "counts": {}, "requests_total": 0,
                "event_id_duplicates": 0, "duplicate_event_ids": [],
                "faults_injected": {"reset": 0, "hang": 0, "store_then_reset": 0,
-                                   "fail_next": 0, "fail_event": 0, "latency": 0}})
+                                   "fail_next": 0, "fail_event": 0, "latency": 0,
+                                   "reset_event": 0, "redirect": 0, "stall_body": 0}})
     );
     assert_eq!(
         control_get(&s, "/settings").await.json(),
@@ -824,6 +844,27 @@ async fn injected_faults_are_logged_and_counted() {
     faults(&s, json!({"latency_ms": 20, "fail_next": {"status": 503}})).await;
     assert_eq!(track(a, "slow_fail").await.status, 503);
     faults(&s, json!({"clear": true})).await;
+    faults(
+        &s,
+        json!({"reset_event": {"event_name": "lost_by_name", "count": 1}}),
+    )
+    .await;
+    assert!(
+        track_with(a, r#"{"event_name":"lost_by_name","properties":{}}"#, &[])
+            .await
+            .is_err()
+    );
+    faults(&s, json!({"redirect_next": {}})).await;
+    assert_eq!(track(a, "redirected").await.status, 307);
+    faults(&s, json!({"stall_body_next": 1})).await;
+    let req = build(
+        "POST",
+        TRACK,
+        &AUTH,
+        br#"{"event_name":"stalled","properties":{}}"#,
+    );
+    let stalled = raw(a, &req, Duration::from_millis(300)).await;
+    assert_eq!(stalled.err().map(|e| e.kind()), Some(ErrorKind::TimedOut));
     assert_eq!(track(a, "plain").await.status, 200);
 
     let log = control_get(&s, "/requests").await.json();
@@ -849,7 +890,10 @@ async fn injected_faults_are_logged_and_counted() {
             json!([422, "fail_event", "doomed", null, null]),
             json!([200, "latency", "slow", 50, "evt_1"]),
             json!([503, "fail_next", "slow_fail", 20, null]),
-            json!([200, null, "plain", null, "evt_2"]),
+            json!([null, "reset_event", "lost_by_name", null, null]),
+            json!([307, "redirect", "redirected", null, null]),
+            json!([200, "stall_body", "stalled", null, "evt_2"]),
+            json!([200, null, "plain", null, "evt_3"]),
         ]
     );
     let reset = &entries[0];
@@ -873,17 +917,444 @@ async fn injected_faults_are_logged_and_counted() {
     assert_eq!(
         ev["faults_injected"],
         json!({"reset": 1, "hang": 1, "store_then_reset": 0, "fail_next": 2,
-               "fail_event": 1, "latency": 2})
+               "fail_event": 1, "latency": 2, "reset_event": 1, "redirect": 1,
+               "stall_body": 1})
     );
-    assert_eq!(ev["requests_total"], 7);
+    assert_eq!(ev["requests_total"], 10);
     assert_eq!(
         ev["counts"],
-        json!({"200": 2, "422": 1, "500": 1, "503": 1})
+        json!({"200": 3, "307": 1, "422": 1, "500": 1, "503": 1}),
+        "a stalled 200 was sent (its body was not finished)"
     );
     let text = control_get(&s, "/events?format=text").await.text();
     assert!(
-        text.contains("faults injected: reset 1, hang 1, fail_next 2, fail_event 1, latency 2"),
+        text.contains(
+            "faults injected: reset 1, hang 1, fail_next 2, fail_event 1, latency 2, \
+reset_event 1, redirect 1, stall_body 1"
+        ),
         "{text}"
+    );
+    s.shutdown().await;
+}
+
+/// The event names stored so far, in order.
+async fn stored_names(s: &inhouse_server::Running) -> Vec<String> {
+    events(s).await["events"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|e| e["event_name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A track request that asks to keep its connection alive; reads one response (by its
+/// Content-Length) without waiting for the server to close.
+async fn track_keep_alive(addr: std::net::SocketAddr, event_name: &str) -> Resp {
+    let body = format!(r#"{{"event_name":"{event_name}","properties":{{}}}}"#);
+    let mut req = format!(
+        "POST {TRACK} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in AUTH {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(req.as_bytes()).await.expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Ok(r) = parse_response(&got) {
+            let len: usize = r
+                .header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if r.body.len() >= len {
+                return r;
+            }
+        }
+        let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert!(n > 0, "closed before a whole response");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// `reset_event`: a valid request carrying that event name has its connection dropped, nothing
+/// stored, no response; other names pass. Armed, it makes responses close their connection.
+#[tokio::test]
+async fn reset_event_drops_valid_requests_with_that_event_name() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    let doomed = r#"{"event_name":"doomed","properties":{"$event_id":"d1"}}"#;
+    let key = [("idempotency-key", "k-doomed")];
+    let state = faults(
+        &s,
+        json!({"reset_event": {"event_name": "doomed", "count": 2}}),
+    )
+    .await;
+    assert_eq!(
+        state["reset_event"],
+        json!([{"event_name": "doomed", "count": 2}])
+    );
+
+    // Other names pass; while the fault is armed the server closes even keep-alive connections.
+    let r = track_keep_alive(a, "fine").await;
+    assert_eq!((r.status, r.header("connection")), (200, Some("close")));
+    // Invalid requests get their error and do not use it up.
+    let wrong_secret = [
+        AUTH[0],
+        ("x-inhouse-token-secret", "wrong"),
+        AUTH[2],
+        AUTH[3],
+    ];
+    let r = send(a, "POST", TRACK, &wrong_secret, doomed.as_bytes())
+        .await
+        .expect("response");
+    assert_eq!(r.status, 401);
+    let r = track_with(a, r#"{"event_name":"doomed","properties":{},"x":1}"#, &[])
+        .await
+        .expect("response");
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        control_get(&s, "/faults").await.json()["reset_event"][0]["count"],
+        2
+    );
+
+    for attempt in 0..2 {
+        let t = Instant::now();
+        let err = track_with(a, doomed, &key)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("attempt {attempt}: the connection is dropped"));
+        assert_ne!(
+            err.kind(),
+            ErrorKind::TimedOut,
+            "a reset, not a hang: {err}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(2));
+    }
+    assert_eq!(stored_names(&s).await, ["fine"], "nothing stored");
+    // Used up: the resend is stored, and responses keep their connection again.
+    let r = track_with(a, doomed, &key).await.expect("response");
+    assert_eq!(
+        (r.status, r.json()["item"]["id"].clone()),
+        (200, json!("evt_2"))
+    );
+    let r = track_keep_alive(a, "kept_alive").await;
+    assert_eq!((r.status, r.header("connection")), (200, None));
+    assert_eq!(
+        control_get(&s, "/faults").await.json()["reset_event"],
+        json!([])
+    );
+
+    // An array; `null` (or no count) = until cleared; `count: 0` removes one.
+    faults(
+        &s,
+        json!({"reset_event": [{"event_name": "a", "count": null},
+                               {"event_name": "b", "count": 1},
+                               {"event_name": "doomed"}]}),
+    )
+    .await;
+    for _ in 0..3 {
+        assert!(track_with(a, r#"{"event_name":"a","properties":{}}"#, &[])
+            .await
+            .is_err());
+    }
+    assert!(track_with(a, r#"{"event_name":"b","properties":{}}"#, &[])
+        .await
+        .is_err());
+    assert_eq!(track(a, "b").await.status, 200);
+    // The server never sees a dropped request, so even a would-be replay is dropped.
+    assert!(track_with(a, doomed, &key).await.is_err());
+    faults(
+        &s,
+        json!({"reset_event": [{"event_name": "a", "count": 0}, {"event_name": "doomed", "count": 0}]}),
+    )
+    .await;
+    assert_eq!(track(a, "a").await.status, 200);
+    let r = track_with(a, doomed, &key).await.expect("response");
+    assert_eq!(r.header("idempotent-replayed"), Some("true"));
+
+    assert_eq!(
+        stored_names(&s).await,
+        ["fine", "doomed", "kept_alive", "b", "a"]
+    );
+    let ev = events(&s).await;
+    assert_eq!(ev["faults_injected"]["reset_event"], 7);
+    assert_eq!(ev["faults_injected"]["reset"], 0);
+    assert_eq!(ev["event_id_duplicates"], 0);
+    assert_eq!(
+        ev["counts"],
+        json!({"200": 6, "401": 1, "422": 1}),
+        "dropped requests got no response"
+    );
+    assert_eq!(ev["requests_total"], 15);
+    let log = control_get(&s, "/requests").await.json();
+    let dropped: Vec<_> = log["requests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["injected"] == "reset_event")
+        .map(|e| json!([e["status"], e["event_name"], e["item_id"]]))
+        .collect();
+    assert_eq!(dropped.len(), 7);
+    assert_eq!(dropped[0], json!([null, "doomed", null]));
+    assert_eq!(dropped[2], json!([null, "a", null]));
+    s.shutdown().await;
+}
+
+/// `redirect_next`: the next N track requests get a 3xx with a `Location`, before credentials
+/// and the body are looked at; nothing is stored; preflights are not faulted.
+#[tokio::test]
+async fn redirect_next_answers_3xx_before_any_check() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    let elsewhere = "http://127.0.0.1:9/elsewhere";
+    let state = faults(
+        &s,
+        json!({"redirect_next": {"count": 2, "status": 302, "location": elsewhere}}),
+    )
+    .await;
+    assert_eq!(
+        state["redirect_next"],
+        json!({"count": 2, "status": 302, "location": elsewhere})
+    );
+
+    let r = send(
+        a,
+        "OPTIONS",
+        TRACK,
+        &[
+            ("origin", "chrome-extension://abcdef"),
+            ("access-control-request-method", "POST"),
+        ],
+        b"",
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 204, "preflights are never faulted");
+    // No credentials and a body that is not JSON: redirected all the same.
+    let r = send(
+        a,
+        "POST",
+        TRACK,
+        &[
+            ("origin", "chrome-extension://abcdef"),
+            ("x-request-id", "redirect-req-01"),
+        ],
+        b"not json",
+    )
+    .await
+    .expect("response");
+    assert_eq!((r.status, r.header("location")), (302, Some(elsewhere)));
+    assert_eq!(r.header("x-request-id"), Some("redirect-req-01"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("chrome-extension://abcdef")
+    );
+    assert!(r.body.is_empty(), "{}", r.text());
+    let r = track(a, "moved_away").await;
+    assert_eq!((r.status, r.header("location")), (302, Some(elsewhere)));
+    assert_eq!(track(a, "kept").await.status, 200, "only the next two");
+    assert_eq!(
+        control_get(&s, "/faults").await.json()["redirect_next"],
+        json!(null)
+    );
+
+    // Defaults: 307 to the same URL with /moved appended, on either path; following it ends
+    // in a 404.
+    faults(&s, json!({"redirect_next": {"count": 2}})).await;
+    let body = br#"{"event_name":"y","properties":{}}"#;
+    let r = track(a, "y").await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (307, Some("/v1/api/chrome/events/track/moved"))
+    );
+    let r = send(a, "POST", LEGACY, &AUTH, body)
+        .await
+        .expect("response");
+    assert_eq!(
+        (r.status, r.header("location")),
+        (307, Some("/api/chrome/events/track/moved"))
+    );
+    let r = send(a, "POST", &format!("{TRACK}/moved"), &AUTH, body)
+        .await
+        .expect("response");
+    assert_eq!((r.status, r.code()), (404, "RESOURCE_NOT_FOUND".into()));
+
+    for status in [301, 303, 308] {
+        faults(&s, json!({"redirect_next": {"status": status}})).await;
+        assert_eq!(track(a, "z").await.status, status);
+    }
+    faults(&s, json!({"redirect_next": {"count": 5}})).await;
+    faults(&s, json!({"redirect_next": {"count": 0}})).await;
+    assert_eq!(track(a, "after").await.status, 200, "count 0 disarms");
+
+    for bad in [
+        json!({"redirect_next": {"status": 200}}),
+        json!({"redirect_next": {"status": 304}}),
+        json!({"redirect_next": {"status": 399}}),
+        json!({"redirect_next": {"location": ""}}),
+        json!({"redirect_next": {"location": "http://x/\nSet-Cookie: a=b"}}),
+        json!({"redirect_next": {"bogus": 1}}),
+    ] {
+        let r = control_post(&s, "/faults", &bad).await;
+        assert_eq!(r.status, 422, "{bad}");
+    }
+
+    assert_eq!(stored_names(&s).await, ["kept", "after"]);
+    let ev = events(&s).await;
+    assert_eq!(ev["faults_injected"]["redirect"], 7);
+    let log = control_get(&s, "/requests").await.json();
+    let redirected: Vec<_> = log["requests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["injected"] == "redirect")
+        .map(|e| json!([e["status"], e["event_name"], e["code"], e["item_id"]]))
+        .collect();
+    assert_eq!(
+        redirected,
+        [
+            json!([302, null, null, null]),
+            json!([302, "moved_away", null, null]),
+            json!([307, "y", null, null]),
+            json!([307, "y", null, null]),
+            json!([301, "z", null, null]),
+            json!([303, "z", null, null]),
+            json!([308, "z", null, null]),
+        ]
+    );
+    s.shutdown().await;
+}
+
+/// Reads whatever arrives until nothing more has come for `quiet`; also says whether the
+/// server closed the connection (or reset it).
+async fn read_until_quiet(stream: &mut TcpStream, quiet: Duration) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(quiet, stream.read(&mut buf)).await {
+            Err(_) => return (got, false),
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// `stall_body_next`: the event is stored like a success and the 200's status line and headers
+/// go out, with a Content-Length the body never reaches; the connection stays open.
+#[tokio::test]
+async fn stall_body_stores_the_event_and_never_finishes_the_answer() {
+    let s = default_server().await;
+    let a = s.api_addr();
+    let state = faults(&s, json!({"stall_body_next": 1})).await;
+    assert_eq!(state["stall_body_next"], 1);
+    // A request that stores nothing does not use it up.
+    let r = send(
+        a,
+        "POST",
+        TRACK,
+        &AUTH,
+        br#"{"event_name":"Bad Name","properties":{}}"#,
+    )
+    .await
+    .expect("response");
+    assert_eq!(r.status, 422);
+
+    let body = r#"{"event_name":"purchase","properties":{"$event_id":"ev-s"}}"#;
+    let key = ("idempotency-key", "ev-s");
+    let req = build(
+        "POST",
+        TRACK,
+        &[
+            AUTH[0],
+            AUTH[1],
+            AUTH[2],
+            AUTH[3],
+            key,
+            ("origin", "chrome-extension://abcdef"),
+            ("x-request-id", "stall-req-0001"),
+        ],
+        body.as_bytes(),
+    );
+    let mut stream = TcpStream::connect(a).await.expect("connect");
+    stream.write_all(&req).await.expect("write");
+    let (got, closed) = read_until_quiet(&mut stream, Duration::from_millis(500)).await;
+    assert!(!closed, "the connection stays open");
+    let r = parse_response(&got).expect("the status line and headers arrive");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-request-id"), Some("stall-req-0001"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("chrome-extension://abcdef")
+    );
+    assert!(r.header("access-control-expose-headers").is_some());
+    assert_eq!(r.header("transfer-encoding"), None);
+    let declared: usize = r
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .expect("a Content-Length");
+    let partial = r.body.clone();
+    assert!(
+        !partial.is_empty() && partial.len() < declared,
+        "{} of {declared} bytes",
+        partial.len()
+    );
+    assert!(serde_json::from_slice::<serde_json::Value>(&partial).is_err());
+    // Nothing more comes, and the connection is still open.
+    let (more, closed) = read_until_quiet(&mut stream, Duration::from_millis(300)).await;
+    assert_eq!((more.len(), closed), (0, false));
+
+    // Stored like a success, and logged as a sent 200.
+    let ev = events(&s).await;
+    let stored = ev["events"].as_array().cloned().unwrap_or_default();
+    assert_eq!(stored.len(), 1, "stored despite the unfinished answer");
+    assert_eq!(
+        (stored[0]["id"].clone(), stored[0]["event_name"].clone()),
+        (json!("evt_1"), json!("purchase"))
+    );
+    assert_eq!(ev["faults_injected"]["stall_body"], 1);
+    assert_eq!(ev["counts"], json!({"200": 1, "422": 1}));
+    let log = control_get(&s, "/requests").await.json();
+    let entry = &log["requests"][1];
+    assert_eq!(
+        json!([
+            entry["status"],
+            entry["injected"],
+            entry["item_id"],
+            entry["request_id"]
+        ]),
+        json!([200, "stall_body", "evt_1", "stall-req-0001"])
+    );
+    assert_eq!(
+        control_get(&s, "/faults").await.json()["stall_body_next"],
+        0
+    );
+
+    // The client gives up and resends: the replay is the whole body the stalled one began.
+    drop(stream);
+    let r = track_with(a, body, &[key]).await.expect("response");
+    assert_eq!(
+        (r.status, r.header("idempotent-replayed")),
+        (200, Some("true"))
+    );
+    assert_eq!(r.body.len(), declared);
+    assert!(r.body.starts_with(&partial));
+    assert_eq!(r.json()["item"]["id"], "evt_1");
+    // Only the next one stalled.
+    let r = track(a, "after").await;
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (200, json!("success"))
     );
     s.shutdown().await;
 }

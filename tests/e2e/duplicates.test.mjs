@@ -1,6 +1,7 @@
 // Duplicates you can count: every test here runs against `inhouse-server --no-idempotency`,
 // which stores every POST (a repeated Idempotency-Key is stored again), and counts what the
 // server stored by `$event_id` and what it was sent, request by request.
+import { execFileSync } from 'node:child_process';
 import { defineTests, assert, eq, summarize, byName, waitStored, env, trackInWorker, settle, log, sleep, statsFromPage } from './lib.mjs';
 
 const { tests, test } = defineTests();
@@ -104,4 +105,44 @@ test('worker stopped 10 times during a 1,000-event drain, a server that stores e
   const perStop = s.storedDuplicates / stops;
   log(`${N} events, ${stops} stops (${confirmed} confirmed) in ${Date.now() - start} ms: ${s.storedDuplicates} duplicates stored, ${perStop.toFixed(1)} per stop (bound ${CONCURRENCY + 2}); ${drainedIn.unique} unique`);
   assert(perStop <= CONCURRENCY + 2, `${perStop.toFixed(1)} duplicates per worker stop on average, over the bound of concurrency + 2 = ${CONCURRENCY + 2}`);
+});
+
+/** SIGKILLs the Chromium whose profile is `userDataDir` (its main process and children). */
+function killChromium(userDataDir) {
+  const out = execFileSync('pgrep', ['-f', '--', `--user-data-dir=${userDataDir}`], { encoding: 'utf8' }).trim();
+  const pids = out.split('\n').filter(Boolean).map(Number);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  return pids.length;
+}
+
+test('browser killed (SIGKILL) mid-drain, a server that stores every POST: every event delivered, the duplicates bounded', 150_000, async (t) => {
+  const e = await env(t, { serverArgs: HONEST });
+  const { server } = e;
+  await settle(server);
+  const N = 1000;
+  await server.faults({ latency_ms: 25 });
+  const r = await trackInWorker(e.browser, 'e2e_crash', N);
+  const ids = new Set(r.map((x) => x.id));
+  await waitStored(server, byName('e2e_crash'), 300, 60_000, '300 events before the crash');
+  const killed = killChromium(e.userDataDir);
+  assert(killed > 0, 'Chromium processes killed');
+  await sleep(500);
+  const before = summarize(await server.events(), byName('e2e_crash'));
+  await e.reopen();
+  await waitStored(server, byName('e2e_crash'), N, 100_000);
+  await sleep(2000);
+  const s = summarize(await server.events(), byName('e2e_crash'));
+  eq(s.unique, N, 'unique events stored');
+  eq(s.events.filter((x) => !ids.has(x.properties.$event_id)).length, 0, 'stored events never tracked');
+  // What a crash can force: the requests out (concurrency), the done-marks not yet written (fewer
+  // than a batch of 5) and those of a write Chrome had not committed (another batch).
+  const bound = CONCURRENCY + 2 * 5;
+  log(`killed ${killed} Chromium processes with ${before.unique}/${N} stored; after reopening: ${s.unique} unique, ${s.storedDuplicates} duplicates (bound ${bound})`);
+  assert(s.storedDuplicates <= bound, `${s.storedDuplicates} duplicates after one browser crash, over ${bound}`);
 });

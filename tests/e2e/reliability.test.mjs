@@ -132,3 +132,63 @@ test('an index that is not text: the queue is rebuilt from its segments and ever
   eq(typeof idx[INDEX_KEY], 'string', 'a good index stored again');
   log(`index replaced by an object: rebuilt from the segments, 25/25 delivered, reported as STORAGE_ERROR`);
 });
+
+test('one event reset by a proxy on every attempt: every other event is delivered, it waits on its own backoff', 90_000, async (t) => {
+  const { server, browser } = await env(t);
+  await settle(server);
+  await server.faults({ reset_event: { event_name: 'e2e_poison', count: null } });
+  await trackInWorker(browser, 'e2e_poison', 1);
+  const r = await trackInWorker(browser, 'e2e_healthy', 60);
+  // More arrive while the poisoned one keeps failing (an extension in use).
+  await sleep(1500);
+  const r2 = await trackInWorker(browser, 'e2e_healthy', 40);
+  await waitStored(server, byName('e2e_healthy'), 100, 45_000, '100 healthy events');
+  const s = summarize(await server.events(), byName('e2e_healthy'));
+  eq([s.unique, s.storedDuplicates], [100, 0], 'healthy events: unique, duplicates');
+  eq(new Set(s.events.map((e) => e.properties.$event_id)).size, new Set([...r, ...r2].map((x) => x.id)).size, 'the healthy events tracked');
+  // It is tried again later, on its own schedule, while new events keep flowing.
+  await sleep(4000);
+  await trackInWorker(browser, 'e2e_healthy', 5);
+  await waitStored(server, byName('e2e_healthy'), 105, 20_000, '105 healthy events');
+  const attempts = (await trackRequests(server, 'e2e_poison')).length;
+  const st = await workerStats(browser);
+  eq(st.queued, 1, 'only the poisoned event is left');
+  assert(attempts >= 2, `the poisoned event was tried ${attempts} time(s): it must be retried on its own backoff`);
+  assert(attempts <= 12, `the poisoned event was tried ${attempts} times in a few seconds: it must back off on its own, not be retried in a loop`);
+  log(`100 healthy events delivered once around one event reset on every attempt (${attempts} attempts so far, still queued; state ${st.state})`);
+});
+
+test('a redirect from the API: never followed, delivery pauses with REDIRECTED naming the URL, not retried in a loop', 60_000, async (t) => {
+  const { server, browser } = await env(t);
+  await settle(server);
+  await server.faults({ redirect_next: { count: 1000, status: 302, location: 'http://127.0.0.1:9/elsewhere' } });
+  await trackInWorker(browser, 'e2e_redirected', 5);
+  const st = await waitFor(async () => {
+    const s = await workerStats(browser);
+    return s.state === 'paused' ? s : null;
+  }, { timeoutMs: 15_000, what: 'paused' });
+  eq(st.lastError?.code, 'REDIRECTED', 'lastError');
+  assert(st.lastError.message.includes('/chrome/events/track'), `the message names the URL: ${st.lastError.message}`);
+  await sleep(3000);
+  const reqs = (await trackRequests(server, null)).filter((r) => r.injected === 'redirect');
+  assert(reqs.length <= 6, `${reqs.length} redirected requests: a redirect must pause delivery, not be retried`);
+  eq((await workerStats(browser)).queued, 5, 'nothing dropped');
+  log(`302 → paused with REDIRECTED after ${reqs.length} request(s); 5 still queued`);
+});
+
+test('a 2xx whose body never finishes: the status decides, each event stored once', 60_000, async (t) => {
+  const { server, browser } = await env(t);
+  await settle(server);
+  await server.faults({ stall_body_next: 3 });
+  await trackInWorker(browser, 'e2e_stall', 10);
+  await waitStored(server, byName('e2e_stall'), 10, 20_000);
+  const st = await waitFor(async () => {
+    const s = await workerStats(browser);
+    return s.queued === 0 && s.inFlight === 0 ? s : null;
+  }, { timeoutMs: 8_000, what: 'the queue empty well within the 10 s request timeout' });
+  await sleep(1000);
+  const s = summarize(await server.events(), byName('e2e_stall'));
+  eq([s.unique, s.storedDuplicates], [10, 0], 'unique, duplicates');
+  eq([st.delivered >= 10, st.retried, st.dropped.retriesExhausted], [true, 0, 0], 'delivered, retried, retries exhausted');
+  log(`3 answers whose body never ended: counted delivered at once, 10 stored once, nothing retried`);
+});

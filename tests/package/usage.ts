@@ -53,7 +53,7 @@ const everyOption: Required<TrackerOptions> = {
     console.warn(code, field, name, error.message);
   },
   onDrop(dropped: DroppedEvent) {
-    const reason: 'rejected' | 'evicted' | 'retries_exhausted' | 'purged' | 'corrupt' = dropped.reason;
+    const reason: 'rejected' | 'evicted' | 'retries_exhausted' | 'purged' | 'corrupt' | 'undeliverable' = dropped.reason;
     console.warn(dropped.id, dropped.eventName, reason, dropped.message);
   },
 };

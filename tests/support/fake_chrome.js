@@ -97,3 +97,13 @@ export async function driveTracker(t) {
 export function hasWindow() {
   return typeof globalThis.window !== 'undefined';
 }
+
+// chrome.storage.local as Chrome 119–129 has it: no getKeys().
+export function removeGetKeys(fake) {
+  delete fake.local.getKeys;
+}
+
+// Stores `value` under `key` directly (damaged or foreign data).
+export function storeRaw(fake, key, value) {
+  fake.data.set(key, value);
+}

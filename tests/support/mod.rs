@@ -26,6 +26,10 @@ extern "C" {
     pub async fn drive_tracker(tracker: JsValue) -> JsValue;
     #[wasm_bindgen(js_name = hasWindow)]
     pub fn has_window() -> bool;
+    #[wasm_bindgen(js_name = removeGetKeys)]
+    pub fn remove_get_keys(fake: &JsValue);
+    #[wasm_bindgen(js_name = storeRaw)]
+    pub fn store_raw(fake: &JsValue, key: &str, value: &JsValue);
 }
 
 /// The extension id the test server's token is registered for.
