@@ -133,25 +133,24 @@ else
   not_run size 'the package build failed'
 fi
 
-echo "[test] end-to-end: node tests/e2e/run.mjs"
-if [ "$build_st" -ne 0 ]; then
-  not_run e2e 'the package build failed (no tarball of these sources)'
-else
+# A node runner that needs the package's tarball: name, script.
+node_suite() {
+  local name=$1 script=$2
+  if [ "$build_st" -ne 0 ]; then
+    not_run "$name" 'the package build failed (no tarball of these sources)'
+    return
+  fi
   start=$SECONDS
-  node tests/e2e/run.mjs 2>&1 | tee "$log/e2e.txt"; st=${PIPESTATUS[0]}
-  summary_counts "$log/e2e.txt" e2e
-  suite e2e "$log/e2e.txt" "$st" "$start"
-fi
+  node "$script" 2>&1 | tee "$log/$name.txt"; st=${PIPESTATUS[0]}
+  summary_counts "$log/$name.txt" "$name"
+  suite "$name" "$log/$name.txt" "$st" "$start"
+}
+
+echo "[test] end-to-end: node tests/e2e/run.mjs"
+node_suite e2e tests/e2e/run.mjs
 
 echo "[test] package: node tests/package/run.mjs (the tarball in no-bundler, esbuild, Vite and webpack extensions; types)"
-if [ "$build_st" -ne 0 ]; then
-  not_run package 'the package build failed (no tarball of these sources)'
-else
-  start=$SECONDS
-  node tests/package/run.mjs 2>&1 | tee "$log/package.txt"; st=${PIPESTATUS[0]}
-  summary_counts "$log/package.txt" package
-  suite package "$log/package.txt" "$st" "$start"
-fi
+node_suite package tests/package/run.mjs
 
 rm -rf "$log"
 if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi
