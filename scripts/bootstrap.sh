@@ -12,14 +12,22 @@ started=$(date +%s)
 say() { printf '[bootstrap] %s\n' "$*"; }
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# The toolchain rust-toolchain.toml pins. Machines of this kind carry it as an alias of the
+# installed stable (same release); otherwise rustup installs it.
+PINNED=$(awk -F'"' '/^channel/{print $2; exit}' rust-toolchain.toml)
+HOST=$(RUSTUP_TOOLCHAIN=stable rustc -vV | awk '/^host:/{print $2}')
+if ! rustup toolchain list | grep -q "^$PINNED-$HOST"; then
+  if [ "$(RUSTUP_TOOLCHAIN=stable rustc --version | awk '{print $2}')" = "$PINNED" ]; then
+    say "the pinned Rust $PINNED is the installed stable: aliasing it"
+    ln -s "stable-$HOST" "${RUSTUP_HOME:-$HOME/.rustup}/toolchains/$PINNED-$HOST"
+  else
+    say "installing Rust $PINNED (rust-toolchain.toml)"
+    rustup toolchain install "$PINNED" --profile minimal --component rustfmt,clippy
+  fi
+fi
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
-fi
-# The package build recompiles std for size (scripts/build-pkg.sh): it needs std's sources.
-if ! rustup component list --installed | grep -q '^rust-src'; then
-  say "adding the rust-src component"
-  rustup component add rust-src
 fi
 
 if [ "$(wasm-pack --version 2>/dev/null | awk '{print $2}')" != "$WASM_PACK_VERSION" ]; then

@@ -1,26 +1,17 @@
 #!/usr/bin/env bash
 # Builds the npm package into dist/pkg and packs it into dist/inhouse-chrome-tracker-<v>.tgz:
-# release wasm (std rebuilt for size) → wasm-bindgen (--target web) → binaryen's wasm-opt from npm (Debian's breaks
-# modules) → short import/export names (tools/wasm-names) → the files of pkg-template/ → npm
-# pack. Prints the sizes.
+# release wasm (plain stable Rust, the toolchain rust-toolchain.toml pins) → wasm-bindgen
+# (--target web) → binaryen's wasm-opt from npm (Debian's breaks modules) → the files of
+# pkg-template/ → npm pack. Prints the sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 out=dist/pkg
 version=$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)
 
-# Built for size: std is recompiled with panics that abort at once, which leaves out panic
-# messages, their formatting machinery and source paths (about 4 KB gzipped). Those options are
-# unstable; RUSTC_BOOTSTRAP=1 enables them on the stable toolchain, for this one build, in its own
-# target directory (so it never invalidates the test builds). Without reference types and
-# multi-value, wasm-bindgen keeps JavaScript values in a JS-side array instead of a wasm table of
-# externrefs: 0.9 KB less wasm for 0.2 KB more glue. The stack size repeats .cargo/config.toml,
-# which this variable overrides.
-RUSTC_BOOTSTRAP=1 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C link-arg=-zstack-size=131072 \
-  -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none \
-  -Ctarget-feature=-reference-types,-multivalue" \
-  cargo build --quiet --release --lib --target wasm32-unknown-unknown -p inhouse-tracker \
-  -Zbuild-std=std,panic_abort --target-dir target/pkg
+# Its own target directory, so that the release build never invalidates the test builds. (The
+# stack size comes from .cargo/config.toml.)
+cargo build --quiet --release --lib --target wasm32-unknown-unknown -p inhouse-tracker --target-dir target/pkg
 rm -rf "$out" && mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name inhouse_tracker \
   target/pkg/wasm32-unknown-unknown/release/inhouse_tracker.wasm
@@ -28,12 +19,11 @@ wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name inhouse_tr
 # 128 KiB stack, which the SDK's bounded recursion never reaches. Functions with one caller are
 # inlined only when tiny: a few hundred more raw bytes, but what is measured is the gzipped size,
 # and the calls that stay compress better than the inlined copies (0.7 KB less).
-node_modules/.bin/wasm-opt --one-caller-inline-max-function-size=20 -Oz --low-memory-unused \
+node_modules/.bin/wasm-opt --one-caller-inline-max-function-size=20 -Oz --converge --low-memory-unused \
   --strip-debug --strip-producers --strip-target-features \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+  --enable-reference-types --enable-multivalue \
   "$out/inhouse_tracker_bg.wasm" -o "$out/inhouse_tracker_bg.wasm"
-# wasm-bindgen's hash-suffixed import and export names, shortened in the wasm and the glue alike.
-cargo run --quiet -p wasm-names -- "$out/inhouse_tracker_bg.wasm" "$out/inhouse_tracker.js"
 
 cp pkg-template/index.js pkg-template/client.js pkg-template/index.d.ts pkg-template/client.d.ts pkg-template/README.md "$out/"
 cp pkg-template/package.json "$out/package.json"

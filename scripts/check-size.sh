@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The package's size budget: wasm + JS glue + loader, minified and gzipped (-9). Size is
-# deterministic, so this is a test; lower BUDGET as the package shrinks. It rose from 40 KiB to
-# 49 KiB with the reliability work (per-event network charges, stored waits, the index rebuilt
-# from segments, catch bindings for every value's own code, storage and alarm repair): 49,439 B
-# measured. Never above 56 KiB (the cap set for the move to plain stable Rust and gloo-net).
+# deterministic, so this is a test; lower BUDGET as the package shrinks. History: 40,579 B with
+# std rebuilt for size (unstable flags) and renamed imports; 49,439 B with the reliability work
+# (per-event network charges, stored waits, the index rebuilt from segments, catch bindings for
+# every value's own code, storage and alarm repair); 57,103 B on plain stable Rust (std's panic
+# formatting and wasm-bindgen's full import names are back). The budget is 56 KiB, the cap for
+# the plain stable build; it only goes down from here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=50176
+BUDGET=57344
 out=dist/pkg
 wasm=$(gzip -9 -n -c "$out/inhouse_tracker_bg.wasm" | wc -c)
 # The JS a customer ships: the loader bundled with the wasm-bindgen glue, minified.

@@ -37,14 +37,22 @@ pub const APP_ID: &str = "abcdefghijklmnopabcdefghijklmnop";
 pub const TOKEN_ID: &str = "web_token";
 pub const TOKEN_SECRET: &str = "web_secret_value";
 
+/// A URL scripts/test.sh compiles into the tests (they cannot read the environment at run time).
+fn compiled_in(url: Option<&'static str>) -> &'static str {
+    match url {
+        Some(url) => url,
+        None => panic!("run the browser tests through `make test`, which starts the local Inhouse server"),
+    }
+}
+
 /// The local server's API base (`…/v1/api`), set by scripts/test.sh at compile time.
 pub fn api_base() -> String {
-    format!("{}/v1/api", option_env!("INHOUSE_TEST_API").expect("run the browser tests through `make test`, which starts the local Inhouse server"))
+    format!("{}/v1/api", compiled_in(option_env!("INHOUSE_TEST_API")))
 }
 
 /// The local server's control URL.
 pub fn control_base() -> &'static str {
-    option_env!("INHOUSE_TEST_CONTROL").expect("run the browser tests through `make test`, which starts the local Inhouse server")
+    compiled_in(option_env!("INHOUSE_TEST_CONTROL"))
 }
 
 /// Calls the control API; `body` None means GET.
