@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test, serially (2 cores): host `cargo test` (the SDK core and the local server),
+# Every test, serially (2 cores): rustfmt and clippy, host `cargo test` (the SDK core and the local server),
 # `wasm-pack test --headless --chrome` (the browser edge), the package build and its size budget, the
 # end-to-end suite (the demo extension in headless Chromium against the local server), and the
 # package suite (the packed tarball built into extensions with no bundler, esbuild, Vite, webpack).
@@ -68,6 +68,16 @@ not_run() {
   p=0 f=1 s=0 note="not run: $2"
   suite "$1" "" 0 "$SECONDS"
 }
+
+echo "[test] lint: rustfmt, and clippy with warnings as errors (host, and the wasm32 target)"
+start=$SECONDS
+{
+  cargo fmt --all --check &&
+    cargo clippy --quiet --workspace --all-targets -- -D warnings &&
+    cargo clippy --quiet -p inhouse-tracker --all-targets --target wasm32-unknown-unknown -- -D warnings
+} >"$log/lint.txt" 2>&1; st=$?
+status_counts "$st"
+suite lint "$log/lint.txt" "$st" "$start"
 
 echo "[test] host: cargo test --workspace --no-fail-fast"
 start=$SECONDS

@@ -441,7 +441,7 @@ mod damaged {
             } else {
                 0
             };
-            prop_assert!(st.queued as u64 + st.dropped.corrupt + named_done >= 12 || Engine::orphan_segments(Some(&index), &h.store.segment_keys()).len() > 0,
+            prop_assert!(st.queued as u64 + st.dropped.corrupt + named_done >= 12 || !Engine::orphan_segments(Some(&index), &h.store.segment_keys()).is_empty(),
                 "events lost silently: queued {}, corrupt {}, done marks {} ({:?})", st.queued, st.dropped.corrupt, named_done, index);
             if Engine::index_state(Some(&index), true) == IndexState::Unreadable {
                 prop_assert_eq!(st.queued, 12, "a rebuilt queue keeps every stored event");
