@@ -1,0 +1,261 @@
+//! The stored format: keys, the index's text and the segments' lines, read back without a
+//! JSON or number parser (see the module documentation of `engine`).
+
+use super::*;
+
+/// Key of the index record.
+pub const INDEX_KEY: &str = "inhouse:v1:index";
+
+/// Prefix of every segment key.
+pub const SEGMENT_PREFIX: &str = "inhouse:v1:seg:";
+
+/// The storage key of segment `seq`.
+pub fn segment_key(seq: u64) -> String {
+    let mut key = String::from(SEGMENT_PREFIX);
+    push_u64(&mut key, seq);
+    key
+}
+
+/// The number of a segment key, `None` for any other key.
+pub(super) fn segment_seq(key: &str) -> Option<u64> {
+    key.strip_prefix(SEGMENT_PREFIX).and_then(parse_number)
+}
+
+/// What a start finds under [`INDEX_KEY`] (see [`Engine::index_state`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexState {
+    /// Nothing: a first start (or everything was cleared).
+    Absent,
+    /// An index: read the segments it names.
+    Readable,
+    /// Something that is not an index: rebuild from every stored segment.
+    Unreadable,
+}
+
+/// The first number of the index; an index with any other is unreadable.
+pub(super) const INDEX_VERSION: u64 = 1;
+
+/// The index record, read back (see the module documentation for its text).
+#[derive(Debug)]
+pub(super) struct IndexDoc {
+    pub(super) next: u64,
+    pub(super) enabled: bool,
+    /// The end of a wait the server asked for (`Retry-After`), 0 if none.
+    pub(super) wait_until: u64,
+    /// The next probe of a pause for refused credentials, 0 if none, and which credentials
+    /// were refused ([`credentials_key`]).
+    pub(super) pause_until: u64,
+    pub(super) pause_key: u64,
+    pub(super) totals: Totals,
+    /// One line per stored segment: `[n, events, done...]`, at least two numbers.
+    pub(super) segments: Vec<Vec<u64>>,
+}
+
+impl IndexDoc {
+    /// `None` for anything but a well-formed index of this version. The first line is
+    /// `1 next enabled` or, since waits are kept, `1 next enabled wait_until pause_until
+    /// pause_key`; the totals have seven numbers or, since `undeliverable`, eight. A counter
+    /// beyond 2^53 (JavaScript's exact integers) or a segment line claiming more than
+    /// [`SEGMENT_EVENTS`] events is damage, not data. Segment lines come back in order, once
+    /// each.
+    pub(super) fn decode(text: &str) -> Option<IndexDoc> {
+        const EXACT: u64 = 1 << 53;
+        let mut head = number_lines(text)?;
+        if head.len() < 2 || head[2..].iter().any(|line| line.len() < 2 || line[1] > SEGMENT_EVENTS as u64) {
+            return None;
+        }
+        if head.iter().flatten().any(|&n| n > EXACT) {
+            return None;
+        }
+        let mut segments = head.split_off(2);
+        segments.sort_unstable_by_key(|line| line[0]);
+        segments.dedup_by_key(|line| line[0]);
+        let (next, enabled, wait_until, pause_until, pause_key) = match head[0][..] {
+            [INDEX_VERSION, next, enabled @ (0 | 1)] => (next, enabled, 0, 0, 0),
+            [INDEX_VERSION, next, enabled @ (0 | 1), wait, pause, key] => (next, enabled, wait, pause, key),
+            _ => return None,
+        };
+        let (delivered, retried, rejected, evicted, retries_exhausted, purged, corrupt, undeliverable) = match head[1][..] {
+            [a, b, c, d, e, f, g] => (a, b, c, d, e, f, g, 0),
+            [a, b, c, d, e, f, g, h] => (a, b, c, d, e, f, g, h),
+            _ => return None,
+        };
+        let dropped = DropCounts { rejected, evicted, retries_exhausted, purged, corrupt, undeliverable };
+        // A segment numbered at or past `next` would be overwritten by the next write.
+        let next = segments.last().map_or(next, |line| next.max(line[0] + 1));
+        Some(IndexDoc { next, enabled: enabled == 1, wait_until, pause_until, pause_key, totals: Totals { delivered, retried, dropped }, segments })
+    }
+}
+
+/// Text as lines of whitespace-separated numbers, read exactly as `str::lines`,
+/// `split_ascii_whitespace` and `parse::<u64>` would; `None` if any word is not a number.
+pub(super) fn number_lines(text: &str) -> Option<Vec<Vec<u64>>> {
+    let bytes = text.as_bytes();
+    let mut lines = Vec::new();
+    let mut line = Vec::new();
+    let mut word = 0;
+    for i in 0..=bytes.len() {
+        // The end of the text ends a last line that no newline ended.
+        let b = match bytes.get(i) {
+            Some(&b) => b,
+            None if matches!(bytes.last(), None | Some(b'\n')) => break,
+            None => b'\n',
+        };
+        if b.is_ascii_whitespace() {
+            if word < i {
+                line.push(parse_number(text.get(word..i)?)?);
+            }
+            word = i + 1;
+            if b == b'\n' {
+                lines.push(std::mem::take(&mut line));
+            }
+        }
+    }
+    Some(lines)
+}
+
+/// A number as `str::parse::<u64>` reads it: decimal digits, optionally after one `+`.
+pub(super) fn parse_number(word: &str) -> Option<u64> {
+    parse_u64(word.strip_prefix('+').unwrap_or(word))
+}
+
+/// A segment read back from its text: one line per event, `id<TAB>name<TAB>properties`.
+/// No field can hold either separator: ids are hex digits and `-`, names letters, digits and
+/// `_`, and the properties' JSON text escapes every control character. `None` unless every
+/// line holds exactly three fields. The text becomes the segment's own: no event is copied.
+pub(super) fn decode_segment(seq: u64, text: String, events: u64) -> Option<Segment> {
+    let bytes = text.as_bytes();
+    // As many slots as the index says, if the text can hold them (a line is 3 bytes at least).
+    let mut slots = Vec::with_capacity((bytes.len() / 3 + 1).min(events as usize));
+    // `props_at` is where the last field started: the line's start, or after its last tab.
+    let (mut start, mut tabs, mut name_at, mut props_at) = (0, 0, 0, 0);
+    // One step past the end, which ends the last line.
+    for i in 0..bytes.len() + 1 {
+        match bytes.get(i) {
+            Some(b'\t') => {
+                tabs += 1;
+                (name_at, props_at) = (props_at, i + 1);
+            }
+            Some(b'\n') | None => {
+                if tabs != 2 {
+                    return None;
+                }
+                let at = |k: usize| u32::try_from(k).ok();
+                slots.push(Slot::new(at(start)?, at(name_at)?, at(props_at)?));
+                (start, tabs, props_at) = (i + 1, 0, i + 1);
+            }
+            Some(_) => {}
+        }
+    }
+    let live = slots.len();
+    Some(Segment { seq, text, slots, live, cursor: 0, fresh: 0 })
+}
+
+/// A key for the refused credentials a stored pause belongs to: FNV-1a of the token id and the
+/// app id (never the secret, which is not stored in any form).
+pub(super) fn credentials_key(credentials: &Credentials, app_id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in credentials.token_id.bytes().chain([0]).chain(app_id.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    // Stored as a number JavaScript reads exactly.
+    h >> 11
+}
+
+// Host only, like proptest (a host-only dev-dependency).
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// How the index was read before the hand-written reader: what it must match.
+    fn std_lines(text: &str) -> Option<Vec<Vec<u64>>> {
+        text.lines().map(|line| line.split_ascii_whitespace().map(|n| n.parse::<u64>().ok()).collect()).collect()
+    }
+
+    /// How segments were read before the hand-written reader: (id, name, properties).
+    fn std_segment(text: &str) -> Option<Vec<(String, String, String)>> {
+        text.split('\n')
+            .map(|line| {
+                let mut fields = line.split('\t');
+                let event = (fields.next()?.into(), fields.next()?.into(), fields.next()?.into());
+                fields.next().is_none().then_some(event)
+            })
+            .collect()
+    }
+
+    fn events(text: &str) -> Option<Vec<(String, String, String)>> {
+        let seg = decode_segment(7, text.to_string(), 100)?;
+        assert_eq!(seg.text, text, "the text is kept as it is");
+        assert_eq!((seg.live, seg.cursor, seg.fresh), (seg.slots.len(), 0, 0));
+        Some((0..seg.slots.len()).map(|i| seg.fields(i)).map(|(a, b, c)| (a.into(), b.into(), c.into())).collect())
+    }
+
+    #[test]
+    fn number_lines_reads_like_std() {
+        let cases = [
+            "",
+            "\n",
+            "\n\n",
+            "1",
+            "1\n",
+            "1\n\n",
+            "1 2\r\n3",
+            "1 2\r",
+            "\r",
+            " 1  2 \t3 ",
+            "+1",
+            "+",
+            "++1",
+            "-1",
+            "1+",
+            "007",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1\x0c2",
+            "1\x0b2",
+            "1 x",
+            "é",
+            "1\n\n2",
+            "1\r\n\r\n",
+        ];
+        for text in cases {
+            assert_eq!(number_lines(text), std_lines(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn decode_segment_reads_like_std() {
+        for text in ["", "\n", "a\tb\tc", "a\tb\tc\n", "a\tb\tc\nd\te\tf", "a\tb", "a\tb\tc\td", "\t\t", "\t\t\n\t\t", "é\tü\t{}"] {
+            assert_eq!(events(text), std_segment(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn orphan_keys_are_read_like_std() {
+        let keys: Vec<String> =
+            ["+3", "18446744073709551615", "18446744073709551616", "", "-1", "4"].into_iter().map(|n| String::from(SEGMENT_PREFIX) + n).collect();
+        let orphans = |index| Engine::orphan_segments(index, &keys);
+        // No readable index: nothing is an orphan (the queue is rebuilt from the segments).
+        assert!(orphans(None).is_empty());
+        assert_eq!(orphans(Some("1 5 1\n0 0 0 0 0 0 0\n4 1")), [keys[0].clone()]);
+        assert_eq!(orphans(Some("1 3 1\n0 0 0 0 0 0 0")), Vec::<String>::new());
+    }
+
+    proptest! {
+        #[test]
+        fn number_lines_matches_std(text in "[0-9 +\\-x\t\r\n\x0b\x0c]{0,40}") {
+            prop_assert_eq!(number_lines(&text), std_lines(&text));
+        }
+
+        #[test]
+        fn decode_segment_matches_std(text in "[ab\t\n\r]{0,30}") {
+            prop_assert_eq!(events(&text), std_segment(&text));
+        }
+
+        #[test]
+        fn parse_number_matches_std(word in "[0-9+\\-]{0,22}") {
+            prop_assert_eq!(parse_number(&word), word.parse::<u64>().ok());
+        }
+    }
+}

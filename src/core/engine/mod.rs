@@ -1,0 +1,516 @@
+//! The delivery engine: the durable queue and the decisions about it, with no I/O.
+//!
+//! The edge feeds it what happened (an event tracked, a write committed, a response received,
+//! the time) and performs what it asks for ([`Engine::take_write`], [`Engine::poll_send`]).
+//! Everything here is deterministic given the clock and the seed, and tested on the host.
+//!
+//! # Storage layout (in `chrome.storage.local`)
+//! - `inhouse:v1:seg:<n>`: one *segment*: its events, one line each, `id<TAB>name<TAB>properties`
+//!   (the properties as the JSON text that is sent). Written once, never rewritten: a burst of
+//!   `track` calls becomes one or a few new segments in a single `set`, so no write ever reads,
+//!   modifies and writes back a shared record.
+//! - `inhouse:v1:index`: lines of space-separated integers. First `1 <next segment> <enabled 0|1>
+//!   <wait until> <pause until> <paused credentials>` (1 is the format's version; the waits the
+//!   server asked for, so that a restarted worker honours them; an index without the last three
+//!   is read too), then the lifetime counters `delivered retried rejected evicted
+//!   retries_exhausted purged corrupt undeliverable` (seven are read too), then one line per live
+//!   segment, `<n> <events> <done>...`, listing which of its events are done (delivered or
+//!   dropped). Small; rewritten with each write. An index that cannot be read is not trusted
+//!   with anything: the queue is rebuilt from the stored segments ([`Engine::rebuild`]).
+//!
+//! Plain text rather than JSON: reading it back needs nothing beyond splitting lines, which keeps
+//! a JSON library out of the wasm, and the properties are stored unescaped, as they are sent.
+//!
+//! A segment whose events are all done is removed in the same `set` that drops it from the
+//! index. One `set` call is atomic, so the index never names a segment that is not stored.
+//! An event is removed only after the server accepted it; if the worker dies first, the event
+//! is sent again with the same `Idempotency-Key` (a server that honours it stores it once; one
+//! that does not stores a duplicate: delivery is at least once).
+//!
+//! Files: `format` (stored text), `segment` (one segment in memory), `write` (the write
+//! pipeline), `delivery` (the gate and backoff), `restore` (a start), `report` (answers).
+
+use super::config::{Config, Credentials};
+use super::error::{Error, ErrorCode};
+use super::event::{field, line_stored_bytes, request_body, NewEvent, Rng};
+use super::policy::{backoff_ms, Verdict};
+use super::text::{parse_u64, push_u64};
+use serde::Serialize;
+
+mod delivery;
+mod format;
+mod report;
+mod restore;
+mod segment;
+mod write;
+
+use delivery::Gate;
+pub use delivery::{NETWORK_BACKOFF_CAP_MS, NETWORK_CHARGES_MIN, OFFLINE_RECHECK_MS, PAUSE_PROBE_MS};
+use format::*;
+pub use format::{segment_key, IndexState, INDEX_KEY, SEGMENT_PREFIX};
+pub use report::*;
+pub use segment::SEGMENT_EVENTS;
+use segment::*;
+
+/// Done-marks are written after this many, or after [`ACK_DELAY_MS`], whichever comes first:
+/// a drain costs one index write per five delivered events, not one per event. Every mark not
+/// yet written when Chrome stops the worker is a resend (a duplicate, against a server that does
+/// not honour `Idempotency-Key`); the curve that chose five is in `bench/README.md`.
+pub const ACK_BATCH: usize = 5;
+
+/// See [`ACK_BATCH`].
+pub const ACK_DELAY_MS: u64 = 200;
+
+/// The message of every eviction.
+const EVICTED: &str = "the queue was full; the oldest events were evicted";
+
+#[derive(Debug)]
+struct Writing {
+    segments: Vec<Segment>,
+    /// The tickets of its events, one each, consecutive from `first_ticket`.
+    first_ticket: u64,
+    tickets: usize,
+    removed: Vec<u64>,
+    enabled_written: bool,
+    /// `set_enabled(false, purge: true)` came while this write was out.
+    purged: bool,
+    /// It stores every segment again ([`Engine::storage_lost`]).
+    rewrite: bool,
+}
+
+/// The engine. See the module documentation.
+#[derive(Debug)]
+pub struct Engine {
+    config: Config,
+    rng: Rng,
+    segments: Vec<Segment>,
+    next_seq: u64,
+    live_count: usize,
+    live_bytes: usize,
+    /// Ids of the queued events that came with a dedup key.
+    dedup_live: IdSet,
+    /// The events `track` accepted and no write carries yet, in the segments they will be
+    /// written as (numbered then); the oldest may be done (evicted), the others are live.
+    pending: Vec<Segment>,
+    /// Live pending events (their tickets are the last ones given, consecutive: only the
+    /// oldest is ever evicted), and their stored bytes.
+    pending_count: usize,
+    pending_bytes: usize,
+    /// The slots sent before, not done and not in flight: they wait for another attempt. Few:
+    /// a failed request adds one, its next attempt takes it out.
+    /// With each, its `not_before` (which changes only while it is in flight).
+    retrying: Vec<(SlotRef, u64)>,
+    next_ticket: u64,
+    writing: Option<Writing>,
+    unremoved: Vec<u64>,
+    dirty_marks: usize,
+    dirty_since: Option<u64>,
+    force_write: bool,
+    enabled: bool,
+    enabled_persisted: bool,
+    in_flight: usize,
+    /// The requests out, at most `concurrency`.
+    flights: Vec<Flight>,
+    /// The number the next request gets: requests are numbered in the order they are sent.
+    next_request: u64,
+    /// Failures in a row; a failure of a request sent before the last counted one ran alongside
+    /// it (one outage seen by several requests) and is not counted again. See `failure_mark`.
+    failures: u32,
+    /// `next_request` when the last failure was counted.
+    failure_mark: u64,
+    /// Events whose request failed at the network level, each with `next_request` at that
+    /// moment. An answer from the server to a request sent after that charges the failure to
+    /// the event (the network worked; its request did not); a network failure of another
+    /// request sent after it forgives it (an outage, not the event). An event charged
+    /// `retry.maxAttempts` times is dropped as `undeliverable`; healthy events are never
+    /// charged for an outage.
+    suspects: Vec<(SlotRef, u64)>,
+    /// Which credentials requests carry: a refusal of older ones does not pause the new ones.
+    credentials_gen: u32,
+    /// Whether `restore` ran; before it, `set_enabled` is remembered and applied over what
+    /// storage says (the user's latest word wins).
+    restored: bool,
+    consent_override: Option<bool>,
+    purge_on_restore: bool,
+    /// Done-marks per index write (see [`ACK_BATCH`]).
+    ack_batch: usize,
+    /// The next write stores every segment again (see [`Engine::storage_lost`]).
+    rewrite_all: bool,
+    gate: Gate,
+    /// The end of the latest wait the server asked for (`Retry-After` and kin); 0 if none. Kept
+    /// apart from `gate` so that an answer to a request sent *before* that response (a late
+    /// success, a network error) cannot shorten it.
+    retry_after_until: u64,
+    totals: Totals,
+    storage_writes: u64,
+    requests: u64,
+    last_error: Option<LastError>,
+    error_active: bool,
+    notes: Vec<Note>,
+}
+
+impl Engine {
+    /// An engine with an empty queue.
+    pub fn new(config: Config, seed: u64) -> Engine {
+        Engine {
+            config,
+            rng: Rng::new(seed),
+            segments: Vec::new(),
+            next_seq: 1,
+            live_count: 0,
+            live_bytes: 0,
+            dedup_live: IdSet::default(),
+            pending: Vec::new(),
+            pending_count: 0,
+            pending_bytes: 0,
+            retrying: Vec::new(),
+            next_ticket: 1,
+            writing: None,
+            unremoved: Vec::new(),
+            dirty_marks: 0,
+            dirty_since: None,
+            force_write: false,
+            enabled: true,
+            enabled_persisted: true,
+            in_flight: 0,
+            flights: Vec::new(),
+            next_request: 0,
+            failures: 0,
+            failure_mark: 0,
+            suspects: Vec::new(),
+            credentials_gen: 0,
+            restored: false,
+            consent_override: None,
+            purge_on_restore: false,
+            ack_batch: ACK_BATCH,
+            rewrite_all: false,
+            gate: Gate::Open,
+            retry_after_until: 0,
+            totals: Totals::default(),
+            storage_writes: 0,
+            requests: 0,
+            last_error: None,
+            error_active: false,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Offers a validated event. It is accepted once the write that carries it commits.
+    pub fn track(&mut self, event: NewEvent, now: u64) -> Admission {
+        self.offer(&event, now)
+    }
+
+    /// [`Engine::track`] by reference: the engine keeps a copy of the event's line, in the
+    /// text of the segment it will be written in.
+    pub fn offer(&mut self, event: &NewEvent, now: u64) -> Admission {
+        if !self.enabled {
+            return Admission::Disabled;
+        }
+        let id = event.id();
+        if id.starts_with("d-") && !self.dedup_live.insert(id) {
+            return Admission::Duplicate;
+        }
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        let full = self.pending.last().map_or(Some(0), |s| (s.slots.len() >= SEGMENT_EVENTS).then_some(s.text.len()));
+        if let Some(size) = full {
+            // In a burst, most likely the size of the last (full) one: no doubling, little slack.
+            let mut seg = Segment::new(0);
+            if size > 0 {
+                seg.text.reserve(size);
+                seg.slots.reserve(SEGMENT_EVENTS);
+            }
+            self.pending.push(seg);
+        }
+        if let Some(forming) = self.pending.last_mut() {
+            forming.push(event);
+        }
+        self.pending_count += 1;
+        self.pending_bytes += event.stored_bytes();
+        self.enforce_bounds(now);
+        Admission::Pending(ticket)
+    }
+
+    /// Evicts the oldest events until the queue fits its bounds. Events being sent are spared
+    /// (they may already be delivered), so a burst can overshoot by at most `concurrency`.
+    fn enforce_bounds(&mut self, now: u64) {
+        let (max_events, max_bytes) = (self.config.limits.max_queue_events, self.config.limits.max_queue_bytes);
+        let over = |e: &Engine| e.live_count + e.pending_count > max_events || e.live_bytes + e.pending_bytes > max_bytes;
+        if !over(self) {
+            return;
+        }
+        'segments: for si in 0..self.segments.len() {
+            // Everything before the cursor is done already.
+            for i in self.segments[si].cursor..self.segments[si].slots.len() {
+                if !over(self) {
+                    break 'segments;
+                }
+                let slot = &self.segments[si].slots[i];
+                if !slot.done && !slot.in_flight {
+                    let r = SlotRef { seq: self.segments[si].seq, index: i as u32 };
+                    self.drop_slot(r, DropReason::Evicted, EVICTED.into(), now);
+                }
+            }
+        }
+        while over(self) && self.pending_count > 0 {
+            // The oldest live pending event: the first live segment's cursor (pending events are
+            // evicted in order, so the done ones are a prefix).
+            let Some(seg) = self.pending.iter_mut().find(|s| s.live > 0) else {
+                break;
+            };
+            let i = seg.cursor;
+            let (id, name, _) = seg.fields(i);
+            let (id, event_name) = (id.to_string(), name.to_string());
+            self.pending_bytes -= seg.stored_bytes(i);
+            seg.mark_done(i);
+            if seg.live == 0 {
+                self.pending.retain(|s| s.live > 0);
+            }
+            let ticket = self.next_ticket - self.pending_count as u64;
+            self.pending_count -= 1;
+            self.dedup_live.remove(&id);
+            self.totals.dropped.evicted += 1;
+            self.notes.push(Note::Dropped(Dropped { id: id.clone(), event_name, reason: DropReason::Evicted, message: EVICTED.into() }));
+            self.notes.push(Note::Ticket { ticket, id, result: TicketResult::Evicted });
+        }
+    }
+
+    /// Done-marks per index write (at least 1; [`ACK_BATCH`] unless changed): fewer means fewer
+    /// resends after the worker is stopped, and more storage writes. For measurements.
+    pub fn set_ack_batch(&mut self, marks: usize) {
+        self.ack_batch = marks.max(1);
+    }
+
+    /// The credentials to send.
+    pub fn credentials(&self) -> &Credentials {
+        &self.config.credentials
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Opt-in or opt-out. Disabling stops collection and delivery; with `purge`, every queued
+    /// event is dropped (counted as `purged`). The choice is persisted by the next write.
+    /// Before [`Engine::restore`], the choice is also remembered and applied over the stored
+    /// one (and a purge to the stored queue) once it is read.
+    pub fn set_enabled(&mut self, enabled: bool, purge: bool, now: u64) {
+        self.enabled = enabled;
+        if !self.restored {
+            self.consent_override = Some(enabled);
+            self.purge_on_restore |= purge;
+        }
+        if !enabled {
+            let (first, segments) = self.take_pending();
+            self.settle(&segments, first, TicketResult::Disabled);
+        }
+        if purge {
+            self.purge(now);
+        }
+        self.force_write = true;
+        self.mark_dirty(now);
+    }
+
+    /// Drops every queued event as `purged` (also those of the write in progress).
+    fn purge(&mut self, now: u64) {
+        if let Some(w) = self.writing.as_mut() {
+            w.purged = true;
+        }
+        for si in 0..self.segments.len() {
+            for i in self.segments[si].cursor..self.segments[si].slots.len() {
+                let s = &self.segments[si];
+                if !s.slots[i].done {
+                    self.drop_slot(SlotRef { seq: s.seq, index: i as u32 }, DropReason::Purged, "purged on opt-out".into(), now);
+                }
+            }
+        }
+    }
+
+    /// Whether the stored queue has been read ([`Engine::restore`] or [`Engine::rebuild`]).
+    pub fn restored(&self) -> bool {
+        self.restored
+    }
+
+    /// Whether tracking is enabled.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Whether the opt-in/opt-out choice in memory is the one stored.
+    pub fn consent_persisted(&self) -> bool {
+        self.enabled == self.enabled_persisted && self.writing.is_none()
+    }
+
+    /// Takes what the edge must pass on (settled tickets, drops, errors), oldest first.
+    pub fn drain_notes(&mut self) -> Vec<Note> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// When the engine next needs attention (a write or a send becomes due), if ever.
+    pub fn next_wakeup(&self, now: u64) -> Option<u64> {
+        let mut at: Option<u64> = None;
+        let mut consider = |t: u64| at = Some(at.map_or(t, |a| a.min(t)));
+        if self.writing.is_none() {
+            // Due now exactly when `take_write(now, false)` would write (including a full batch of
+            // done-marks, not only a forced one).
+            let marks_due_now = self.dirty_marks > 0 && (self.force_write || self.dirty_marks >= self.ack_batch);
+            if self.pending_count > 0 || self.enabled != self.enabled_persisted || marks_due_now {
+                consider(now);
+            } else if let Some(t) = self.dirty_since {
+                consider(t + ACK_DELAY_MS);
+            }
+        }
+        // At the in-flight cap (the full concurrency, or the single probe after a failure or
+        // during a pause) no send can be due: the next answer is what comes next. Reporting a
+        // past time here (a due probe, a sendable event) would make the edge spin.
+        if self.enabled && self.has_unsent() && self.in_flight < self.send_cap() {
+            match self.gate {
+                Gate::Paused { probe_at } => consider(probe_at),
+                Gate::Backoff { until, .. } if until > now => consider(until),
+                Gate::Offline => consider(now + OFFLINE_RECHECK_MS),
+                _ => {
+                    if let Some(t) = self.earliest_sendable() {
+                        consider(t.max(now));
+                    }
+                }
+            }
+        }
+        at
+    }
+
+    /// `Some` when `flush` can answer: the queue is empty and durable, or delivery is blocked.
+    pub fn flush_status(&mut self, now: u64) -> Option<FlushStatus> {
+        let queued = self.live_count + self.pending_count;
+        let busy_writing = self.writing.is_some() || self.pending_count > 0;
+        if queued == 0 && !busy_writing && self.dirty_marks == 0 && self.in_flight == 0 {
+            return Some(FlushStatus { status: "empty", reason: None, retry_at: None, queued: 0 });
+        }
+        if queued == 0 {
+            self.force_write = self.dirty_marks > 0;
+            return None;
+        }
+        if self.in_flight > 0 || busy_writing {
+            return None;
+        }
+        let blocked = |reason, retry_at| Some(FlushStatus { status: "blocked", reason: Some(reason), retry_at, queued });
+        if !self.enabled {
+            return blocked(BlockReason::Disabled, None);
+        }
+        match self.gate {
+            Gate::Paused { probe_at } => blocked(BlockReason::Paused, Some(probe_at)),
+            Gate::Offline => blocked(BlockReason::Offline, Some(now + OFFLINE_RECHECK_MS)),
+            Gate::Backoff { until, .. } if until > now => blocked(BlockReason::Backoff, Some(until)),
+            _ => match self.earliest_sendable() {
+                Some(t) if t > now => blocked(BlockReason::Backoff, Some(t)),
+                _ => None,
+            },
+        }
+    }
+
+    /// Counters and state.
+    pub fn stats(&self, now: u64) -> Stats {
+        let state = if !self.enabled {
+            "disabled"
+        } else {
+            match self.gate {
+                Gate::Paused { .. } => "paused",
+                Gate::Offline => "offline",
+                Gate::Backoff { until, .. } if until > now => "backoff",
+                _ if self.in_flight > 0 => "sending",
+                _ if self.live_count > 0 => "ready",
+                _ => "idle",
+            }
+        };
+        Stats {
+            state,
+            enabled: self.enabled,
+            queued: self.live_count + self.pending_count,
+            pending_write: self.pending_count + self.writing.as_ref().map_or(0, |w| w.tickets),
+            in_flight: self.in_flight,
+            bytes_stored: self.live_bytes,
+            delivered: self.totals.delivered,
+            retried: self.totals.retried,
+            dropped: self.totals.dropped.clone(),
+            storage_writes: self.storage_writes,
+            requests: self.requests,
+            next_attempt_at: if self.has_unsent() { self.next_wakeup(now) } else { None },
+            last_error: self.last_error.clone(),
+        }
+    }
+
+    fn has_unsent(&self) -> bool {
+        self.live_count > self.in_flight
+    }
+
+    /// The index in `segments` of segment `seq`.
+    fn seg_index(&self, seq: u64) -> Option<usize> {
+        self.segments.binary_search_by_key(&seq, |s| s.seq).ok()
+    }
+
+    fn slot_mut(&mut self, r: SlotRef) -> Option<&mut Slot> {
+        let si = self.seg_index(r.seq)?;
+        self.segments.get_mut(si)?.slots.get_mut(r.index as usize)
+    }
+
+    /// Marks a slot done (delivered or dropped) and schedules the index write.
+    fn finish(&mut self, r: SlotRef, now: u64) {
+        let Some(seg) = self.seg_index(r.seq).and_then(|si| self.segments.get_mut(si)) else {
+            return;
+        };
+        let i = r.index as usize;
+        if seg.slots.get(i).is_none_or(|slot| slot.done) {
+            return;
+        }
+        seg.mark_done(i);
+        self.live_count -= 1;
+        self.live_bytes -= seg.stored_bytes(i);
+        let id = seg.fields(i).0;
+        if id.starts_with("d-") {
+            self.dedup_live.remove(id);
+        }
+        if let Some(k) = self.retrying.iter().position(|x| x.0 == r) {
+            self.unretry(k);
+        }
+        self.mark_dirty(now);
+    }
+
+    fn drop_slot(&mut self, r: SlotRef, reason: DropReason, message: String, now: u64) {
+        let Some(seg) = self.seg_index(r.seq).and_then(|si| self.segments.get(si)) else {
+            return;
+        };
+        let i = r.index as usize;
+        if seg.slots.get(i).is_none_or(|slot| slot.done) {
+            return;
+        }
+        let (id, name, _) = seg.fields(i);
+        let dropped = Dropped { id: id.into(), event_name: name.into(), reason, message };
+        let counts = &mut self.totals.dropped;
+        *match reason {
+            DropReason::Rejected => &mut counts.rejected,
+            DropReason::Evicted => &mut counts.evicted,
+            DropReason::RetriesExhausted => &mut counts.retries_exhausted,
+            DropReason::Purged => &mut counts.purged,
+            DropReason::Corrupt => &mut counts.corrupt,
+            DropReason::Undeliverable => &mut counts.undeliverable,
+        } += 1;
+        self.finish(r, now);
+        self.notes.push(Note::Dropped(dropped));
+    }
+
+    fn mark_dirty(&mut self, now: u64) {
+        self.dirty_marks += 1;
+        self.dirty_since.get_or_insert(now);
+    }
+
+    /// Records an error; reports it unless it repeats the one still in force. `last_error` stays
+    /// after a recovery (it is what `stats()` shows for support); `error_active` ends with it.
+    fn fail(&mut self, error: Error, now: u64) {
+        let repeat = self.error_active && self.last_error.as_ref().is_some_and(|e| e.code == error.code.as_str());
+        self.last_error = Some(LastError { code: error.code.as_str(), message: error.message.clone(), at: now });
+        self.error_active = true;
+        if !repeat {
+            self.notes.push(Note::Error(error));
+        }
+    }
+}

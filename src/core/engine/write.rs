@@ -1,0 +1,229 @@
+//! The write pipeline: pending events and done-marks into one `chrome.storage.local.set()`.
+
+use super::*;
+
+impl Engine {
+    /// Forgets the pending events, returning the first one's ticket and their segments.
+    pub(super) fn take_pending(&mut self) -> (u64, Vec<Segment>) {
+        let first = self.next_ticket - self.pending_count as u64;
+        self.pending_count = 0;
+        self.pending_bytes = 0;
+        (first, std::mem::take(&mut self.pending))
+    }
+
+    /// Settles the tickets of the live events of `segments`, consecutive from `ticket`, with
+    /// `result`. Unless they are queued, their dedup ids are free again.
+    pub(super) fn settle(&mut self, segments: &[Segment], mut ticket: u64, result: TicketResult) {
+        let queued = matches!(result, TicketResult::Queued);
+        for seg in segments {
+            for i in seg.cursor..seg.slots.len() {
+                let id = seg.fields(i).0;
+                if !queued {
+                    self.dedup_live.remove(id);
+                }
+                self.notes.push(Note::Ticket { ticket, id: id.into(), result: result.clone() });
+                ticket += 1;
+            }
+        }
+    }
+
+    /// The next storage write, if one is due. `force` writes pending done-marks now (flush,
+    /// shutdown, an idle queue). At most one write is outstanding at a time.
+    pub fn take_write(&mut self, now: u64, force: bool) -> Option<Write> {
+        let plan = self.take_write_plan(now, force)?;
+        let mut set = Vec::new();
+        for (i, &seq) in plan.segments.iter().enumerate() {
+            set.push((segment_key(seq), self.segment_text(i)));
+        }
+        for &seq in &plan.rewrite {
+            set.push((segment_key(seq), self.stored_segment_str(seq).into()));
+        }
+        set.push((INDEX_KEY.to_string(), plan.index));
+        Some(Write { set, remove: plan.remove })
+    }
+
+    /// [`Engine::take_write`] without the segments' text: the edge asks for each with
+    /// [`Engine::segment_text`] and hands it over before asking for the next, so a burst's
+    /// events are not held twice (as events and as text) in memory at once.
+    pub fn take_write_plan(&mut self, now: u64, force: bool) -> Option<WritePlan> {
+        if self.writing.is_some() {
+            return None;
+        }
+        let marks_due = self.dirty_marks > 0
+            && (force || self.force_write || self.dirty_marks >= self.ack_batch || self.dirty_since.is_some_and(|t| now >= t + ACK_DELAY_MS));
+        let enabled_due = self.enabled != self.enabled_persisted;
+        if self.pending_count == 0 && !marks_due && !enabled_due {
+            return None;
+        }
+        let (first_ticket, mut new_segments) = self.take_pending();
+        let mut segments = Vec::with_capacity(new_segments.len());
+        let mut tickets = 0;
+        for seg in &mut new_segments {
+            tickets += seg.live;
+            seg.compact();
+            seg.text.shrink_to_fit();
+            seg.seq = self.next_seq;
+            self.next_seq += 1;
+            segments.push(seg.seq);
+        }
+        // Segments whose events are all done leave memory now and storage with this write.
+        let mut removed = std::mem::take(&mut self.unremoved);
+        self.segments.retain(|s| {
+            let keep = s.live > 0 || s.slots.iter().any(|x| x.in_flight);
+            if !keep {
+                removed.push(s.seq);
+            }
+            keep
+        });
+        let index = self.index_text(&new_segments);
+        self.dirty_marks = 0;
+        self.dirty_since = None;
+        self.force_write = false;
+        self.storage_writes += 1;
+        let mut remove = Vec::new();
+        for &seq in &removed {
+            remove.push(segment_key(seq));
+        }
+        let rewrite: Vec<u64> = if self.rewrite_all { self.segments.iter().map(|s| s.seq).collect() } else { Vec::new() };
+        self.writing = Some(Writing {
+            segments: new_segments,
+            first_ticket,
+            tickets,
+            removed,
+            enabled_written: self.enabled,
+            purged: false,
+            rewrite: self.rewrite_all,
+        });
+        self.rewrite_all = false;
+        Some(WritePlan { segments, rewrite, index, remove })
+    }
+
+    /// The index's text (see the module documentation) for the queue in memory and `new`.
+    pub(super) fn index_text(&self, new: &[Segment]) -> String {
+        let (t, d) = (&self.totals, &self.totals.dropped);
+        let (pause_until, pause_key) = match self.gate {
+            Gate::Paused { probe_at } => (probe_at, credentials_key(&self.config.credentials, &self.config.app_id)),
+            _ => (0, 0),
+        };
+        let head = [
+            INDEX_VERSION,
+            self.next_seq,
+            u64::from(self.enabled),
+            self.retry_after_until,
+            pause_until,
+            pause_key,
+            t.delivered,
+            t.retried,
+            d.rejected,
+            d.evicted,
+            d.retries_exhausted,
+            d.purged,
+            d.corrupt,
+            d.undeliverable,
+        ];
+        let mut out = String::new();
+        for (k, &n) in head.iter().enumerate() {
+            if k > 0 {
+                out.push(if k == 6 { '\n' } else { ' ' });
+            }
+            push_u64(&mut out, n);
+        }
+        for segments in [&self.segments[..], new] {
+            for s in segments {
+                out.push('\n');
+                push_u64(&mut out, s.seq);
+                out.push(' ');
+                push_u64(&mut out, s.slots.len() as u64);
+                for (i, slot) in s.slots.iter().enumerate() {
+                    if slot.done {
+                        out.push(' ');
+                        push_u64(&mut out, i as u64);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The stored text of the `i`-th new segment of the outstanding write (see
+    /// [`Engine::take_write_plan`]); empty if there is no such segment. One line per event,
+    /// `id<TAB>name<TAB>properties` (see `decode_segment`). A copy of [`Engine::segment_str`].
+    pub fn segment_text(&self, i: usize) -> String {
+        self.segment_str(i).into()
+    }
+
+    /// [`Engine::segment_text`] without a copy: the segment holds exactly its stored text.
+    pub fn segment_str(&self, i: usize) -> &str {
+        self.writing.as_ref().and_then(|w| w.segments.get(i)).map_or("", |s| s.text.as_str())
+    }
+
+    /// The stored text of segment `seq` of the queue (empty if there is none).
+    pub fn stored_segment_str(&self, seq: u64) -> &str {
+        self.seg_index(seq).and_then(|si| self.segments.get(si)).map_or("", |s| s.text.as_str())
+    }
+
+    /// Other code removed the queue from storage (`chrome.storage.local.clear()`, or a
+    /// `remove` of the index): the queue in memory is written again, whole, by the next write,
+    /// and the loss that was avoided is reported.
+    pub fn storage_lost(&mut self, now: u64) {
+        self.rewrite_all = true;
+        self.force_write = true;
+        self.mark_dirty(now);
+        let mut msg = String::from("the SDK's data in chrome.storage.local was removed by other code (clear() or remove()); the ");
+        push_u64(&mut msg, self.live_count as u64);
+        msg.push_str(" queued events still in memory were written again");
+        self.fail(Error::new(ErrorCode::StorageError, msg), now);
+    }
+
+    /// The outstanding write finished. On success its events are accepted and become sendable;
+    /// on failure they are refused (their `track` rejects) and nothing already queued is lost.
+    pub fn write_done(&mut self, result: Result<(), String>, now: u64) {
+        let Some(w) = self.writing.take() else { return };
+        let settled = match result {
+            Ok(()) => {
+                self.enabled_persisted = w.enabled_written;
+                // With `w.purged`, the user opted out with purge while these events were being
+                // written: they are stored now but must not be kept (nor sent after a later
+                // opt-in). Settle them like the pending events a purge finds (`Disabled`), and
+                // let the next write remove their segments.
+                if w.purged {
+                    self.force_write = true;
+                    self.mark_dirty(now);
+                    TicketResult::Disabled
+                } else {
+                    TicketResult::Queued
+                }
+            }
+            Err(message) => {
+                self.rewrite_all |= w.rewrite;
+                let error = Error::new(ErrorCode::StorageError, String::from("chrome.storage.local write failed: ") + &message);
+                self.fail(error.clone(), now);
+                self.unremoved.extend(w.removed);
+                self.mark_dirty(now);
+                TicketResult::Failed(error)
+            }
+        };
+        // One note per ticket, for a burst by the thousand: one allocation, not a doubling series.
+        self.notes.reserve_exact(w.tickets);
+        let committed = matches!(settled, TicketResult::Queued);
+        let purged = matches!(settled, TicketResult::Disabled);
+        self.settle(&w.segments, w.first_ticket, settled);
+        for mut seg in w.segments {
+            if committed {
+                self.live_count += seg.live;
+                self.live_bytes += seg.all_stored_bytes();
+            } else if purged {
+                for slot in &mut seg.slots {
+                    slot.done = true;
+                }
+                seg.live = 0;
+                seg.advance();
+            } else {
+                continue;
+            }
+            self.segments.push(seg);
+        }
+        // A full queue may now hold more than the bounds allowed while the write was out.
+        self.enforce_bounds(now);
+    }
+}
