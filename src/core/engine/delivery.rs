@@ -34,46 +34,46 @@ pub(super) enum Gate {
 impl Engine {
     /// The next request to send, if delivery may proceed now. Call until `None`.
     pub fn poll_send(&mut self, now: u64, online: bool) -> Option<Send> {
-        if !self.enabled {
+        if !self.consent.enabled {
             return None;
         }
-        match self.gate {
+        match self.delivery.gate {
             Gate::Paused { probe_at } if now < probe_at => return None,
             Gate::Backoff { until, .. } if now < until => return None,
             _ if !online => {
-                self.gate = Gate::Offline;
+                self.delivery.gate = Gate::Offline;
                 return None;
             }
             _ => {}
         }
-        if self.gate == Gate::Offline {
-            self.gate = Gate::Open;
+        if self.delivery.gate == Gate::Offline {
+            self.delivery.gate = Gate::Open;
         }
-        if self.in_flight >= self.send_cap() {
+        if self.delivery.in_flight >= self.send_cap() {
             return None;
         }
         // A slot sent before and due again goes first: it is older than every fresh one. While
         // probing after a failure, an event that just failed on the network is the last choice:
         // the probe must tell whether the network is back, not whether that event still fails.
-        let probing = self.failures > 0;
+        let probing = self.delivery.failures > 0;
         let mut pick: Option<(usize, SlotRef, bool)> = None;
-        for (k, &(r, not_before)) in self.retrying.iter().enumerate() {
+        for (k, &(r, not_before)) in self.delivery.retrying.iter().enumerate() {
             if not_before > now {
                 continue;
             }
-            let suspect = probing && self.suspects.iter().any(|x| x.0 == r);
+            let suspect = probing && self.delivery.suspects.iter().any(|x| x.0 == r);
             if pick.is_none_or(|(_, p, p_suspect)| (suspect, r.seq, r.index) < (p_suspect, p.seq, p.index)) {
                 pick = Some((k, r, suspect));
             }
         }
-        let fresh = self.segments.iter().any(|s| s.fresh < s.slots.len());
+        let fresh = self.queue.segments.iter().any(|s| s.fresh < s.slots.len());
         let pick = match pick {
             Some((k, r, suspect)) if !(suspect && fresh) => {
                 self.unretry(k);
                 r
             }
             _ => {
-                let seg = self.segments.iter_mut().find(|s| s.fresh < s.slots.len())?;
+                let seg = self.queue.segments.iter_mut().find(|s| s.fresh < s.slots.len())?;
                 let r = SlotRef { seq: seg.seq, index: seg.fresh as u32 };
                 seg.fresh += 1;
                 seg.advance();
@@ -81,59 +81,59 @@ impl Engine {
             }
         };
         let si = self.seg_index(pick.seq)?;
-        let seg = self.segments.get_mut(si)?;
+        let seg = self.queue.segments.get_mut(si)?;
         let i = pick.index as usize;
         seg.slots.get_mut(i)?.in_flight = true;
-        self.in_flight += 1;
-        self.requests += 1;
-        self.flights.push(Flight { slot: pick, seq: self.next_request, credentials: self.credentials_gen });
-        self.next_request += 1;
+        self.delivery.in_flight += 1;
+        self.delivery.requests += 1;
+        self.delivery.flights.push(Flight { slot: pick, seq: self.delivery.next_request, credentials: self.delivery.credentials_gen });
+        self.delivery.next_request += 1;
         let (id, name, props) = seg.fields(i);
         Some(Send { slot: pick, id: id.into(), name: name.into(), body: request_body(name, props) })
     }
 
     /// Applies the verdict on one request.
     pub fn on_result(&mut self, slot_ref: SlotRef, verdict: Verdict, now: u64) {
-        let Some(k) = self.flights.iter().position(|f| f.slot == slot_ref) else {
+        let Some(k) = self.delivery.flights.iter().position(|f| f.slot == slot_ref) else {
             return;
         };
-        let flight = self.flights.swap_remove(k);
+        let flight = self.delivery.flights.swap_remove(k);
         let Some(slot) = self.slot_mut(slot_ref) else {
             return;
         };
         slot.in_flight = false;
         let (was_done, attempts, known_bad) = (slot.done, u32::from(slot.attempts) + 1, slot.net_failures > 0);
-        self.in_flight -= 1;
+        self.delivery.in_flight -= 1;
         if !matches!(verdict, Verdict::Unreachable { .. }) {
             // The server answered: this event got through after all, and the network works, so
             // the events that failed on it before this request was sent failed by themselves.
-            self.suspects.retain(|x| x.0 != slot_ref);
+            self.delivery.suspects.retain(|x| x.0 != slot_ref);
             self.charge_suspects(flight.seq, now);
         }
         // Counted only if sent after the last counted failure: requests out together that fail
         // together are one failure, not `concurrency` of them.
-        let consecutive = flight.seq >= self.failure_mark;
+        let consecutive = flight.seq >= self.delivery.failure_mark;
         let error = match verdict {
             Verdict::Delivered => {
-                self.failures = 0;
-                self.gate = self.reopened_gate(now);
-                self.error_active = false;
+                self.delivery.failures = 0;
+                self.delivery.gate = self.reopened_gate(now);
+                self.report.error_active = false;
                 if !was_done {
-                    self.totals.delivered += 1;
+                    self.report.totals.delivered += 1;
                     self.finish(slot_ref, now);
                 }
                 return;
             }
             Verdict::Reject { error } => {
-                self.failures = 0;
-                self.gate = self.reopened_gate(now);
+                self.delivery.failures = 0;
+                self.delivery.gate = self.reopened_gate(now);
                 if !was_done {
                     self.drop_slot(slot_ref, DropReason::Rejected, error.message.clone(), now);
                 }
                 error
             }
             Verdict::Retry { after_ms, error } => {
-                self.totals.retried += 1;
+                self.report.totals.retried += 1;
                 self.count_failure(consecutive);
                 let delay = self.backoff(attempts, u64::MAX);
                 if let Some(slot) = self.slot_mut(slot_ref) {
@@ -149,14 +149,14 @@ impl Engine {
                     self.drop_slot(slot_ref, DropReason::RetriesExhausted, msg, now);
                 }
                 let server_wait = after_ms.unwrap_or(0).min(self.config.retry.max_retry_after_ms);
-                if after_ms.is_some() && now + server_wait > self.retry_after_until {
-                    self.retry_after_until = now + server_wait;
+                if after_ms.is_some() && now + server_wait > self.delivery.retry_after_until {
+                    self.delivery.retry_after_until = now + server_wait;
                     // Stored at once: a worker restarted during the wait still honours it.
-                    self.force_write = true;
+                    self.store.force_write = true;
                     self.mark_dirty(now);
                 }
-                let wait = self.backoff(self.failures, u64::MAX).max(server_wait);
-                self.gate = Gate::Backoff { until: (now + wait).max(self.retry_after_until), server: true };
+                let wait = self.backoff(self.delivery.failures, u64::MAX).max(server_wait);
+                self.delivery.gate = Gate::Backoff { until: (now + wait).max(self.delivery.retry_after_until), server: true };
                 error
             }
             Verdict::Unreachable { error } => {
@@ -175,24 +175,24 @@ impl Engine {
                 // alongside the first one. A probe that fails after a failure (and is not known
                 // to fail by itself) confirms an outage instead: the suspects sent before it
                 // are forgiven. An event's own earlier failure still waits for evidence.
-                if !known_bad && self.failures > 0 && consecutive {
-                    self.suspects.retain(|&(r, after)| r == slot_ref || after > flight.seq);
-                } else if !was_done && !self.suspects.iter().any(|x| x.0 == slot_ref) {
-                    self.suspects.push((slot_ref, self.next_request));
+                if !known_bad && self.delivery.failures > 0 && consecutive {
+                    self.delivery.suspects.retain(|&(r, after)| r == slot_ref || after > flight.seq);
+                } else if !was_done && !self.delivery.suspects.iter().any(|x| x.0 == slot_ref) {
+                    self.delivery.suspects.push((slot_ref, self.delivery.next_request));
                 }
                 // An event already known to fail by itself says nothing about the network.
                 if !known_bad {
                     self.count_failure(consecutive);
-                    let wait = self.backoff(self.failures, NETWORK_BACKOFF_CAP_MS);
-                    self.gate = Gate::Backoff { until: (now + wait).max(self.retry_after_until), server: false };
+                    let wait = self.backoff(self.delivery.failures, NETWORK_BACKOFF_CAP_MS);
+                    self.delivery.gate = Gate::Backoff { until: (now + wait).max(self.delivery.retry_after_until), server: false };
                 }
                 error
             }
-            Verdict::Pause { error } if flight.credentials != self.credentials_gen => {
+            Verdict::Pause { error } if flight.credentials != self.delivery.credentials_gen => {
                 // Refused credentials that have since been replaced: the new ones may be fine.
                 if let Some(slot) = self.slot_mut(slot_ref).filter(|slot| !slot.done) {
                     slot.not_before = now;
-                    self.retrying.push((slot_ref, now));
+                    self.delivery.retrying.push((slot_ref, now));
                 }
                 let _ = error;
                 return;
@@ -202,9 +202,9 @@ impl Engine {
                 // one succeeds. Without it, an offline spell (which turns the gate to Offline,
                 // then Open) would end a pause with a full-concurrency burst instead of a probe.
                 self.count_failure(true);
-                self.gate = Gate::Paused { probe_at: (now + PAUSE_PROBE_MS).max(self.retry_after_until) };
+                self.delivery.gate = Gate::Paused { probe_at: (now + PAUSE_PROBE_MS).max(self.delivery.retry_after_until) };
                 // Stored at once: a restarted worker stays paused (for these credentials).
-                self.force_write = true;
+                self.store.force_write = true;
                 self.mark_dirty(now);
                 error
             }
@@ -212,16 +212,16 @@ impl Engine {
         // Not done (a failure): it waits for another attempt.
         if let Some(slot) = self.slot_mut(slot_ref).filter(|slot| !slot.done) {
             let not_before = slot.not_before;
-            self.retrying.push((slot_ref, not_before));
+            self.delivery.retrying.push((slot_ref, not_before));
         }
         self.fail(error, now);
     }
 
     /// One more failure in a row, unless the request ran alongside the last counted one.
     pub(super) fn count_failure(&mut self, consecutive: bool) {
-        if consecutive || self.failures == 0 {
-            self.failures += 1;
-            self.failure_mark = self.next_request;
+        if consecutive || self.delivery.failures == 0 {
+            self.delivery.failures += 1;
+            self.delivery.failure_mark = self.delivery.next_request;
         }
     }
 
@@ -230,12 +230,12 @@ impl Engine {
     /// (one out again is dropped when its own answer comes, if that is a failure too).
     pub(super) fn charge_suspects(&mut self, seq: u64, now: u64) {
         let mut k = 0;
-        while let Some(&(r, after)) = self.suspects.get(k) {
+        while let Some(&(r, after)) = self.delivery.suspects.get(k) {
             if after > seq {
                 k += 1;
                 continue;
             }
-            self.suspects.swap_remove(k);
+            self.delivery.suspects.swap_remove(k);
             let Some(slot) = self.slot_mut(r).filter(|slot| !slot.done) else {
                 continue;
             };
@@ -253,7 +253,7 @@ impl Engine {
             if let Some(slot) = self.slot_mut(r) {
                 slot.not_before = slot.not_before.max(at);
             }
-            if let Some(x) = self.retrying.iter_mut().find(|x| x.0 == r) {
+            if let Some(x) = self.delivery.retrying.iter_mut().find(|x| x.0 == r) {
                 x.1 = x.1.max(at);
             }
         }
@@ -282,32 +282,32 @@ impl Engine {
     /// An explicit `flush`: a wait caused by network errors ends now (the network may be back).
     /// Waits the server asked for (`Retry-After`, 5xx) and per-event backoff still hold.
     pub fn retry_network_now(&mut self, now: u64) {
-        if matches!(self.gate, Gate::Backoff { server: false, .. }) {
-            self.gate = self.reopened_gate(now);
+        if matches!(self.delivery.gate, Gate::Backoff { server: false, .. }) {
+            self.delivery.gate = self.reopened_gate(now);
         }
     }
 
     /// New credentials: a pause for bad credentials ends and delivery resumes at once.
     pub fn set_credentials(&mut self, credentials: Credentials) {
         self.config.credentials = credentials;
-        self.credentials_gen = self.credentials_gen.wrapping_add(1);
+        self.delivery.credentials_gen = self.delivery.credentials_gen.wrapping_add(1);
         // A stored pause for the old credentials must not outlive them.
-        if matches!(self.gate, Gate::Paused { .. }) || self.retry_after_until > 0 {
-            self.force_write = true;
-            self.dirty_marks += 1;
+        if matches!(self.delivery.gate, Gate::Paused { .. }) || self.delivery.retry_after_until > 0 {
+            self.store.force_write = true;
+            self.store.dirty_marks += 1;
         }
-        if matches!(self.gate, Gate::Paused { .. } | Gate::Backoff { .. }) {
-            self.gate = Gate::Open;
+        if matches!(self.delivery.gate, Gate::Paused { .. } | Gate::Backoff { .. }) {
+            self.delivery.gate = Gate::Open;
         }
         // New credentials are a fresh start, including any wait the server asked of the old ones.
-        self.retry_after_until = 0;
-        self.failures = 0;
+        self.delivery.retry_after_until = 0;
+        self.delivery.failures = 0;
     }
 
     /// Requests allowed out at once: after a failure (or while paused), one probe until one
     /// succeeds; otherwise the configured concurrency.
     pub(super) fn send_cap(&self) -> usize {
-        if self.failures > 0 || matches!(self.gate, Gate::Paused { .. }) {
+        if self.delivery.failures > 0 || matches!(self.delivery.gate, Gate::Paused { .. }) {
             1
         } else {
             self.config.concurrency
@@ -316,24 +316,24 @@ impl Engine {
 
     /// The gate once a request succeeds: open, unless a wait the server asked for still runs.
     pub(super) fn reopened_gate(&self, now: u64) -> Gate {
-        if now < self.retry_after_until {
-            Gate::Backoff { until: self.retry_after_until, server: true }
+        if now < self.delivery.retry_after_until {
+            Gate::Backoff { until: self.delivery.retry_after_until, server: true }
         } else {
             Gate::Open
         }
     }
 
     pub(super) fn earliest_sendable(&self) -> Option<u64> {
-        if self.in_flight >= self.send_cap() {
+        if self.delivery.in_flight >= self.send_cap() {
             return None;
         }
         // The slots not done and not in flight: those waiting for another attempt, and the fresh
         // ones (never sent, so never held back).
-        if self.segments.iter().any(|s| s.fresh < s.slots.len()) {
+        if self.queue.segments.iter().any(|s| s.fresh < s.slots.len()) {
             return Some(0);
         }
         let mut at: Option<u64> = None;
-        for &(_, t) in &self.retrying {
+        for &(_, t) in &self.delivery.retrying {
             at = Some(at.map_or(t, |a| a.min(t)));
         }
         at
@@ -341,8 +341,8 @@ impl Engine {
 
     /// Takes the `k`-th slot out of `retrying` (order does not matter there).
     pub(super) fn unretry(&mut self, k: usize) {
-        if let Some(last) = self.retrying.pop() {
-            if let Some(x) = self.retrying.get_mut(k) {
+        if let Some(last) = self.delivery.retrying.pop() {
+            if let Some(x) = self.delivery.retrying.get_mut(k) {
                 *x = last;
             }
         }

@@ -78,11 +78,22 @@ struct Writing {
     rewrite: bool,
 }
 
-/// The engine. See the module documentation.
+/// The engine. See the module documentation. Its state, by concern: the queue of events, the
+/// write pipeline, the delivery gate, the user's consent, and what it reports.
 #[derive(Debug)]
 pub struct Engine {
     config: Config,
     rng: Rng,
+    queue: Queue,
+    store: StoreState,
+    delivery: DeliveryState,
+    consent: Consent,
+    report: Reports,
+}
+
+/// The events: stored segments, and those `track` accepted that no write carries yet.
+#[derive(Debug)]
+struct Queue {
     segments: Vec<Segment>,
     next_seq: u64,
     live_count: usize,
@@ -96,18 +107,31 @@ pub struct Engine {
     /// oldest is ever evicted), and their stored bytes.
     pending_count: usize,
     pending_bytes: usize,
-    /// The slots sent before, not done and not in flight: they wait for another attempt. Few:
-    /// a failed request adds one, its next attempt takes it out.
-    /// With each, its `not_before` (which changes only while it is in flight).
-    retrying: Vec<(SlotRef, u64)>,
     next_ticket: u64,
+}
+
+/// The write pipeline (`write.rs`): one write out at a time, the done-marks waiting for one.
+#[derive(Debug)]
+struct StoreState {
     writing: Option<Writing>,
     unremoved: Vec<u64>,
     dirty_marks: usize,
     dirty_since: Option<u64>,
     force_write: bool,
-    enabled: bool,
-    enabled_persisted: bool,
+    /// Done-marks per index write (see [`ACK_BATCH`]).
+    ack_batch: usize,
+    /// The next write stores every segment again (see [`Engine::storage_lost`]).
+    rewrite_all: bool,
+    storage_writes: u64,
+}
+
+/// The delivery gate (`delivery.rs`).
+#[derive(Debug)]
+struct DeliveryState {
+    /// The slots sent before, not done and not in flight: they wait for another attempt. Few:
+    /// a failed request adds one, its next attempt takes it out.
+    /// With each, its `not_before` (which changes only while it is in flight).
+    retrying: Vec<(SlotRef, u64)>,
     in_flight: usize,
     /// The requests out, at most `concurrency`.
     flights: Vec<Flight>,
@@ -127,23 +151,30 @@ pub struct Engine {
     suspects: Vec<(SlotRef, u64)>,
     /// Which credentials requests carry: a refusal of older ones does not pause the new ones.
     credentials_gen: u32,
-    /// Whether `restore` ran; before it, `set_enabled` is remembered and applied over what
-    /// storage says (the user's latest word wins).
-    restored: bool,
-    consent_override: Option<bool>,
-    purge_on_restore: bool,
-    /// Done-marks per index write (see [`ACK_BATCH`]).
-    ack_batch: usize,
-    /// The next write stores every segment again (see [`Engine::storage_lost`]).
-    rewrite_all: bool,
     gate: Gate,
     /// The end of the latest wait the server asked for (`Retry-After` and kin); 0 if none. Kept
     /// apart from `gate` so that an answer to a request sent *before* that response (a late
     /// success, a network error) cannot shorten it.
     retry_after_until: u64,
-    totals: Totals,
-    storage_writes: u64,
     requests: u64,
+}
+
+/// Opt-in or opt-out, and whether that choice is stored.
+#[derive(Debug)]
+struct Consent {
+    enabled: bool,
+    enabled_persisted: bool,
+    /// Whether `restore` ran; before it, `set_enabled` is remembered and applied over what
+    /// storage says (the user's latest word wins).
+    restored: bool,
+    consent_override: Option<bool>,
+    purge_on_restore: bool,
+}
+
+/// What the engine reports: lifetime counters, the last error, the notes for the edge.
+#[derive(Debug, Default)]
+struct Reports {
+    totals: Totals,
     last_error: Option<LastError>,
     error_active: bool,
     notes: Vec<Note>,
@@ -155,43 +186,42 @@ impl Engine {
         Engine {
             config,
             rng: Rng::new(seed),
-            segments: Vec::new(),
-            next_seq: 1,
-            live_count: 0,
-            live_bytes: 0,
-            dedup_live: IdSet::default(),
-            pending: Vec::new(),
-            pending_count: 0,
-            pending_bytes: 0,
-            retrying: Vec::new(),
-            next_ticket: 1,
-            writing: None,
-            unremoved: Vec::new(),
-            dirty_marks: 0,
-            dirty_since: None,
-            force_write: false,
-            enabled: true,
-            enabled_persisted: true,
-            in_flight: 0,
-            flights: Vec::new(),
-            next_request: 0,
-            failures: 0,
-            failure_mark: 0,
-            suspects: Vec::new(),
-            credentials_gen: 0,
-            restored: false,
-            consent_override: None,
-            purge_on_restore: false,
-            ack_batch: ACK_BATCH,
-            rewrite_all: false,
-            gate: Gate::Open,
-            retry_after_until: 0,
-            totals: Totals::default(),
-            storage_writes: 0,
-            requests: 0,
-            last_error: None,
-            error_active: false,
-            notes: Vec::new(),
+            queue: Queue {
+                segments: Vec::new(),
+                next_seq: 1,
+                live_count: 0,
+                live_bytes: 0,
+                dedup_live: IdSet::default(),
+                pending: Vec::new(),
+                pending_count: 0,
+                pending_bytes: 0,
+                next_ticket: 1,
+            },
+            store: StoreState {
+                writing: None,
+                unremoved: Vec::new(),
+                dirty_marks: 0,
+                dirty_since: None,
+                force_write: false,
+                ack_batch: ACK_BATCH,
+                rewrite_all: false,
+                storage_writes: 0,
+            },
+            delivery: DeliveryState {
+                retrying: Vec::new(),
+                in_flight: 0,
+                flights: Vec::new(),
+                next_request: 0,
+                failures: 0,
+                failure_mark: 0,
+                suspects: Vec::new(),
+                credentials_gen: 0,
+                gate: Gate::Open,
+                retry_after_until: 0,
+                requests: 0,
+            },
+            consent: Consent { enabled: true, enabled_persisted: true, restored: false, consent_override: None, purge_on_restore: false },
+            report: Reports::default(),
         }
     }
 
@@ -203,16 +233,16 @@ impl Engine {
     /// [`Engine::track`] by reference: the engine keeps a copy of the event's line, in the
     /// text of the segment it will be written in.
     pub fn offer(&mut self, event: &NewEvent, now: u64) -> Admission {
-        if !self.enabled {
+        if !self.consent.enabled {
             return Admission::Disabled;
         }
         let id = event.id();
-        if id.starts_with("d-") && !self.dedup_live.insert(id) {
+        if id.starts_with("d-") && !self.queue.dedup_live.insert(id) {
             return Admission::Duplicate;
         }
-        let ticket = self.next_ticket;
-        self.next_ticket += 1;
-        let full = self.pending.last().map_or(Some(0), |s| (s.slots.len() >= SEGMENT_EVENTS).then_some(s.text.len()));
+        let ticket = self.queue.next_ticket;
+        self.queue.next_ticket += 1;
+        let full = self.queue.pending.last().map_or(Some(0), |s| (s.slots.len() >= SEGMENT_EVENTS).then_some(s.text.len()));
         if let Some(size) = full {
             // In a burst, most likely the size of the last (full) one: no doubling, little slack.
             let mut seg = Segment::new(0);
@@ -220,13 +250,13 @@ impl Engine {
                 seg.text.reserve(size);
                 seg.slots.reserve(SEGMENT_EVENTS);
             }
-            self.pending.push(seg);
+            self.queue.pending.push(seg);
         }
-        if let Some(forming) = self.pending.last_mut() {
+        if let Some(forming) = self.queue.pending.last_mut() {
             forming.push(event);
         }
-        self.pending_count += 1;
-        self.pending_bytes += event.stored_bytes();
+        self.queue.pending_count += 1;
+        self.queue.pending_bytes += event.stored_bytes();
         self.enforce_bounds(now);
         Admission::Pending(ticket)
     }
@@ -235,50 +265,50 @@ impl Engine {
     /// (they may already be delivered), so a burst can overshoot by at most `concurrency`.
     fn enforce_bounds(&mut self, now: u64) {
         let (max_events, max_bytes) = (self.config.limits.max_queue_events, self.config.limits.max_queue_bytes);
-        let over = |e: &Engine| e.live_count + e.pending_count > max_events || e.live_bytes + e.pending_bytes > max_bytes;
+        let over = |e: &Engine| e.queue.live_count + e.queue.pending_count > max_events || e.queue.live_bytes + e.queue.pending_bytes > max_bytes;
         if !over(self) {
             return;
         }
-        'segments: for si in 0..self.segments.len() {
+        'segments: for si in 0..self.queue.segments.len() {
             // Everything before the cursor is done already.
-            for i in self.segments[si].cursor..self.segments[si].slots.len() {
+            for i in self.queue.segments[si].cursor..self.queue.segments[si].slots.len() {
                 if !over(self) {
                     break 'segments;
                 }
-                let slot = &self.segments[si].slots[i];
+                let slot = &self.queue.segments[si].slots[i];
                 if !slot.done && !slot.in_flight {
-                    let r = SlotRef { seq: self.segments[si].seq, index: i as u32 };
+                    let r = SlotRef { seq: self.queue.segments[si].seq, index: i as u32 };
                     self.drop_slot(r, DropReason::Evicted, EVICTED.into(), now);
                 }
             }
         }
-        while over(self) && self.pending_count > 0 {
+        while over(self) && self.queue.pending_count > 0 {
             // The oldest live pending event: the first live segment's cursor (pending events are
             // evicted in order, so the done ones are a prefix).
-            let Some(seg) = self.pending.iter_mut().find(|s| s.live > 0) else {
+            let Some(seg) = self.queue.pending.iter_mut().find(|s| s.live > 0) else {
                 break;
             };
             let i = seg.cursor;
             let (id, name, _) = seg.fields(i);
             let (id, event_name) = (id.to_string(), name.to_string());
-            self.pending_bytes -= seg.stored_bytes(i);
+            self.queue.pending_bytes -= seg.stored_bytes(i);
             seg.mark_done(i);
             if seg.live == 0 {
-                self.pending.retain(|s| s.live > 0);
+                self.queue.pending.retain(|s| s.live > 0);
             }
-            let ticket = self.next_ticket - self.pending_count as u64;
-            self.pending_count -= 1;
-            self.dedup_live.remove(&id);
-            self.totals.dropped.evicted += 1;
-            self.notes.push(Note::Dropped(Dropped { id: id.clone(), event_name, reason: DropReason::Evicted, message: EVICTED.into() }));
-            self.notes.push(Note::Ticket { ticket, id, result: TicketResult::Evicted });
+            let ticket = self.queue.next_ticket - self.queue.pending_count as u64;
+            self.queue.pending_count -= 1;
+            self.queue.dedup_live.remove(&id);
+            self.report.totals.dropped.evicted += 1;
+            self.report.notes.push(Note::Dropped(Dropped { id: id.clone(), event_name, reason: DropReason::Evicted, message: EVICTED.into() }));
+            self.report.notes.push(Note::Ticket { ticket, id, result: TicketResult::Evicted });
         }
     }
 
     /// Done-marks per index write (at least 1; [`ACK_BATCH`] unless changed): fewer means fewer
     /// resends after the worker is stopped, and more storage writes. For measurements.
     pub fn set_ack_batch(&mut self, marks: usize) {
-        self.ack_batch = marks.max(1);
+        self.store.ack_batch = marks.max(1);
     }
 
     /// The credentials to send.
@@ -296,10 +326,10 @@ impl Engine {
     /// Before [`Engine::restore`], the choice is also remembered and applied over the stored
     /// one (and a purge to the stored queue) once it is read.
     pub fn set_enabled(&mut self, enabled: bool, purge: bool, now: u64) {
-        self.enabled = enabled;
-        if !self.restored {
-            self.consent_override = Some(enabled);
-            self.purge_on_restore |= purge;
+        self.consent.enabled = enabled;
+        if !self.consent.restored {
+            self.consent.consent_override = Some(enabled);
+            self.consent.purge_on_restore |= purge;
         }
         if !enabled {
             let (first, segments) = self.take_pending();
@@ -308,18 +338,18 @@ impl Engine {
         if purge {
             self.purge(now);
         }
-        self.force_write = true;
+        self.store.force_write = true;
         self.mark_dirty(now);
     }
 
     /// Drops every queued event as `purged` (also those of the write in progress).
     fn purge(&mut self, now: u64) {
-        if let Some(w) = self.writing.as_mut() {
+        if let Some(w) = self.store.writing.as_mut() {
             w.purged = true;
         }
-        for si in 0..self.segments.len() {
-            for i in self.segments[si].cursor..self.segments[si].slots.len() {
-                let s = &self.segments[si];
+        for si in 0..self.queue.segments.len() {
+            for i in self.queue.segments[si].cursor..self.queue.segments[si].slots.len() {
+                let s = &self.queue.segments[si];
                 if !s.slots[i].done {
                     self.drop_slot(SlotRef { seq: s.seq, index: i as u32 }, DropReason::Purged, "purged on opt-out".into(), now);
                 }
@@ -329,43 +359,43 @@ impl Engine {
 
     /// Whether the stored queue has been read ([`Engine::restore`] or [`Engine::rebuild`]).
     pub fn restored(&self) -> bool {
-        self.restored
+        self.consent.restored
     }
 
     /// Whether tracking is enabled.
     pub fn enabled(&self) -> bool {
-        self.enabled
+        self.consent.enabled
     }
 
     /// Whether the opt-in/opt-out choice in memory is the one stored.
     pub fn consent_persisted(&self) -> bool {
-        self.enabled == self.enabled_persisted && self.writing.is_none()
+        self.consent.enabled == self.consent.enabled_persisted && self.store.writing.is_none()
     }
 
     /// Takes what the edge must pass on (settled tickets, drops, errors), oldest first.
     pub fn drain_notes(&mut self) -> Vec<Note> {
-        std::mem::take(&mut self.notes)
+        std::mem::take(&mut self.report.notes)
     }
 
     /// When the engine next needs attention (a write or a send becomes due), if ever.
     pub fn next_wakeup(&self, now: u64) -> Option<u64> {
         let mut at: Option<u64> = None;
         let mut consider = |t: u64| at = Some(at.map_or(t, |a| a.min(t)));
-        if self.writing.is_none() {
+        if self.store.writing.is_none() {
             // Due now exactly when `take_write(now, false)` would write (including a full batch of
             // done-marks, not only a forced one).
-            let marks_due_now = self.dirty_marks > 0 && (self.force_write || self.dirty_marks >= self.ack_batch);
-            if self.pending_count > 0 || self.enabled != self.enabled_persisted || marks_due_now {
+            let marks_due_now = self.store.dirty_marks > 0 && (self.store.force_write || self.store.dirty_marks >= self.store.ack_batch);
+            if self.queue.pending_count > 0 || self.consent.enabled != self.consent.enabled_persisted || marks_due_now {
                 consider(now);
-            } else if let Some(t) = self.dirty_since {
+            } else if let Some(t) = self.store.dirty_since {
                 consider(t + ACK_DELAY_MS);
             }
         }
         // At the in-flight cap (the full concurrency, or the single probe after a failure or
         // during a pause) no send can be due: the next answer is what comes next. Reporting a
         // past time here (a due probe, a sendable event) would make the edge spin.
-        if self.enabled && self.has_unsent() && self.in_flight < self.send_cap() {
-            match self.gate {
+        if self.consent.enabled && self.has_unsent() && self.delivery.in_flight < self.send_cap() {
+            match self.delivery.gate {
                 Gate::Paused { probe_at } => consider(probe_at),
                 Gate::Backoff { until, .. } if until > now => consider(until),
                 Gate::Offline => consider(now + OFFLINE_RECHECK_MS),
@@ -381,23 +411,23 @@ impl Engine {
 
     /// `Some` when `flush` can answer: the queue is empty and durable, or delivery is blocked.
     pub fn flush_status(&mut self, now: u64) -> Option<FlushStatus> {
-        let queued = self.live_count + self.pending_count;
-        let busy_writing = self.writing.is_some() || self.pending_count > 0;
-        if queued == 0 && !busy_writing && self.dirty_marks == 0 && self.in_flight == 0 {
+        let queued = self.queue.live_count + self.queue.pending_count;
+        let busy_writing = self.store.writing.is_some() || self.queue.pending_count > 0;
+        if queued == 0 && !busy_writing && self.store.dirty_marks == 0 && self.delivery.in_flight == 0 {
             return Some(FlushStatus { status: "empty", reason: None, retry_at: None, queued: 0 });
         }
         if queued == 0 {
-            self.force_write = self.dirty_marks > 0;
+            self.store.force_write = self.store.dirty_marks > 0;
             return None;
         }
-        if self.in_flight > 0 || busy_writing {
+        if self.delivery.in_flight > 0 || busy_writing {
             return None;
         }
         let blocked = |reason, retry_at| Some(FlushStatus { status: "blocked", reason: Some(reason), retry_at, queued });
-        if !self.enabled {
+        if !self.consent.enabled {
             return blocked(BlockReason::Disabled, None);
         }
-        match self.gate {
+        match self.delivery.gate {
             Gate::Paused { probe_at } => blocked(BlockReason::Paused, Some(probe_at)),
             Gate::Offline => blocked(BlockReason::Offline, Some(now + OFFLINE_RECHECK_MS)),
             Gate::Backoff { until, .. } if until > now => blocked(BlockReason::Backoff, Some(until)),
@@ -410,52 +440,52 @@ impl Engine {
 
     /// Counters and state.
     pub fn stats(&self, now: u64) -> Stats {
-        let state = if !self.enabled {
+        let state = if !self.consent.enabled {
             "disabled"
         } else {
-            match self.gate {
+            match self.delivery.gate {
                 Gate::Paused { .. } => "paused",
                 Gate::Offline => "offline",
                 Gate::Backoff { until, .. } if until > now => "backoff",
-                _ if self.in_flight > 0 => "sending",
-                _ if self.live_count > 0 => "ready",
+                _ if self.delivery.in_flight > 0 => "sending",
+                _ if self.queue.live_count > 0 => "ready",
                 _ => "idle",
             }
         };
         Stats {
             state,
-            enabled: self.enabled,
-            queued: self.live_count + self.pending_count,
-            pending_write: self.pending_count + self.writing.as_ref().map_or(0, |w| w.tickets),
-            in_flight: self.in_flight,
-            bytes_stored: self.live_bytes,
-            delivered: self.totals.delivered,
-            retried: self.totals.retried,
-            dropped: self.totals.dropped.clone(),
-            storage_writes: self.storage_writes,
-            requests: self.requests,
+            enabled: self.consent.enabled,
+            queued: self.queue.live_count + self.queue.pending_count,
+            pending_write: self.queue.pending_count + self.store.writing.as_ref().map_or(0, |w| w.tickets),
+            in_flight: self.delivery.in_flight,
+            bytes_stored: self.queue.live_bytes,
+            delivered: self.report.totals.delivered,
+            retried: self.report.totals.retried,
+            dropped: self.report.totals.dropped.clone(),
+            storage_writes: self.store.storage_writes,
+            requests: self.delivery.requests,
             next_attempt_at: if self.has_unsent() { self.next_wakeup(now) } else { None },
-            last_error: self.last_error.clone(),
+            last_error: self.report.last_error.clone(),
         }
     }
 
     fn has_unsent(&self) -> bool {
-        self.live_count > self.in_flight
+        self.queue.live_count > self.delivery.in_flight
     }
 
     /// The index in `segments` of segment `seq`.
     fn seg_index(&self, seq: u64) -> Option<usize> {
-        self.segments.binary_search_by_key(&seq, |s| s.seq).ok()
+        self.queue.segments.binary_search_by_key(&seq, |s| s.seq).ok()
     }
 
     fn slot_mut(&mut self, r: SlotRef) -> Option<&mut Slot> {
         let si = self.seg_index(r.seq)?;
-        self.segments.get_mut(si)?.slots.get_mut(r.index as usize)
+        self.queue.segments.get_mut(si)?.slots.get_mut(r.index as usize)
     }
 
     /// Marks a slot done (delivered or dropped) and schedules the index write.
     fn finish(&mut self, r: SlotRef, now: u64) {
-        let Some(seg) = self.seg_index(r.seq).and_then(|si| self.segments.get_mut(si)) else {
+        let Some(seg) = self.seg_index(r.seq).and_then(|si| self.queue.segments.get_mut(si)) else {
             return;
         };
         let i = r.index as usize;
@@ -463,20 +493,20 @@ impl Engine {
             return;
         }
         seg.mark_done(i);
-        self.live_count -= 1;
-        self.live_bytes -= seg.stored_bytes(i);
+        self.queue.live_count -= 1;
+        self.queue.live_bytes -= seg.stored_bytes(i);
         let id = seg.fields(i).0;
         if id.starts_with("d-") {
-            self.dedup_live.remove(id);
+            self.queue.dedup_live.remove(id);
         }
-        if let Some(k) = self.retrying.iter().position(|x| x.0 == r) {
+        if let Some(k) = self.delivery.retrying.iter().position(|x| x.0 == r) {
             self.unretry(k);
         }
         self.mark_dirty(now);
     }
 
     fn drop_slot(&mut self, r: SlotRef, reason: DropReason, message: String, now: u64) {
-        let Some(seg) = self.seg_index(r.seq).and_then(|si| self.segments.get(si)) else {
+        let Some(seg) = self.seg_index(r.seq).and_then(|si| self.queue.segments.get(si)) else {
             return;
         };
         let i = r.index as usize;
@@ -485,7 +515,7 @@ impl Engine {
         }
         let (id, name, _) = seg.fields(i);
         let dropped = Dropped { id: id.into(), event_name: name.into(), reason, message };
-        let counts = &mut self.totals.dropped;
+        let counts = &mut self.report.totals.dropped;
         *match reason {
             DropReason::Rejected => &mut counts.rejected,
             DropReason::Evicted => &mut counts.evicted,
@@ -495,22 +525,22 @@ impl Engine {
             DropReason::Undeliverable => &mut counts.undeliverable,
         } += 1;
         self.finish(r, now);
-        self.notes.push(Note::Dropped(dropped));
+        self.report.notes.push(Note::Dropped(dropped));
     }
 
     fn mark_dirty(&mut self, now: u64) {
-        self.dirty_marks += 1;
-        self.dirty_since.get_or_insert(now);
+        self.store.dirty_marks += 1;
+        self.store.dirty_since.get_or_insert(now);
     }
 
     /// Records an error; reports it unless it repeats the one still in force. `last_error` stays
     /// after a recovery (it is what `stats()` shows for support); `error_active` ends with it.
     fn fail(&mut self, error: Error, now: u64) {
-        let repeat = self.error_active && self.last_error.as_ref().is_some_and(|e| e.code == error.code.as_str());
-        self.last_error = Some(LastError { code: error.code.as_str(), message: error.message.clone(), at: now });
-        self.error_active = true;
+        let repeat = self.report.error_active && self.report.last_error.as_ref().is_some_and(|e| e.code == error.code.as_str());
+        self.report.last_error = Some(LastError { code: error.code.as_str(), message: error.message.clone(), at: now });
+        self.report.error_active = true;
         if !repeat {
-            self.notes.push(Note::Error(error));
+            self.report.notes.push(Note::Error(error));
         }
     }
 }

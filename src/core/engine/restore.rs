@@ -54,10 +54,10 @@ impl Engine {
             }
             return self.finish_restore(now);
         };
-        self.next_seq = doc.next.max(1);
-        self.enabled = doc.enabled;
-        self.enabled_persisted = doc.enabled;
-        self.totals = doc.totals.clone();
+        self.queue.next_seq = doc.next.max(1);
+        self.consent.enabled = doc.enabled;
+        self.consent.enabled_persisted = doc.enabled;
+        self.report.totals = doc.totals.clone();
         self.restore_waits(&doc, now);
         let (mut lost_keys, mut lost) = (String::new(), 0);
         for meta in &doc.segments {
@@ -73,7 +73,7 @@ impl Engine {
                     }
                 }
                 lost += events.saturating_sub(done);
-                self.unremoved.push(seq);
+                self.store.unremoved.push(seq);
                 self.mark_dirty(now);
                 if !lost_keys.is_empty() {
                     lost_keys.push_str(", ");
@@ -96,7 +96,7 @@ impl Engine {
             lost_keys.push_str(" is missing or unreadable; ");
         }
         if !lost_keys.is_empty() {
-            self.totals.dropped.corrupt += lost;
+            self.report.totals.dropped.corrupt += lost;
             push_u64(&mut lost_keys, lost);
             lost_keys.push_str(" events lost");
             self.fail(Error::new(ErrorCode::StorageError, lost_keys), now);
@@ -114,7 +114,7 @@ impl Engine {
         found.dedup_by_key(|x| x.0);
         let (mut events, mut unreadable) = (0, 0);
         for (seq, text) in found {
-            self.next_seq = self.next_seq.max(seq + 1);
+            self.queue.next_seq = self.queue.next_seq.max(seq + 1);
             match text.and_then(|t| decode_segment(seq, t, SEGMENT_EVENTS as u64)) {
                 Some(seg) => {
                     events += seg.slots.len() as u64;
@@ -122,7 +122,7 @@ impl Engine {
                 }
                 None => {
                     unreadable += 1;
-                    self.unremoved.push(seq);
+                    self.store.unremoved.push(seq);
                 }
             }
         }
@@ -136,7 +136,7 @@ impl Engine {
         }
         msg.push(')');
         self.fail(Error::new(ErrorCode::StorageError, msg), now);
-        self.force_write = true;
+        self.store.force_write = true;
         self.mark_dirty(now);
         self.finish_restore(now);
     }
@@ -144,21 +144,21 @@ impl Engine {
     /// Takes a restored segment into the queue (its done slots marked).
     pub(super) fn adopt(&mut self, mut seg: Segment) {
         seg.live = 0;
-        self.live_bytes += seg.all_stored_bytes();
+        self.queue.live_bytes += seg.all_stored_bytes();
         for i in 0..seg.slots.len() {
             let slot = seg.slots[i];
             if slot.done {
-                self.live_bytes -= seg.stored_bytes(i);
+                self.queue.live_bytes -= seg.stored_bytes(i);
             } else {
                 seg.live += 1;
                 if seg.text.as_bytes().get(slot.start as usize..slot.start as usize + 2) == Some(b"d-") {
-                    self.dedup_live.insert(seg.fields(i).0);
+                    self.queue.dedup_live.insert(seg.fields(i).0);
                 }
             }
         }
-        self.live_count += seg.live;
+        self.queue.live_count += seg.live;
         seg.advance();
-        self.segments.push(seg);
+        self.queue.segments.push(seg);
     }
 
     /// A wait or a pause the stored index carries, if it still runs (and, for a pause, the
@@ -167,26 +167,26 @@ impl Engine {
     pub(super) fn restore_waits(&mut self, doc: &IndexDoc, now: u64) {
         let wait_until = doc.wait_until.min(now + self.config.retry.max_retry_after_ms);
         if wait_until > now {
-            self.retry_after_until = wait_until;
-            self.gate = Gate::Backoff { until: wait_until, server: true };
-            self.failures = 1;
+            self.delivery.retry_after_until = wait_until;
+            self.delivery.gate = Gate::Backoff { until: wait_until, server: true };
+            self.delivery.failures = 1;
         }
         let pause_until = doc.pause_until.min(now + PAUSE_PROBE_MS);
         if pause_until > now && doc.pause_key == credentials_key(&self.config.credentials, &self.config.app_id) {
-            self.gate = Gate::Paused { probe_at: pause_until.max(self.retry_after_until) };
-            self.failures = 1;
+            self.delivery.gate = Gate::Paused { probe_at: pause_until.max(self.delivery.retry_after_until) };
+            self.delivery.failures = 1;
         }
     }
 
     /// The end of every restore: what the user chose before it wins over what was stored.
     pub(super) fn finish_restore(&mut self, now: u64) {
-        self.restored = true;
-        if let Some(enabled) = self.consent_override.take() {
-            self.enabled = enabled;
-            if std::mem::take(&mut self.purge_on_restore) {
+        self.consent.restored = true;
+        if let Some(enabled) = self.consent.consent_override.take() {
+            self.consent.enabled = enabled;
+            if std::mem::take(&mut self.consent.purge_on_restore) {
                 self.purge(now);
             }
-            self.force_write = true;
+            self.store.force_write = true;
             self.mark_dirty(now);
         }
     }

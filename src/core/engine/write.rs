@@ -5,10 +5,10 @@ use super::*;
 impl Engine {
     /// Forgets the pending events, returning the first one's ticket and their segments.
     pub(super) fn take_pending(&mut self) -> (u64, Vec<Segment>) {
-        let first = self.next_ticket - self.pending_count as u64;
-        self.pending_count = 0;
-        self.pending_bytes = 0;
-        (first, std::mem::take(&mut self.pending))
+        let first = self.queue.next_ticket - self.queue.pending_count as u64;
+        self.queue.pending_count = 0;
+        self.queue.pending_bytes = 0;
+        (first, std::mem::take(&mut self.queue.pending))
     }
 
     /// Settles the tickets of the live events of `segments`, consecutive from `ticket`, with
@@ -19,9 +19,9 @@ impl Engine {
             for i in seg.cursor..seg.slots.len() {
                 let id = seg.fields(i).0;
                 if !queued {
-                    self.dedup_live.remove(id);
+                    self.queue.dedup_live.remove(id);
                 }
-                self.notes.push(Note::Ticket { ticket, id: id.into(), result: result.clone() });
+                self.report.notes.push(Note::Ticket { ticket, id: id.into(), result: result.clone() });
                 ticket += 1;
             }
         }
@@ -46,13 +46,16 @@ impl Engine {
     /// [`Engine::segment_text`] and hands it over before asking for the next, so a burst's
     /// events are not held twice (as events and as text) in memory at once.
     pub fn take_write_plan(&mut self, now: u64, force: bool) -> Option<WritePlan> {
-        if self.writing.is_some() {
+        if self.store.writing.is_some() {
             return None;
         }
-        let marks_due = self.dirty_marks > 0
-            && (force || self.force_write || self.dirty_marks >= self.ack_batch || self.dirty_since.is_some_and(|t| now >= t + ACK_DELAY_MS));
-        let enabled_due = self.enabled != self.enabled_persisted;
-        if self.pending_count == 0 && !marks_due && !enabled_due {
+        let marks_due = self.store.dirty_marks > 0
+            && (force
+                || self.store.force_write
+                || self.store.dirty_marks >= self.store.ack_batch
+                || self.store.dirty_since.is_some_and(|t| now >= t + ACK_DELAY_MS));
+        let enabled_due = self.consent.enabled != self.consent.enabled_persisted;
+        if self.queue.pending_count == 0 && !marks_due && !enabled_due {
             return None;
         }
         let (first_ticket, mut new_segments) = self.take_pending();
@@ -62,13 +65,13 @@ impl Engine {
             tickets += seg.live;
             seg.compact();
             seg.text.shrink_to_fit();
-            seg.seq = self.next_seq;
-            self.next_seq += 1;
+            seg.seq = self.queue.next_seq;
+            self.queue.next_seq += 1;
             segments.push(seg.seq);
         }
         // Segments whose events are all done leave memory now and storage with this write.
-        let mut removed = std::mem::take(&mut self.unremoved);
-        self.segments.retain(|s| {
+        let mut removed = std::mem::take(&mut self.store.unremoved);
+        self.queue.segments.retain(|s| {
             let keep = s.live > 0 || s.slots.iter().any(|x| x.in_flight);
             if !keep {
                 removed.push(s.seq);
@@ -76,40 +79,40 @@ impl Engine {
             keep
         });
         let index = self.index_text(&new_segments);
-        self.dirty_marks = 0;
-        self.dirty_since = None;
-        self.force_write = false;
-        self.storage_writes += 1;
+        self.store.dirty_marks = 0;
+        self.store.dirty_since = None;
+        self.store.force_write = false;
+        self.store.storage_writes += 1;
         let mut remove = Vec::new();
         for &seq in &removed {
             remove.push(segment_key(seq));
         }
-        let rewrite: Vec<u64> = if self.rewrite_all { self.segments.iter().map(|s| s.seq).collect() } else { Vec::new() };
-        self.writing = Some(Writing {
+        let rewrite: Vec<u64> = if self.store.rewrite_all { self.queue.segments.iter().map(|s| s.seq).collect() } else { Vec::new() };
+        self.store.writing = Some(Writing {
             segments: new_segments,
             first_ticket,
             tickets,
             removed,
-            enabled_written: self.enabled,
+            enabled_written: self.consent.enabled,
             purged: false,
-            rewrite: self.rewrite_all,
+            rewrite: self.store.rewrite_all,
         });
-        self.rewrite_all = false;
+        self.store.rewrite_all = false;
         Some(WritePlan { segments, rewrite, index, remove })
     }
 
     /// The index's text (see the module documentation) for the queue in memory and `new`.
     pub(super) fn index_text(&self, new: &[Segment]) -> String {
-        let (t, d) = (&self.totals, &self.totals.dropped);
-        let (pause_until, pause_key) = match self.gate {
+        let (t, d) = (&self.report.totals, &self.report.totals.dropped);
+        let (pause_until, pause_key) = match self.delivery.gate {
             Gate::Paused { probe_at } => (probe_at, credentials_key(&self.config.credentials, &self.config.app_id)),
             _ => (0, 0),
         };
         let head = [
             INDEX_VERSION,
-            self.next_seq,
-            u64::from(self.enabled),
-            self.retry_after_until,
+            self.queue.next_seq,
+            u64::from(self.consent.enabled),
+            self.delivery.retry_after_until,
             pause_until,
             pause_key,
             t.delivered,
@@ -128,7 +131,7 @@ impl Engine {
             }
             push_u64(&mut out, n);
         }
-        for segments in [&self.segments[..], new] {
+        for segments in [&self.queue.segments[..], new] {
             for s in segments {
                 out.push('\n');
                 push_u64(&mut out, s.seq);
@@ -154,23 +157,23 @@ impl Engine {
 
     /// [`Engine::segment_text`] without a copy: the segment holds exactly its stored text.
     pub fn segment_str(&self, i: usize) -> &str {
-        self.writing.as_ref().and_then(|w| w.segments.get(i)).map_or("", |s| s.text.as_str())
+        self.store.writing.as_ref().and_then(|w| w.segments.get(i)).map_or("", |s| s.text.as_str())
     }
 
     /// The stored text of segment `seq` of the queue (empty if there is none).
     pub fn stored_segment_str(&self, seq: u64) -> &str {
-        self.seg_index(seq).and_then(|si| self.segments.get(si)).map_or("", |s| s.text.as_str())
+        self.seg_index(seq).and_then(|si| self.queue.segments.get(si)).map_or("", |s| s.text.as_str())
     }
 
     /// Other code removed the queue from storage (`chrome.storage.local.clear()`, or a
     /// `remove` of the index): the queue in memory is written again, whole, by the next write,
     /// and the loss that was avoided is reported.
     pub fn storage_lost(&mut self, now: u64) {
-        self.rewrite_all = true;
-        self.force_write = true;
+        self.store.rewrite_all = true;
+        self.store.force_write = true;
         self.mark_dirty(now);
         let mut msg = String::from("the SDK's data in chrome.storage.local was removed by other code (clear() or remove()); the ");
-        push_u64(&mut msg, self.live_count as u64);
+        push_u64(&mut msg, self.queue.live_count as u64);
         msg.push_str(" queued events still in memory were written again");
         self.fail(Error::new(ErrorCode::StorageError, msg), now);
     }
@@ -178,16 +181,16 @@ impl Engine {
     /// The outstanding write finished. On success its events are accepted and become sendable;
     /// on failure they are refused (their `track` rejects) and nothing already queued is lost.
     pub fn write_done(&mut self, result: Result<(), String>, now: u64) {
-        let Some(w) = self.writing.take() else { return };
+        let Some(w) = self.store.writing.take() else { return };
         let settled = match result {
             Ok(()) => {
-                self.enabled_persisted = w.enabled_written;
+                self.consent.enabled_persisted = w.enabled_written;
                 // With `w.purged`, the user opted out with purge while these events were being
                 // written: they are stored now but must not be kept (nor sent after a later
                 // opt-in). Settle them like the pending events a purge finds (`Disabled`), and
                 // let the next write remove their segments.
                 if w.purged {
-                    self.force_write = true;
+                    self.store.force_write = true;
                     self.mark_dirty(now);
                     TicketResult::Disabled
                 } else {
@@ -195,23 +198,23 @@ impl Engine {
                 }
             }
             Err(message) => {
-                self.rewrite_all |= w.rewrite;
+                self.store.rewrite_all |= w.rewrite;
                 let error = Error::new(ErrorCode::StorageError, String::from("chrome.storage.local write failed: ") + &message);
                 self.fail(error.clone(), now);
-                self.unremoved.extend(w.removed);
+                self.store.unremoved.extend(w.removed);
                 self.mark_dirty(now);
                 TicketResult::Failed(error)
             }
         };
         // One note per ticket, for a burst by the thousand: one allocation, not a doubling series.
-        self.notes.reserve_exact(w.tickets);
+        self.report.notes.reserve_exact(w.tickets);
         let committed = matches!(settled, TicketResult::Queued);
         let purged = matches!(settled, TicketResult::Disabled);
         self.settle(&w.segments, w.first_ticket, settled);
         for mut seg in w.segments {
             if committed {
-                self.live_count += seg.live;
-                self.live_bytes += seg.all_stored_bytes();
+                self.queue.live_count += seg.live;
+                self.queue.live_bytes += seg.all_stored_bytes();
             } else if purged {
                 for slot in &mut seg.slots {
                     slot.done = true;
@@ -221,7 +224,7 @@ impl Engine {
             } else {
                 continue;
             }
-            self.segments.push(seg);
+            self.queue.segments.push(seg);
         }
         // A full queue may now hold more than the bounds allowed while the write was out.
         self.enforce_bounds(now);
