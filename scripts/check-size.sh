@@ -3,9 +3,10 @@
 # deterministic, so this is a test; lower BUDGET as the package shrinks. History: 40,579 B with
 # std rebuilt for size (unstable flags) and renamed imports; 49,439 B with the reliability work
 # (per-event network charges, stored waits, the index rebuilt from segments, catch bindings for
-# every value's own code, storage and alarm repair); 57,103 B on plain stable Rust (std's panic
+# every value's own code, storage and alarm repair); 57,140 B on plain stable Rust (std's panic
 # formatting and wasm-bindgen's full import names are back). The budget is 56 KiB, the cap for
-# the plain stable build; it only goes down from here.
+# the plain stable build. It follows the size down; new features may raise it, never past the
+# 64 KiB set for every feature of this round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=57344
