@@ -1,0 +1,471 @@
+//! The driving loop behind the exported `Tracker` (`crate::api`): reads the stored queue at
+//! start, runs the engine's writes and sends, settles the promises that wait on them, and sets
+//! the next wake-up (a timer, and a `chrome.alarms` backstop that survives the worker). Every
+//! wait on the browser continues through `js::when_settled`.
+
+use super::js::{interned, now_ms, set_property, to_js_error};
+use super::{runtime, schedule, storage, transport};
+use crate::api::{dropped_to_js, flush_to_js};
+use crate::core::engine::{segment_key, Admission, Engine, IndexState, Note, Send, TicketResult, WritePlan, INDEX_KEY, SEGMENT_PREFIX};
+use crate::core::error::{Error, ErrorCode};
+use crate::core::event::EventContext;
+use crate::core::policy::Verdict;
+use crate::core::text::cat;
+use js_sys::{Function, Object, Reflect};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+/// Where the tracker is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Created; reading the stored queue. Tracked events wait in `early`.
+    Starting,
+    Running,
+    ShutDown,
+}
+
+/// A `track` call waiting for its write: how to settle its promise (the engine's note brings
+/// the event's id).
+pub(crate) struct Waiter {
+    pub(crate) resolve: Function,
+    pub(crate) reject: Function,
+}
+
+pub(crate) struct Inner {
+    pub(crate) phase: Phase,
+    pub(crate) engine: Engine,
+    pub(crate) ctx: EventContext,
+    pub(crate) early: Vec<(crate::core::event::NewEvent, Waiter)>,
+    /// By engine ticket, in ticket order: found by a binary search and taken (leaving `None`);
+    /// `dispatch` removes the settled ones in one pass. A burst of 10,000 calls settles in
+    /// linear time, and the wasm needs no hash table.
+    pub(crate) waiters: Vec<(u64, Option<Waiter>)>,
+    pub(crate) flush_waiters: Vec<Function>,
+    pub(crate) ready_waiters: Vec<Function>,
+    /// `setEnabled` calls waiting until the choice is stored.
+    pub(crate) consent_waiters: Vec<Function>,
+    /// `shutdown` calls waiting for the last writes; while any wait, every write is forced.
+    pub(crate) shutdown_waiters: Vec<Function>,
+    pub(crate) rng: crate::core::event::Rng,
+    pub(crate) on_error: Option<Function>,
+    pub(crate) on_drop: Option<Function>,
+    /// Calls `pump` when the timer fires.
+    pub(crate) pump_handler: Option<Function>,
+    /// Calls `pump` from a microtask (see `schedule_pump`).
+    pub(crate) pump_soon_handler: Option<Function>,
+    pub(crate) pump_queued: bool,
+    pub(crate) timer: Option<schedule::Timeout>,
+    pub(crate) alarm_at: Option<u64>,
+    /// When the alarm's existence was last checked (see `reschedule`).
+    pub(crate) alarm_checked_at: u64,
+    pub(crate) writing: bool,
+}
+
+pub(crate) type Shared = Rc<RefCell<Inner>>;
+
+/// A tracker's shared state for `engine`, with its timer and microtask callbacks, reading the
+/// stored queue.
+pub(crate) fn start(engine: Engine, on_error: Option<Function>, on_drop: Option<Function>) -> Shared {
+    let inner = Inner {
+        phase: Phase::Starting,
+        engine,
+        ctx: EventContext { extension_version: runtime::extension_version() },
+        early: Vec::new(),
+        waiters: Vec::new(),
+        flush_waiters: Vec::new(),
+        ready_waiters: Vec::new(),
+        consent_waiters: Vec::new(),
+        shutdown_waiters: Vec::new(),
+        rng: crate::core::event::Rng::new(runtime::random_seed()),
+        on_error,
+        on_drop,
+        pump_handler: None,
+        pump_soon_handler: None,
+        pump_queued: false,
+        timer: None,
+        alarm_at: None,
+        alarm_checked_at: 0,
+        writing: false,
+    };
+    let shared = Rc::new(RefCell::new(inner));
+    let weak = Rc::downgrade(&shared);
+    let on_timer = Closure::<dyn FnMut()>::new(move || {
+        if let Some(s) = weak.upgrade() {
+            s.borrow_mut().timer = None;
+            pump(&s);
+        }
+    });
+    let weak = Rc::downgrade(&shared);
+    let on_microtask = Closure::<dyn FnMut()>::new(move || {
+        if let Some(s) = weak.upgrade() {
+            s.borrow_mut().pump_queued = false;
+            pump(&s);
+        }
+    });
+    {
+        let mut inner = shared.borrow_mut();
+        inner.pump_handler = Some(on_timer.into_js_value().unchecked_into());
+        inner.pump_soon_handler = Some(on_microtask.into_js_value().unchecked_into());
+    }
+    restore(shared.clone());
+    shared
+}
+
+pub(crate) fn admit_event(inner: &mut Inner, event: crate::core::event::NewEvent, waiter: Waiter, now: u64) {
+    match inner.engine.offer(&event, now) {
+        Admission::Pending(ticket) => {
+            inner.waiters.push((ticket, Some(waiter)));
+        }
+        Admission::Duplicate => settle(&waiter, event.id(), "deduplicated"),
+        Admission::Disabled => settle(&waiter, event.id(), "disabled"),
+    }
+}
+
+pub(crate) fn settle(w: &Waiter, id: &str, status: &'static str) {
+    let result: JsValue = Object::new().into();
+    set_property(&result, &interned("id"), &JsValue::from_str(id));
+    set_property(&result, &interned("status"), &interned(status));
+    let _ = w.resolve.call1(&JsValue::UNDEFINED, &result);
+}
+
+/// Reads the stored queue, then admits the calls that arrived meanwhile and resumes delivery.
+/// An index that cannot be read (damaged, or not text) is rebuilt from every stored segment.
+pub(crate) fn restore(s: Shared) {
+    let now = now_ms();
+    storage::get_keys(&[INDEX_KEY.to_string()], move |r| {
+        let found = match r {
+            Ok(found) => found,
+            Err(why) => return restored(&s, now, Err(why)),
+        };
+        let index = found.text(INDEX_KEY);
+        match Engine::index_state(index.as_deref(), found.present(INDEX_KEY)) {
+            IndexState::Absent => restored(&s, now, Ok((None, None))),
+            IndexState::Readable => {
+                let keys = Engine::segment_keys(index.as_deref());
+                if keys.is_empty() {
+                    return restored(&s, now, Ok((index, None)));
+                }
+                storage::get_keys(&keys, move |r| restored(&s, now, r.map(|segments| (index, Some(segments)))));
+            }
+            IndexState::Unreadable => rebuild(s, now),
+        }
+    });
+}
+
+/// Reads every stored segment and rebuilds the queue from them.
+pub(crate) fn rebuild(s: Shared, now: u64) {
+    storage::keys_with_prefix(SEGMENT_PREFIX, move |keys| {
+        let keys = keys.unwrap_or_default();
+        let read = keys.clone();
+        storage::get_keys(&read, move |r| {
+            let segments = match r {
+                Ok(found) => keys
+                    .into_iter()
+                    .map(|k| {
+                        let text = found.text(&k);
+                        (k, text)
+                    })
+                    .collect(),
+                Err(why) => return restored(&s, now, Err(why)),
+            };
+            s.borrow_mut().engine.rebuild(segments, now);
+            restored(&s, now, Ok((None, None)));
+        });
+    });
+}
+
+/// The stored index and segments read (or why not): the queue is rebuilt, the calls that
+/// waited are admitted, delivery resumes. What a crash left behind is removed afterwards: it is
+/// garbage, not needed to be ready.
+pub(crate) fn restored(s: &Shared, now: u64, loaded: Result<(Option<String>, Option<storage::Stored>), String>) {
+    let mut notes = Vec::new();
+    let mut stored_index = None;
+    let ready = {
+        let mut inner = s.borrow_mut();
+        match loaded {
+            // Rebuilt already (see `rebuild`): nothing to read, and no orphans.
+            Ok((None, None)) if inner.engine.restored() => {}
+            Ok((index, segments)) => {
+                // Each segment's text is copied into the wasm when the engine asks for it, and
+                // dropped once decoded: a start never holds the stored queue twice.
+                let segment = |key: &str| segments.as_ref().and_then(|found| found.text(key));
+                inner.engine.restore(index.as_deref(), segment, now);
+                stored_index = Some(index);
+            }
+            Err(why) => notes.push(Note::Error(Error::new(ErrorCode::StorageError, cat(&["could not read the stored queue: ", &why])))),
+        }
+        inner.phase = Phase::Running;
+        for (event, waiter) in std::mem::take(&mut inner.early) {
+            admit_event(&mut inner, event, waiter, now);
+        }
+        std::mem::take(&mut inner.ready_waiters)
+    };
+    dispatch(s, notes);
+    for f in ready {
+        let _ = f.call0(&JsValue::UNDEFINED);
+    }
+    // A `shutdown()` that came before the queue was read: it stores what was tracked
+    // meanwhile, then stops.
+    if !s.borrow().shutdown_waiters.is_empty() {
+        continue_shutdown(s);
+        return;
+    }
+    // Delivery resumes in the next task, so that what waits for `ready` runs first rather than
+    // behind the first requests' `fetch` calls.
+    {
+        let mut inner = s.borrow_mut();
+        let handler = inner.pump_handler.clone().expect("set in new");
+        inner.timer = Some(schedule::Timeout::start(&handler, 0, now));
+    }
+    // The segments a crash left between a write's `set` and its `remove`: done, and never named
+    // again. Judged against the index read at start, so segments written since are safe.
+    if let Some(index) = stored_index {
+        storage::keys_with_prefix(SEGMENT_PREFIX, move |all| {
+            if let Some(all) = all {
+                storage::remove(&Engine::orphan_segments(index.as_deref(), &all));
+            }
+        });
+    }
+}
+
+/// Runs `pump` in a microtask: a burst of synchronous `track` calls shares one write.
+pub(crate) fn schedule_pump(s: &Shared) {
+    let mut inner = s.borrow_mut();
+    if inner.pump_queued || inner.phase != Phase::Running {
+        return;
+    }
+    inner.pump_queued = true;
+    if let Some(handler) = &inner.pump_soon_handler {
+        schedule::queue_microtask(handler);
+    }
+}
+
+/// Starts every write and send the engine wants now, passes on its notes, answers flushes,
+/// and sets the next wake-up (a timer, and an alarm that survives the worker).
+pub(crate) fn pump(s: &Shared) {
+    let now = now_ms();
+    let online = runtime::online();
+    let mut sends = Vec::new();
+    let (notes, write) = {
+        let mut inner = s.borrow_mut();
+        if inner.phase != Phase::Running {
+            return;
+        }
+        let flushing = !inner.flush_waiters.is_empty();
+        let write = if inner.writing { None } else { inner.engine.take_write_plan(now, flushing) };
+        if write.is_some() {
+            inner.writing = true;
+        }
+        while let Some(send) = inner.engine.poll_send(now, online) {
+            sends.push(send);
+        }
+        (inner.engine.drain_notes(), write)
+    };
+    if let Some(w) = write {
+        start_write(s, w);
+    }
+    for send in sends {
+        start_send(s, send);
+    }
+    dispatch(s, notes);
+    answer_flushes(s, now);
+    answer_consent(s);
+    reschedule(s, now);
+}
+
+/// Sends one event; its verdict goes to the engine, and delivery goes on.
+pub(crate) fn start_send(s: &Shared, send: Send) {
+    let Send { slot, id, name, body } = send;
+    let inner = s.borrow();
+    let c = inner.engine.config();
+    let url = c.track_url();
+    let label = c.debug.then(|| cat(&["[inhouse] ", &name, " ", &id, ": "]));
+    let req = transport::Request {
+        url: &url,
+        credentials: inner.engine.credentials(),
+        app_id: &c.app_id,
+        event_id: &id,
+        body: &body,
+        timeout_ms: c.request_timeout_ms,
+    };
+    let s = s.clone();
+    transport::send(req, move |verdict| {
+        if let Some(label) = label {
+            let outcome = match &verdict {
+                Verdict::Delivered => "delivered",
+                Verdict::Retry { error, .. } | Verdict::Unreachable { error } | Verdict::Pause { error } | Verdict::Reject { error } => {
+                    error.code.as_str()
+                }
+            };
+            web_sys::console::debug_1(&cat(&[label.as_str(), outcome]).into());
+        }
+        s.borrow_mut().engine.on_result(slot, verdict, now_ms());
+        pump(&s);
+    });
+}
+
+/// Performs a write (`inner.writing` is already set); when it is done, shutdown and delivery
+/// go on.
+pub(crate) fn start_write(s: &Shared, w: WritePlan) {
+    // Each segment's text is handed to JavaScript as the engine holds it: no copy in the wasm.
+    let values = Object::new();
+    for (i, seq) in w.segments.iter().enumerate() {
+        let text = JsValue::from_str(s.borrow().engine.segment_str(i));
+        let _ = Reflect::set(&values, &JsValue::from_str(&segment_key(*seq)), &text);
+    }
+    for seq in &w.rewrite {
+        let text = JsValue::from_str(s.borrow().engine.stored_segment_str(*seq));
+        let _ = Reflect::set(&values, &JsValue::from_str(&segment_key(*seq)), &text);
+    }
+    let _ = Reflect::set(&values, &JsValue::from_str(INDEX_KEY), &JsValue::from_str(&w.index));
+    let s = s.clone();
+    storage::set_object(&values, move |result| {
+        if result.is_ok() {
+            storage::remove(&w.remove);
+        }
+        let result = result.map_err(|e| if e.is_empty() { "unknown error".into() } else { e });
+        let notes = {
+            let mut inner = s.borrow_mut();
+            inner.writing = false;
+            inner.engine.write_done(result, now_ms());
+            inner.engine.drain_notes()
+        };
+        dispatch(&s, notes);
+        continue_shutdown(&s);
+        pump(&s);
+    });
+}
+
+/// While `shutdown` calls wait: starts the next (forced) write, or, when nothing is left to
+/// write, stops the tracker and settles them.
+pub(crate) fn continue_shutdown(s: &Shared) {
+    let mut inner = s.borrow_mut();
+    // Before the stored queue is read nothing may be written (it would overwrite the stored
+    // index): `restored` continues the shutdown.
+    if inner.shutdown_waiters.is_empty() || inner.writing || inner.phase == Phase::Starting {
+        return;
+    }
+    if let Some(w) = inner.engine.take_write_plan(now_ms(), true) {
+        inner.writing = true;
+        drop(inner);
+        start_write(s, w);
+        return;
+    }
+    inner.phase = Phase::ShutDown;
+    inner.timer = None;
+    schedule::clear_alarm();
+    let waiters = std::mem::take(&mut inner.shutdown_waiters);
+    drop(inner);
+    for f in waiters {
+        let _ = f.call0(&JsValue::UNDEFINED);
+    }
+    answer_consent(s);
+}
+
+/// Settles the `setEnabled` calls once the choice is stored (or the tracker is shut down).
+pub(crate) fn answer_consent(s: &Shared) {
+    let waiters = {
+        let mut inner = s.borrow_mut();
+        if !(inner.engine.consent_persisted() || inner.phase == Phase::ShutDown) {
+            return;
+        }
+        std::mem::take(&mut inner.consent_waiters)
+    };
+    for f in waiters {
+        let _ = f.call0(&JsValue::UNDEFINED);
+    }
+}
+
+/// Settles `track` promises and calls the hooks, with no borrow held (a hook may call back).
+pub(crate) fn dispatch(s: &Shared, notes: Vec<Note>) {
+    let mut settled_any = false;
+    for note in notes {
+        let inner = s.borrow();
+        if let Note::Ticket { ticket, id, result } = &note {
+            drop(inner);
+            let mut inner = s.borrow_mut();
+            let Ok(at) = inner.waiters.binary_search_by_key(ticket, |(t, _)| *t) else { continue };
+            let Some(w) = inner.waiters.get_mut(at).and_then(|(_, w)| w.take()) else { continue };
+            settled_any = true;
+            drop(inner);
+            match result {
+                TicketResult::Queued => settle(&w, id, "queued"),
+                TicketResult::Evicted => settle(&w, id, "evicted"),
+                TicketResult::Disabled => settle(&w, id, "disabled"),
+                TicketResult::Failed(e) => drop(w.reject.call1(&JsValue::UNDEFINED, &to_js_error(e))),
+            }
+            continue;
+        }
+        let (on_error, on_drop) = (inner.on_error.clone(), inner.on_drop.clone());
+        let debug = inner.engine.config().debug;
+        drop(inner);
+        match &note {
+            Note::Error(e) => {
+                if debug {
+                    web_sys::console::warn_1(&cat(&["[inhouse] ", e.code.as_str(), ": ", &e.message]).into());
+                }
+                if let Some(f) = on_error {
+                    let _ = f.call1(&JsValue::UNDEFINED, &to_js_error(e));
+                }
+            }
+            Note::Dropped(d) => {
+                if let Some(f) = on_drop {
+                    let _ = f.call1(&JsValue::UNDEFINED, &dropped_to_js(d));
+                }
+            }
+            Note::Ticket { .. } => {}
+        }
+    }
+    if settled_any {
+        s.borrow_mut().waiters.retain(|(_, w)| w.is_some());
+    }
+}
+
+pub(crate) fn answer_flushes(s: &Shared, now: u64) {
+    let waiters = {
+        let mut inner = s.borrow_mut();
+        if inner.flush_waiters.is_empty() || inner.writing {
+            return;
+        }
+        let Some(status) = inner.engine.flush_status(now) else { return };
+        let w = std::mem::take(&mut inner.flush_waiters);
+        (w, flush_to_js(&status))
+    };
+    for f in waiters.0 {
+        let _ = f.call1(&JsValue::UNDEFINED, &waiters.1);
+    }
+}
+
+/// Sets the timer for the next wake-up and moves the alarm backstop when it changed.
+pub(crate) fn reschedule(s: &Shared, now: u64) {
+    let mut inner = s.borrow_mut();
+    let next = inner.engine.next_wakeup(now);
+    match next {
+        Some(at) => {
+            // A long wait is cut into checks, each of which makes sure the alarm still exists
+            // (other code may call chrome.alarms.clearAll()): the worker lives 30 s after its
+            // last event, so a check every 20 s sees a cleared alarm before the worker stops.
+            let fire_at = at.min(now + schedule::ALARM_CHECK_MS);
+            if inner.timer.as_ref().is_none_or(|t| t.at > fire_at) {
+                let handler = inner.pump_handler.clone().expect("set in new");
+                inner.timer = Some(schedule::Timeout::start(&handler, fire_at.saturating_sub(now), fire_at));
+            }
+            let want = at.max(now + schedule::MIN_ALARM_DELAY_MS);
+            if inner.alarm_at.is_none_or(|a| a.abs_diff(want) > 5_000 && (a < now || want < a)) {
+                inner.alarm_at = Some(want);
+                inner.alarm_checked_at = now;
+                schedule::set_alarm(want, now);
+            } else if now >= inner.alarm_checked_at + schedule::ALARM_CHECK_MS {
+                inner.alarm_checked_at = now;
+                schedule::ensure_alarm(inner.alarm_at.unwrap_or(want), now);
+            }
+        }
+        None => {
+            inner.timer = None;
+            if inner.alarm_at.take().is_some() {
+                schedule::clear_alarm();
+            }
+        }
+    }
+}
