@@ -98,7 +98,7 @@ export interface TrackerOptions {
 }
 
 export interface TrackOptions {
-  /** Tracking the same (eventName, dedupKey) again is delivered once. */
+  /** While an event with the same (eventName, dedupKey) is queued, tracking it again is answered `deduplicated`; once delivered, it is sent again with the same id (one stored copy only where the server honours Idempotency-Key). */
   dedupKey?: string;
 }
 
