@@ -16,5 +16,7 @@ build:
 bootstrap:
 	./scripts/bootstrap.sh
 
+# The local server on fixed ports: API 8787, control 8788 (INHOUSE_PORT / INHOUSE_CONTROL_PORT
+# change them); more flags in SERVER_ARGS, e.g. make server SERVER_ARGS='--db events.sqlite'.
 server:
-	cargo run --release -p inhouse-server -- --token demo_token_id:demo_token_secret:plegabhjiddkllfafkfabfigjeelipcj
+	cargo run --release -p inhouse-server -- --port $${INHOUSE_PORT:-8787} --control-port $${INHOUSE_CONTROL_PORT:-8788} --token demo_token_id:demo_token_secret:plegabhjiddkllfafkfabfigjeelipcj $(SERVER_ARGS)

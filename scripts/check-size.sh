@@ -6,10 +6,10 @@
 # every value's own code, storage and alarm repair); 57,140 B on plain stable Rust (std's panic
 # formatting and wasm-bindgen's full import names are back). The budget is 56 KiB, the cap for
 # the plain stable build. It follows the size down; new features may raise it, never past the
-# 64 KiB set for every feature of this round.
+# 64 KiB set for every feature of this round. 57 KiB with the install id ($install_id): 58,061 B.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=57344
+BUDGET=58368
 out=dist/pkg
 wasm=$(gzip -9 -n -c "$out/inhouse_tracker_bg.wasm" | wc -c)
 # The JS a customer ships: the loader bundled with the wasm-bindgen glue, minified.

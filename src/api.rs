@@ -11,11 +11,14 @@ use crate::core::engine::{Dropped, Engine, FlushStatus, Stats};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::build_event;
 use crate::core::text::cat;
-use crate::web::driver::{self, admit_event, answer_consent, continue_shutdown, dispatch, schedule_pump, Phase, Shared, Waiter};
+use crate::web::driver::{self, admit_event, answer_consent, continue_shutdown, dispatch, schedule_pump, sync_context, Early, Phase, Shared, Waiter};
 use crate::web::js::{deferred, get, now_ms, to_js_error, Deferred, Obj};
 use crate::web::{options, props, runtime};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
+
+/// What stands in for the install id while a `track` call made before it was read is checked.
+const PLACEHOLDER_INSTALL_ID: &str = "00000000-0000-4000-8000-000000000000";
 
 /// A durable event tracker for the Inhouse API. Create it once, in the background service
 /// worker. See the package's `index.d.ts` for the documented API.
@@ -162,13 +165,19 @@ impl Tracker {
         let now = now_ms();
         let max = inner.engine.config().limits.max_event_bytes;
         let state = &mut *inner;
+        if state.phase == Phase::Starting {
+            // Checked now (a bad event rejects at once), built once the stored install id is
+            // read: an id of the same length stands in for it here.
+            let mut ctx = state.ctx.clone();
+            ctx.install_id = Some(PLACEHOLDER_INSTALL_ID.into());
+            build_event(&name, props.clone(), dedup_key.as_deref(), &ctx, now, max, &mut state.rng)?;
+            let Deferred { promise, resolve, reject } = deferred();
+            state.early.push((Early { name, props, dedup_key, at: now }, Waiter { resolve, reject }));
+            return Ok(promise);
+        }
         let event = build_event(&name, props, dedup_key.as_deref(), &state.ctx, now, max, &mut state.rng)?;
         let Deferred { promise, resolve, reject } = deferred();
         let waiter = Waiter { resolve, reject };
-        if inner.phase == Phase::Starting {
-            inner.early.push((event, waiter));
-            return Ok(promise);
-        }
         admit_event(&mut inner, event, waiter, now);
         drop(inner);
         schedule_pump(&self.shared);
@@ -222,6 +231,8 @@ impl Tracker {
             let mut inner = self.shared.borrow_mut();
             let now = now_ms();
             inner.engine.set_enabled(enabled, purge, now);
+            // A purge forgets the install id: later events carry the new one.
+            sync_context(&mut inner);
         }
         schedule_pump(&self.shared);
         let d = deferred();

@@ -452,3 +452,61 @@ mod damaged {
         }
     }
 }
+
+#[test]
+fn the_install_id_is_stored_with_the_first_write_and_kept() {
+    use inhouse_tracker::core::engine::INSTALL_KEY;
+    let mut h = H::with(|_| {});
+    // A first start: nothing stored, a new id, stored by the next write.
+    h.e.adopt_install_id(None);
+    let id = h.e.install_id().unwrap().to_string();
+    let w = h.e.take_write(h.now, false).expect("the new id is written");
+    assert!(w.set.iter().any(|(k, v)| k == INSTALL_KEY && v == &id), "{:?}", w.set);
+    h.store.apply(&w);
+    h.e.write_done(Ok(()), h.now);
+    h.track_n(2);
+    let w = h.e.take_write(h.now, false).unwrap();
+    assert!(!w.set.iter().any(|(k, _)| k == INSTALL_KEY), "stored once, not with every write");
+    h.store.apply(&w);
+    h.e.write_done(Ok(()), h.now);
+    // A restart reads it back; garbage is replaced.
+    let mut e = Engine::new(h.config.clone(), 99);
+    e.adopt_install_id(h.store.0.get(INSTALL_KEY).map(String::as_str));
+    assert_eq!(e.install_id(), Some(id.as_str()));
+    let mut e = Engine::new(h.config.clone(), 99);
+    e.adopt_install_id(Some("garbage"));
+    assert_ne!(e.install_id(), Some("garbage"));
+    // An opt-out with purge forgets it; the new one is stored.
+    h.e.set_enabled(false, true, h.now);
+    let new_id = h.e.install_id().unwrap().to_string();
+    assert_ne!(new_id, id);
+    let w = h.e.take_write(h.now, false).unwrap();
+    assert!(w.set.iter().any(|(k, v)| k == INSTALL_KEY && v == &new_id));
+    // Storage cleared by other code: written again.
+    h.store.apply(&w);
+    h.e.write_done(Ok(()), h.now);
+    h.e.storage_lost(h.now);
+    let w = h.e.take_write(h.now, false).unwrap();
+    assert!(w.set.iter().any(|(k, v)| k == INSTALL_KEY && v == &new_id));
+}
+
+#[test]
+fn the_last_marks_of_a_burst_are_written_at_once() {
+    // A small burst delivered in full: its done-marks do not wait for a batch or the delay, so a
+    // worker stopped right after it sends nothing again.
+    let mut h = H::with(|_| {});
+    h.track_n(3);
+    h.commit();
+    let sent = h.poll_all();
+    for s in &sent[..2] {
+        h.answer(s, delivered());
+        assert!(h.e.take_write(h.now, false).is_none(), "marks wait while requests are out");
+    }
+    h.answer(&sent[2], delivered());
+    assert_eq!(h.e.next_wakeup(h.now), Some(h.now), "the last marks are due now");
+    let w = h.e.take_write(h.now, false).expect("written at once");
+    h.store.apply(&w);
+    h.e.write_done(Ok(()), h.now);
+    let r = h.store.restore(h.config.clone(), 3, h.now);
+    assert_eq!(r.stats(h.now).queued, 0, "nothing to send again after a stop");
+}

@@ -214,7 +214,8 @@ fn build(name: &str, props: Value, dedup: Option<&str>, ctx: &EventContext, max:
 
 #[test]
 fn build_event_adds_context() {
-    let ctx = EventContext { extension_version: Some("1.2.3".into()) };
+    let install = "0d4c5e7a-3b2f-4c1d-9e8f-7a6b5c4d3e2f";
+    let ctx = EventContext { extension_version: Some("1.2.3".into()), install_id: Some(install.into()) };
     let ev = build("Button_Click", json!({"screen": "home", "n": 3, "nested": {"x": [1, 2]}}), None, &ctx, 32 * 1024).unwrap();
     assert_eq!(ev.name(), "button_click");
     let p: Value = serde_json::from_str(ev.props_json()).unwrap();
@@ -227,11 +228,12 @@ fn build_event_adds_context() {
     assert!(SDK.starts_with("inhouse-chrome/"), "{SDK}");
     assert_eq!(SDK, format!("inhouse-chrome/{}", env!("CARGO_PKG_VERSION")));
     assert_eq!(p["$extension_version"], "1.2.3");
-    assert_eq!(p.as_object().unwrap().len(), 7);
+    assert_eq!(p["$install_id"], install);
+    assert_eq!(p.as_object().unwrap().len(), 8);
     assert_uuid_v7(ev.id(), NOW);
     assert_eq!(ev.stored_bytes(), ev.id().len() + ev.name().len() + ev.props_json().len() + 24);
 
-    // Without a known version, no $extension_version at all (not null).
+    // Without a known version or install id, neither key at all (not null).
     let ev = build("x", json!({}), None, &EventContext::default(), 32 * 1024).unwrap();
     let p: Value = serde_json::from_str(ev.props_json()).unwrap();
     assert!(p.get("$extension_version").is_none());
@@ -267,7 +269,7 @@ fn request_body_is_exact() {
 
 #[test]
 fn event_too_large() {
-    let ctx = EventContext { extension_version: Some("9.9".into()) };
+    let ctx = EventContext { extension_version: Some("9.9".into()), install_id: None };
     let props = json!({"blob": "b".repeat(1000)});
     let ev = build("big", props.clone(), None, &ctx, 1 << 20).unwrap();
     let size = request_body(ev.name(), ev.props_json()).len();
@@ -411,4 +413,27 @@ fn parse_utc_ms(s: &str) -> Option<u64> {
     let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
     let secs = days * 86_400 + n(11, 2)? * 3600 + n(14, 2)? * 60 + n(17, 2)?;
     u64::try_from(secs * 1000 + n(20, 3)?).ok()
+}
+
+#[test]
+fn install_ids_are_random_uuids_and_only_uuids_are_read_back() {
+    use inhouse_tracker::core::event::{is_uuid, new_install_id};
+    let mut rng = Rng::new(7);
+    let (a, b) = (new_install_id(&mut rng), new_install_id(&mut rng));
+    assert_ne!(a, b);
+    for id in [&a, &b] {
+        assert!(is_uuid(id), "{id}");
+        assert_eq!(&id[14..15], "4", "version 4: {id}");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "RFC 4122 variant: {id}");
+    }
+    for bad in [
+        "",
+        "not-a-uuid",
+        "0D4C5E7A-3B2F-4C1D-9E8F-7A6B5C4D3E2F",
+        "0d4c5e7a-3b2f-4c1d-9e8f-7a6b5c4d3e2",
+        "0d4c5e7a_3b2f-4c1d-9e8f-7a6b5c4d3e2f",
+        "0d4c5e7a-3b2f-4c1d-9e8f-7a6b5c4d3e2fx",
+    ] {
+        assert!(!is_uuid(bad), "{bad}");
+    }
 }

@@ -100,7 +100,7 @@ async fn queue_survives_a_restart_and_delivers_once() {
     let mut seen: Vec<i64> = events.iter().map(|e| e["properties"]["i"].as_i64().unwrap()).collect();
     seen.sort();
     assert_eq!(seen, (0..20).collect::<Vec<_>>());
-    assert_eq!(stored_keys(&fake), vec!["inhouse:v1:index".to_string()], "delivered segments are removed");
+    assert_eq!(stored_keys(&fake), vec!["inhouse:v1:index".to_string(), "inhouse:v1:install".to_string()], "delivered segments are removed");
     settle(t2.shutdown()).await.unwrap();
 }
 
@@ -261,4 +261,34 @@ async fn without_get_keys_orphans_are_removed_and_a_damaged_index_is_rebuilt() {
     wait_empty(&t3).await;
     assert_eq!(stored_events().await.len(), 4);
     settle(t3.shutdown()).await.unwrap();
+}
+
+/// One install id, stored in `chrome.storage.local`, on every event: also on events tracked
+/// before it was read, and the same in the next worker.
+#[wasm_bindgen_test]
+async fn every_event_carries_the_one_install_id() {
+    reset_server().await;
+    let fake = install_fake_chrome(Some(APP_ID.into()));
+    let t = tracker(json!({}));
+    // Tracked before the stored queue (and the install id) is read.
+    let early = t.track("install_test".into(), js(&json!({"n": 0})), JsValue::UNDEFINED);
+    settle(t.ready()).await.unwrap();
+    settle(early).await.unwrap();
+    let _ = settle(t.track("install_test".into(), js(&json!({"n": 1})), JsValue::UNDEFINED)).await.unwrap();
+    wait_empty(&t).await;
+    settle(t.shutdown()).await.unwrap();
+    assert!(stored_keys(&fake).iter().any(|k| k == "inhouse:v1:install"), "{:?}", stored_keys(&fake));
+    // The next worker.
+    let t2 = tracker(json!({}));
+    let _ = t2.track("install_test".into(), js(&json!({"n": 2})), JsValue::UNDEFINED);
+    settle(t2.ready()).await.unwrap();
+    wait_empty(&t2).await;
+    let events = stored_events().await;
+    assert_eq!(events.len(), 3);
+    let ids: std::collections::HashSet<String> =
+        events.iter().map(|e| e["properties"]["$install_id"].as_str().unwrap_or("missing").to_string()).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let id = ids.into_iter().next().unwrap();
+    assert!(inhouse_tracker::core::event::is_uuid(&id), "{id}");
+    settle(t2.shutdown()).await.unwrap();
 }

@@ -19,9 +19,10 @@ use hyper::{Method, Request, Response, StatusCode, Uri};
 use serde_json::{json, Value};
 
 use crate::config::Token;
+use crate::db::{Db, Op};
 use crate::envelope::{self, ApiError, ErrorItem};
 use crate::faults::{ConnectionFault, FaultKind, Injected};
-use crate::idempotency::{canonical_json, Lookup, Remembered};
+use crate::idempotency::{body_hash, canonical_json, Lookup, Remembered};
 use crate::listener::ConnCtx;
 use crate::ratelimit::RateInfo;
 use crate::record::{printable, Duplicate, EventHeaders, RequestEntry, StoredEvent, REDACTED};
@@ -260,16 +261,20 @@ fn record(state: &State, f: &Finish, status: Option<StatusCode>, code: Option<&s
         inner.faults.connection_faults_armed()
     };
     if state.log_requests {
-        let opt = |s: &Option<String>| s.as_deref().map_or_else(|| "-".to_string(), printable);
+        let opt = |s: &Option<String>, safe: fn(char) -> bool| {
+            s.as_deref()
+                .map_or_else(|| "-".to_string(), |v| log_value(v, safe))
+        };
         eprintln!(
-            "{} {} {} event={} key={} app={} request_id={}{}{}{}",
+            "{} {} {} {} event={} key={} app={} request_id={}{}{}{}",
+            rfc3339(now_ms()),
             status.map_or_else(|| "---".to_string(), |s| s.as_u16().to_string()),
             f.method,
-            printable(&f.path),
-            opt(&f.seen.event_name),
-            opt(&f.seen.idempotency_key),
-            opt(&f.seen.app),
-            f.request_id,
+            log_value(&f.path, path_char),
+            opt(&f.seen.event_name, event_name_char),
+            opt(&f.seen.idempotency_key, token_char),
+            opt(&f.seen.app, token_char),
+            log_value(&f.request_id, token_char),
             code.map(|c| format!(" code={c}")).unwrap_or_default(),
             f.seen
                 .injected
@@ -282,6 +287,47 @@ fn record(state: &State, f: &Finish, status: Option<StatusCode>, code: Option<&s
         );
     }
     close
+}
+
+/// Characters an event name may show unquoted in a log line: the name rule's, plus `$`.
+fn event_name_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$'
+}
+
+/// Characters an idempotency key, app id or request id may show unquoted.
+fn token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '$' | '+' | '/' | '=' | '@')
+}
+
+/// Characters a path may show unquoted: visible ASCII but quotes and backslashes.
+fn path_char(c: char) -> bool {
+    c.is_ascii_graphic() && c != '"' && c != '\\'
+}
+
+/// A value for a `name=value` log field: as it is when every character is `safe` (and it is
+/// neither empty nor `-`, which means absent), else a JSON string with every control character
+/// escaped, so one request stays one parseable line whatever the client sent.
+pub fn log_value(value: &str, safe: fn(char) -> bool) -> String {
+    if !value.is_empty() && value != "-" && value.chars().all(safe) {
+        return value.to_string();
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A connection fault: logs the request, then drops the connection (`reset`, `reset_event`,
@@ -413,6 +459,25 @@ async fn track(
         tokio::time::sleep(Duration::from_millis(latency_ms)).await;
     }
 
+    let (outcome, persisted) = decide(state, &parts, body, request_id, seen);
+    if let Some(committed) = persisted {
+        // `--db`: what this request stored is on disk before it is answered.
+        let _ = committed.await;
+    }
+    outcome
+}
+
+/// The part of a track request decided under the state lock: the faults checked after the
+/// body arrived, then the checks and storage. With `--db`, the receiver resolves once what was
+/// stored is committed.
+fn decide(
+    state: &State,
+    parts: &hyper::http::request::Parts,
+    body: Result<Bytes, BodyError>,
+    request_id: &str,
+    seen: &mut Seen,
+) -> (Outcome, Option<tokio::sync::oneshot::Receiver<()>>) {
+    let headers = &parts.headers;
     let mut inner = state.lock();
     if let Some((status, location)) = inner.faults.take_redirect() {
         seen.event_name = peek_event_name(&body);
@@ -421,25 +486,25 @@ async fn track(
         let location = location
             .and_then(|l| HeaderValue::from_str(&l).ok())
             .unwrap_or_else(|| moved_location(&parts.uri));
-        return Outcome::Respond(Reply::empty(status).header("location", location));
+        let reply = Reply::empty(status).header("location", location);
+        return (Outcome::Respond(reply), None);
     }
     if let Some(injected) = inner.faults.take_fail_next() {
         seen.event_name = peek_event_name(&body);
         seen.injected = Some(FaultKind::FailNext);
-        return Outcome::Respond(injected_reply(
-            &injected,
-            "injected failure (fail_next)",
-            &[],
-        ));
+        let reply = injected_reply(&injected, "injected failure (fail_next)", &[]);
+        return (Outcome::Respond(reply), None);
     }
     let ctx = TrackCtx {
         headers,
         path: parts.uri.path(),
         request_id,
+        db: state.db.as_ref(),
     };
     let mut rate: Option<RateInfo> = None;
+    let mut persisted = None;
     let mut reply = match body {
-        Ok(body) => process(&mut inner, &ctx, &body, seen, &mut rate),
+        Ok(body) => process(&mut inner, &ctx, &body, seen, &mut rate, &mut persisted),
         Err(err) => body_error_reply(err, state.max_body),
     };
     // Every track response reports the limit, even when refused before the limiter counted it.
@@ -460,9 +525,9 @@ async fn track(
     }
     if let Some(kind) = seen.injected.filter(|k| k.drops_response()) {
         // `store_then_reset` or `reset_event`, decided in `process`.
-        return Outcome::Drop(kind);
+        return (Outcome::Drop(kind), persisted);
     }
-    Outcome::Respond(reply)
+    (Outcome::Respond(reply), persisted)
 }
 
 /// `redirect_next`'s default `Location`: the request's own path with `/moved` appended, as a
@@ -486,15 +551,18 @@ struct TrackCtx<'a> {
     headers: &'a HeaderMap,
     path: &'a str,
     request_id: &'a str,
+    db: Option<&'a Db>,
 }
 
-/// The synchronous part of a track request, run under the state lock.
+/// The synchronous part of a track request, run under the state lock. With `--db`, what it
+/// stores is queued for the file and `persisted` resolves once it is committed.
 fn process(
     inner: &mut Inner,
     ctx: &TrackCtx,
     body: &[u8],
     seen: &mut Seen,
     rate: &mut Option<RateInfo>,
+    persisted: &mut Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> Reply {
     let headers = ctx.headers;
     let token = match authenticate(inner, headers) {
@@ -562,11 +630,12 @@ fn process(
         }
     }
 
-    let canonical = canonical_json(&parsed);
     // Without idempotency a key is only recorded with the event: never looked up or remembered.
     let idempotent_key = key.as_deref().filter(|_| inner.settings.idempotency);
-    if let Some(key) = idempotent_key {
-        match inner.idempotency.lookup(&token.token_id, key, &canonical) {
+    // Records keep a hash of the canonical body, not the body.
+    let hash = idempotent_key.map(|_| body_hash(&canonical_json(&parsed)));
+    if let (Some(key), Some(hash)) = (idempotent_key, hash) {
+        match inner.idempotency.lookup(&token.token_id, key, hash) {
             Lookup::Fresh => {}
             Lookup::Replay(original) => {
                 let (response, event_id) = (original.response.clone(), original.event_id.clone());
@@ -614,7 +683,7 @@ fn process(
     );
     let opt_header = |name: header::HeaderName| headers.get(name).map(lossy);
     let seq = inner.recorder.next_seq();
-    inner.recorder.store(StoredEvent {
+    let stored = inner.recorder.store(StoredEvent {
         seq,
         id: id.clone(),
         received_at,
@@ -633,17 +702,34 @@ fn process(
             user_agent: opt_header(header::USER_AGENT),
         },
     });
-    if let Some(key) = idempotent_key {
-        inner.idempotency.remember(
-            &token.token_id,
-            key,
-            Remembered {
-                canonical_body: canonical,
-                event_id: id.clone(),
-                response: response.clone(),
-            },
-        );
+    if let Some(db) = ctx.db {
+        db.send(Op::Event(stored.event));
+        if let (true, Some(first_seq)) = (stored.dropped > 0, inner.recorder.first_seq()) {
+            db.send(Op::DropEventsBefore {
+                first_seq,
+                dropped_oldest: inner.recorder.dropped_oldest(),
+            });
+        }
     }
+    if let (Some(key), Some(hash)) = (idempotent_key, hash) {
+        let record = Remembered {
+            body_hash: hash,
+            event_id: id.clone(),
+            response: response.clone(),
+        };
+        if let Some(db) = ctx.db {
+            db.send(Op::Remember {
+                token_id: token.token_id.clone(),
+                key: key.to_string(),
+                record: record.clone(),
+            });
+        }
+        let forgotten = inner.idempotency.remember(&token.token_id, key, record);
+        if let (Some(db), false) = (ctx.db, forgotten.is_empty()) {
+            db.send(Op::Forget(forgotten));
+        }
+    }
+    *persisted = ctx.db.map(Db::sync);
     seen.item_id = Some(id);
     if inner.faults.take_store_then_reset() {
         // Stored and remembered exactly as above; only the answer is lost.
@@ -1119,6 +1205,30 @@ mod tests {
         }
         let shown = quote_name(&"z".repeat(1000));
         assert!(shown.chars().count() < 80 && shown.ends_with("…'"));
+    }
+
+    #[test]
+    fn log_values_are_quoted_when_needed() {
+        assert_eq!(log_value("button_click", event_name_char), "button_click");
+        assert_eq!(log_value("$pageview", event_name_char), "$pageview");
+        assert_eq!(
+            log_value("Hello World!", event_name_char),
+            r#""Hello World!""#
+        );
+        assert_eq!(log_value("", event_name_char), r#""""#);
+        assert_eq!(log_value("-", token_char), r#""-""#);
+        assert_eq!(
+            log_value("a\"b\\c\nd\u{1b}[2J\u{85}", event_name_char),
+            r#""a\"b\\c\nd\u001b[2J\u0085""#
+        );
+        let quoted = log_value("x y=\"z\"\u{2028}", event_name_char);
+        let back: String = serde_json::from_str(&quoted).expect("JSON string");
+        assert_eq!(back, "x y=\"z\"\u{2028}");
+        assert_eq!(
+            log_value("3f2a-9c_k.1:x", token_char),
+            "3f2a-9c_k.1:x",
+            "keys stay readable"
+        );
     }
 
     #[test]

@@ -1,12 +1,19 @@
 //! Server configuration and command-line parsing.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 /// Default cap on a track request body, in bytes.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
+/// Default `--max-memory`: 256 MiB for what the server keeps of its history.
+pub const DEFAULT_MAX_MEMORY: usize = 256 * 1024 * 1024;
+
+/// How long a client may take to send a request's headers, on both ports.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One registered credential: a project token bound to an extension (app) id.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +67,45 @@ pub struct Config {
     /// Honour `Idempotency-Key` (replay / conflict). `false` (`--no-idempotency`): every valid
     /// request is stored, repeated keys included. Switchable at run time via `POST /settings`.
     pub idempotency: bool,
+    /// Cap, in (estimated) bytes, on what the server keeps: see [`MemoryLimits`].
+    pub max_memory: usize,
+    /// `--db PATH`: keep the stored events and idempotency records in this SQLite file, so
+    /// they survive a restart. `None`: memory only.
+    pub db: Option<PathBuf>,
+    /// A connection that has not sent a whole request head within this long is closed, on the
+    /// API port and the control port alike.
+    pub header_read_timeout: Duration,
+}
+
+/// How `max_memory` is shared out. Each part drops its oldest entries when over its share (or
+/// over its entry cap), always keeping the newest one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimits {
+    /// Stored events: 1/2.
+    pub events: usize,
+    /// The request log (`GET /requests`): 1/4.
+    pub requests: usize,
+    /// Idempotent replays (`duplicates` in `GET /events`): 1/8.
+    pub duplicates: usize,
+    /// Idempotency records: 1/8.
+    pub idempotency: usize,
+}
+
+impl MemoryLimits {
+    pub fn from_total(total: usize) -> Self {
+        MemoryLimits {
+            events: (total / 2).max(1),
+            requests: (total / 4).max(1),
+            duplicates: (total / 8).max(1),
+            idempotency: (total / 8).max(1),
+        }
+    }
+}
+
+impl Config {
+    pub fn memory_limits(&self) -> MemoryLimits {
+        MemoryLimits::from_total(self.max_memory)
+    }
 }
 
 impl Default for Config {
@@ -72,13 +118,17 @@ impl Default for Config {
             max_body: DEFAULT_MAX_BODY,
             log_requests: false,
             idempotency: true,
+            max_memory: DEFAULT_MAX_MEMORY,
+            db: None,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 }
 
 pub const USAGE: &str =
     "usage: inhouse-server [--port P] [--control-port C] [--token ID:SECRET:APPID]... \
-[--credentials FILE] [--rate-limit N/SECONDS] [--max-body BYTES] [--no-idempotency] [--quiet]";
+[--credentials FILE] [--rate-limit N/SECONDS] [--max-body BYTES] [--max-memory BYTES] \
+[--db PATH] [--no-idempotency] [--quiet]";
 
 /// What the command line asked for.
 #[derive(Debug)]
@@ -118,6 +168,14 @@ impl Config {
                     .tokens
                     .extend(load_credentials(Path::new(&value(&flag)?))?),
                 "--rate-limit" => config.rate_limit = Some(parse_rate_limit(&value(&flag)?)?),
+                "--max-memory" => config.max_memory = parse_bytes(&flag, &value(&flag)?)?,
+                "--db" => {
+                    let path = value(&flag)?;
+                    if path.is_empty() {
+                        return Err("--db needs a file path".into());
+                    }
+                    config.db = Some(PathBuf::from(path));
+                }
                 other => return Err(format!("unknown argument: {other}")),
             }
         }
@@ -128,6 +186,32 @@ impl Config {
 fn parse_num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
     v.parse()
         .map_err(|_| format!("{flag}: not a valid number: {v}"))
+}
+
+/// A positive byte count, optionally with a binary suffix: `1048576`, `64K`, `256M`, `1G`.
+pub fn parse_bytes(flag: &str, v: &str) -> Result<usize, String> {
+    let err = || {
+        format!(
+            "{flag}: expected a positive number of bytes (e.g. 268435456, 64K, 256M, 1G), got {v}"
+        )
+    };
+    let t = v.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c.to_ascii_uppercase()),
+        _ => (t, 'B'),
+    };
+    let mult: usize = match unit {
+        'B' => 1,
+        'K' => 1 << 10,
+        'M' => 1 << 20,
+        'G' => 1 << 30,
+        _ => return Err(err()),
+    };
+    let n: usize = digits.parse().map_err(|_| err())?;
+    match n.checked_mul(mult) {
+        Some(bytes) if bytes > 0 => Ok(bytes),
+        _ => Err(err()),
+    }
 }
 
 /// `ID:SECRET:APPID`; the app id may itself contain no colon, the secret may not either.
@@ -190,7 +274,7 @@ mod tests {
     #[test]
     fn parses_all_flags() {
         let Ok(Cli::Run(c)) = Config::from_args(args(
-            "--port 8080 --control-port=8081 --token a:b:c --token d:e:f --rate-limit 5/10 --max-body 10 --quiet --no-idempotency",
+            "--port 8080 --control-port=8081 --token a:b:c --token d:e:f --rate-limit 5/10 --max-body 10 --quiet --no-idempotency --max-memory 64M --db /tmp/x.sqlite",
         )) else {
             panic!("expected a config")
         };
@@ -208,10 +292,13 @@ mod tests {
         );
         assert!(!c.log_requests);
         assert!(!c.idempotency);
+        assert_eq!(c.max_memory, 64 << 20);
+        assert_eq!(c.db.as_deref(), Some(Path::new("/tmp/x.sqlite")));
         let Ok(Cli::Run(c)) = Config::from_args(args("--port 1")) else {
             panic!("expected a config")
         };
         assert!(c.idempotency && c.log_requests, "defaults");
+        assert_eq!((c.max_memory, c.db), (DEFAULT_MAX_MEMORY, None));
     }
 
     #[test]
@@ -220,6 +307,12 @@ mod tests {
         assert!(Config::from_args(args("--rate-limit 0/10")).is_err());
         assert!(Config::from_args(args("--port")).is_err());
         assert!(Config::from_args(args("--bogus")).is_err());
+        for bad in ["0", "-1", "12X", "M", "99999999999999999999G"] {
+            assert!(parse_bytes("--max-memory", bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_bytes("--max-memory", "2k"), Ok(2048));
+        assert_eq!(parse_bytes("--max-memory", "1G"), Ok(1 << 30));
+        assert!(Config::from_args(args("--db=")).is_err());
         assert!(validate_tokens(&[Token::new("a", "b", "c"), Token::new("a", "x", "y")]).is_err());
     }
 

@@ -15,9 +15,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::{validate_tokens, Token};
+use crate::db::Op;
 use crate::faults::FaultRequest;
 use crate::listener::ApiListener;
-use crate::record::REDACTED;
+use crate::record::{Page, REDACTED};
 use crate::state::{SettingsRequest, State};
 
 #[derive(Clone)]
@@ -91,41 +92,107 @@ async fn not_found() -> Response {
 #[derive(Deserialize)]
 struct EventsQuery {
     format: Option<String>,
+    since: Option<String>,
+    limit: Option<String>,
 }
 
+#[derive(Clone, Copy)]
+enum Format {
+    Json,
+    Ndjson,
+    Text,
+}
+
+/// Renders off the async runtime: a large dump takes a while and must not hold up a worker
+/// thread that could be serving the API port.
+async fn render<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            format!("rendering failed: {e}"),
+        )
+    })
+}
+
+fn json_bytes(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `GET /events[?format=json|ndjson|text][&since=SEQ][&limit=N]`. Only a snapshot is taken
+/// under the state lock (see `Recorder::events_view`); serializing happens after it is
+/// released, so reading never stalls the API port however many events there are.
 async fn events(AxState(c): AxState<Control>, Query(q): Query<EventsQuery>) -> Response {
-    let inner = c.state.lock();
-    match q.format.as_deref() {
-        None | Some("json") => Json(inner.recorder.events_json()).into_response(),
-        Some("ndjson") => (
+    let format = match q.format.as_deref() {
+        None | Some("json") => Format::Json,
+        Some("ndjson") => Format::Ndjson,
+        Some("text") => Format::Text,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "VALIDATION_ERROR",
+                format!("unknown format {other:?}; use json, ndjson or text"),
+            )
+        }
+    };
+    let number = |name: &str, v: &Option<String>| -> Result<Option<u64>, String> {
+        v.as_deref()
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{name} must be a non-negative integer, got {v:?}"))
+            })
+            .transpose()
+    };
+    let page = match (number("since", &q.since), number("limit", &q.limit)) {
+        (Ok(since), Ok(limit)) => Page {
+            since: since.unwrap_or(0),
+            limit: limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            return error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", e);
+        }
+    };
+    let view = c.state.lock().recorder.events_view();
+    let rendered = render(move || match format {
+        Format::Json => json_bytes(view.json(page)),
+        Format::Ndjson => (
             [(header::CONTENT_TYPE, "application/x-ndjson")],
-            inner.recorder.events_ndjson(),
+            view.ndjson(page),
         )
             .into_response(),
-        Some("text") => (
+        Format::Text => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            inner.recorder.events_text(),
+            view.text(page),
         )
             .into_response(),
-        Some(other) => error(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            format!("unknown format {other:?}; use json, ndjson or text"),
-        ),
-    }
+    })
+    .await;
+    rendered.unwrap_or_else(|e| e)
 }
 
-async fn requests(AxState(c): AxState<Control>) -> Json<Value> {
-    Json(c.state.lock().recorder.requests_json())
+async fn requests(AxState(c): AxState<Control>) -> Response {
+    let view = c.state.lock().recorder.requests_view();
+    render(move || json_bytes(view.json()))
+        .await
+        .unwrap_or_else(|e| e)
 }
 
 async fn reset(AxState(c): AxState<Control>) -> Response {
-    {
+    let committed = {
         let mut inner = c.state.lock();
         inner.recorder.clear();
         inner.idempotency.clear();
         inner.clear_faults(c.state.base_rate_limit);
         inner.settings = c.state.base_settings;
+        c.state.db.as_ref().map(|db| {
+            db.send(Op::Clear);
+            db.sync()
+        })
+    };
+    if let Some(committed) = committed {
+        let _ = committed.await;
     }
     if let Err(e) = c.api.set_down(false).await {
         return error(

@@ -20,8 +20,58 @@ use tokio_util::task::TaskTracker;
 use crate::api;
 use crate::state::State;
 
-/// Slow or stalled clients may not hold a connection open forever before sending headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// HTTP/1 as both ports serve it: slow or stalled clients may not hold a connection open
+/// forever before sending a request head.
+fn http1_builder(header_read_timeout: Duration) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    builder
+}
+
+/// Serves the control port's router until `stop`, with the same HTTP/1 settings (header-read
+/// timeout included) as the API port. On `stop`, open connections finish their request in
+/// flight and close.
+pub async fn serve_control(
+    listener: TcpListener,
+    app: axum::Router,
+    stop: CancellationToken,
+    header_read_timeout: Duration,
+) {
+    let conns = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let stop = stop.clone();
+        conns.spawn(async move {
+            let conn =
+                http1_builder(header_read_timeout).serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    conns.close();
+    conns.wait().await;
+}
 
 /// Handle a request handler uses to act on its own connection.
 #[derive(Clone)]
@@ -188,16 +238,14 @@ async fn serve_connection(
 ) {
     close_idle.mark_unchanged();
     let ctx = ConnCtx { kill: kill.clone() };
+    let header_read_timeout = state.header_read_timeout;
     let service = service_fn(move |req| {
         let state = state.clone();
         let ctx = ctx.clone();
         async move { Ok::<_, Infallible>(api::handle(state, ctx, req).await) }
     });
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    let mut conn = builder.serve_connection(TokioIo::new(stream), service);
+    let mut conn =
+        http1_builder(header_read_timeout).serve_connection(TokioIo::new(stream), service);
     let mut watching = true;
     loop {
         tokio::select! {

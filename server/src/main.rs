@@ -26,10 +26,17 @@ async fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("inhouse-server: cannot start: {e}");
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                eprintln!(
+                    "inhouse-server: (with make server: INHOUSE_PORT=N / INHOUSE_CONTROL_PORT=N make server)"
+                );
+            }
             return ExitCode::FAILURE;
         }
     };
-    // Scripts wait for this exact line, so it goes out whole and flushed.
+    // Scripts wait for the first line, exactly so, so it goes out whole and flushed; the
+    // lines after it are for people (and must not contain `api=` or `control=`, which
+    // scripts grep for).
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(
         stdout,
@@ -37,6 +44,15 @@ async fn main() -> ExitCode {
         running.api_url(),
         running.control_url()
     );
+    let _ = writeln!(stdout, "  SDK baseUrl:   {}/v1/api", running.api_url());
+    let _ = writeln!(
+        stdout,
+        "  watch events:  curl '{}/events?format=text'",
+        running.control_url()
+    );
+    if let Some(path) = running.db_path() {
+        let _ = writeln!(stdout, "  events kept in {}", path.display());
+    }
     let _ = stdout.flush();
     drop(stdout);
 

@@ -1,14 +1,18 @@
 //! What the server saw: accepted events, suppressed duplicates, and a log of every request.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::chunklog::{ChunkLog, Snapshot};
+use crate::config::{MemoryLimits, DEFAULT_MAX_MEMORY};
 use crate::faults::FaultKind;
 use crate::time::rfc3339;
 
-/// Each log is bounded to its most recent entries so a long dev session cannot exhaust memory.
+/// Each log is bounded to its most recent entries so a long dev session cannot exhaust memory;
+/// each is also bounded by its share of `--max-memory` (see [`MemoryLimits`]).
 pub const MAX_ENTRIES: usize = 100_000;
 
 /// `duplicate_event_ids` lists at most this many ids (`event_id_duplicates` counts them all).
@@ -96,11 +100,10 @@ pub struct EventIdDuplicates {
     pub ids: Vec<DuplicateEventId>,
 }
 
-#[derive(Debug, Default)]
 pub struct Recorder {
-    events: VecDeque<StoredEvent>,
-    duplicates: VecDeque<Duplicate>,
-    requests: VecDeque<RequestEntry>,
+    events: ChunkLog<StoredEvent>,
+    duplicates: ChunkLog<Duplicate>,
+    requests: ChunkLog<RequestEntry>,
     counts: BTreeMap<u16, u64>,
     requests_total: u64,
     next_seq: u64,
@@ -108,26 +111,69 @@ pub struct Recorder {
     faults_injected: [u64; FaultKind::ALL.len()],
 }
 
-fn push_bounded<T>(q: &mut VecDeque<T>, item: T) {
-    if q.len() >= MAX_ENTRIES {
-        q.pop_front();
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::new(MemoryLimits::from_total(DEFAULT_MAX_MEMORY))
     }
-    q.push_back(item);
+}
+
+/// An event just stored.
+pub struct Stored {
+    /// The stored record, shared with the list (and with a `--db` writer).
+    pub event: Arc<StoredEvent>,
+    /// How many of the oldest events were dropped to make room.
+    pub dropped: usize,
 }
 
 impl Recorder {
+    pub fn new(limits: MemoryLimits) -> Self {
+        Recorder {
+            events: ChunkLog::new(MAX_ENTRIES, limits.events),
+            duplicates: ChunkLog::new(MAX_ENTRIES, limits.duplicates),
+            requests: ChunkLog::new(MAX_ENTRIES, limits.requests),
+            counts: BTreeMap::new(),
+            requests_total: 0,
+            next_seq: 0,
+            faults_injected: [0; FaultKind::ALL.len()],
+        }
+    }
+
     /// The sequence number the next stored event will get (1-based, restarts on reset).
     pub fn next_seq(&self) -> u64 {
         self.next_seq + 1
     }
 
-    pub fn store(&mut self, event: StoredEvent) {
+    pub fn store(&mut self, event: StoredEvent) -> Stored {
         self.next_seq = event.seq;
-        push_bounded(&mut self.events, event);
+        let size = event.estimated_bytes();
+        let (event, dropped) = self.events.push(event, size);
+        Stored { event, dropped }
+    }
+
+    /// Puts back events read from `--db` (oldest first) and the dropped counter. Returns how
+    /// many of them did not fit the caps (the oldest).
+    pub fn restore(&mut self, events: Vec<StoredEvent>, dropped_oldest: u64) -> usize {
+        let mut dropped = 0;
+        for event in events {
+            dropped += self.store(event).dropped;
+        }
+        self.events.set_dropped(dropped_oldest + dropped as u64);
+        dropped
+    }
+
+    /// The oldest stored event's `seq`.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.events.iter().next().map(|e| e.seq)
+    }
+
+    /// Events dropped, oldest first, to stay within the caps since the start (or `/reset`).
+    pub fn dropped_oldest(&self) -> u64 {
+        self.events.dropped()
     }
 
     pub fn duplicate(&mut self, dup: Duplicate) {
-        push_bounded(&mut self.duplicates, dup);
+        let size = dup.estimated_bytes();
+        self.duplicates.push(dup, size);
     }
 
     /// Logs a request. `counts` only counts responses actually sent; `requests_total` and
@@ -143,7 +189,8 @@ impl Recorder {
         if entry.latency_ms.is_some() && entry.injected != Some(FaultKind::Latency) {
             self.count_fault(FaultKind::Latency);
         }
-        push_bounded(&mut self.requests, entry);
+        let size = entry.estimated_bytes();
+        self.requests.push(entry, size);
     }
 
     fn count_fault(&mut self, kind: FaultKind) {
@@ -152,80 +199,158 @@ impl Recorder {
         }
     }
 
-    /// `{"reset": n, "hang": n, "store_then_reset": n, "fail_next": n, "fail_event": n,
-    /// "latency": n, "reset_event": n, "redirect": n, "stall_body": n}`, every kind present.
-    pub fn faults_injected_json(&self) -> Value {
-        let map: serde_json::Map<String, Value> = FaultKind::ALL
-            .iter()
-            .zip(self.faults_injected)
-            .map(|(k, n)| (k.as_str().to_string(), json!(n)))
-            .collect();
-        Value::Object(map)
-    }
-
-    /// Stored events sharing a string `properties.$event_id`.
-    pub fn event_id_duplicates(&self) -> EventIdDuplicates {
-        let mut seen: HashMap<&str, (usize, u64)> = HashMap::new();
-        for (i, e) in self.events.iter().enumerate() {
-            if let Some(id) = e.properties.get(EVENT_ID_PROPERTY).and_then(Value::as_str) {
-                seen.entry(id).or_insert((i, 0)).1 += 1;
-            }
-        }
-        let mut dups: Vec<(usize, &str, u64)> = seen
-            .into_iter()
-            .filter(|(_, (_, n))| *n > 1)
-            .map(|(id, (first, n))| (first, id, n))
-            .collect();
-        dups.sort_unstable();
-        EventIdDuplicates {
-            extra_copies: dups.iter().map(|(_, _, n)| n - 1).sum(),
-            ids: dups
-                .into_iter()
-                .take(MAX_DUPLICATE_IDS_LISTED)
-                .map(|(_, id, copies)| DuplicateEventId {
-                    event_id: id.to_string(),
-                    copies,
-                })
-                .collect(),
-        }
-    }
-
     pub fn clear(&mut self) {
-        *self = Recorder::default();
+        self.events.clear();
+        self.duplicates.clear();
+        self.requests.clear();
+        self.counts.clear();
+        self.requests_total = 0;
+        self.next_seq = 0;
+        self.faults_injected = [0; FaultKind::ALL.len()];
     }
 
     pub fn events(&self) -> impl Iterator<Item = &StoredEvent> {
         self.events.iter()
     }
 
-    /// `GET /events` as JSON.
+    /// What `GET /events` shows, as of now. Cheap (see [`ChunkLog::snapshot`]): take it under
+    /// the state lock, render it after releasing the lock.
+    pub fn events_view(&self) -> EventsView {
+        EventsView {
+            events: self.events.snapshot(),
+            duplicates: self.duplicates.snapshot(),
+            counts: self.counts.clone(),
+            requests_total: self.requests_total,
+            faults_injected: self.faults_injected,
+            dropped_oldest: self.events.dropped(),
+        }
+    }
+
+    /// What `GET /requests` shows, as of now; cheap like [`Recorder::events_view`].
+    pub fn requests_view(&self) -> RequestsView {
+        RequestsView {
+            requests: self.requests.snapshot(),
+            requests_total: self.requests_total,
+            dropped_oldest: self.requests.dropped(),
+        }
+    }
+
+    /// `GET /events` as JSON (all events).
     pub fn events_json(&self) -> Value {
-        let counts: serde_json::Map<String, Value> = self
-            .counts
-            .iter()
-            .map(|(s, n)| (s.to_string(), json!(n)))
-            .collect();
-        let dups = self.event_id_duplicates();
-        json!({
-            "events": self.events,
-            "duplicates": self.duplicates,
-            "counts": counts,
-            "requests_total": self.requests_total,
-            "event_id_duplicates": dups.extra_copies,
-            "duplicate_event_ids": dups.ids,
-            "faults_injected": self.faults_injected_json(),
-        })
+        serde_json::from_slice(&self.events_view().json(Page::default())).unwrap_or_default()
     }
 
-    /// `GET /requests` as JSON.
-    pub fn requests_json(&self) -> Value {
-        json!({ "requests": self.requests, "requests_total": self.requests_total })
+    /// `GET /events?format=text` (all events).
+    pub fn events_text(&self) -> String {
+        self.events_view().text(Page::default())
     }
 
-    /// One JSON object per line, one line per event.
-    pub fn events_ndjson(&self) -> String {
+    /// Stored events sharing a string `properties.$event_id`.
+    pub fn event_id_duplicates(&self) -> EventIdDuplicates {
+        event_id_duplicates(self.events.iter())
+    }
+}
+
+/// Which stored events a `GET /events` shows: those with `seq > since`, at most `limit`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Page {
+    pub since: u64,
+    pub limit: Option<usize>,
+}
+
+impl Page {
+    fn is_all(&self) -> bool {
+        *self == Page::default()
+    }
+}
+
+/// A snapshot of what `GET /events` shows, independent of the state lock.
+pub struct EventsView {
+    events: Snapshot<StoredEvent>,
+    duplicates: Snapshot<Duplicate>,
+    counts: BTreeMap<u16, u64>,
+    requests_total: u64,
+    faults_injected: [u64; FaultKind::ALL.len()],
+    dropped_oldest: u64,
+}
+
+/// Serializes what a closure iterates, as a JSON array, without collecting it first.
+struct SeqOf<F>(F);
+
+impl<F, I> Serialize for SeqOf<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
+    }
+}
+
+/// `GET /events`'s fields, in the order (alphabetical) they always had.
+#[derive(Serialize)]
+struct EventsBody<'a, E, D> {
+    counts: BTreeMap<String, u64>,
+    dropped_oldest: u64,
+    duplicate_event_ids: &'a [DuplicateEventId],
+    duplicates: D,
+    event_id_duplicates: u64,
+    events: E,
+    faults_injected: Value,
+    next: u64,
+    requests_total: u64,
+}
+
+impl EventsView {
+    /// The page's events, oldest first. Runs of events entirely at or before `since` are
+    /// skipped whole; `seq` increases along the list.
+    pub fn page(&self, page: Page) -> impl Iterator<Item = &StoredEvent> {
+        self.events
+            .slices()
+            .skip_while(move |s| s.last().is_some_and(|e| e.seq <= page.since))
+            .flat_map(move |s| {
+                let start = s.partition_point(|e| e.seq <= page.since);
+                s[start..].iter().map(|a| &**a)
+            })
+            .take(page.limit.unwrap_or(usize::MAX))
+    }
+
+    /// The `since` that continues after this page: its last event's `seq`, or `since` itself
+    /// when the page is empty.
+    pub fn next(&self, page: Page) -> u64 {
+        self.page(page).last().map_or(page.since, |e| e.seq)
+    }
+
+    fn faults_injected_json(&self) -> Value {
+        faults_injected_json(&self.faults_injected)
+    }
+
+    /// `GET /events` as JSON bytes.
+    pub fn json(&self, page: Page) -> Vec<u8> {
+        let dups = event_id_duplicates(self.events.iter());
+        let body = EventsBody {
+            counts: self
+                .counts
+                .iter()
+                .map(|(s, n)| (s.to_string(), *n))
+                .collect(),
+            dropped_oldest: self.dropped_oldest,
+            duplicate_event_ids: &dups.ids,
+            duplicates: SeqOf(|| self.duplicates.iter()),
+            event_id_duplicates: dups.extra_copies,
+            events: SeqOf(|| self.page(page)),
+            faults_injected: self.faults_injected_json(),
+            next: self.next(page),
+            requests_total: self.requests_total,
+        };
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+
+    /// One JSON object per line, one line per event of the page.
+    pub fn ndjson(&self, page: Page) -> String {
         let mut out = String::new();
-        for e in &self.events {
+        for e in self.page(page) {
             out.push_str(&serde_json::to_string(e).unwrap_or_default());
             out.push('\n');
         }
@@ -233,11 +358,11 @@ impl Recorder {
     }
 
     /// Aligned columns for a terminal: seq, time, event name, idempotency key, app, properties;
-    /// then `#` summary lines: totals, injected faults, and each `$event_id` stored more than once.
-    pub fn events_text(&self) -> String {
+    /// then `#` summary lines: totals, injected faults, each `$event_id` stored more than once,
+    /// the oldest dropped (when any) and, for a page, where the next one starts.
+    pub fn text(&self, page: Page) -> String {
         let rows: Vec<[String; 6]> = self
-            .events
-            .iter()
+            .page(page)
             .map(|e| {
                 [
                     e.seq.to_string(),
@@ -272,7 +397,7 @@ impl Recorder {
             }
             out.push('\n');
         }
-        let dups = self.event_id_duplicates();
+        let dups = event_id_duplicates(self.events.iter());
         let faults: Vec<String> = FaultKind::ALL
             .iter()
             .zip(self.faults_injected)
@@ -294,7 +419,156 @@ impl Recorder {
                 d.copies
             ));
         }
+        if self.dropped_oldest > 0 {
+            out.push_str(&format!(
+                "# dropped_oldest {}: the oldest events were dropped to stay within the memory cap\n",
+                self.dropped_oldest
+            ));
+        }
+        if !page.is_all() {
+            out.push_str(&format!(
+                "# {} shown; next page: since={}\n",
+                rows.len(),
+                self.next(page)
+            ));
+        }
         out
+    }
+}
+
+/// A snapshot of what `GET /requests` shows, independent of the state lock.
+pub struct RequestsView {
+    requests: Snapshot<RequestEntry>,
+    requests_total: u64,
+    dropped_oldest: u64,
+}
+
+#[derive(Serialize)]
+struct RequestsBody<R> {
+    dropped_oldest: u64,
+    requests: R,
+    requests_total: u64,
+}
+
+impl RequestsView {
+    /// `GET /requests` as JSON bytes.
+    pub fn json(&self) -> Vec<u8> {
+        serde_json::to_vec(&RequestsBody {
+            dropped_oldest: self.dropped_oldest,
+            requests: SeqOf(|| self.requests.iter()),
+            requests_total: self.requests_total,
+        })
+        .unwrap_or_default()
+    }
+}
+
+/// `{"reset": n, "hang": n, "store_then_reset": n, "fail_next": n, "fail_event": n,
+/// "latency": n, "reset_event": n, "redirect": n, "stall_body": n}`, every kind present.
+fn faults_injected_json(counts: &[u64; FaultKind::ALL.len()]) -> Value {
+    let map: serde_json::Map<String, Value> = FaultKind::ALL
+        .iter()
+        .zip(counts)
+        .map(|(k, n)| (k.as_str().to_string(), json!(n)))
+        .collect();
+    Value::Object(map)
+}
+
+/// Stored events sharing a string `properties.$event_id`.
+fn event_id_duplicates<'a>(events: impl Iterator<Item = &'a StoredEvent>) -> EventIdDuplicates {
+    let mut seen: HashMap<&str, (usize, u64)> = HashMap::new();
+    for (i, e) in events.enumerate() {
+        if let Some(id) = e.properties.get(EVENT_ID_PROPERTY).and_then(Value::as_str) {
+            seen.entry(id).or_insert((i, 0)).1 += 1;
+        }
+    }
+    let mut dups: Vec<(usize, &str, u64)> = seen
+        .into_iter()
+        .filter(|(_, (_, n))| *n > 1)
+        .map(|(id, (first, n))| (first, id, n))
+        .collect();
+    dups.sort_unstable();
+    EventIdDuplicates {
+        extra_copies: dups.iter().map(|(_, _, n)| n - 1).sum(),
+        ids: dups
+            .into_iter()
+            .take(MAX_DUPLICATE_IDS_LISTED)
+            .map(|(_, id, copies)| DuplicateEventId {
+                event_id: id.to_string(),
+                copies,
+            })
+            .collect(),
+    }
+}
+
+/// Per-entry cost beyond the record itself: its `Arc` header, the pointer in its chunk and
+/// its size in the size list.
+const ENTRY_OVERHEAD: usize = 16 + 8 + 8;
+/// Rough per-entry cost of a JSON object's map (node share, key `String` header).
+const MAP_ENTRY_OVERHEAD: usize = 48;
+
+fn opt_len(s: &Option<String>) -> usize {
+    s.as_ref().map_or(0, String::len)
+}
+
+/// Estimated heap bytes of a JSON value's contents (not counting its own `Value` slot).
+pub fn value_bytes(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| std::mem::size_of::<Value>() + value_bytes(v))
+            .sum(),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| {
+                MAP_ENTRY_OVERHEAD + k.len() + std::mem::size_of::<Value>() + value_bytes(v)
+            })
+            .sum(),
+        _ => 0,
+    }
+}
+
+impl StoredEvent {
+    /// Estimated memory this record holds: what `--max-memory` counts.
+    pub fn estimated_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + ENTRY_OVERHEAD
+            + self.id.len()
+            + self.received_at.len()
+            + self.event_name.len()
+            + value_bytes(&self.properties)
+            + opt_len(&self.idempotency_key)
+            + self.request_id.len()
+            + self.path.len()
+            + self.headers.token_id.len()
+            + self.headers.app.len()
+            + opt_len(&self.headers.content_type)
+            + opt_len(&self.headers.origin)
+            + opt_len(&self.headers.user_agent)
+    }
+}
+
+impl Duplicate {
+    pub fn estimated_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + ENTRY_OVERHEAD
+            + self.idempotency_key.len()
+            + self.event_id.len()
+            + self.request_id.len()
+    }
+}
+
+impl RequestEntry {
+    pub fn estimated_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + ENTRY_OVERHEAD
+            + self.method.len()
+            + self.path.len()
+            + opt_len(&self.code)
+            + opt_len(&self.idempotency_key)
+            + opt_len(&self.event_name)
+            + self.request_id.len()
+            + opt_len(&self.item_id)
     }
 }
 
@@ -353,6 +627,37 @@ mod tests {
         assert_eq!(col(lines[1]), col(lines[2]));
         assert!(lines[2].contains("longer_name\\n"));
         assert_eq!(r.next_seq(), 3);
+    }
+
+    #[test]
+    fn a_view_is_independent_of_the_recorder() {
+        let mut r = Recorder::default();
+        for seq in 1..=600 {
+            r.store(event(seq, "before"));
+        }
+        // Taken under the lock in the server; everything below happens after it is released.
+        let view = r.events_view();
+        r.clear();
+        r.store(event(1, "after"));
+        let v: Value = serde_json::from_slice(&view.json(Page::default())).expect("json");
+        assert_eq!(v["events"].as_array().map(Vec::len), Some(600));
+        assert_eq!(v["events"][599]["event_name"], "before");
+        assert_eq!(v["next"], 600);
+        let page = Page {
+            since: 255,
+            limit: Some(3),
+        };
+        let seqs: Vec<u64> = view.page(page).map(|e| e.seq).collect();
+        assert_eq!((seqs, view.next(page)), (vec![256, 257, 258], 258));
+        assert_eq!(r.events_view().page(Page::default()).count(), 1);
+    }
+
+    #[test]
+    fn estimated_size_follows_the_properties() {
+        let small = with_props(1, "x", json!({"a": 1})).estimated_bytes();
+        let big = with_props(1, "x", json!({"a": "y".repeat(10_000)})).estimated_bytes();
+        assert!(big - small >= 10_000, "{small} {big}");
+        assert!(small < 1_000, "{small}");
     }
 
     #[test]

@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, RateLimit, Token};
+use crate::db::{Db, Loaded, Op};
 use crate::faults::Faults;
 use crate::idempotency::IdempotencyStore;
 use crate::ratelimit::RateLimiter;
@@ -18,6 +20,10 @@ pub struct State {
     pub base_rate_limit: Option<RateLimit>,
     /// The command line's settings, restored by `/reset` (not by `{"clear":true}`).
     pub base_settings: Settings,
+    /// Both ports close a connection whose request head takes longer than this.
+    pub header_read_timeout: Duration,
+    /// `--db`: changes to mirror, sent under the lock so the file sees them in order.
+    pub db: Option<Db>,
     inner: Mutex<Inner>,
 }
 
@@ -58,24 +64,49 @@ pub struct Inner {
 }
 
 impl State {
-    pub fn new(config: &Config) -> Self {
+    /// `db` and `loaded` come from [`Db::open`] with `--db`: what the file held is put back
+    /// (within the caps; what does not fit is deleted from the file too).
+    pub fn new(config: &Config, db: Option<Db>, loaded: Option<Loaded>) -> Self {
         let settings = Settings {
             idempotency: config.idempotency,
         };
+        let limits = config.memory_limits();
+        let mut inner = Inner {
+            tokens: token_map(config.tokens.iter().cloned()),
+            recorder: Recorder::new(limits),
+            idempotency: IdempotencyStore::new(limits.idempotency),
+            faults: Faults::default(),
+            limiter: RateLimiter::new(config.rate_limit),
+            settings,
+            next_event_id: 0,
+        };
+        if let Some(loaded) = loaded {
+            inner.next_event_id = loaded.last_event_id;
+            let dropped = inner.recorder.restore(loaded.events, loaded.dropped_oldest);
+            let mut forgotten = Vec::new();
+            for (token_id, key, record) in loaded.remembered {
+                forgotten.extend(inner.idempotency.remember(&token_id, &key, record));
+            }
+            if let Some(db) = &db {
+                if let (true, Some(first_seq)) = (dropped > 0, inner.recorder.first_seq()) {
+                    db.send(Op::DropEventsBefore {
+                        first_seq,
+                        dropped_oldest: inner.recorder.dropped_oldest(),
+                    });
+                }
+                if !forgotten.is_empty() {
+                    db.send(Op::Forget(forgotten));
+                }
+            }
+        }
         State {
             max_body: config.max_body,
             log_requests: config.log_requests,
             base_rate_limit: config.rate_limit,
             base_settings: settings,
-            inner: Mutex::new(Inner {
-                tokens: token_map(config.tokens.iter().cloned()),
-                recorder: Recorder::default(),
-                idempotency: IdempotencyStore::default(),
-                faults: Faults::default(),
-                limiter: RateLimiter::new(config.rate_limit),
-                settings,
-                next_event_id: 0,
-            }),
+            header_read_timeout: config.header_read_timeout,
+            db,
+            inner: Mutex::new(inner),
         }
     }
 

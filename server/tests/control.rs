@@ -355,6 +355,7 @@ async fn reset_clears_everything() {
         ev,
         json!({"events": [], "duplicates": [], "counts": {}, "requests_total": 0,
                "event_id_duplicates": 0, "duplicate_event_ids": [],
+               "dropped_oldest": 0, "next": 0,
                "faults_injected": {"reset": 0, "hang": 0, "store_then_reset": 0,
                                    "fail_next": 0, "fail_event": 0, "latency": 0,
                                    "reset_event": 0, "redirect": 0, "stall_body": 0}})
@@ -507,8 +508,8 @@ async fn dumps_and_request_log_never_show_the_secret() {
     s.shutdown().await;
 }
 
-/// The binary: one flushed stdout line, request lines on stderr without the secret, clean exit
-/// on SIGTERM.
+/// The binary: the flushed address line then two lines for people on stdout, request lines on
+/// stderr without the secret, clean exit on SIGTERM.
 #[tokio::test]
 async fn binary_prints_addresses_and_exits_on_sigterm() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_inhouse-server"))
@@ -542,6 +543,16 @@ async fn binary_prints_addresses_and_exits_on_sigterm() {
     let api: std::net::SocketAddr = api.parse().expect("api addr");
     let control: std::net::SocketAddr = control.parse().expect("control addr");
     assert!(api.ip().is_loopback() && control.ip().is_loopback());
+    for expected in [
+        format!("  SDK baseUrl:   http://{api}/v1/api"),
+        format!("  watch events:  curl 'http://{control}/events?format=text'"),
+    ] {
+        let line = tokio::time::timeout(TIMEOUT, lines.next_line())
+            .await
+            .expect("in time")
+            .expect("read");
+        assert_eq!(line.as_deref(), Some(expected.as_str()));
+    }
 
     let r = send(
         api,
@@ -611,12 +622,13 @@ async fn binary_prints_addresses_and_exits_on_sigterm() {
         .await
         .expect("stderr");
     assert!(
-        stderr.contains("200 POST /v1/api/chrome/events/track event=cli_event"),
+        stderr.contains(" 200 POST /v1/api/chrome/events/track event=cli_event"),
         "{stderr}"
     );
     let reset_line = stderr
         .lines()
         .find(|l| l.contains("event=cli_reset"))
+        .map(without_timestamp)
         .unwrap_or_else(|| panic!("no line for the reset request: {stderr}"));
     assert!(
         reset_line
@@ -627,7 +639,7 @@ async fn binary_prints_addresses_and_exits_on_sigterm() {
     assert!(!stderr.contains(SECRET));
     assert!(
         lines.next_line().await.expect("read").is_none(),
-        "exactly one stdout line"
+        "exactly three stdout lines"
     );
 }
 

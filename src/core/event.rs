@@ -280,12 +280,34 @@ impl Rng {
     }
 }
 
+/// A random UUID (version 4): an install's id.
+pub fn new_install_id(rng: &mut Rng) -> String {
+    let (a, b) = (rng.next_u64(), rng.next_u64());
+    let hi = (a & !0xf000) | 0x4000;
+    let lo = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    uuid_text(hi, lo)
+}
+
+/// Whether `s` reads as a UUID (36 characters: lowercase hex digits and four `-`): what a stored
+/// install id must be.
+pub fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes()
+            .enumerate()
+            .all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_digit() || (b'a'..=b'f').contains(&b) })
+}
+
 /// A UUIDv7 (time-ordered) event id: sortable, unique, and a valid `Idempotency-Key` and
 /// `X-Request-ID` (36 characters of hex digits and `-`).
 pub fn new_event_id(now_ms: u64, rng: &mut Rng) -> String {
     let (a, b) = (rng.next_u64(), rng.next_u64());
     let hi = (now_ms << 16) | 0x7000 | (a & 0x0fff);
     let lo = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    uuid_text(hi, lo)
+}
+
+/// The 128 bits `hi`, `lo` as a UUID's text.
+fn uuid_text(hi: u64, lo: u64) -> String {
     // By hand rather than `format!`: this runs once per `track` call.
     let mut id = String::with_capacity(36);
     push_hex(&mut id, hi >> 32, 8);
@@ -327,11 +349,13 @@ pub fn dedup_event_id(name: &str, key: &str) -> String {
 }
 
 /// The context the SDK adds to every event's properties, all under reserved `$` keys:
-/// `$time` (when `track` was called, RFC 3339 UTC), `$event_id`, `$sdk`, and
-/// `$extension_version` (from the manifest) when known.
+/// `$time` (when `track` was called, RFC 3339 UTC), `$event_id`, `$sdk`,
+/// `$extension_version` (from the manifest) when known, and `$install_id` (one random id per
+/// install, kept in `chrome.storage.local`) once it has been read.
 #[derive(Clone, Debug, Default)]
 pub struct EventContext {
     pub extension_version: Option<String>,
+    pub install_id: Option<String>,
 }
 
 /// An accepted event, ready to persist: its stored line `id<TAB>name<TAB>properties`, the
@@ -412,11 +436,12 @@ pub fn build_event(
         None => new_event_id(now_ms, rng),
     };
     let version = ctx.extension_version.as_deref();
+    let install = ctx.install_id.as_deref();
     // The line in one allocation: the fields, and the context members below (`,"$time":"…"` is
     // 35 bytes, `,"$event_id":"…"` 15 and the id, `,"$sdk":"…"` 10 and the SDK,
     // `,"$extension_version":"…"` 24 and the version, more only if it needs escaping).
     let props = props.0;
-    let context = 35 + 15 + id.len() + 10 + SDK.len() + version.map_or(0, |v| 24 + v.len());
+    let context = 35 + 15 + id.len() + 10 + SDK.len() + version.map_or(0, |v| 24 + v.len()) + install.map_or(0, |v| 17 + v.len());
     let mut line = String::with_capacity(2 * id.len() + name.len() + 2 + props.len() + context);
     line.push_str(&id);
     line.push('\t');
@@ -429,7 +454,8 @@ pub fn build_event(
     line.push_str(props.get(..props.len().saturating_sub(1)).unwrap_or_default()); // all but the closing '}'
     let time = rfc3339_ms(now_ms);
     let context = [("$time", time.as_str()), ("$event_id", &id), ("$sdk", SDK)];
-    for (key, value) in context.into_iter().chain(version.map(|v| ("$extension_version", v))) {
+    let optional = [("$extension_version", version), ("$install_id", install)];
+    for (key, value) in context.into_iter().chain(optional.into_iter().filter_map(|(k, v)| Some((k, v?)))) {
         if !line.ends_with('{') {
             line.push(',');
         }

@@ -6,9 +6,9 @@
 use super::js::{interned, now_ms, set_property, to_js_error};
 use super::{runtime, schedule, storage, transport};
 use crate::api::{dropped_to_js, flush_to_js};
-use crate::core::engine::{segment_key, Admission, Engine, IndexState, Note, Send, TicketResult, WritePlan, INDEX_KEY, SEGMENT_PREFIX};
+use crate::core::engine::{segment_key, Admission, Engine, IndexState, Note, Send, TicketResult, WritePlan, INDEX_KEY, INSTALL_KEY, SEGMENT_PREFIX};
 use crate::core::error::{Error, ErrorCode};
-use crate::core::event::EventContext;
+use crate::core::event::{build_event, EventContext, Props};
 use crate::core::policy::Verdict;
 use crate::core::text::cat;
 use js_sys::{Function, Object, Reflect};
@@ -32,11 +32,21 @@ pub(crate) struct Waiter {
     pub(crate) reject: Function,
 }
 
+/// A `track` call waiting for the stored install id: what it was called with, and when.
+pub(crate) struct Early {
+    pub(crate) name: String,
+    pub(crate) props: Props,
+    pub(crate) dedup_key: Option<String>,
+    pub(crate) at: u64,
+}
+
 pub(crate) struct Inner {
     pub(crate) phase: Phase,
     pub(crate) engine: Engine,
     pub(crate) ctx: EventContext,
-    pub(crate) early: Vec<(crate::core::event::NewEvent, Waiter)>,
+    /// `track` calls made before the stored queue (and the install id) was read: checked, and
+    /// built once the install id is known (see `restored`).
+    pub(crate) early: Vec<(Early, Waiter)>,
     /// By engine ticket, in ticket order: found by a binary search and taken (leaving `None`);
     /// `dispatch` removes the settled ones in one pass. A burst of 10,000 calls settles in
     /// linear time, and the wasm needs no hash table.
@@ -70,7 +80,7 @@ pub(crate) fn start(engine: Engine, on_error: Option<Function>, on_drop: Option<
     let inner = Inner {
         phase: Phase::Starting,
         engine,
-        ctx: EventContext { extension_version: runtime::extension_version() },
+        ctx: EventContext { extension_version: runtime::extension_version(), install_id: None },
         early: Vec::new(),
         waiters: Vec::new(),
         flush_waiters: Vec::new(),
@@ -133,11 +143,12 @@ pub(crate) fn settle(w: &Waiter, id: &str, status: &'static str) {
 /// An index that cannot be read (damaged, or not text) is rebuilt from every stored segment.
 pub(crate) fn restore(s: Shared) {
     let now = now_ms();
-    storage::get_keys(&[INDEX_KEY.to_string()], move |r| {
+    storage::get_keys(&[INDEX_KEY.to_string(), INSTALL_KEY.to_string()], move |r| {
         let found = match r {
             Ok(found) => found,
             Err(why) => return restored(&s, now, Err(why)),
         };
+        s.borrow_mut().engine.adopt_install_id(found.text(INSTALL_KEY).as_deref());
         let index = found.text(INDEX_KEY);
         match Engine::index_state(index.as_deref(), found.present(INDEX_KEY)) {
             IndexState::Absent => restored(&s, now, Ok((None, None))),
@@ -193,11 +204,22 @@ pub(crate) fn restored(s: &Shared, now: u64, loaded: Result<(Option<String>, Opt
                 inner.engine.restore(index.as_deref(), segment, now);
                 stored_index = Some(index);
             }
-            Err(why) => notes.push(Note::Error(Error::new(ErrorCode::StorageError, cat(&["could not read the stored queue: ", &why])))),
+            Err(why) => {
+                notes.push(Note::Error(Error::new(ErrorCode::StorageError, cat(&["could not read the stored queue: ", &why]))));
+                if inner.engine.install_id().is_none() {
+                    inner.engine.adopt_install_id(None);
+                }
+            }
         }
         inner.phase = Phase::Running;
-        for (event, waiter) in std::mem::take(&mut inner.early) {
-            admit_event(&mut inner, event, waiter, now);
+        sync_context(&mut inner);
+        for (early, waiter) in std::mem::take(&mut inner.early) {
+            let max = inner.engine.config().limits.max_event_bytes;
+            let state = &mut *inner;
+            match build_event(&early.name, early.props, early.dedup_key.as_deref(), &state.ctx, early.at, max, &mut state.rng) {
+                Ok(event) => admit_event(&mut inner, event, waiter, now),
+                Err(e) => drop(waiter.reject.call1(&JsValue::UNDEFINED, &to_js_error(&e))),
+            }
         }
         std::mem::take(&mut inner.ready_waiters)
     };
@@ -227,6 +249,12 @@ pub(crate) fn restored(s: &Shared, now: u64, loaded: Result<(Option<String>, Opt
             }
         });
     }
+}
+
+/// The context stamped on new events follows the engine's install id (read at start, new after
+/// an opt-out with purge).
+pub(crate) fn sync_context(inner: &mut Inner) {
+    inner.ctx.install_id = inner.engine.install_id().map(String::from);
 }
 
 /// Runs `pump` in a microtask: a burst of synchronous `track` calls shares one write.
@@ -313,6 +341,9 @@ pub(crate) fn start_write(s: &Shared, w: WritePlan) {
     for (i, seq) in w.segments.iter().enumerate() {
         let text = JsValue::from_str(s.borrow().engine.segment_str(i));
         let _ = Reflect::set(&values, &JsValue::from_str(&segment_key(*seq)), &text);
+    }
+    if let Some(id) = &w.install {
+        let _ = Reflect::set(&values, &JsValue::from_str(INSTALL_KEY), &JsValue::from_str(id));
     }
     for seq in &w.rewrite {
         let text = JsValue::from_str(s.borrow().engine.stored_segment_str(*seq));

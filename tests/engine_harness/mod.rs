@@ -63,7 +63,7 @@ impl Store {
         self.index_json()["segs"].as_array().unwrap().iter().map(|s| s["s"].as_u64().unwrap()).collect()
     }
     pub fn segment_keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self.0.keys().filter(|k| *k != INDEX_KEY).cloned().collect();
+        let mut keys: Vec<String> = self.0.keys().filter(|k| k.starts_with("inhouse:v1:seg:")).cloned().collect();
         keys.sort_by_key(|k| k.rsplit(':').next().unwrap().parse::<u64>().unwrap());
         keys
     }

@@ -188,3 +188,87 @@ pub async fn faults(running: &Running, body: Value) -> Value {
 pub async fn events(running: &Running) -> Value {
     control_get(running, "/events").await.json()
 }
+
+/// A request line on stderr without its leading timestamp, which must be RFC 3339 in UTC with
+/// milliseconds (`2024-05-01T12:34:56.789Z `).
+pub fn without_timestamp(line: &str) -> &str {
+    let (stamp, rest) = line
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("no timestamp: {line}"));
+    let shape: String = stamp
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '9' } else { c })
+        .collect();
+    assert_eq!(shape, "9999-99-99T99:99:99.999Z", "timestamp of {line:?}");
+    rest
+}
+
+/// Sends every body as a track request over one keep-alive connection, pipelined (written
+/// while the answers are read), and returns the statuses in order. For filling a server fast.
+pub async fn pipeline_track(addr: SocketAddr, bodies: Vec<String>) -> Vec<u16> {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let n = bodies.len();
+    let write = tokio::spawn(async move {
+        let mut out = Vec::new();
+        for body in bodies {
+            out.extend_from_slice(
+                format!(
+                    "POST {TRACK} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            for (k, v) in AUTH {
+                out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(body.as_bytes());
+            if out.len() > 64 * 1024 {
+                writer.write_all(&out).await.expect("write");
+                out.clear();
+            }
+        }
+        writer.write_all(&out).await.expect("write");
+        writer
+    });
+    let mut statuses = Vec::with_capacity(n);
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    while statuses.len() < n {
+        // Parse every whole response at the front of the buffer, then drop them at once.
+        let mut at = 0;
+        while let Some(end) = buf[at..].windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[at..at + end]).to_string();
+            let len: usize = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() < at + end + 4 + len {
+                break;
+            }
+            let status = head
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .expect("status");
+            statuses.push(status);
+            at += end + 4 + len;
+        }
+        buf.drain(..at);
+        if statuses.len() >= n {
+            break;
+        }
+        let got = tokio::time::timeout(Duration::from_secs(60), reader.read(&mut chunk))
+            .await
+            .expect("answers in time")
+            .expect("read");
+        assert!(got > 0, "closed after {} of {n} answers", statuses.len());
+        buf.extend_from_slice(&chunk[..got]);
+    }
+    drop(write.await.expect("writer"));
+    statuses
+}

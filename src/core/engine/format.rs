@@ -6,6 +6,8 @@ use super::*;
 /// Key of the index record.
 pub const INDEX_KEY: &str = "inhouse:v1:index";
 
+/// Key of the install id (a UUID; see [`Engine::adopt_install_id`]).
+pub const INSTALL_KEY: &str = "inhouse:v1:install";
 /// Prefix of every segment key.
 pub const SEGMENT_PREFIX: &str = "inhouse:v1:seg:";
 

@@ -32,7 +32,7 @@
 
 use super::config::{Config, Credentials};
 use super::error::{Error, ErrorCode};
-use super::event::{field, line_stored_bytes, request_body, NewEvent, Rng};
+use super::event::{field, is_uuid, line_stored_bytes, new_install_id, request_body, NewEvent, Rng};
 use super::policy::{backoff_ms, Verdict};
 use super::text::{parse_u64, push_u64};
 use serde::Serialize;
@@ -47,7 +47,7 @@ mod write;
 use delivery::Gate;
 pub use delivery::{NETWORK_BACKOFF_CAP_MS, NETWORK_CHARGES_MIN, OFFLINE_RECHECK_MS, PAUSE_PROBE_MS};
 use format::*;
-pub use format::{segment_key, IndexState, INDEX_KEY, SEGMENT_PREFIX};
+pub use format::{segment_key, IndexState, INDEX_KEY, INSTALL_KEY, SEGMENT_PREFIX};
 pub use report::*;
 pub use segment::SEGMENT_EVENTS;
 use segment::*;
@@ -76,6 +76,8 @@ struct Writing {
     purged: bool,
     /// It stores every segment again ([`Engine::storage_lost`]).
     rewrite: bool,
+    /// The install id it stores.
+    install: Option<String>,
 }
 
 /// The engine. See the module documentation. Its state, by concern: the queue of events, the
@@ -88,7 +90,15 @@ pub struct Engine {
     store: StoreState,
     delivery: DeliveryState,
     consent: Consent,
+    install: Install,
     report: Reports,
+}
+
+/// The install's id (`$install_id` on every event), and whether it is stored.
+#[derive(Debug, Default)]
+struct Install {
+    id: Option<String>,
+    persisted: bool,
 }
 
 /// The events: stored segments, and those `track` accepted that no write carries yet.
@@ -221,8 +231,31 @@ impl Engine {
                 requests: 0,
             },
             consent: Consent { enabled: true, enabled_persisted: true, restored: false, consent_override: None, purge_on_restore: false },
+            install: Install::default(),
             report: Reports::default(),
         }
+    }
+
+    /// The install id read from storage (`stored`), or, when there is none (a first start, an
+    /// opt-out with purge, storage cleared) or it is not an id, a new random one, stored with the
+    /// next write. Call before [`Engine::restore`].
+    pub fn adopt_install_id(&mut self, stored: Option<&str>) {
+        match stored.filter(|s| is_uuid(s)) {
+            Some(id) => self.install = Install { id: Some(id.into()), persisted: true },
+            None => self.new_install_id(),
+        }
+    }
+
+    /// A new random install id, to be stored by the next write.
+    fn new_install_id(&mut self) {
+        self.install = Install { id: Some(new_install_id(&mut self.rng)), persisted: false };
+        self.store.force_write = true;
+        self.store.dirty_marks += 1;
+    }
+
+    /// The install id, once [`Engine::adopt_install_id`] gave one.
+    pub fn install_id(&self) -> Option<&str> {
+        self.install.id.as_deref()
     }
 
     /// Offers a validated event. It is accepted once the write that carries it commits.
@@ -342,8 +375,12 @@ impl Engine {
         self.mark_dirty(now);
     }
 
-    /// Drops every queued event as `purged` (also those of the write in progress).
+    /// Drops every queued event as `purged` (also those of the write in progress), and forgets
+    /// the install id (a new one from now on).
     fn purge(&mut self, now: u64) {
+        if self.install.id.is_some() {
+            self.new_install_id();
+        }
         if let Some(w) = self.store.writing.as_mut() {
             w.purged = true;
         }
@@ -384,8 +421,7 @@ impl Engine {
         if self.store.writing.is_none() {
             // Due now exactly when `take_write(now, false)` would write (including a full batch of
             // done-marks, not only a forced one).
-            let marks_due_now = self.store.dirty_marks > 0 && (self.store.force_write || self.store.dirty_marks >= self.store.ack_batch);
-            if self.queue.pending_count > 0 || self.consent.enabled != self.consent.enabled_persisted || marks_due_now {
+            if self.queue.pending_count > 0 || self.consent.enabled != self.consent.enabled_persisted || self.marks_due_now() {
                 consider(now);
             } else if let Some(t) = self.store.dirty_since {
                 consider(t + ACK_DELAY_MS);
@@ -407,6 +443,15 @@ impl Engine {
             }
         }
         at
+    }
+
+    /// Whether the done-marks (and whatever else waits to be stored) are to be written now,
+    /// not after [`ACK_DELAY_MS`]: a forced write, a full batch, or a queue that just became
+    /// empty (nothing out, nothing left: the last marks of a burst are written at once, so a
+    /// worker stopped right after it resends nothing; a drain still writes once per batch).
+    fn marks_due_now(&self) -> bool {
+        let drained = self.delivery.in_flight == 0 && self.queue.live_count == 0 && self.queue.pending_count == 0;
+        self.store.dirty_marks > 0 && (self.store.force_write || self.store.dirty_marks >= self.store.ack_batch || drained)
     }
 
     /// `Some` when `flush` can answer: the queue is empty and durable, or delivery is blocked.

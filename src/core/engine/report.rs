@@ -117,6 +117,8 @@ pub struct Write {
 pub struct WritePlan {
     /// The numbers of the new segments, in order.
     pub segments: Vec<u64>,
+    /// The install id to store (under [`INSTALL_KEY`], in the same `set`), when it is not yet.
+    pub install: Option<String>,
     /// Segments already stored that must be written again (their text from
     /// [`Engine::stored_segment_str`]): other code removed them ([`Engine::storage_lost`]).
     pub rewrite: Vec<u64>,

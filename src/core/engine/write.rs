@@ -38,6 +38,9 @@ impl Engine {
         for &seq in &plan.rewrite {
             set.push((segment_key(seq), self.stored_segment_str(seq).into()));
         }
+        if let Some(id) = plan.install {
+            set.push((INSTALL_KEY.to_string(), id));
+        }
         set.push((INDEX_KEY.to_string(), plan.index));
         Some(Write { set, remove: plan.remove })
     }
@@ -49,11 +52,8 @@ impl Engine {
         if self.store.writing.is_some() {
             return None;
         }
-        let marks_due = self.store.dirty_marks > 0
-            && (force
-                || self.store.force_write
-                || self.store.dirty_marks >= self.store.ack_batch
-                || self.store.dirty_since.is_some_and(|t| now >= t + ACK_DELAY_MS));
+        let marks_due =
+            self.store.dirty_marks > 0 && (force || self.marks_due_now() || self.store.dirty_since.is_some_and(|t| now >= t + ACK_DELAY_MS));
         let enabled_due = self.consent.enabled != self.consent.enabled_persisted;
         if self.queue.pending_count == 0 && !marks_due && !enabled_due {
             return None;
@@ -96,9 +96,11 @@ impl Engine {
             enabled_written: self.consent.enabled,
             purged: false,
             rewrite: self.store.rewrite_all,
+            install: if self.install.persisted { None } else { self.install.id.clone() },
         });
         self.store.rewrite_all = false;
-        Some(WritePlan { segments, rewrite, index, remove })
+        let install = if self.install.persisted { None } else { self.install.id.clone() };
+        Some(WritePlan { segments, install, rewrite, index, remove })
     }
 
     /// The index's text (see the module documentation) for the queue in memory and `new`.
@@ -170,6 +172,7 @@ impl Engine {
     /// and the loss that was avoided is reported.
     pub fn storage_lost(&mut self, now: u64) {
         self.store.rewrite_all = true;
+        self.install.persisted = false;
         self.store.force_write = true;
         self.mark_dirty(now);
         let mut msg = String::from("the SDK's data in chrome.storage.local was removed by other code (clear() or remove()); the ");
@@ -185,6 +188,10 @@ impl Engine {
         let settled = match result {
             Ok(()) => {
                 self.consent.enabled_persisted = w.enabled_written;
+                // Stored, unless a newer id (a purge) came while the write was out.
+                if w.install.is_some() && w.install == self.install.id {
+                    self.install.persisted = true;
+                }
                 // With `w.purged`, the user opted out with purge while these events were being
                 // written: they are stored now but must not be kept (nor sent after a later
                 // opt-in). Settle them like the pending events a purge finds (`Disabled`), and
