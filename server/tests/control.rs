@@ -601,26 +601,7 @@ async fn binary_prints_addresses_and_exits_on_sigterm() {
     .await;
     assert!(dropped.is_err(), "reset");
 
-    let pid = child.id().expect("pid").to_string();
-    let killed = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .expect("kill");
-    assert!(killed.success());
-    let status = tokio::time::timeout(TIMEOUT, child.wait())
-        .await
-        .expect("exits in time")
-        .expect("wait");
-    assert!(status.success(), "{status}");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .await
-        .expect("stderr");
+    let stderr = stop(child).await;
     assert!(
         stderr.contains(" 200 POST /v1/api/chrome/events/track event=cli_event"),
         "{stderr}"

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::*;
 use inhouse_server::{Config, Token};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use tokio::process::{Child, Command};
 
@@ -45,15 +45,6 @@ fn config(db: &Path) -> Config {
         db: Some(db.to_path_buf()),
         ..Config::default()
     }
-}
-
-fn seqs(v: &Value) -> Vec<u64> {
-    v["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["seq"].as_u64().expect("seq"))
-        .collect()
 }
 
 #[tokio::test]

@@ -71,31 +71,6 @@ async fn startup_lines(child: &mut Child) -> Vec<String> {
     out
 }
 
-/// Sends SIGTERM, waits for a clean exit and returns stderr.
-async fn stop(mut child: Child) -> String {
-    let pid = child.id().expect("pid").to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .expect("kill");
-    assert!(killed.success());
-    let status = tokio::time::timeout(TIMEOUT, child.wait())
-        .await
-        .expect("exits in time")
-        .expect("wait");
-    assert!(status.success(), "{status}");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .await
-        .expect("stderr");
-    stderr
-}
-
 /// Two ports free right now (bound, read, released).
 async fn free_ports() -> (u16, u16) {
     let a = TcpListener::bind("127.0.0.1:0").await.expect("bind");

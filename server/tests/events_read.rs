@@ -10,15 +10,6 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn seqs(v: &Value) -> Vec<u64> {
-    v["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["seq"].as_u64().expect("seq"))
-        .collect()
-}
-
 #[tokio::test]
 async fn events_page_with_since_limit_and_next() {
     let s = default_server().await;

@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use inhouse_server::{Config, Token};
-use serde_json::Value;
 
 fn config(max_memory: usize) -> Config {
     Config {
@@ -13,15 +12,6 @@ fn config(max_memory: usize) -> Config {
         max_memory,
         ..Config::default()
     }
-}
-
-fn seqs(v: &Value) -> Vec<u64> {
-    v["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["seq"].as_u64().expect("seq"))
-        .collect()
 }
 
 /// `--max-memory 400000`: events get 200 KB, the request log 100 KB. Forty 10 KB events do not

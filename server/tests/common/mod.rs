@@ -272,3 +272,38 @@ pub async fn pipeline_track(addr: SocketAddr, bodies: Vec<String>) -> Vec<u16> {
     drop(write.await.expect("writer"));
     statuses
 }
+
+/// The `seq` of each event in a `GET /events` answer.
+pub fn seqs(v: &Value) -> Vec<u64> {
+    v["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect()
+}
+
+/// Sends SIGTERM to a server process, waits for a clean exit and returns its stderr.
+pub async fn stop(mut child: tokio::process::Child) -> String {
+    let pid = child.id().expect("pid").to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(TIMEOUT, child.wait())
+        .await
+        .expect("exits in time")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .await
+        .expect("stderr");
+    stderr
+}
