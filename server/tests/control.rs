@@ -951,36 +951,8 @@ async fn stored_names(s: &inhouse_server::Running) -> Vec<String> {
 /// Content-Length) without waiting for the server to close.
 async fn track_keep_alive(addr: std::net::SocketAddr, event_name: &str) -> Resp {
     let body = format!(r#"{{"event_name":"{event_name}","properties":{{}}}}"#);
-    let mut req = format!(
-        "POST {TRACK} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in AUTH {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(&body);
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(req.as_bytes()).await.expect("write");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Ok(r) = parse_response(&got) {
-            let len: usize = r
-                .header("content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            if r.body.len() >= len {
-                return r;
-            }
-        }
-        let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
-            .await
-            .expect("in time")
-            .expect("read");
-        assert!(n > 0, "closed before a whole response");
-        got.extend_from_slice(&buf[..n]);
-    }
+    keep_alive_track(&mut stream, &body).await
 }
 
 /// `reset_event`: a valid request carrying that event name has its connection dropped, nothing

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 #[tokio::test]
@@ -107,37 +106,10 @@ async fn events_page_with_since_limit_and_next() {
 /// One keep-alive track request on an open connection; its latency.
 async fn timed_track(stream: &mut TcpStream, n: usize) -> Duration {
     let body = format!(r#"{{"event_name":"probe","properties":{{"n":{n}}}}}"#);
-    let mut req = format!(
-        "POST {TRACK} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in AUTH {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(&body);
     let t = Instant::now();
-    stream.write_all(req.as_bytes()).await.expect("write");
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        if let Ok(r) = parse_response(&got) {
-            let len: usize = r
-                .header("content-length")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            if r.body.len() >= len {
-                assert_eq!(r.status, 200, "{}", r.text());
-                return t.elapsed();
-            }
-        }
-        let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
-            .await
-            .expect("in time")
-            .expect("read");
-        assert!(n > 0, "closed before a whole response");
-        got.extend_from_slice(&buf[..n]);
-    }
+    let r = keep_alive_track(stream, &body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    t.elapsed()
 }
 
 /// With 20,000 stored events, track requests sent while a `GET /events` is being served are

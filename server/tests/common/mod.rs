@@ -307,3 +307,37 @@ pub async fn stop(mut child: tokio::process::Child) -> String {
         .expect("stderr");
     stderr
 }
+
+/// Sends one track request that keeps its connection alive on `stream`, and reads its response
+/// by its Content-Length (without waiting for the server to close).
+pub async fn keep_alive_track(stream: &mut TcpStream, body: &str) -> Resp {
+    let mut req = format!(
+        "POST {TRACK} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in AUTH {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).await.expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Ok(r) = parse_response(&got) {
+            let len: usize = r
+                .header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if r.body.len() >= len {
+                return r;
+            }
+        }
+        let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert!(n > 0, "closed before a whole response");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
