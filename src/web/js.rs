@@ -276,3 +276,11 @@ pub fn when_settled(promise: &js_sys::Promise, then: Box<dyn FnOnce(Settled)>) {
         promise.unchecked_ref::<Thenable>().then(on_fulfilled.as_ref(), on_rejected.as_ref());
     });
 }
+
+/// Waits for `p` (if it is a promise) and ignores how it ends: a fire-and-forget call's
+/// rejection does not become an unhandled rejection in the console.
+pub fn absorb(p: JsValue) {
+    if let Ok(p) = p.dyn_into::<js_sys::Promise>() {
+        when_settled(&p, Box::new(drop));
+    }
+}

@@ -2,7 +2,7 @@
 //! wait also has a `chrome.alarms` backstop, which survives it and wakes the worker (the
 //! package's loader routes the alarm to `Tracker.wake`).
 
-use super::js::{call, global_path, when_settled};
+use super::js::{absorb, call, global_path, when_settled};
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -50,7 +50,7 @@ pub fn set_alarm(when_ms: u64, now_ms: u64) {
     let when = when_ms.max(now_ms + MIN_ALARM_DELAY_MS);
     let _ = Reflect::set(&info, &"when".into(), &(when as f64).into());
     if let Ok(p) = call(&alarms, "create", &[&ALARM_NAME.into(), &info]) {
-        swallow(p);
+        absorb(p);
     }
 }
 
@@ -75,14 +75,7 @@ pub fn ensure_alarm(when_ms: u64, now_ms: u64) {
 pub fn clear_alarm() {
     if let Some(alarms) = global_path(&["chrome", "alarms"]) {
         if let Ok(p) = call(&alarms, "clear", &[&ALARM_NAME.into()]) {
-            swallow(p);
+            absorb(p);
         }
-    }
-}
-
-/// Keeps a rejected promise from becoming an unhandled rejection in the console.
-fn swallow(p: JsValue) {
-    if let Ok(p) = p.dyn_into::<js_sys::Promise>() {
-        when_settled(&p, Box::new(drop));
     }
 }

@@ -4,7 +4,7 @@
 //! `requestTimeoutMs`. The answer's body and dates are read by JavaScript (`JSON.parse`,
 //! `Date.parse`); the core decides what they mean.
 
-use super::js::{call, describe, get, now_ms, when_settled, Obj};
+use super::js::{absorb, call, describe, get, now_ms, when_settled, Obj};
 use crate::core::config::Credentials;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::policy::{classify, Answer, Doc, ServerError, Verdict};
@@ -97,8 +97,8 @@ pub fn send(req: Request<'_>, then: impl FnOnce(Verdict) + 'static) {
 /// `response.body.cancel()`, its rejection absorbed.
 fn cancel_body(response: &Response) {
     let body = get(response, "body");
-    if let Ok(p) = call(&body, "cancel", &[]).and_then(|p| p.dyn_into::<Promise>()) {
-        when_settled(&p, Box::new(drop));
+    if let Ok(p) = call(&body, "cancel", &[]) {
+        absorb(p);
     }
 }
 

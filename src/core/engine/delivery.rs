@@ -152,8 +152,7 @@ impl Engine {
                 if after_ms.is_some() && now + server_wait > self.delivery.retry_after_until {
                     self.delivery.retry_after_until = now + server_wait;
                     // Stored at once: a worker restarted during the wait still honours it.
-                    self.store.force_write = true;
-                    self.mark_dirty(now);
+                    self.write_soon();
                 }
                 let wait = self.backoff(self.delivery.failures, u64::MAX).max(server_wait);
                 self.delivery.gate = Gate::Backoff { until: (now + wait).max(self.delivery.retry_after_until), server: true };
@@ -204,8 +203,7 @@ impl Engine {
                 self.count_failure(true);
                 self.delivery.gate = Gate::Paused { probe_at: (now + PAUSE_PROBE_MS).max(self.delivery.retry_after_until) };
                 // Stored at once: a restarted worker stays paused (for these credentials).
-                self.store.force_write = true;
-                self.mark_dirty(now);
+                self.write_soon();
                 error
             }
         };
@@ -293,8 +291,7 @@ impl Engine {
         self.delivery.credentials_gen = self.delivery.credentials_gen.wrapping_add(1);
         // A stored pause for the old credentials must not outlive them.
         if matches!(self.delivery.gate, Gate::Paused { .. }) || self.delivery.retry_after_until > 0 {
-            self.store.force_write = true;
-            self.store.dirty_marks += 1;
+            self.write_soon();
         }
         if matches!(self.delivery.gate, Gate::Paused { .. } | Gate::Backoff { .. }) {
             self.delivery.gate = Gate::Open;

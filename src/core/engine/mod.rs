@@ -249,8 +249,7 @@ impl Engine {
     /// A new random install id, to be stored by the next write.
     fn new_install_id(&mut self) {
         self.install = Install { id: Some(new_install_id(&mut self.rng)), persisted: false };
-        self.store.force_write = true;
-        self.store.dirty_marks += 1;
+        self.write_soon();
     }
 
     /// The install id, once [`Engine::adopt_install_id`] gave one.
@@ -371,8 +370,7 @@ impl Engine {
         if purge {
             self.purge(now);
         }
-        self.store.force_write = true;
-        self.mark_dirty(now);
+        self.write_soon();
     }
 
     /// Drops every queued event as `purged` (also those of the write in progress), and forgets
@@ -571,6 +569,13 @@ impl Engine {
         } += 1;
         self.finish(r, now);
         self.report.notes.push(Note::Dropped(dropped));
+    }
+
+    /// Asks for a write now (not after a batch of done-marks or the delay): what changed must
+    /// be stored before a stop could lose it.
+    fn write_soon(&mut self) {
+        self.store.force_write = true;
+        self.store.dirty_marks += 1;
     }
 
     fn mark_dirty(&mut self, now: u64) {

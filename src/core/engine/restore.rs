@@ -136,8 +136,7 @@ impl Engine {
         }
         msg.push(')');
         self.fail(Error::new(ErrorCode::StorageError, msg), now);
-        self.store.force_write = true;
-        self.mark_dirty(now);
+        self.write_soon();
         self.finish_restore(now);
     }
 
@@ -186,8 +185,7 @@ impl Engine {
             if std::mem::take(&mut self.consent.purge_on_restore) {
                 self.purge(now);
             }
-            self.store.force_write = true;
-            self.mark_dirty(now);
+            self.write_soon();
         }
     }
 }

@@ -173,8 +173,7 @@ impl Engine {
     pub fn storage_lost(&mut self, now: u64) {
         self.store.rewrite_all = true;
         self.install.persisted = false;
-        self.store.force_write = true;
-        self.mark_dirty(now);
+        self.write_soon();
         let mut msg = String::from("the SDK's data in chrome.storage.local was removed by other code (clear() or remove()); the ");
         push_u64(&mut msg, self.queue.live_count as u64);
         msg.push_str(" queued events still in memory were written again");
@@ -197,8 +196,7 @@ impl Engine {
                 // opt-in). Settle them like the pending events a purge finds (`Disabled`), and
                 // let the next write remove their segments.
                 if w.purged {
-                    self.store.force_write = true;
-                    self.mark_dirty(now);
+                    self.write_soon();
                     TicketResult::Disabled
                 } else {
                     TicketResult::Queued
