@@ -177,16 +177,7 @@ async fn arming_a_connection_fault_closes_idle_keep_alive_connections() {
 async fn idle_keep_alive_closed_when_arming(fault: serde_json::Value) {
     let s = default_server().await;
     let mut stream = TcpStream::connect(s.api_addr()).await.expect("connect");
-    let body = r#"{"event_name":"ka","properties":{}}"#;
-    let mut req = format!(
-        "POST {TRACK} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in AUTH {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
+    let req = keep_alive_request(r#"{"event_name":"ka","properties":{}}"#);
     stream.write_all(req.as_bytes()).await.expect("write");
     let mut buf = vec![0u8; 4096];
     let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf))

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use common::*;
 use inhouse_server::{Config, Token};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -243,17 +243,7 @@ fn binary(db: &Path) -> Child {
 
 /// Reads the stdout lines up to the `--db` one; returns the API and control addresses.
 async fn started(child: &mut Child, db: &Path) -> (std::net::SocketAddr, std::net::SocketAddr) {
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let mut read = Vec::new();
-    while read.len() < 4 {
-        let line = tokio::time::timeout(TIMEOUT, lines.next_line())
-            .await
-            .expect("in time")
-            .expect("read")
-            .expect("a line");
-        read.push(line);
-    }
+    let read = stdout_lines(child, 4).await;
     assert_eq!(read[3], format!("  events kept in {}", db.display()));
     let (api, control) = read[0]
         .strip_prefix("inhouse-server listening api=http://")

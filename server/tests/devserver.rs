@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use inhouse_server::Config;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 
@@ -28,19 +28,8 @@ fn binary(args: &[&str]) -> Child {
 
 /// Waits for a binary that should refuse to start; returns its stderr.
 async fn refused(mut child: Child) -> String {
-    let status = tokio::time::timeout(TIMEOUT, child.wait())
-        .await
-        .expect("exits in time")
-        .expect("wait");
+    let (status, stderr) = exit_and_stderr(&mut child).await;
     assert!(!status.success(), "exit status {status}");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .await
-        .expect("stderr");
     let mut stdout = String::new();
     child
         .stdout
@@ -55,20 +44,7 @@ async fn refused(mut child: Child) -> String {
 
 /// The stdout lines a started binary prints, read until the watch line.
 async fn startup_lines(child: &mut Child) -> Vec<String> {
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let mut out = Vec::new();
-    while out.len() < 3 {
-        let line = tokio::time::timeout(TIMEOUT, lines.next_line())
-            .await
-            .expect("in time")
-            .expect("read")
-            .expect("a line");
-        out.push(line);
-    }
-    // Keep draining so the binary never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    out
+    stdout_lines(child, 3).await
 }
 
 /// Two ports free right now (bound, read, released).

@@ -283,6 +283,25 @@ pub fn seqs(v: &Value) -> Vec<u64> {
         .collect()
 }
 
+/// Waits for a server process to exit; its exit status and stderr.
+pub async fn exit_and_stderr(
+    child: &mut tokio::process::Child,
+) -> (std::process::ExitStatus, String) {
+    let status = tokio::time::timeout(TIMEOUT, child.wait())
+        .await
+        .expect("exits in time")
+        .expect("wait");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .await
+        .expect("stderr");
+    (status, stderr)
+}
+
 /// Sends SIGTERM to a server process, waits for a clean exit and returns its stderr.
 pub async fn stop(mut child: tokio::process::Child) -> String {
     let pid = child.id().expect("pid").to_string();
@@ -292,25 +311,32 @@ pub async fn stop(mut child: tokio::process::Child) -> String {
         .await
         .expect("kill");
     assert!(killed.success());
-    let status = tokio::time::timeout(TIMEOUT, child.wait())
-        .await
-        .expect("exits in time")
-        .expect("wait");
+    let (status, stderr) = exit_and_stderr(&mut child).await;
     assert!(status.success(), "{status}");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .await
-        .expect("stderr");
     stderr
 }
 
-/// Sends one track request that keeps its connection alive on `stream`, and reads its response
-/// by its Content-Length (without waiting for the server to close).
-pub async fn keep_alive_track(stream: &mut TcpStream, body: &str) -> Resp {
+/// The first `n` lines a started server process prints on stdout; the rest is drained, so the
+/// process never blocks on a full pipe.
+pub async fn stdout_lines(child: &mut tokio::process::Child, n: usize) -> Vec<String> {
+    use tokio::io::AsyncBufReadExt;
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let line = tokio::time::timeout(TIMEOUT, lines.next_line())
+            .await
+            .expect("in time")
+            .expect("read")
+            .expect("a line");
+        out.push(line);
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    out
+}
+
+/// A track request (HTTP/1.1, keep-alive) with the test credentials and `body`.
+pub fn keep_alive_request(body: &str) -> String {
     let mut req = format!(
         "POST {TRACK} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n",
         body.len()
@@ -320,6 +346,13 @@ pub async fn keep_alive_track(stream: &mut TcpStream, body: &str) -> Resp {
     }
     req.push_str("\r\n");
     req.push_str(body);
+    req
+}
+
+/// Sends one track request that keeps its connection alive on `stream`, and reads its response
+/// by its Content-Length (without waiting for the server to close).
+pub async fn keep_alive_track(stream: &mut TcpStream, body: &str) -> Resp {
+    let req = keep_alive_request(body);
     stream.write_all(req.as_bytes()).await.expect("write");
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
