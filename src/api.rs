@@ -7,12 +7,12 @@
 //! safe to call directly as well.
 
 use crate::core::config;
-use crate::core::engine::{Dropped, Engine, FlushStatus, Stats};
+use crate::core::engine::Engine;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::build_event;
-use crate::core::text::cat;
+use crate::web::answer::to_js;
 use crate::web::driver::{self, admit_event, answer_consent, continue_shutdown, dispatch, schedule_pump, sync_context, Early, Phase, Shared, Waiter};
-use crate::web::js::{deferred, get, now_ms, to_js_error, Deferred, Obj};
+use crate::web::js::{deferred, get, now_ms, to_js_error, Deferred};
 use crate::web::{options, props, runtime};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
@@ -38,57 +38,6 @@ fn js_err(code: ErrorCode, message: impl Into<String>) -> JsValue {
     to_js_error(&Error::new(code, message))
 }
 
-pub(crate) fn stats_to_js(st: &Stats) -> JsValue {
-    let d = &st.dropped;
-    let dropped = Obj::new()
-        .num("rejected", d.rejected)
-        .num("evicted", d.evicted)
-        .num("retriesExhausted", d.retries_exhausted)
-        .num("purged", d.purged)
-        .num("corrupt", d.corrupt)
-        .num("undeliverable", d.undeliverable)
-        .done();
-    let last_error = match &st.last_error {
-        Some(e) => Obj::new().set("code", e.code).set("message", e.message.as_str()).num("at", e.at).done(),
-        None => JsValue::NULL,
-    };
-    Obj::new()
-        .set("state", st.state)
-        .set("enabled", st.enabled)
-        .num("queued", st.queued as u64)
-        .num("pendingWrite", st.pending_write as u64)
-        .num("inFlight", st.in_flight as u64)
-        .num("bytesStored", st.bytes_stored as u64)
-        .num("delivered", st.delivered)
-        .num("retried", st.retried)
-        .set("dropped", dropped)
-        .num("storageWrites", st.storage_writes)
-        .num("requests", st.requests)
-        .opt_num("nextAttemptAt", st.next_attempt_at)
-        .set("lastError", last_error)
-        .done()
-}
-
-pub(crate) fn flush_to_js(f: &FlushStatus) -> JsValue {
-    let mut o = Obj::new().set("status", f.status).num("queued", f.queued as u64);
-    if let Some(r) = f.reason {
-        o = o.set("reason", r.as_str());
-    }
-    if let Some(t) = f.retry_at {
-        o = o.num("retryAt", t);
-    }
-    o.done()
-}
-
-pub(crate) fn dropped_to_js(d: &Dropped) -> JsValue {
-    Obj::new()
-        .set("id", d.id.as_str())
-        .set("eventName", d.event_name.as_str())
-        .set("reason", d.reason.as_str())
-        .set("message", d.message.as_str())
-        .done()
-}
-
 /// Makes the errors the tracker creates instances of `class` (`new class(code, message,
 /// field)`): the package's loader passes its `InhouseError`, so no call needs a wrapper to
 /// convert them.
@@ -109,7 +58,7 @@ impl Tracker {
         let (opts, on_error, on_drop) = options::read(&options).map_err(|e| to_js_error(&e))?;
         let (config, warnings) = config::validate(opts, runtime::extension_id().as_deref()).map_err(|e| to_js_error(&e))?;
         for w in warnings {
-            web_sys::console::warn_1(&cat(&["[inhouse] ", &w]).into());
+            web_sys::console::warn_1(&format!("[inhouse] {w}").into());
         }
         let shared = driver::start(Engine::new(config, runtime::random_seed()), on_error, on_drop);
         Ok(Tracker { shared })
@@ -141,7 +90,7 @@ impl Tracker {
             Error::at(
                 ErrorCode::InvalidEventName,
                 "eventName",
-                cat(&["event name must be a string, got ", &event_name.js_typeof().as_string().unwrap_or_default()]),
+                format!("event name must be a string, got {}", event_name.js_typeof().as_string().unwrap_or_default()),
             )
         })?;
         let dedup_key = if options.is_undefined() || options.is_null() {
@@ -209,7 +158,7 @@ impl Tracker {
     /// Counters and state: queued, inFlight, delivered, retried, dropped by reason,
     /// bytesStored, lastError, nextAttemptAt, storageWrites, requests.
     pub fn stats(&self) -> JsValue {
-        stats_to_js(&self.shared.borrow().engine.stats(now_ms()))
+        to_js(&self.shared.borrow().engine.stats(now_ms()))
     }
 
     /// Replaces the credentials (for example after a 401). Delivery paused by the server's

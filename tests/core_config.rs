@@ -2,8 +2,8 @@
 //! Host tests of `core::config`: option validation into a `Config`.
 
 use inhouse_tracker::core::config::{
-    self, is_extension_id, validate, validate_base_url, validate_credentials, Config, Credentials, Limits, OptionKind, Options, RetryPolicy,
-    Value as Given, DEFAULT_BASE_URL, OPTIONS, TRACK_PATH,
+    self, is_extension_id, validate, validate_base_url, validate_credentials, Config, Credentials, Limits, Options, RetryPolicy, Taken,
+    Value as Given, DEFAULT_BASE_URL, OPTION_NAMES, RETRY_OPTION_NAMES, TRACK_PATH,
 };
 use inhouse_tracker::core::error::{Error, ErrorCode};
 use serde_json::{json, Value};
@@ -28,7 +28,7 @@ fn given(v: &Value) -> Given {
 fn read(v: &Value) -> Result<Options, Error> {
     fn keys(o: &mut Options, v: &Value, in_retry: bool) -> Result<(), Error> {
         for (k, x) in v.as_object().into_iter().flatten() {
-            if o.set(in_retry, k, given(x))? == config::RETRY {
+            if o.set(in_retry, k, given(x))? == Taken::ReadRetry {
                 keys(o, x, true)?;
             }
         }
@@ -379,14 +379,15 @@ fn unknown_option_keys_are_rejected() {
     assert_eq!(o.token_secret.as_deref(), Some("b"));
     assert_eq!(o.app_id.as_deref(), Some(EXT));
     assert_eq!(o.base_url.as_deref(), Some("https://x.y"));
-    assert_eq!(o.numbers[config::RETRY_MAX_ATTEMPTS], Some(1));
-    assert_eq!(o.numbers[config::ALLOW_ANY_APP_ID], Some(0));
+    assert_eq!(o.retry.max_attempts, Some(1));
+    assert_eq!(o.allow_any_app_id, Some(false));
+    assert_eq!(o.wasm_url.as_deref(), Some("x.wasm"));
     // Undefined-free `retry: []` sets nothing, as an object without keys.
     assert!(read(&json!({"retry": []})).is_ok());
     // The hooks take functions.
     let mut o = Options::default();
-    assert_eq!(o.set(false, "onError", Given::Function), Ok(config::ON_ERROR));
-    assert_eq!(o.set(false, "onDrop", Given::Function), Ok(config::ON_DROP));
+    assert_eq!(o.set(false, "onError", Given::Function), Ok(Taken::OnError));
+    assert_eq!(o.set(false, "onDrop", Given::Function), Ok(Taken::OnDrop));
     let e = o.set(false, "onDrop", Given::Text("f".into())).unwrap_err();
     assert_eq!(e.message, "onDrop must be a function, got string");
 }
@@ -437,10 +438,9 @@ fn error_display_and_codes() {
 }
 
 #[test]
-fn the_option_table() {
-    let names: Vec<&str> = OPTIONS.iter().map(|o| o.name).collect();
+fn the_option_names() {
     assert_eq!(
-        names,
+        OPTION_NAMES,
         [
             "tokenId",
             "tokenSecret",
@@ -457,54 +457,31 @@ fn the_option_table() {
             "wasmUrl",
             "onError",
             "onDrop",
-            // retry.*
-            "baseDelayMs",
-            "maxDelayMs",
-            "maxAttempts",
-            "maxRetryAfterMs",
         ]
     );
-    for (row, name) in [
-        (config::TOKEN_ID, "tokenId"),
-        (config::TOKEN_SECRET, "tokenSecret"),
-        (config::APP_ID, "appId"),
-        (config::BASE_URL, "baseUrl"),
-        (config::ALLOW_ANY_APP_ID, "allowAnyAppId"),
-        (config::MAX_QUEUE_EVENTS, "maxQueueEvents"),
-        (config::MAX_QUEUE_BYTES, "maxQueueBytes"),
-        (config::MAX_EVENT_BYTES, "maxEventBytes"),
-        (config::REQUEST_TIMEOUT_MS, "requestTimeoutMs"),
-        (config::CONCURRENCY, "concurrency"),
-        (config::RETRY, "retry"),
-        (config::DEBUG, "debug"),
-        (config::WASM_URL, "wasmUrl"),
-        (config::ON_ERROR, "onError"),
-        (config::ON_DROP, "onDrop"),
-        (config::RETRY_BASE_DELAY_MS, "baseDelayMs"),
-        (config::RETRY_MAX_DELAY_MS, "maxDelayMs"),
-        (config::RETRY_MAX_ATTEMPTS, "maxAttempts"),
-        (config::RETRY_MAX_RETRY_AFTER_MS, "maxRetryAfterMs"),
-    ] {
-        assert_eq!(OPTIONS[row].name, name);
-    }
-    for o in &OPTIONS {
-        // The did-you-mean compare assumes names without underscores.
-        assert!(!o.name.contains('_'), "{}", o.name);
-        if o.kind == OptionKind::Count {
-            assert!(o.min <= o.default && o.default <= o.max, "{}", o.name);
+    assert_eq!(RETRY_OPTION_NAMES, ["baseDelayMs", "maxDelayMs", "maxAttempts", "maxRetryAfterMs"]);
+    // Each listed name is known to `set` (a value of no option's type is a type error, not an
+    // unknown option), and no name is known that the list leaves out.
+    for (in_retry, names) in [(false, &OPTION_NAMES[..]), (true, &RETRY_OPTION_NAMES[..])] {
+        for name in names {
+            // The did-you-mean compare assumes names without underscores.
+            assert!(!name.contains('_'), "{name}");
+            let e = Options::default().set(in_retry, name, Given::Other("symbol")).unwrap_err();
+            assert!(e.message.ends_with("got symbol"), "{name}: {}", e.message);
         }
     }
-    // Each option is read with a value of its kind, and set returns its row.
-    for (row, o) in OPTIONS.iter().enumerate() {
-        let in_retry = row >= config::RETRY_BASE_DELAY_MS;
-        let v = match o.kind {
-            OptionKind::Text => Given::Text("x".into()),
-            OptionKind::Count => Given::Number(1.0),
-            OptionKind::Flag => Given::Bool(true),
-            OptionKind::Retry => Given::Object,
-            OptionKind::Hook => Given::Function,
-        };
-        assert_eq!(Options::default().set(in_retry, o.name, v), Ok(row), "{}", o.name);
+    for range in [
+        config::MAX_QUEUE_EVENTS,
+        config::MAX_QUEUE_BYTES,
+        config::MAX_EVENT_BYTES,
+        config::REQUEST_TIMEOUT_MS,
+        config::CONCURRENCY,
+        config::RETRY_BASE_DELAY_MS,
+        config::RETRY_MAX_DELAY_MS,
+        config::RETRY_MAX_ATTEMPTS,
+        config::RETRY_MAX_RETRY_AFTER_MS,
+    ] {
+        assert!(range.min <= range.default && range.default <= range.max, "{range:?}");
     }
 }
 

@@ -21,7 +21,7 @@ async fn send(id: &str, secret: &str, timeout_ms: u32) -> Verdict {
     let creds = Credentials { token_id: TOKEN_ID.into(), token_secret: secret.into() };
     let body = format!(r#"{{"event_name":"transport_test","properties":{{"$event_id":"{id}"}}}}"#);
     let req = transport::Request { url: &url, credentials: &creds, app_id: APP_ID, event_id: id, body: &body, timeout_ms };
-    called_back(|then| transport::send(req, then)).await
+    transport::send(req).await
 }
 
 fn code(v: &Verdict) -> Option<ErrorCode> {
@@ -89,7 +89,7 @@ async fn unreachable_server_is_a_network_error() {
         body: r#"{"event_name":"x","properties":{}}"#,
         timeout_ms: 3000,
     };
-    let v = called_back(|then| transport::send(req, then)).await;
+    let v = transport::send(req).await;
     assert_eq!(code(&v), Some(ErrorCode::NetworkError), "{v:?}");
 }
 
@@ -97,7 +97,7 @@ const NOW: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
 /// The verdict for an answer with this status, headers and body text, read as `send` reads it.
 fn judge(status: u16, retry_after: Option<&str>, reset: Option<&str>, body: &str) -> Verdict {
-    transport::judge(status, retry_after, reset, &JsValue::from_str(body), NOW)
+    transport::judge(status, retry_after, reset, body, NOW)
 }
 
 fn error(v: Verdict) -> Error {

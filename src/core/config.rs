@@ -1,128 +1,74 @@
 //! Options as the user gives them, and their validation into a [`Config`] the engine trusts.
 //!
-//! One table, [`OPTIONS`], describes every option: its name, the JavaScript type it takes and,
-//! for a number, its range and default. The edge reads each key of the options object into a
-//! [`Value`] and hands it to [`Options::set`], which knows the name and checks the type;
-//! [`validate`] then checks the values. Messages are built with [`cat`] and
-//! [`push_u64`]: `format!` would bring Rust's formatting machinery into the wasm.
+//! The edge reads each key of the options object into a [`Value`] and hands it to
+//! [`Options::set`], which knows the name and checks the type, into one named field of
+//! [`Options`]; [`validate`] then checks the values (whole numbers against their [`Range`]) and
+//! builds the [`Config`]. Adding an option: a field of [`Options`], its arm in `set` and its name
+//! in [`OPTION_NAMES`], its check in [`validate`]; then `index.d.ts` and the README.
 
 use super::error::{Error, ErrorCode, Result};
 use super::json::quoted;
-use super::text::{cat, push_u64, u64_text};
 
 /// The recommended, versioned API base.
 pub const DEFAULT_BASE_URL: &str = "https://api.tryinhouse.co/v1/api";
 /// The path appended to the base for every event.
 pub const TRACK_PATH: &str = "/chrome/events/track";
 
-/// The JavaScript type an option takes.
+/// Every top-level option `init` accepts (camelCase, as JavaScript writes them), in the order the
+/// "known options" list of an unknown-option error shows them.
+pub const OPTION_NAMES: [&str; 15] = [
+    "tokenId",
+    "tokenSecret",
+    "appId",
+    "baseUrl",
+    "allowAnyAppId",
+    "maxQueueEvents",
+    "maxQueueBytes",
+    "maxEventBytes",
+    "requestTimeoutMs",
+    "concurrency",
+    "retry",
+    "debug",
+    "wasmUrl",
+    "onError",
+    "onDrop",
+];
+
+/// The keys of the `retry` option.
+pub const RETRY_OPTION_NAMES: [&str; 4] = ["baseDelayMs", "maxDelayMs", "maxAttempts", "maxRetryAfterMs"];
+
+/// A whole-number option's accepted values and its default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OptionKind {
-    /// A string.
-    Text,
-    /// A whole number within the row's `min..=max`.
-    Count,
-    /// `true` or `false`.
-    Flag,
-    /// The `retry` object, whose keys are the rows from [`RETRY`]` + 1` on.
-    Retry,
-    /// A function (`onError`, `onDrop`): the edge keeps it.
-    Hook,
-}
-
-impl OptionKind {
-    fn expected(self) -> &'static str {
-        match self {
-            OptionKind::Text => "a string",
-            OptionKind::Count => "a whole number",
-            OptionKind::Flag => "true or false",
-            OptionKind::Retry => "an object",
-            OptionKind::Hook => "a function",
-        }
-    }
-}
-
-/// One option: its key (within `retry` for the last rows), its type and, for a count, its range
-/// and default.
-#[derive(Debug)]
-pub struct OptionSpec {
-    pub name: &'static str,
-    pub kind: OptionKind,
+pub struct Range {
     pub min: u32,
     pub max: u32,
     pub default: u32,
 }
 
-const fn row(name: &'static str, kind: OptionKind) -> OptionSpec {
-    OptionSpec { name, kind, min: 0, max: 0, default: 0 }
+impl Range {
+    /// The value given (or the default), checked: out of range is an error naming `field`.
+    pub fn check(self, field: &str, given: Option<u32>) -> Result<u32> {
+        let v = given.unwrap_or(self.default);
+        if (self.min..=self.max).contains(&v) {
+            return Ok(v);
+        }
+        Err(invalid(field, format!("{field} must be between {} and {}, got {v}", self.min, self.max)))
+    }
 }
 
-const fn count(name: &'static str, min: u32, max: u32, default: u32) -> OptionSpec {
-    OptionSpec { name, kind: OptionKind::Count, min, max, default }
-}
-
-// Rows of [`OPTIONS`].
-pub const TOKEN_ID: usize = 0;
-pub const TOKEN_SECRET: usize = 1;
-pub const APP_ID: usize = 2;
-pub const BASE_URL: usize = 3;
-pub const ALLOW_ANY_APP_ID: usize = 4;
-pub const MAX_QUEUE_EVENTS: usize = 5;
-pub const MAX_QUEUE_BYTES: usize = 6;
-pub const MAX_EVENT_BYTES: usize = 7;
-pub const REQUEST_TIMEOUT_MS: usize = 8;
-pub const CONCURRENCY: usize = 9;
-pub const RETRY: usize = 10;
-pub const DEBUG: usize = 11;
-pub const WASM_URL: usize = 12;
-pub const ON_ERROR: usize = 13;
-pub const ON_DROP: usize = 14;
-/// The first key of `retry`: rows from here on are `retry.*`.
-pub const RETRY_BASE_DELAY_MS: usize = 15;
-pub const RETRY_MAX_DELAY_MS: usize = 16;
-pub const RETRY_MAX_ATTEMPTS: usize = 17;
-pub const RETRY_MAX_RETRY_AFTER_MS: usize = 18;
-
-/// Every option `init` accepts (camelCase, as JavaScript writes them), top-level keys in the order
-/// the "known options" list shows them, then the keys of `retry`.
-pub const OPTIONS: [OptionSpec; 19] = [
-    row("tokenId", OptionKind::Text),
-    row("tokenSecret", OptionKind::Text),
-    row("appId", OptionKind::Text),
-    row("baseUrl", OptionKind::Text),
-    // Development override: outside an extension, accept an `appId` that is not an extension id.
-    row("allowAnyAppId", OptionKind::Flag),
-    count("maxQueueEvents", 1, 1_000_000, 20_000),
-    // chrome.storage.local holds 10 MB for the whole extension: the default leaves more than
-    // half of it to the extension's own data.
-    count("maxQueueBytes", 1024, 64 * 1024 * 1024, 4 * 1024 * 1024),
-    count("maxEventBytes", 256, 1024 * 1024, 32 * 1024),
-    // Chrome stops a service worker whose fetch takes longer than 30 s: stay well under it.
-    count("requestTimeoutMs", 100, 25_000, 10_000),
-    // Six: every connection Chrome opens to one HTTP/1.1 host (HTTP/2 multiplexes them anyway).
-    count("concurrency", 1, 16, 6),
-    row("retry", OptionKind::Retry),
-    row("debug", OptionKind::Flag),
-    // The JavaScript loader's: checked here, used there.
-    row("wasmUrl", OptionKind::Text),
-    row("onError", OptionKind::Hook),
-    row("onDrop", OptionKind::Hook),
-    count("baseDelayMs", 100, 600_000, 1_000),
-    count("maxDelayMs", 1_000, 86_400_000, 300_000),
-    count("maxAttempts", 1, 1_000, 25),
-    count("maxRetryAfterMs", 1_000, 7 * 86_400_000, 86_400_000),
-];
-
-/// The rows of the top-level keys, or of the keys of `retry`.
-fn rows(in_retry: bool) -> &'static [OptionSpec] {
-    let rows = if in_retry { OPTIONS.get(RETRY_BASE_DELAY_MS..) } else { OPTIONS.get(..RETRY_BASE_DELAY_MS) };
-    rows.unwrap_or(&[])
-}
-
-/// An option's path as messages and `error.field` show it: `retry.maxAttempts`.
-fn field(in_retry: bool, key: &str) -> String {
-    cat(&[if in_retry { "retry." } else { "" }, key])
-}
+pub const MAX_QUEUE_EVENTS: Range = Range { min: 1, max: 1_000_000, default: 20_000 };
+/// chrome.storage.local holds 10 MB for the whole extension: the default leaves more than half
+/// of it to the extension's own data.
+pub const MAX_QUEUE_BYTES: Range = Range { min: 1024, max: 64 * 1024 * 1024, default: 4 * 1024 * 1024 };
+pub const MAX_EVENT_BYTES: Range = Range { min: 256, max: 1024 * 1024, default: 32 * 1024 };
+/// Chrome stops a service worker whose fetch takes longer than 30 s: stay well under it.
+pub const REQUEST_TIMEOUT_MS: Range = Range { min: 100, max: 25_000, default: 10_000 };
+/// Six: every connection Chrome opens to one HTTP/1.1 host (HTTP/2 multiplexes them anyway).
+pub const CONCURRENCY: Range = Range { min: 1, max: 16, default: 6 };
+pub const RETRY_BASE_DELAY_MS: Range = Range { min: 100, max: 600_000, default: 1_000 };
+pub const RETRY_MAX_DELAY_MS: Range = Range { min: 1_000, max: 86_400_000, default: 300_000 };
+pub const RETRY_MAX_ATTEMPTS: Range = Range { min: 1, max: 1_000, default: 25 };
+pub const RETRY_MAX_RETRY_AFTER_MS: Range = Range { min: 1_000, max: 7 * 86_400_000, default: 86_400_000 };
 
 /// A value of the options object, as the edge reads it from JavaScript whatever the option.
 #[derive(Clone, Debug, PartialEq)]
@@ -138,15 +84,50 @@ pub enum Value {
     Other(&'static str),
 }
 
+impl Value {
+    /// The type as messages name it: `string`, `an array`, `-1`, `a fractional number`.
+    fn described(&self) -> String {
+        match self {
+            Value::Text(_) => "string".into(),
+            Value::Bool(_) => "boolean".into(),
+            Value::Function => "function".into(),
+            Value::Object => "object".into(),
+            Value::Array => "an array".into(),
+            Value::Other(name) => (*name).into(),
+            Value::Number(n) if n.fract() == 0.0 => (*n as i64).to_string(),
+            Value::Number(_) => "a fractional number".into(),
+        }
+    }
+}
+
 /// Options exactly as JavaScript passes them to `init`, type-checked but not yet validated.
+/// `None`: not given.
 #[derive(Default)]
 pub struct Options {
     pub token_id: Option<String>,
     pub token_secret: Option<String>,
     pub app_id: Option<String>,
     pub base_url: Option<String>,
-    /// Counts and flags (`1` for true) by their row of [`OPTIONS`]; `None` when not given.
-    pub numbers: [Option<u32>; OPTIONS.len()],
+    /// Development override: outside an extension, accept an `appId` that is not an extension id.
+    pub allow_any_app_id: Option<bool>,
+    pub max_queue_events: Option<u32>,
+    pub max_queue_bytes: Option<u32>,
+    pub max_event_bytes: Option<u32>,
+    pub request_timeout_ms: Option<u32>,
+    pub concurrency: Option<u32>,
+    pub debug: Option<bool>,
+    /// The JavaScript loader's: checked here, used there.
+    pub wasm_url: Option<String>,
+    pub retry: RetryOptions,
+}
+
+/// The `retry` option's keys.
+#[derive(Debug, Default)]
+pub struct RetryOptions {
+    pub base_delay_ms: Option<u32>,
+    pub max_delay_ms: Option<u32>,
+    pub max_attempts: Option<u32>,
+    pub max_retry_after_ms: Option<u32>,
 }
 
 impl std::fmt::Debug for Options {
@@ -156,94 +137,98 @@ impl std::fmt::Debug for Options {
             .field("token_secret", &self.token_secret.as_ref().map(|_| "<redacted>"))
             .field("app_id", &self.app_id)
             .field("base_url", &self.base_url)
-            .field("numbers", &self.numbers)
+            .field("allow_any_app_id", &self.allow_any_app_id)
+            .field("max_queue_events", &self.max_queue_events)
+            .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("max_event_bytes", &self.max_event_bytes)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("concurrency", &self.concurrency)
+            .field("debug", &self.debug)
+            .field("wasm_url", &self.wasm_url)
+            .field("retry", &self.retry)
             .finish()
     }
+}
+
+/// What the edge does after [`Options::set`] took a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// The value is in [`Options`].
+    Stored,
+    /// The key is `retry`: read its keys with `in_retry`.
+    ReadRetry,
+    /// The key is `onError`: keep the function.
+    OnError,
+    /// The key is `onDrop`: keep the function.
+    OnDrop,
 }
 
 impl Options {
     /// Takes one key of the options object (`in_retry`: of its `retry` object). An unknown key
     /// or a value of the wrong type is an error naming the field (`retry.maxAttempts must be a
-    /// whole number, got a fractional number`). Returns the option's row, so that the edge can
-    /// read [`RETRY`]'s keys and keep the [`ON_ERROR`] and [`ON_DROP`] functions.
-    pub fn set(&mut self, in_retry: bool, key: &str, value: Value) -> Result<usize> {
-        let rows = rows(in_retry);
-        let Some(i) = rows.iter().position(|o| o.name == key) else {
-            return Err(unknown_option(rows, in_retry, key));
-        };
-        let row = i + if in_retry { RETRY_BASE_DELAY_MS } else { 0 };
-        let kind = rows.get(i).map_or(OptionKind::Hook, |o| o.kind);
-        let number = match (kind, &value) {
-            (OptionKind::Count, Value::Number(n)) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(n) => Some(*n as u32),
-            (OptionKind::Flag, Value::Bool(b)) => Some(u32::from(*b)),
-            (OptionKind::Text, Value::Text(_)) | (OptionKind::Hook, Value::Function) => None,
-            // An array's keys are read too (as ever: `retry: []` sets nothing).
-            (OptionKind::Retry, Value::Object | Value::Array) => None,
-            _ => {
-                let field = field(in_retry, key);
-                let mut got = String::new();
-                push_type(&mut got, &value);
-                return Err(invalid(&field, &[&field, " must be ", kind.expected(), ", got ", &got]));
-            }
-        };
-        if let Some(slot) = self.numbers.get_mut(row) {
-            *slot = number;
-        }
-        if let Value::Text(s) = value {
-            let slot = match row {
-                TOKEN_ID => &mut self.token_id,
-                TOKEN_SECRET => &mut self.token_secret,
-                APP_ID => &mut self.app_id,
-                BASE_URL => &mut self.base_url,
-                _ => return Ok(row),
+    /// whole number, got a fractional number`).
+    pub fn set(&mut self, in_retry: bool, key: &str, value: Value) -> Result<Taken> {
+        let field = if in_retry { format!("retry.{key}") } else { key.to_string() };
+        let field = field.as_str();
+        if in_retry {
+            let slot = match key {
+                "baseDelayMs" => &mut self.retry.base_delay_ms,
+                "maxDelayMs" => &mut self.retry.max_delay_ms,
+                "maxAttempts" => &mut self.retry.max_attempts,
+                "maxRetryAfterMs" => &mut self.retry.max_retry_after_ms,
+                _ => return Err(unknown_option(&RETRY_OPTION_NAMES, field, key)),
             };
-            *slot = Some(s);
+            *slot = Some(whole(field, value)?);
+            return Ok(Taken::Stored);
         }
-        Ok(row)
-    }
-
-    /// Every count and flag by its row (a flag is 0 or 1), defaults filled in; a count out of
-    /// its range, or two that contradict each other, is an error.
-    fn numbers(&self) -> Result<[u32; OPTIONS.len()]> {
-        let mut out = [0; OPTIONS.len()];
-        for (row, ((spec, given), slot)) in OPTIONS.iter().zip(&self.numbers).zip(&mut out).enumerate() {
-            let v = given.unwrap_or(spec.default);
-            if spec.kind == OptionKind::Count && !(spec.min <= v && v <= spec.max) {
-                let field = field(row >= RETRY_BASE_DELAY_MS, spec.name);
-                let (min, max, got) = (u64_text(spec.min.into()), u64_text(spec.max.into()), u64_text(v.into()));
-                return Err(invalid(&field, &[&field, " must be between ", &min, " and ", &max, ", got ", &got]));
-            }
-            *slot = v;
+        match key {
+            "tokenId" => self.token_id = Some(text(field, value)?),
+            "tokenSecret" => self.token_secret = Some(text(field, value)?),
+            "appId" => self.app_id = Some(text(field, value)?),
+            "baseUrl" => self.base_url = Some(text(field, value)?),
+            "allowAnyAppId" => self.allow_any_app_id = Some(flag(field, value)?),
+            "maxQueueEvents" => self.max_queue_events = Some(whole(field, value)?),
+            "maxQueueBytes" => self.max_queue_bytes = Some(whole(field, value)?),
+            "maxEventBytes" => self.max_event_bytes = Some(whole(field, value)?),
+            "requestTimeoutMs" => self.request_timeout_ms = Some(whole(field, value)?),
+            "concurrency" => self.concurrency = Some(whole(field, value)?),
+            "debug" => self.debug = Some(flag(field, value)?),
+            "wasmUrl" => self.wasm_url = Some(text(field, value)?),
+            // An array's keys are read too (as ever: `retry: []` sets nothing).
+            "retry" if matches!(value, Value::Object | Value::Array) => return Ok(Taken::ReadRetry),
+            "retry" => return Err(wrong_type(field, "an object", &value)),
+            "onError" | "onDrop" if value != Value::Function => return Err(wrong_type(field, "a function", &value)),
+            "onError" => return Ok(Taken::OnError),
+            "onDrop" => return Ok(Taken::OnDrop),
+            _ => return Err(unknown_option(&OPTION_NAMES, field, key)),
         }
-        let broken = if out[MAX_EVENT_BYTES] > out[MAX_QUEUE_BYTES] {
-            ["maxEventBytes", " must not exceed maxQueueBytes"]
-        } else if out[RETRY_MAX_DELAY_MS] < out[RETRY_BASE_DELAY_MS] {
-            ["retry.maxDelayMs", " must be at least retry.baseDelayMs"]
-        } else {
-            return Ok(out);
-        };
-        Err(invalid(broken[0], &broken))
+        Ok(Taken::Stored)
     }
 }
 
-/// The type of a value as messages name it: `string`, `an array`, `-1`, `a fractional number`.
-fn push_type(out: &mut String, v: &Value) {
-    out.push_str(match v {
-        Value::Text(_) => "string",
-        Value::Bool(_) => "boolean",
-        Value::Function => "function",
-        Value::Object => "object",
-        Value::Array => "an array",
-        Value::Other(name) => name,
-        Value::Number(n) if n.fract() == 0.0 => {
-            let n = *n as i64;
-            if n < 0 {
-                out.push('-');
-            }
-            return push_u64(out, n.unsigned_abs());
-        }
-        Value::Number(_) => "a fractional number",
-    })
+fn text(field: &str, value: Value) -> Result<String> {
+    match value {
+        Value::Text(s) => Ok(s),
+        other => Err(wrong_type(field, "a string", &other)),
+    }
+}
+
+fn flag(field: &str, value: Value) -> Result<bool> {
+    match value {
+        Value::Bool(b) => Ok(b),
+        other => Err(wrong_type(field, "true or false", &other)),
+    }
+}
+
+fn whole(field: &str, value: Value) -> Result<u32> {
+    match value {
+        Value::Number(n) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) => Ok(n as u32),
+        other => Err(wrong_type(field, "a whole number", &other)),
+    }
+}
+
+fn wrong_type(field: &str, expected: &str, got: &Value) -> Error {
+    invalid(field, format!("{field} must be {expected}, got {}", got.described()))
 }
 
 /// Whether `name` and `key` are equal ignoring ASCII case and underscores in `key`.
@@ -258,32 +243,16 @@ fn same_letters(name: &str, key: &str) -> bool {
     name.next().is_none()
 }
 
-/// An `INVALID_OPTION` error about `field`, its message `parts` end to end.
-fn invalid(field: &str, parts: &[&str]) -> Error {
-    error(ErrorCode::InvalidOption, field, parts)
-}
-
-#[inline(never)]
-fn error(code: ErrorCode, field: &str, parts: &[&str]) -> Error {
-    Error::at(code, field, cat(parts))
+/// An `INVALID_OPTION` error about `field`.
+fn invalid(field: &str, message: String) -> Error {
+    Error::at(ErrorCode::InvalidOption, field, message)
 }
 
 /// The error for an option name nobody knows, with the likely intended one when it differs only
 /// in case or underscores (`tokenID` → `tokenId`, `max_attempts` → `maxAttempts`).
-fn unknown_option(rows: &[OptionSpec], in_retry: bool, key: &str) -> Error {
-    let field = field(in_retry, key);
-    let mut m = quoted(&field);
-    if let Some(o) = rows.iter().find(|o| same_letters(o.name, key)) {
-        m.push_str(" (did you mean \"");
-        m.push_str(o.name);
-        m.push_str("\"?)");
-    }
-    m.push_str("; known options: ");
-    for (i, o) in rows.iter().enumerate() {
-        m.push_str(if i > 0 { ", " } else { "" });
-        m.push_str(o.name);
-    }
-    invalid(&field, &["unknown option ", &m])
+fn unknown_option(known: &[&str], field: &str, key: &str) -> Error {
+    let guess = known.iter().find(|name| same_letters(name, key)).map(|name| format!(" (did you mean \"{name}\"?)")).unwrap_or_default();
+    invalid(field, format!("unknown option {}{guess}; known options: {}", quoted(field), known.join(", ")))
 }
 
 /// Credentials sent with every request. The secret lives only in memory: it is never persisted,
@@ -317,10 +286,10 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            base_delay_ms: OPTIONS[RETRY_BASE_DELAY_MS].default.into(),
-            max_delay_ms: OPTIONS[RETRY_MAX_DELAY_MS].default.into(),
-            max_attempts: OPTIONS[RETRY_MAX_ATTEMPTS].default,
-            max_retry_after_ms: OPTIONS[RETRY_MAX_RETRY_AFTER_MS].default.into(),
+            base_delay_ms: RETRY_BASE_DELAY_MS.default.into(),
+            max_delay_ms: RETRY_MAX_DELAY_MS.default.into(),
+            max_attempts: RETRY_MAX_ATTEMPTS.default,
+            max_retry_after_ms: RETRY_MAX_RETRY_AFTER_MS.default.into(),
         }
     }
 }
@@ -339,9 +308,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_queue_events: OPTIONS[MAX_QUEUE_EVENTS].default as usize,
-            max_queue_bytes: OPTIONS[MAX_QUEUE_BYTES].default as usize,
-            max_event_bytes: OPTIONS[MAX_EVENT_BYTES].default as usize,
+            max_queue_events: MAX_QUEUE_EVENTS.default as usize,
+            max_queue_bytes: MAX_QUEUE_BYTES.default as usize,
+            max_event_bytes: MAX_EVENT_BYTES.default as usize,
         }
     }
 }
@@ -363,39 +332,39 @@ pub struct Config {
 impl Config {
     /// The full URL events are posted to.
     pub fn track_url(&self) -> String {
-        cat(&[self.base_url.as_str(), TRACK_PATH])
+        format!("{}{TRACK_PATH}", self.base_url)
     }
 }
 
 /// Validates options. `runtime_id` is `chrome.runtime.id` when running inside an extension.
 /// Returns the config and warnings worth logging (such as the deprecated base URL).
-pub fn validate(mut options: Options, runtime_id: Option<&str>) -> Result<(Config, Vec<String>)> {
+pub fn validate(options: Options, runtime_id: Option<&str>) -> Result<(Config, Vec<String>)> {
     let mut warnings = Vec::new();
-    let credentials = validate_credentials(options.token_id.take(), options.token_secret.take())?;
-    let allow_any = options.numbers.get(ALLOW_ANY_APP_ID) == Some(&Some(1));
-    let app_id = validate_app_id(options.app_id.take(), runtime_id, allow_any)?;
+    let credentials = validate_credentials(options.token_id, options.token_secret)?;
+    let app_id = validate_app_id(options.app_id, runtime_id, options.allow_any_app_id == Some(true))?;
     let base_url = validate_base_url(options.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL), &mut warnings)?;
-    let n = options.numbers()?;
-    let config = Config {
-        credentials,
-        app_id,
-        base_url,
-        limits: Limits {
-            max_queue_events: n[MAX_QUEUE_EVENTS] as usize,
-            max_queue_bytes: n[MAX_QUEUE_BYTES] as usize,
-            max_event_bytes: n[MAX_EVENT_BYTES] as usize,
-        },
-        retry: RetryPolicy {
-            base_delay_ms: n[RETRY_BASE_DELAY_MS].into(),
-            max_delay_ms: n[RETRY_MAX_DELAY_MS].into(),
-            max_attempts: n[RETRY_MAX_ATTEMPTS],
-            max_retry_after_ms: n[RETRY_MAX_RETRY_AFTER_MS].into(),
-        },
-        request_timeout_ms: n[REQUEST_TIMEOUT_MS],
-        concurrency: n[CONCURRENCY] as usize,
-        debug: n[DEBUG] == 1,
+    let limits = Limits {
+        max_queue_events: MAX_QUEUE_EVENTS.check("maxQueueEvents", options.max_queue_events)? as usize,
+        max_queue_bytes: MAX_QUEUE_BYTES.check("maxQueueBytes", options.max_queue_bytes)? as usize,
+        max_event_bytes: MAX_EVENT_BYTES.check("maxEventBytes", options.max_event_bytes)? as usize,
     };
-    Ok((config, warnings))
+    let request_timeout_ms = REQUEST_TIMEOUT_MS.check("requestTimeoutMs", options.request_timeout_ms)?;
+    let concurrency = CONCURRENCY.check("concurrency", options.concurrency)? as usize;
+    let r = &options.retry;
+    let retry = RetryPolicy {
+        base_delay_ms: RETRY_BASE_DELAY_MS.check("retry.baseDelayMs", r.base_delay_ms)?.into(),
+        max_delay_ms: RETRY_MAX_DELAY_MS.check("retry.maxDelayMs", r.max_delay_ms)?.into(),
+        max_attempts: RETRY_MAX_ATTEMPTS.check("retry.maxAttempts", r.max_attempts)?,
+        max_retry_after_ms: RETRY_MAX_RETRY_AFTER_MS.check("retry.maxRetryAfterMs", r.max_retry_after_ms)?.into(),
+    };
+    if limits.max_event_bytes > limits.max_queue_bytes {
+        return Err(invalid("maxEventBytes", "maxEventBytes must not exceed maxQueueBytes".into()));
+    }
+    if retry.max_delay_ms < retry.base_delay_ms {
+        return Err(invalid("retry.maxDelayMs", "retry.maxDelayMs must be at least retry.baseDelayMs".into()));
+    }
+    let debug = options.debug == Some(true);
+    Ok((Config { credentials, app_id, base_url, limits, retry, request_timeout_ms, concurrency, debug }, warnings))
 }
 
 /// Token id and secret: present, non-empty, at most 256 visible ASCII characters (they travel as
@@ -407,19 +376,19 @@ pub fn validate_credentials(token_id: Option<String>, token_secret: Option<Strin
 }
 
 fn header_safe(field: &str, value: Option<String>, echo: bool) -> Result<String> {
-    let Some(value) = value else { return Err(invalid(field, &[field, " is required"])) };
+    let Some(value) = value else { return Err(invalid(field, format!("{field} is required"))) };
     if value.is_empty() {
-        return Err(invalid(field, &[field, " must not be empty"]));
+        return Err(invalid(field, format!("{field} must not be empty")));
     }
     if value.len() > 256 {
-        return Err(invalid(field, &[field, " must be at most 256 characters"]));
+        return Err(invalid(field, format!("{field} must be at most 256 characters")));
     }
     let Some(at) = value.bytes().position(|b| !b.is_ascii_graphic()) else { return Ok(value) };
     // Every byte before `at` is ASCII, so a character starts there: show all of its bytes.
     let len = value.bytes().skip(at + 1).take_while(|b| b & 0xC0 == 0x80).count();
     let bad = quoted(value.get(at..=at + len).unwrap_or(""));
-    let shown = if echo { cat(&[" (in ", &quoted(&value), ")"]) } else { String::new() };
-    Err(invalid(field, &[field, " must be visible ASCII without spaces; found ", &bad, &shown]))
+    let shown = if echo { format!(" (in {})", quoted(&value)) } else { String::new() };
+    Err(invalid(field, format!("{field} must be visible ASCII without spaces; found {bad}{shown}")))
 }
 
 /// True for a well-formed Chrome extension id: 32 letters a–p.
@@ -431,24 +400,22 @@ fn validate_app_id(app_id: Option<String>, runtime_id: Option<&str>, allow_any: 
     match (app_id, runtime_id) {
         (None, Some(id)) => Ok(id.into()),
         (Some(app), Some(id)) if app == id => Ok(app),
-        (Some(app), Some(id)) => Err(error(
+        (Some(app), Some(id)) => Err(Error::at(
             ErrorCode::AppIdMismatch,
             "appId",
-            &[
-                "appId ",
-                &quoted(&app),
-                " does not match this extension's id chrome.runtime.id ",
-                &quoted(id),
-                "; the Inhouse API only accepts events whose x-inhouse-app equals the registered extension id \
-                 (omit appId to use chrome.runtime.id)",
-            ],
+            format!(
+                "appId {} does not match this extension's id chrome.runtime.id {}; the Inhouse API only accepts events whose \
+                 x-inhouse-app equals the registered extension id (omit appId to use chrome.runtime.id)",
+                quoted(&app),
+                quoted(id)
+            ),
         )),
-        (None, None) => Err(invalid("appId", &["appId is required outside a Chrome extension (chrome.runtime.id is not available)"])),
+        (None, None) => Err(invalid("appId", "appId is required outside a Chrome extension (chrome.runtime.id is not available)".into())),
         (Some(app), None) if is_extension_id(&app) => Ok(app),
         (Some(app), None) if allow_any && !app.is_empty() && app.len() <= 256 && app.bytes().all(|b| b.is_ascii_graphic()) => Ok(app),
         (Some(app), None) => Err(invalid(
             "appId",
-            &["appId ", &quoted(&app), " is not a Chrome extension id (32 letters a-p); set allowAnyAppId: true only for development"],
+            format!("appId {} is not a Chrome extension id (32 letters a-p); set allowAnyAppId: true only for development", quoted(&app)),
         )),
     }
 }
@@ -479,7 +446,7 @@ pub fn validate_base_url(raw: &str, warnings: &mut Vec<String>) -> Result<String
         Some(_) if authority.is_empty() => "has no host",
         Some(_) if find(authority, b'@') < authority.len() => {
             // Never echo the URL here: the user info may hold a password.
-            return Err(invalid("baseUrl", &["baseUrl must not contain user info (user:password@)"]));
+            return Err(invalid("baseUrl", "baseUrl must not contain user info (user:password@)".into()));
         }
         Some(rest) if rest.iter().any(|&b| b == b'?' || b == b'#') => "must not contain a query or fragment",
         Some(rest) if trimmed.get(url.len() - rest.len()..).is_some_and(|r| r.chars().any(|c| c.is_whitespace() || c.is_control())) => {
@@ -491,12 +458,12 @@ pub fn validate_base_url(raw: &str, warnings: &mut Vec<String>) -> Result<String
         _ => "",
     };
     if !why.is_empty() {
-        return Err(invalid("baseUrl", &["baseUrl ", &quoted(raw), " ", why]));
+        return Err(invalid("baseUrl", format!("baseUrl {} {why}", quoted(raw))));
     }
     if path == b"/api" {
         let base = trimmed.get(..url.len() - path.len()).unwrap_or(trimmed);
-        let modern = quoted(&cat(&[base, "/v1/api"]));
-        warnings.push(cat(&["baseUrl ", &quoted(trimmed), " is the deprecated legacy base; use ", &modern, " instead"]));
+        let modern = quoted(&format!("{base}/v1/api"));
+        warnings.push(format!("baseUrl {} is the deprecated legacy base; use {modern} instead", quoted(trimmed)));
     }
     Ok(trimmed.into())
 }

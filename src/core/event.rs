@@ -2,7 +2,8 @@
 
 use super::error::{Error, ErrorCode, Result};
 use super::json::{quoted, write_str, Json};
-use super::text::{cat, char_count, push_padded, push_u64, u64_text};
+use std::fmt::Write as _;
+use uuid::{Builder, Uuid};
 
 /// Longest event name (seed 003's rule).
 pub const MAX_EVENT_NAME_LEN: usize = 128;
@@ -26,16 +27,16 @@ pub fn normalize_event_name(name: &str) -> Result<String> {
     if name.is_empty() {
         return Err(bad("event name must not be empty".into()));
     }
-    let chars = char_count(name);
+    let chars = name.chars().count();
     if chars > MAX_EVENT_NAME_LEN {
-        return Err(bad(cat(&["event name must be at most 128 characters, got ", &u64_text(chars as u64)])));
+        return Err(bad(format!("event name must be at most 128 characters, got {chars}")));
     }
     let bytes = name.as_bytes();
     let valid = bytes.first().is_some_and(u8::is_ascii_alphabetic) && bytes.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_');
     if !valid {
         let hint = suggest_snake_case(name);
-        let hint = if hint.is_empty() || hint == name { String::new() } else { cat(&[" (did you mean ", &quoted(&hint), "?)"]) };
-        return Err(bad(cat(&["event name ", &quoted(name), " must start with a letter and contain only letters, digits and '_'", &hint])));
+        let hint = if hint.is_empty() || hint == name { String::new() } else { format!(" (did you mean {}?)", quoted(&hint)) };
+        return Err(bad(format!("event name {} must start with a letter and contain only letters, digits and '_'{hint}", quoted(name))));
     }
     Ok(name.to_ascii_lowercase())
 }
@@ -155,7 +156,7 @@ impl PropsWriter {
         // The top-level object is level 1: a container directly inside it is level 2.
         if self.depth >= MAX_PROPERTY_DEPTH {
             let path = at.text();
-            let message = cat(&[&path, ": properties may nest at most 10 levels deep"]);
+            let message = format!("{path}: properties may nest at most 10 levels deep");
             return Err(Error::at(ErrorCode::InvalidProperties, path, message));
         }
         self.comma();
@@ -173,8 +174,8 @@ impl PropsWriter {
     /// A member's key; `at` is the member's path.
     pub fn key(&mut self, key: &str, at: Path) -> Result<()> {
         if self.depth == 1 && key.starts_with('$') {
-            let message = cat(&["property ", &quoted(key), ": keys starting with '$' are reserved for the SDK's own context"]);
-            return Err(Error::at(ErrorCode::InvalidProperties, cat(&["properties.", key]), message));
+            let message = format!("property {}: keys starting with '$' are reserved for the SDK's own context", quoted(key));
+            return Err(Error::at(ErrorCode::InvalidProperties, format!("properties.{key}"), message));
         }
         if key.len() > MAX_STRING_BYTES {
             return Err(too_long(at, "key"));
@@ -204,10 +205,7 @@ impl PropsWriter {
     /// A whole number, as JSON (and JavaScript's `String(n)`) writes one below 2^53.
     pub fn integer(&mut self, n: i64) {
         self.comma();
-        if n < 0 {
-            self.out.push('-');
-        }
-        push_u64(&mut self.out, n.unsigned_abs());
+        let _ = write!(self.out, "{n}");
     }
 
     /// The properties written.
@@ -236,21 +234,21 @@ impl Path<'_> {
     pub fn text(&self) -> String {
         match self {
             Path::Root => "properties".into(),
-            Path::Key(parent, key) => cat(&[&parent.text(), ".", key]),
-            Path::Index(parent, i) => cat(&[&parent.text(), "[", &u64_text(*i as u64), "]"]),
+            Path::Key(parent, key) => format!("{}.{key}", parent.text()),
+            Path::Index(parent, i) => format!("{}[{i}]", parent.text()),
         }
     }
 }
 
 fn too_long(at: Path, what: &str) -> Error {
     let path = at.text();
-    let message = cat(&[&path, ": ", what, " longer than 8192 bytes"]);
+    let message = format!("{path}: {what} longer than 8192 bytes");
     Error::at(ErrorCode::InvalidProperties, path, message)
 }
 
 /// Validates a per-event dedup key.
 pub fn check_dedup_key(key: &str) -> Result<()> {
-    if key.is_empty() || char_count(key) > MAX_DEDUP_KEY_LEN {
+    if key.is_empty() || key.chars().count() > MAX_DEDUP_KEY_LEN {
         return Err(Error::at(ErrorCode::InvalidTrackOption, "dedupKey", "dedupKey must be 1 to 256 characters"));
     }
     Ok(())
@@ -282,51 +280,22 @@ impl Rng {
 
 /// A random UUID (version 4): an install's id.
 pub fn new_install_id(rng: &mut Rng) -> String {
-    let (a, b) = (rng.next_u64(), rng.next_u64());
-    let hi = (a & !0xf000) | 0x4000;
-    let lo = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    uuid_text(hi, lo)
+    let bits = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
+    Builder::from_random_bytes(bits.to_be_bytes()).into_uuid().hyphenated().to_string()
 }
 
-/// Whether `s` reads as a UUID (36 characters: lowercase hex digits and four `-`): what a stored
-/// install id must be.
+/// Whether `s` reads as a UUID in its usual form (36 characters: lowercase hex digits and four
+/// `-`): what a stored install id must be.
 pub fn is_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.bytes()
-            .enumerate()
-            .all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_digit() || (b'a'..=b'f').contains(&b) })
+    Uuid::try_parse(s).is_ok_and(|id| id.hyphenated().to_string() == s)
 }
 
 /// A UUIDv7 (time-ordered) event id: sortable, unique, and a valid `Idempotency-Key` and
 /// `X-Request-ID` (36 characters of hex digits and `-`).
 pub fn new_event_id(now_ms: u64, rng: &mut Rng) -> String {
-    let (a, b) = (rng.next_u64(), rng.next_u64());
-    let hi = (now_ms << 16) | 0x7000 | (a & 0x0fff);
-    let lo = (b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    uuid_text(hi, lo)
-}
-
-/// The 128 bits `hi`, `lo` as a UUID's text.
-fn uuid_text(hi: u64, lo: u64) -> String {
-    // By hand rather than `format!`: this runs once per `track` call.
-    let mut id = String::with_capacity(36);
-    push_hex(&mut id, hi >> 32, 8);
-    id.push('-');
-    push_hex(&mut id, hi >> 16, 4);
-    id.push('-');
-    push_hex(&mut id, hi, 4);
-    id.push('-');
-    push_hex(&mut id, lo >> 48, 4);
-    id.push('-');
-    push_hex(&mut id, lo, 12);
-    id
-}
-
-/// Appends the low `digits` hex digits of `v`, zero-padded.
-fn push_hex(out: &mut String, v: u64, digits: u32) {
-    for i in (0..digits).rev() {
-        out.push(char::from(b"0123456789abcdef"[(v >> (4 * i) & 0xf) as usize]));
-    }
+    let bits = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
+    let random: [u8; 10] = bits.to_be_bytes()[..10].try_into().unwrap_or_default();
+    Builder::from_unix_timestamp_millis(now_ms, &random).into_uuid().hyphenated().to_string()
 }
 
 /// The id of an event tracked with a dedup key: the same (name, key) always gives the same id,
@@ -341,11 +310,7 @@ pub fn dedup_event_id(name: &str, key: &str) -> String {
         }
         h
     };
-    let mut id = String::with_capacity(34);
-    id.push_str("d-");
-    push_hex(&mut id, fnv(0xcbf2_9ce4_8422_2325), 16);
-    push_hex(&mut id, fnv(0x84222325_cbf29ce4), 16);
-    id
+    format!("d-{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x84222325_cbf29ce4))
 }
 
 /// The context the SDK adds to every event's properties, all under reserved `$` keys:
@@ -469,15 +434,7 @@ pub fn build_event(
         return Err(Error::at(
             ErrorCode::EventTooLarge,
             "properties",
-            cat(&[
-                "event ",
-                &quoted(&name),
-                " is ",
-                &u64_text(size as u64),
-                " bytes serialized; the limit is ",
-                &u64_text(max_event_bytes as u64),
-                " bytes",
-            ]),
+            format!("event {} is {size} bytes serialized; the limit is {max_event_bytes} bytes", quoted(&name)),
         ));
     }
     Ok(NewEvent { line, name_at, props_at })
@@ -507,22 +464,8 @@ pub fn rfc3339_ms(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    // By hand rather than `format!`: this runs once per `track` call. Years are 1970 and later.
-    let mut out = String::with_capacity(24);
-    let fields = [
-        (y as u64, 4, '-'),
-        (m.into(), 2, '-'),
-        (d.into(), 2, 'T'),
-        (rem / 3600, 2, ':'),
-        (rem / 60 % 60, 2, ':'),
-        (rem % 60, 2, '.'),
-        (ms % 1000, 3, 'Z'),
-    ];
-    for (value, width, sep) in fields {
-        push_padded(&mut out, value, width);
-        out.push(sep);
-    }
-    out
+    let (h, min, sec) = (rem / 3600, rem / 60 % 60, rem % 60);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{sec:02}.{:03}Z", ms % 1000)
 }
 
 /// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.

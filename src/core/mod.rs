@@ -7,4 +7,3 @@ pub mod error;
 pub mod event;
 pub mod json;
 pub mod policy;
-pub mod text;

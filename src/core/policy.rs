@@ -4,7 +4,6 @@
 
 use super::config::RetryPolicy;
 use super::error::{Error, ErrorCode};
-use super::text::push_u64;
 
 /// What the engine should do after one delivery attempt.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,9 +60,7 @@ pub fn classify(answer: &Answer<'_>, now_ms: u64, date_ms: impl Fn(&str) -> Opti
     };
     // "<what> (HTTP <status>, <server code>): <server message>"
     let server = &answer.server;
-    let mut msg = String::from(what);
-    msg.push_str(" (HTTP ");
-    push_u64(&mut msg, u64::from(answer.status));
+    let mut msg = format!("{what} (HTTP {}", answer.status);
     if let Some(c) = &server.code {
         msg.push_str(", ");
         msg.push_str(c);

@@ -1,20 +1,24 @@
 //! The driving loop behind the exported `Tracker` (`crate::api`): reads the stored queue at
 //! start, runs the engine's writes and sends, settles the promises that wait on them, and sets
-//! the next wake-up (a timer, and a `chrome.alarms` backstop that survives the worker). Every
-//! wait on the browser continues through `js::when_settled`.
+//! the next wake-up (a timer, and a `chrome.alarms` backstop that survives the worker). Each
+//! wait on the browser (the start's reads, a write, a send) is one task on
+//! `wasm_bindgen_futures`' executor, written as straight-line `async` code; no `RefCell`
+//! borrow is held across an `.await` (clippy's `await_holding_refcell_ref` is denied).
 
-use super::js::{interned, now_ms, set_property, to_js_error};
+use super::answer::to_js;
+use super::js::{now_ms, to_js_error};
 use super::{runtime, schedule, storage, transport};
-use crate::api::{dropped_to_js, flush_to_js};
-use crate::core::engine::{segment_key, Admission, Engine, IndexState, Note, Send, TicketResult, WritePlan, INDEX_KEY, INSTALL_KEY, SEGMENT_PREFIX};
+use crate::core::engine::{
+    segment_key, Admission, Engine, IndexState, Note, Send, TicketResult, TrackAnswer, WritePlan, INDEX_KEY, INSTALL_KEY, SEGMENT_PREFIX,
+};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{build_event, EventContext, Props};
 use crate::core::policy::Verdict;
-use crate::core::text::cat;
 use js_sys::{Function, Object, Reflect};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
 
 /// Where the tracker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +122,7 @@ pub(crate) fn start(engine: Engine, on_error: Option<Function>, on_drop: Option<
         inner.pump_handler = Some(on_timer.into_js_value().unchecked_into());
         inner.pump_soon_handler = Some(on_microtask.into_js_value().unchecked_into());
     }
-    restore(shared.clone());
+    spawn_local(restore(shared.clone()));
     shared
 }
 
@@ -133,71 +137,71 @@ pub(crate) fn admit_event(inner: &mut Inner, event: crate::core::event::NewEvent
 }
 
 pub(crate) fn settle(w: &Waiter, id: &str, status: &'static str) {
-    let result: JsValue = Object::new().into();
-    set_property(&result, &interned("id"), &JsValue::from_str(id));
-    set_property(&result, &interned("status"), &interned(status));
-    let _ = w.resolve.call1(&JsValue::UNDEFINED, &result);
+    let _ = w.resolve.call1(&JsValue::UNDEFINED, &to_js(&TrackAnswer { id, status }));
+}
+
+/// What the start read from storage.
+enum Loaded {
+    /// The stored index and the segments it names (`None`: nothing stored).
+    Stored { index: Option<String>, segments: Option<storage::Stored> },
+    /// The index could not be read: the engine rebuilt the queue from every stored segment.
+    Rebuilt,
 }
 
 /// Reads the stored queue, then admits the calls that arrived meanwhile and resumes delivery.
-/// An index that cannot be read (damaged, or not text) is rebuilt from every stored segment.
-pub(crate) fn restore(s: Shared) {
+pub(crate) async fn restore(s: Shared) {
     let now = now_ms();
-    storage::get_keys(&[INDEX_KEY.to_string(), INSTALL_KEY.to_string()], move |r| {
-        let found = match r {
-            Ok(found) => found,
-            Err(why) => return restored(&s, now, Err(why)),
-        };
-        s.borrow_mut().engine.adopt_install_id(found.text(INSTALL_KEY).as_deref());
-        let index = found.text(INDEX_KEY);
-        match Engine::index_state(index.as_deref(), found.present(INDEX_KEY)) {
-            IndexState::Absent => restored(&s, now, Ok((None, None))),
-            IndexState::Readable => {
-                let keys = Engine::segment_keys(index.as_deref());
-                if keys.is_empty() {
-                    return restored(&s, now, Ok((index, None)));
-                }
-                storage::get_keys(&keys, move |r| restored(&s, now, r.map(|segments| (index, Some(segments)))));
-            }
-            IndexState::Unreadable => rebuild(s, now),
+    let loaded = read_stored(&s, now).await;
+    let stored_index = restored(&s, now, loaded);
+    // The segments a crash left between a write's `set` and its `remove`: done, and never named
+    // again. Judged against the index read at start, so segments written since are safe. This
+    // is garbage, not needed to be ready: it is removed afterwards.
+    if let Some(index) = stored_index {
+        if let Some(all) = storage::keys_with_prefix(SEGMENT_PREFIX).await {
+            storage::remove_later(Engine::orphan_segments(index.as_deref(), &all));
         }
-    });
+    }
 }
 
-/// Reads every stored segment and rebuilds the queue from them.
-pub(crate) fn rebuild(s: Shared, now: u64) {
-    storage::keys_with_prefix(SEGMENT_PREFIX, move |keys| {
-        let keys = keys.unwrap_or_default();
-        let read = keys.clone();
-        storage::get_keys(&read, move |r| {
-            let segments = match r {
-                Ok(found) => keys
-                    .into_iter()
-                    .map(|k| {
-                        let text = found.text(&k);
-                        (k, text)
-                    })
-                    .collect(),
-                Err(why) => return restored(&s, now, Err(why)),
-            };
+/// The install id, the index and the segments it names. An index that cannot be read
+/// (damaged, or not text) is rebuilt from every stored segment.
+async fn read_stored(s: &Shared, now: u64) -> Result<Loaded, String> {
+    let found = storage::get_keys(&[INDEX_KEY.to_string(), INSTALL_KEY.to_string()]).await?;
+    s.borrow_mut().engine.adopt_install_id(found.text(INSTALL_KEY).as_deref());
+    let index = found.text(INDEX_KEY);
+    match Engine::index_state(index.as_deref(), found.present(INDEX_KEY)) {
+        IndexState::Absent => Ok(Loaded::Stored { index: None, segments: None }),
+        IndexState::Readable => {
+            let keys = Engine::segment_keys(index.as_deref());
+            let segments = if keys.is_empty() { None } else { Some(storage::get_keys(&keys).await?) };
+            Ok(Loaded::Stored { index, segments })
+        }
+        IndexState::Unreadable => {
+            let keys = storage::keys_with_prefix(SEGMENT_PREFIX).await.unwrap_or_default();
+            let found = storage::get_keys(&keys).await?;
+            let segments = keys
+                .into_iter()
+                .map(|k| {
+                    let text = found.text(&k);
+                    (k, text)
+                })
+                .collect();
             s.borrow_mut().engine.rebuild(segments, now);
-            restored(&s, now, Ok((None, None)));
-        });
-    });
+            Ok(Loaded::Rebuilt)
+        }
+    }
 }
 
-/// The stored index and segments read (or why not): the queue is rebuilt, the calls that
-/// waited are admitted, delivery resumes. What a crash left behind is removed afterwards: it is
-/// garbage, not needed to be ready.
-pub(crate) fn restored(s: &Shared, now: u64, loaded: Result<(Option<String>, Option<storage::Stored>), String>) {
+/// The stored queue read (or why not): the queue is rebuilt, the calls that waited are
+/// admitted, delivery resumes. Returns the index read, against which orphans are judged.
+fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Option<String>> {
     let mut notes = Vec::new();
     let mut stored_index = None;
     let ready = {
         let mut inner = s.borrow_mut();
         match loaded {
-            // Rebuilt already (see `rebuild`): nothing to read, and no orphans.
-            Ok((None, None)) if inner.engine.restored() => {}
-            Ok((index, segments)) => {
+            Ok(Loaded::Rebuilt) => {}
+            Ok(Loaded::Stored { index, segments }) => {
                 // Each segment's text is copied into the wasm when the engine asks for it, and
                 // dropped once decoded: a start never holds the stored queue twice.
                 let segment = |key: &str| segments.as_ref().and_then(|found| found.text(key));
@@ -205,7 +209,7 @@ pub(crate) fn restored(s: &Shared, now: u64, loaded: Result<(Option<String>, Opt
                 stored_index = Some(index);
             }
             Err(why) => {
-                notes.push(Note::Error(Error::new(ErrorCode::StorageError, cat(&["could not read the stored queue: ", &why]))));
+                notes.push(Note::Error(Error::new(ErrorCode::StorageError, format!("could not read the stored queue: {why}"))));
                 if inner.engine.install_id().is_none() {
                     inner.engine.adopt_install_id(None);
                 }
@@ -231,24 +235,14 @@ pub(crate) fn restored(s: &Shared, now: u64, loaded: Result<(Option<String>, Opt
     // meanwhile, then stops.
     if !s.borrow().shutdown_waiters.is_empty() {
         continue_shutdown(s);
-        return;
+        return None;
     }
     // Delivery resumes in the next task, so that what waits for `ready` runs first rather than
     // behind the first requests' `fetch` calls.
-    {
-        let mut inner = s.borrow_mut();
-        let handler = inner.pump_handler.clone().expect("set in new");
-        inner.timer = Some(schedule::Timeout::start(&handler, 0, now));
-    }
-    // The segments a crash left between a write's `set` and its `remove`: done, and never named
-    // again. Judged against the index read at start, so segments written since are safe.
-    if let Some(index) = stored_index {
-        storage::keys_with_prefix(SEGMENT_PREFIX, move |all| {
-            if let Some(all) = all {
-                storage::remove(&Engine::orphan_segments(index.as_deref(), &all));
-            }
-        });
-    }
+    let mut inner = s.borrow_mut();
+    let handler = inner.pump_handler.clone().expect("set in new");
+    inner.timer = Some(schedule::Timeout::start(&handler, 0, now));
+    stored_index
 }
 
 /// The context stamped on new events follows the engine's install id (read at start, new after
@@ -308,7 +302,7 @@ pub(crate) fn start_send(s: &Shared, send: Send) {
     let inner = s.borrow();
     let c = inner.engine.config();
     let url = c.track_url();
-    let label = c.debug.then(|| cat(&["[inhouse] ", &name, " ", &id, ": "]));
+    let label = c.debug.then(|| format!("[inhouse] {name} {id}: "));
     let req = transport::Request {
         url: &url,
         credentials: inner.engine.credentials(),
@@ -317,8 +311,10 @@ pub(crate) fn start_send(s: &Shared, send: Send) {
         body: &body,
         timeout_ms: c.request_timeout_ms,
     };
+    let sent = transport::send(req);
     let s = s.clone();
-    transport::send(req, move |verdict| {
+    spawn_local(async move {
+        let verdict = sent.await;
         if let Some(label) = label {
             let outcome = match &verdict {
                 Verdict::Delivered => "delivered",
@@ -326,7 +322,7 @@ pub(crate) fn start_send(s: &Shared, send: Send) {
                     error.code.as_str()
                 }
             };
-            web_sys::console::debug_1(&cat(&[label.as_str(), outcome]).into());
+            web_sys::console::debug_1(&format!("{label}{outcome}").into());
         }
         s.borrow_mut().engine.on_result(slot, verdict, now_ms());
         pump(&s);
@@ -338,22 +334,25 @@ pub(crate) fn start_send(s: &Shared, send: Send) {
 pub(crate) fn start_write(s: &Shared, w: WritePlan) {
     // Each segment's text is handed to JavaScript as the engine holds it: no copy in the wasm.
     let values = Object::new();
-    for (i, seq) in w.segments.iter().enumerate() {
-        let text = JsValue::from_str(s.borrow().engine.segment_str(i));
-        let _ = Reflect::set(&values, &JsValue::from_str(&segment_key(*seq)), &text);
+    {
+        let inner = s.borrow();
+        let put = |key: &str, text: &str| drop(Reflect::set(&values, &JsValue::from_str(key), &JsValue::from_str(text)));
+        for (i, seq) in w.segments.iter().enumerate() {
+            put(&segment_key(*seq), inner.engine.segment_str(i));
+        }
+        if let Some(id) = &w.install {
+            put(INSTALL_KEY, id);
+        }
+        for seq in &w.rewrite {
+            put(&segment_key(*seq), inner.engine.stored_segment_str(*seq));
+        }
+        put(INDEX_KEY, &w.index);
     }
-    if let Some(id) = &w.install {
-        let _ = Reflect::set(&values, &JsValue::from_str(INSTALL_KEY), &JsValue::from_str(id));
-    }
-    for seq in &w.rewrite {
-        let text = JsValue::from_str(s.borrow().engine.stored_segment_str(*seq));
-        let _ = Reflect::set(&values, &JsValue::from_str(&segment_key(*seq)), &text);
-    }
-    let _ = Reflect::set(&values, &JsValue::from_str(INDEX_KEY), &JsValue::from_str(&w.index));
     let s = s.clone();
-    storage::set_object(&values, move |result| {
+    spawn_local(async move {
+        let result = storage::set_object(&values).await;
         if result.is_ok() {
-            storage::remove(&w.remove);
+            storage::remove_later(w.remove);
         }
         let result = result.map_err(|e| if e.is_empty() { "unknown error".into() } else { e });
         let notes = {
@@ -434,7 +433,7 @@ pub(crate) fn dispatch(s: &Shared, notes: Vec<Note>) {
         match &note {
             Note::Error(e) => {
                 if debug {
-                    web_sys::console::warn_1(&cat(&["[inhouse] ", e.code.as_str(), ": ", &e.message]).into());
+                    web_sys::console::warn_1(&format!("[inhouse] {}: {}", e.code.as_str(), e.message).into());
                 }
                 if let Some(f) = on_error {
                     let _ = f.call1(&JsValue::UNDEFINED, &to_js_error(e));
@@ -442,7 +441,7 @@ pub(crate) fn dispatch(s: &Shared, notes: Vec<Note>) {
             }
             Note::Dropped(d) => {
                 if let Some(f) = on_drop {
-                    let _ = f.call1(&JsValue::UNDEFINED, &dropped_to_js(d));
+                    let _ = f.call1(&JsValue::UNDEFINED, &to_js(d));
                 }
             }
             Note::Ticket { .. } => {}
@@ -461,7 +460,7 @@ pub(crate) fn answer_flushes(s: &Shared, now: u64) {
         }
         let Some(status) = inner.engine.flush_status(now) else { return };
         let w = std::mem::take(&mut inner.flush_waiters);
-        (w, flush_to_js(&status))
+        (w, to_js(&status))
     };
     for f in waiters.0 {
         let _ = f.call1(&JsValue::UNDEFINED, &waiters.1);

@@ -2,6 +2,7 @@
 //! (`fetch`, `setTimeout`, `chrome`, `navigator`, `crypto`) and never `window`, so it runs the
 //! same in an MV3 service worker, an extension page and a test page.
 
+pub mod answer;
 pub mod driver;
 pub mod js;
 pub mod options;

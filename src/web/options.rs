@@ -3,9 +3,8 @@
 //! types and the rules.
 
 use super::js::{describe, is_array, object_keys};
-use crate::core::config::{self, Options, Value};
+use crate::core::config::{Options, Taken, Value};
 use crate::core::error::{Error, ErrorCode};
-use crate::core::text::cat;
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -24,11 +23,7 @@ pub fn read(options: &JsValue) -> Result<Read, Error> {
 fn read_keys(obj: &JsValue, in_retry: bool, out: &mut Read) -> Result<(), Error> {
     let keys = object_keys(obj).map_err(|e| {
         let what = if in_retry { "the retry option" } else { "the options object" };
-        Error::at(
-            ErrorCode::InvalidOption,
-            if in_retry { "retry" } else { "options" },
-            cat(&["reading the keys of ", what, " threw: ", &describe(&e)]),
-        )
+        Error::at(ErrorCode::InvalidOption, if in_retry { "retry" } else { "options" }, format!("reading the keys of {what} threw: {}", describe(&e)))
     })?;
     for key in keys.iter() {
         // A throwing getter reads as undefined.
@@ -37,10 +32,10 @@ fn read_keys(obj: &JsValue, in_retry: bool, out: &mut Read) -> Result<(), Error>
             continue;
         }
         match out.0.set(in_retry, &key.as_string().unwrap_or_default(), value(&v))? {
-            config::RETRY => read_keys(&v, true, out)?,
-            config::ON_ERROR => out.1 = Some(v.unchecked_into()),
-            config::ON_DROP => out.2 = Some(v.unchecked_into()),
-            _ => {}
+            Taken::ReadRetry => read_keys(&v, true, out)?,
+            Taken::OnError => out.1 = Some(v.unchecked_into()),
+            Taken::OnDrop => out.2 = Some(v.unchecked_into()),
+            Taken::Stored => {}
         }
     }
     Ok(())

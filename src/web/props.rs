@@ -7,7 +7,6 @@
 use super::js::{describe, get, is_array, object_keys, prototype_of};
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::event::{Path, Props, PropsWriter};
-use crate::core::text::cat;
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -32,7 +31,7 @@ extern "C" {
 /// The error for a value whose own code threw while it was read (a getter, a Proxy trap).
 fn threw(at: Path, e: &JsValue) -> Error {
     let path = at.text();
-    let message = cat(&["reading ", &path, " threw: ", &describe(e)]);
+    let message = format!("reading {path} threw: {}", describe(e));
     Error::at(ErrorCode::InvalidProperties, path, message)
 }
 
@@ -176,7 +175,7 @@ fn kind(v: &JsValue) -> String {
     }
     if v.is_object() {
         let name = get(&get(v, "constructor"), "name").as_string().unwrap_or_default();
-        return if name.is_empty() { "an object".into() } else { cat(&["an instance of ", &name]) };
+        return if name.is_empty() { "an object".into() } else { format!("an instance of {name}") };
     }
-    v.js_typeof().as_string().map(|t| cat(&["a ", &t])).unwrap_or_else(|| "a value".into())
+    v.js_typeof().as_string().map(|t| format!("a {t}")).unwrap_or_else(|| "a value".into())
 }

@@ -2,9 +2,10 @@
 //! wait also has a `chrome.alarms` backstop, which survives it and wakes the worker (the
 //! package's loader routes the alarm to `Tracker.wake`).
 
-use super::js::{absorb, call, global_path, when_settled};
+use super::js::{absorb, call, global_path};
 use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 
 /// Name of the one alarm the SDK owns.
 pub const ALARM_NAME: &str = "inhouse-tracker:wake";
@@ -61,14 +62,12 @@ pub const ALARM_CHECK_MS: u64 = 20_000;
 pub fn ensure_alarm(when_ms: u64, now_ms: u64) {
     let Some(alarms) = global_path(&["chrome", "alarms"]) else { return };
     let Ok(p) = call(&alarms, "get", &[&ALARM_NAME.into()]).and_then(|p| p.dyn_into::<js_sys::Promise>()) else { return };
-    when_settled(
-        &p,
-        Box::new(move |found| {
-            if found.is_ok_and(|alarm| alarm.is_undefined() || alarm.is_null()) {
-                set_alarm(when_ms, now_ms);
-            }
-        }),
-    );
+    wasm_bindgen_futures::spawn_local(async move {
+        let found = JsFuture::from(p).await;
+        if found.is_ok_and(|alarm| alarm.is_undefined() || alarm.is_null()) {
+            set_alarm(when_ms, now_ms);
+        }
+    });
 }
 
 /// Clears the backstop alarm (the queue is empty).

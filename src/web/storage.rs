@@ -2,22 +2,20 @@
 //!
 //! Bound through `globalThis.chrome` at call time: where no extension API exists (a plain test
 //! page), a test may install its own `chrome.storage.local` before creating the tracker. Every
-//! operation answers through a callback, from a later microtask, never from inside the call.
+//! operation is an `async fn` whose failure is a readable reason, never a thrown exception.
 
-use super::js::{call, describe, get, global_path, when_settled, Settled};
-use crate::core::text::cat;
+use super::js::{call, describe, get, global_path};
 use js_sys::{Array, Object, Promise};
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
-/// Calls `chrome.storage.local.<method>(...args)`; `then` gets its value or a readable reason.
-fn run(method: &str, args: &[&JsValue], then: Box<dyn FnOnce(Result<JsValue, String>)>) {
-    let started = global_path(&["chrome", "storage", "local"])
-        .ok_or_else(|| JsValue::from_str("chrome.storage.local is not available (is the \"storage\" permission in the manifest?)"))
-        .and_then(|area| call(&area, method, args))
-        .and_then(|p| p.dyn_into::<Promise>().map_err(|_| JsValue::from_str(&cat(&["chrome.storage.local.", method, " did not return a Promise"]))));
-    // A failure to start answers like a failed operation: later, through `then`.
-    let promise = started.unwrap_or_else(|e| Promise::reject(&e));
-    when_settled(&promise, Box::new(move |r: Settled| then(r.map_err(|e| describe(&e)))));
+/// `chrome.storage.local.<method>(...args)`: its value, or a readable reason.
+async fn run(method: &str, args: &[&JsValue]) -> Result<JsValue, String> {
+    let area = global_path(&["chrome", "storage", "local"])
+        .ok_or("chrome.storage.local is not available (is the \"storage\" permission in the manifest?)")?;
+    let promise = call(&area, method, args).map_err(|e| describe(&e))?;
+    let promise = promise.dyn_into::<Promise>().map_err(|_| format!("chrome.storage.local.{method} did not return a Promise"))?;
+    JsFuture::from(promise).await.map_err(|e| describe(&e))
 }
 
 /// What `get` read: the stored values by key.
@@ -42,35 +40,41 @@ fn key_array(keys: &[String]) -> Array {
 }
 
 /// Reads `keys` in one `get` call.
-pub fn get_keys(keys: &[String], then: impl FnOnce(Result<Stored, String>) + 'static) {
-    run("get", &[&key_array(keys)], Box::new(move |r| then(r.map(Stored))));
+pub async fn get_keys(keys: &[String]) -> Result<Stored, String> {
+    run("get", &[&key_array(keys)]).await.map(Stored)
 }
 
 /// Writes every property of `values` in one `set` call, which Chrome applies atomically.
-pub fn set_object(values: &Object, then: impl FnOnce(Result<(), String>) + 'static) {
-    run("set", &[values], Box::new(move |r| then(r.map(drop))));
+pub async fn set_object(values: &Object) -> Result<(), String> {
+    run("set", &[values]).await.map(drop)
 }
 
-/// Removes keys (nothing for none). A failed removal only leaves garbage, which the next start
+/// Removes keys (nothing for none).
+pub async fn remove(keys: &[String]) -> Result<(), String> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    run("remove", &[&key_array(keys)]).await.map(drop)
+}
+
+/// Removes keys in the background. A failed removal only leaves garbage, which the next start
 /// cleans up: no caller needs the answer.
-pub fn remove(keys: &[String]) {
+pub fn remove_later(keys: Vec<String>) {
     if !keys.is_empty() {
-        run("remove", &[&key_array(keys)], Box::new(drop));
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = remove(&keys).await;
+        });
     }
 }
 
 /// Every key in the area with the given prefix: through `getKeys` (Chrome 130+), or else by
 /// reading everything (`get(null)`, Chrome 119–129); `None` if that fails.
-pub fn keys_with_prefix(prefix: &'static str, then: impl FnOnce(Option<Vec<String>>) + 'static) {
-    let has_get_keys = global_path(&["chrome", "storage", "local", "getKeys"]).is_some();
-    let pick = move |keys: Option<Array>| keys.map(|keys| keys.iter().filter_map(|k| k.as_string()).filter(|k| k.starts_with(prefix)).collect());
-    if has_get_keys {
-        run("getKeys", &[], Box::new(move |r| then(pick(r.ok().and_then(|v| v.dyn_into::<Array>().ok())))));
+pub async fn keys_with_prefix(prefix: &str) -> Option<Vec<String>> {
+    let keys: Array = if global_path(&["chrome", "storage", "local", "getKeys"]).is_some() {
+        run("getKeys", &[]).await.ok()?.dyn_into().ok()?
     } else {
-        run(
-            "get",
-            &[&JsValue::NULL],
-            Box::new(move |r| then(pick(r.ok().filter(JsValue::is_object).map(|all| Object::keys(all.unchecked_ref::<Object>()))))),
-        );
-    }
+        let all = run("get", &[&JsValue::NULL]).await.ok().filter(JsValue::is_object)?;
+        Object::keys(all.unchecked_ref::<Object>())
+    };
+    Some(keys.iter().filter_map(|k| k.as_string()).filter(|k| k.starts_with(prefix)).collect())
 }

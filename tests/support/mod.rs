@@ -112,18 +112,3 @@ pub async fn sleep(ms: u32) {
     let p = js_sys::Promise::new(&mut |resolve, _| drop(set_timeout.call2(&JsValue::NULL, &resolve, &JsValue::from(ms))));
     let _ = settle(p).await;
 }
-
-/// The result a callback-style SDK call hands to its continuation: `start` makes the call with
-/// the continuation it is given.
-pub async fn called_back<T: 'static>(start: impl FnOnce(Box<dyn FnOnce(T)>)) -> T {
-    let got = std::rc::Rc::new(std::cell::RefCell::new(None));
-    let done = inhouse_tracker::web::js::deferred();
-    let (slot, resolve) = (got.clone(), done.resolve.clone());
-    start(Box::new(move |v| {
-        *slot.borrow_mut() = Some(v);
-        let _ = resolve.call0(&JsValue::UNDEFINED);
-    }));
-    settle(done.promise).await.expect("the continuation resolves");
-    let v = got.borrow_mut().take();
-    v.expect("called back")
-}

@@ -142,10 +142,7 @@ impl Engine {
                     slot.not_before = now + delay;
                 }
                 if attempts >= self.config.retry.max_attempts && !was_done {
-                    let mut msg = String::from("gave up after ");
-                    push_u64(&mut msg, attempts.into());
-                    msg.push_str(" attempts; last error: ");
-                    msg.push_str(&error.message);
+                    let msg = format!("gave up after {attempts} attempts; last error: {}", error.message);
                     self.drop_slot(slot_ref, DropReason::RetriesExhausted, msg, now);
                 }
                 let server_wait = after_ms.unwrap_or(0).min(self.config.retry.max_retry_after_ms);
@@ -263,9 +260,10 @@ impl Engine {
     }
 
     pub(super) fn drop_undeliverable(&mut self, r: SlotRef, charged: u32, now: u64) {
-        let mut msg = String::from("its request failed ");
-        push_u64(&mut msg, charged.into());
-        msg.push_str(" times before reaching the server while other events were delivered (a proxy or firewall refusing its payload, or a value the browser will not send)");
+        let msg = format!(
+            "its request failed {charged} times before reaching the server while other events were delivered (a proxy or firewall \
+             refusing its payload, or a value the browser will not send)"
+        );
         self.drop_slot(r, DropReason::Undeliverable, msg, now);
     }
 

@@ -1,5 +1,5 @@
-//! The stored format: keys, the index's text and the segments' lines, read back without a
-//! JSON or number parser (see the module documentation of `engine`).
+//! The stored format: keys, the index's text and the segments' lines (see the module
+//! documentation of `engine`).
 
 use super::*;
 
@@ -13,14 +13,12 @@ pub const SEGMENT_PREFIX: &str = "inhouse:v1:seg:";
 
 /// The storage key of segment `seq`.
 pub fn segment_key(seq: u64) -> String {
-    let mut key = String::from(SEGMENT_PREFIX);
-    push_u64(&mut key, seq);
-    key
+    format!("{SEGMENT_PREFIX}{seq}")
 }
 
 /// The number of a segment key, `None` for any other key.
 pub(super) fn segment_seq(key: &str) -> Option<u64> {
-    key.strip_prefix(SEGMENT_PREFIX).and_then(parse_number)
+    key.strip_prefix(SEGMENT_PREFIX)?.parse().ok()
 }
 
 /// What a start finds under [`INDEX_KEY`] (see [`Engine::index_state`]).
@@ -89,36 +87,9 @@ impl IndexDoc {
     }
 }
 
-/// Text as lines of whitespace-separated numbers, read exactly as `str::lines`,
-/// `split_ascii_whitespace` and `parse::<u64>` would; `None` if any word is not a number.
+/// Text as lines of whitespace-separated numbers; `None` if any word is not a number.
 pub(super) fn number_lines(text: &str) -> Option<Vec<Vec<u64>>> {
-    let bytes = text.as_bytes();
-    let mut lines = Vec::new();
-    let mut line = Vec::new();
-    let mut word = 0;
-    for i in 0..=bytes.len() {
-        // The end of the text ends a last line that no newline ended.
-        let b = match bytes.get(i) {
-            Some(&b) => b,
-            None if matches!(bytes.last(), None | Some(b'\n')) => break,
-            None => b'\n',
-        };
-        if b.is_ascii_whitespace() {
-            if word < i {
-                line.push(parse_number(text.get(word..i)?)?);
-            }
-            word = i + 1;
-            if b == b'\n' {
-                lines.push(std::mem::take(&mut line));
-            }
-        }
-    }
-    Some(lines)
-}
-
-/// A number as `str::parse::<u64>` reads it: decimal digits, optionally after one `+`.
-pub(super) fn parse_number(word: &str) -> Option<u64> {
-    parse_u64(word.strip_prefix('+').unwrap_or(word))
+    text.lines().map(|line| line.split_ascii_whitespace().map(|n| n.parse().ok()).collect()).collect()
 }
 
 /// A segment read back from its text: one line per event, `id<TAB>name<TAB>properties`.
@@ -126,28 +97,14 @@ pub(super) fn parse_number(word: &str) -> Option<u64> {
 /// `_`, and the properties' JSON text escapes every control character. `None` unless every
 /// line holds exactly three fields. The text becomes the segment's own: no event is copied.
 pub(super) fn decode_segment(seq: u64, text: String, events: u64) -> Option<Segment> {
-    let bytes = text.as_bytes();
     // As many slots as the index says, if the text can hold them (a line is 3 bytes at least).
-    let mut slots = Vec::with_capacity((bytes.len() / 3 + 1).min(events as usize));
-    // `props_at` is where the last field started: the line's start, or after its last tab.
-    let (mut start, mut tabs, mut name_at, mut props_at) = (0, 0, 0, 0);
-    // One step past the end, which ends the last line.
-    for i in 0..bytes.len() + 1 {
-        match bytes.get(i) {
-            Some(b'\t') => {
-                tabs += 1;
-                (name_at, props_at) = (props_at, i + 1);
-            }
-            Some(b'\n') | None => {
-                if tabs != 2 {
-                    return None;
-                }
-                let at = |k: usize| u32::try_from(k).ok();
-                slots.push(Slot::new(at(start)?, at(name_at)?, at(props_at)?));
-                (start, tabs, props_at) = (i + 1, 0, i + 1);
-            }
-            Some(_) => {}
-        }
+    let mut slots = Vec::with_capacity((text.len() / 3 + 1).min(events as usize));
+    let mut start = 0;
+    for line in text.split('\n') {
+        let mut tabs = line.match_indices('\t').map(|(i, _)| u32::try_from(start + i + 1).ok());
+        let (Some(name_at), Some(props_at), None) = (tabs.next(), tabs.next(), tabs.next()) else { return None };
+        slots.push(Slot::new(u32::try_from(start).ok()?, name_at?, props_at?));
+        start += line.len() + 1;
     }
     let live = slots.len();
     Some(Segment { seq, text, slots, live, cursor: 0, fresh: 0 })
@@ -170,12 +127,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// How the index was read before the hand-written reader: what it must match.
-    fn std_lines(text: &str) -> Option<Vec<Vec<u64>>> {
-        text.lines().map(|line| line.split_ascii_whitespace().map(|n| n.parse::<u64>().ok()).collect()).collect()
-    }
-
-    /// How segments were read before the hand-written reader: (id, name, properties).
+    /// Segments read by splitting strings: (id, name, properties), what the slots must match.
     fn std_segment(text: &str) -> Option<Vec<(String, String, String)>> {
         text.split('\n')
             .map(|line| {
@@ -191,39 +143,6 @@ mod tests {
         assert_eq!(seg.text, text, "the text is kept as it is");
         assert_eq!((seg.live, seg.cursor, seg.fresh), (seg.slots.len(), 0, 0));
         Some((0..seg.slots.len()).map(|i| seg.fields(i)).map(|(a, b, c)| (a.into(), b.into(), c.into())).collect())
-    }
-
-    #[test]
-    fn number_lines_reads_like_std() {
-        let cases = [
-            "",
-            "\n",
-            "\n\n",
-            "1",
-            "1\n",
-            "1\n\n",
-            "1 2\r\n3",
-            "1 2\r",
-            "\r",
-            " 1  2 \t3 ",
-            "+1",
-            "+",
-            "++1",
-            "-1",
-            "1+",
-            "007",
-            "18446744073709551615",
-            "18446744073709551616",
-            "1\x0c2",
-            "1\x0b2",
-            "1 x",
-            "é",
-            "1\n\n2",
-            "1\r\n\r\n",
-        ];
-        for text in cases {
-            assert_eq!(number_lines(text), std_lines(text), "{text:?}");
-        }
     }
 
     #[test]
@@ -246,18 +165,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn number_lines_matches_std(text in "[0-9 +\\-x\t\r\n\x0b\x0c]{0,40}") {
-            prop_assert_eq!(number_lines(&text), std_lines(&text));
-        }
-
-        #[test]
         fn decode_segment_matches_std(text in "[ab\t\n\r]{0,30}") {
             prop_assert_eq!(events(&text), std_segment(&text));
         }
 
-        #[test]
-        fn parse_number_matches_std(word in "[0-9+\\-]{0,22}") {
-            prop_assert_eq!(parse_number(&word), word.parse::<u64>().ok());
-        }
     }
 }

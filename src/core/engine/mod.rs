@@ -34,8 +34,9 @@ use super::config::{Config, Credentials};
 use super::error::{Error, ErrorCode};
 use super::event::{field, is_uuid, line_stored_bytes, new_install_id, request_body, NewEvent, Rng};
 use super::policy::{backoff_ms, Verdict};
-use super::text::{parse_u64, push_u64};
 use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 mod delivery;
 mod format;
@@ -109,7 +110,7 @@ struct Queue {
     live_count: usize,
     live_bytes: usize,
     /// Ids of the queued events that came with a dedup key.
-    dedup_live: IdSet,
+    dedup_live: BTreeSet<String>,
     /// The events `track` accepted and no write carries yet, in the segments they will be
     /// written as (numbered then); the oldest may be done (evicted), the others are live.
     pending: Vec<Segment>,
@@ -201,7 +202,7 @@ impl Engine {
                 next_seq: 1,
                 live_count: 0,
                 live_bytes: 0,
-                dedup_live: IdSet::default(),
+                dedup_live: BTreeSet::new(),
                 pending: Vec::new(),
                 pending_count: 0,
                 pending_bytes: 0,
@@ -269,7 +270,7 @@ impl Engine {
             return Admission::Disabled;
         }
         let id = event.id();
-        if id.starts_with("d-") && !self.queue.dedup_live.insert(id) {
+        if id.starts_with("d-") && !self.queue.dedup_live.insert(id.to_string()) {
             return Admission::Duplicate;
         }
         let ticket = self.queue.next_ticket;

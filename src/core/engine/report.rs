@@ -67,6 +67,15 @@ pub struct Dropped {
     pub message: String,
 }
 
+/// What a `track` promise resolves with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct TrackAnswer<'a> {
+    /// The event's id (`$event_id`).
+    pub id: &'a str,
+    /// `"queued"`, `"deduplicated"`, `"disabled"` or `"evicted"`.
+    pub status: &'static str,
+}
+
 /// How a `track` call ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TicketResult {

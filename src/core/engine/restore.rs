@@ -97,8 +97,7 @@ impl Engine {
         }
         if !lost_keys.is_empty() {
             self.report.totals.dropped.corrupt += lost;
-            push_u64(&mut lost_keys, lost);
-            lost_keys.push_str(" events lost");
+            lost_keys.push_str(&format!("{lost} events lost"));
             self.fail(Error::new(ErrorCode::StorageError, lost_keys), now);
         }
         self.finish_restore(now);
@@ -126,15 +125,10 @@ impl Engine {
                 }
             }
         }
-        let mut msg = String::from("the stored queue index was unreadable; the queue was rebuilt from its segments (");
-        push_u64(&mut msg, events);
-        msg.push_str(" events kept, which may be sent again");
-        if unreadable > 0 {
-            msg.push_str("; ");
-            push_u64(&mut msg, unreadable);
-            msg.push_str(" unreadable segments lost, their events uncounted");
-        }
-        msg.push(')');
+        let lost = if unreadable > 0 { format!("; {unreadable} unreadable segments lost, their events uncounted") } else { String::new() };
+        let msg = format!(
+            "the stored queue index was unreadable; the queue was rebuilt from its segments ({events} events kept, which may be sent again{lost})"
+        );
         self.fail(Error::new(ErrorCode::StorageError, msg), now);
         self.write_soon();
         self.finish_restore(now);
@@ -151,7 +145,7 @@ impl Engine {
             } else {
                 seg.live += 1;
                 if seg.text.as_bytes().get(slot.start as usize..slot.start as usize + 2) == Some(b"d-") {
-                    self.queue.dedup_live.insert(seg.fields(i).0);
+                    self.queue.dedup_live.insert(seg.fields(i).0.to_string());
                 }
             }
         }

@@ -1,4 +1,4 @@
-//! A segment in memory: its stored text and a small slot per event; the set of queued dedup ids.
+//! A segment in memory: its stored text and a small slot per event.
 
 use super::*;
 
@@ -136,30 +136,5 @@ impl Segment {
             slot.props_at -= cut;
         }
         (self.cursor, self.fresh) = (0, 0);
-    }
-}
-
-/// A set of strings kept sorted: a binary search is all a set of ids needs, and it spares the
-/// wasm a hash table and its hasher.
-#[derive(Debug, Default)]
-pub(super) struct IdSet(Vec<String>);
-
-impl IdSet {
-    /// Where `id` is, or where it would go.
-    pub(super) fn find(&self, id: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|x| x.as_str().cmp(id))
-    }
-
-    /// Adds `id`; `false` if it was there already.
-    pub(super) fn insert(&mut self, id: &str) -> bool {
-        let Err(at) = self.find(id) else { return false };
-        self.0.insert(at, id.to_string());
-        true
-    }
-
-    pub(super) fn remove(&mut self, id: &str) {
-        if let Ok(at) = self.find(id) {
-            self.0.remove(at);
-        }
     }
 }

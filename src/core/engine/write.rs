@@ -127,22 +127,20 @@ impl Engine {
             d.undeliverable,
         ];
         let mut out = String::new();
-        for (k, &n) in head.iter().enumerate() {
-            if k > 0 {
-                out.push(if k == 6 { '\n' } else { ' ' });
-            }
-            push_u64(&mut out, n);
+        for (k, n) in head.iter().enumerate() {
+            let sep = match k {
+                0 => "",
+                6 => "\n",
+                _ => " ",
+            };
+            let _ = write!(out, "{sep}{n}");
         }
         for segments in [&self.queue.segments[..], new] {
             for s in segments {
-                out.push('\n');
-                push_u64(&mut out, s.seq);
-                out.push(' ');
-                push_u64(&mut out, s.slots.len() as u64);
+                let _ = write!(out, "\n{} {}", s.seq, s.slots.len());
                 for (i, slot) in s.slots.iter().enumerate() {
                     if slot.done {
-                        out.push(' ');
-                        push_u64(&mut out, i as u64);
+                        let _ = write!(out, " {i}");
                     }
                 }
             }
@@ -174,9 +172,11 @@ impl Engine {
         self.store.rewrite_all = true;
         self.install.persisted = false;
         self.write_soon();
-        let mut msg = String::from("the SDK's data in chrome.storage.local was removed by other code (clear() or remove()); the ");
-        push_u64(&mut msg, self.queue.live_count as u64);
-        msg.push_str(" queued events still in memory were written again");
+        let msg = format!(
+            "the SDK's data in chrome.storage.local was removed by other code (clear() or remove()); the {} queued events still in \
+             memory were written again",
+            self.queue.live_count
+        );
         self.fail(Error::new(ErrorCode::StorageError, msg), now);
     }
 
