@@ -1,6 +1,6 @@
 // @inhouse/chrome-tracker/client: for content scripts, popups and options pages.
-import type { Properties, TrackOptions, TrackResult, FlushResult, TrackerStats, InhouseErrorCode } from './index.js';
-export type { Properties, TrackOptions, TrackResult, FlushResult, TrackerStats, InhouseErrorCode };
+import type { Properties, TrackOptions, TrackResult, FlushResult, TrackerStats, InhouseErrorCode, Identity } from './index.js';
+export type { Properties, TrackOptions, TrackResult, FlushResult, TrackerStats, InhouseErrorCode, Identity };
 
 export declare class InhouseError extends Error {
   readonly name: 'InhouseError';
@@ -16,5 +16,13 @@ export declare class InhouseError extends Error {
  */
 export declare function track(eventName: string, properties?: Properties, options?: TrackOptions): Promise<TrackResult>;
 export declare function stats(): Promise<TrackerStats>;
+/** Identifies the user through the background: `$user_id` on every later event (persisted) and one `$identify` event with `traits`. */
+export declare function identify(userId: string, traits?: Properties): Promise<TrackResult>;
+/** Super properties: merged into every later event (the event's own keys win); persisted. */
+export declare function register(properties: Properties): Promise<void>;
+export declare function unregister(key: string): Promise<void>;
+/** Logout: forgets the user id and the super properties and starts a new session; the install id stays. */
+export declare function reset(): Promise<void>;
+export declare function identity(): Promise<Identity>;
 /** Asks the background to deliver now. Unlike the background's own `tracker.flush()`, it does not end a wait after network errors. */
 export declare function flush(): Promise<FlushResult>;

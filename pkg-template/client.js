@@ -228,6 +228,53 @@ export function track(eventName, properties, options) {
   return send(message);
 }
 
+/**
+ * Identifies the user (after a login): `$user_id` on every later event, kept across restarts,
+ * and one `$identify` event carrying `traits`. Resolves like track().
+ */
+export function identify(userId, traits) {
+  if (typeof userId !== 'string') {
+    return Promise.reject(new InhouseError('INVALID_USER_ID', `userId must be a string, got ${typeof userId}`, 'userId'));
+  }
+  let message;
+  try {
+    message = { op: 'identify', userId };
+    if (traits !== undefined && traits !== null) message.traits = toJson(traits, 'properties', 1, [], { bytes: 0 });
+  } catch (e) {
+    return Promise.reject(e instanceof InhouseError ? e : new InhouseError('INVALID_PROPERTIES', describe(e), 'properties'));
+  }
+  return send(message);
+}
+
+/** Adds properties to every later event (the event's own keys win); kept across restarts. */
+export function register(properties) {
+  let message;
+  try {
+    message = { op: 'register', properties: toJson(properties, 'properties', 1, [], { bytes: 0 }) };
+  } catch (e) {
+    return Promise.reject(e instanceof InhouseError ? e : new InhouseError('INVALID_PROPERTIES', describe(e), 'properties'));
+  }
+  return send(message);
+}
+
+/** Stops adding one registered property. */
+export function unregister(key) {
+  if (typeof key !== 'string') {
+    return Promise.reject(new InhouseError('INVALID_PROPERTIES', `key must be a string, got ${typeof key}`, 'key'));
+  }
+  return send({ op: 'unregister', key });
+}
+
+/** Logout: forgets the user id and the registered properties, starts a new session. */
+export function reset() {
+  return send({ op: 'reset' });
+}
+
+/** `{installId, sessionId, userId}` of the background tracker. */
+export function identity() {
+  return send({ op: 'identity' });
+}
+
 /** The background tracker's stats. */
 export function stats() {
   return send({ op: 'stats' });

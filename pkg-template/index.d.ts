@@ -14,6 +14,8 @@ export type InhouseErrorCode =
   | 'EVENT_TOO_LARGE'
   /** A track() option such as `dedupKey` is malformed. */
   | 'INVALID_TRACK_OPTION'
+  /** identify()'s user id is not a string of 1–256 characters without control characters. */
+  | 'INVALID_USER_ID'
   /** chrome.storage.local refused a read or write (quota, missing permission). */
   | 'STORAGE_ERROR'
   /** The tracker was shut down, or no tracker runs in the background. */
@@ -86,6 +88,10 @@ export interface TrackerOptions {
   requestTimeoutMs?: number;
   /** Requests in flight at once, 1–16. Default 6 (every connection Chrome opens to one HTTP/1.1 host). */
   concurrency?: number;
+  /** A session ends after this long without user activity (events from pages and content scripts; the background's own do not count), 1000–86400000 ms. Default 1800000 (30 min). */
+  sessionTimeoutMs?: number;
+  /** How much of a content script's page URL its events carry: `origin` (default, `$origin`), `path` (`$origin` and `$path`) or `full` (`$url`: browsing history, ask your users). */
+  pageUrl?: 'origin' | 'path' | 'full';
   retry?: RetryOptions;
   /** Log delivery decisions to the console (never the secret). Default false. */
   debug?: boolean;
@@ -134,6 +140,16 @@ export interface TrackerStats {
   lastError: { code: InhouseErrorCode; message: string; at: number } | null;
 }
 
+/** Who and when, as events carry them (`null` where there is none yet). */
+export interface Identity {
+  /** `$install_id`: one per install, kept across worker and browser restarts and updates. */
+  installId: string | null;
+  /** `$session_id` of the current session, `null` when it has ended. */
+  sessionId: string | null;
+  /** `$user_id` given to identify(), until reset(). */
+  userId: string | null;
+}
+
 export interface Tracker {
   /** Resolves when the stored queue is loaded; rejects with an InhouseError for bad options (or `WASM_LOAD_FAILED`). */
   readonly ready: Promise<void>;
@@ -147,6 +163,14 @@ export interface Tracker {
   /** Opt in or out (persisted). Disabling stops collection; `purge` drops every queued event. */
   setEnabled(enabled: boolean, options?: { purge?: boolean }): Promise<void>;
   isEnabled(): Promise<boolean>;
+  /** `$user_id` on every later event (persisted) and one `$identify` event with `traits`; resolves like track(). */
+  identify(userId: string, traits?: Properties): Promise<TrackResult>;
+  /** Super properties: merged into every later event (the event's own keys win); persisted. Resolves once stored. */
+  register(properties: Properties): Promise<void>;
+  unregister(key: string): Promise<void>;
+  /** Logout: forgets the user id and the super properties and starts a new session; the install id stays. */
+  reset(): Promise<void>;
+  identity(): Promise<Identity>;
   /** Stores what is pending, stops timers and the alarm; later calls reject with SHUT_DOWN. */
   shutdown(): Promise<void>;
 }

@@ -13,6 +13,7 @@ const ALARM_NAME = 'inhouse-tracker:wake';
 const INDEX_KEY = 'inhouse:v1:index';
 const INIT_WAIT_MS = 10_000;
 const RELAYED_FLUSH = Symbol();
+const RELAYED_TRACK = Symbol();
 
 const chromeApi = globalThis.chrome;
 const inServiceWorker =
@@ -119,6 +120,25 @@ class Tracker {
   flush() {
     return this.#call((t) => t.flush(true)); // ends a wait after network errors: the network may be back
   }
+  /** @internal track() from a page or content script: `sender` (Chrome's, not the message's) says where it came from. */
+  [RELAYED_TRACK](eventName, properties, options, sender) {
+    return this.#call((t) => t.trackFrom(eventName, properties, options, sender));
+  }
+  identify(userId, traits, sender) {
+    return this.#call((t) => t.identify(userId, traits, sender));
+  }
+  register(properties) {
+    return this.#call((t) => t.register(properties));
+  }
+  unregister(key) {
+    return this.#call((t) => t.unregister(key));
+  }
+  reset() {
+    return this.#call((t) => t.reset());
+  }
+  identity() {
+    return this.#afterReady((t) => t.identity());
+  }
   /** @internal flush() from another context: never ends a backoff, so callers cannot cause a request each. */
   [RELAYED_FLUSH]() {
     return this.#call((t) => t.flush(false));
@@ -184,10 +204,21 @@ function trackerForMessage() {
 }
 
 // Async: whatever it throws becomes a rejection, answered as an error reply.
-async function handleMessage(tracker, msg) {
+// What the page claims about itself is never read: the background takes it from `sender`.
+async function handleMessage(tracker, msg, sender) {
   switch (msg.op) {
     case 'track':
-      return tracker.track(msg.eventName, msg.properties, msg.options);
+      return tracker[RELAYED_TRACK](msg.eventName, msg.properties, msg.options, sender);
+    case 'identify':
+      return tracker.identify(msg.userId, msg.traits, sender);
+    case 'register':
+      return tracker.register(msg.properties);
+    case 'unregister':
+      return tracker.unregister(msg.key);
+    case 'reset':
+      return tracker.reset();
+    case 'identity':
+      return tracker.identity();
     case 'flush':
       return tracker[RELAYED_FLUSH]();
     case 'stats':
@@ -206,7 +237,7 @@ if (chromeApi?.runtime?.onMessage) {
     const pending = trackerForMessage();
     if (!pending) return false;
     pending
-      .then((tracker) => handleMessage(tracker, msg))
+      .then((tracker) => handleMessage(tracker, msg, sender))
       .then(
         (result) => sendResponse({ ok: true, result }),
         (e) => {

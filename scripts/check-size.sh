@@ -14,7 +14,7 @@
 # it (the README's "Size" section has the measurements).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=73728
+BUDGET=82944
 out=dist/pkg
 wasm=$(gzip -9 -n -c "$out/inhouse_tracker_bg.wasm" | wc -c)
 # The JS a customer ships: the loader bundled with the wasm-bindgen glue, minified.

@@ -9,16 +9,16 @@
 use crate::core::config;
 use crate::core::engine::Engine;
 use crate::core::error::{Error, ErrorCode};
-use crate::core::event::build_event;
-use crate::web::answer::to_js;
-use crate::web::driver::{self, admit_event, answer_consent, continue_shutdown, dispatch, schedule_pump, sync_context, Early, Phase, Shared, Waiter};
+use crate::core::event::{EventName, Props};
+use crate::core::origin::{relayed, Origin};
+use crate::core::profile::check_user_id;
+use crate::web::answer::{to_js, IdentityAnswer};
+use crate::web::calls::{self, EarlyCall, ProfileChange, TrackCall};
+use crate::web::driver::{self, admit_event, answer_settings, continue_shutdown, dispatch, schedule_pump, sync_context, Phase, Shared, Waiter};
 use crate::web::js::{deferred, get, now_ms, to_js_error, Deferred};
 use crate::web::{options, props, runtime};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
-
-/// What stands in for the install id while a `track` call made before it was read is checked.
-const PLACEHOLDER_INSTALL_ID: &str = "00000000-0000-4000-8000-000000000000";
 
 /// A durable event tracker for the Inhouse API. Create it once, in the background service
 /// worker. See the package's `index.d.ts` for the documented API.
@@ -79,55 +79,118 @@ impl Tracker {
     /// `"queued"`, `"deduplicated"`, `"disabled"` or `"evicted"`); rejects with an
     /// `InhouseError` only for input that can never be sent.
     pub fn track(&self, event_name: JsValue, properties: JsValue, options: JsValue) -> Promise {
-        match self.admit(event_name, properties, options) {
-            Ok(p) => p,
-            Err(e) => Promise::reject(&to_js_error(&e)),
-        }
+        self.track_with(event_name, properties, options, Origin::default())
     }
 
-    fn admit(&self, event_name: JsValue, properties: JsValue, options: JsValue) -> Result<Promise, Error> {
-        let name = event_name.as_string().ok_or_else(|| {
-            Error::at(
-                ErrorCode::InvalidEventName,
-                "eventName",
-                format!("event name must be a string, got {}", event_name.js_typeof().as_string().unwrap_or_default()),
-            )
-        })?;
-        let dedup_key = if options.is_undefined() || options.is_null() {
-            None
-        } else {
-            if !options.is_object() {
-                return Err(Error::at(ErrorCode::InvalidTrackOption, "options", "track options must be an object such as {dedupKey: \"...\"}"));
-            }
-            let k = get(&options, "dedupKey");
-            if k.is_undefined() {
-                None
-            } else {
-                Some(k.as_string().ok_or_else(|| Error::at(ErrorCode::InvalidTrackOption, "dedupKey", "dedupKey must be a string"))?)
-            }
-        };
-        let props = props::to_props(&properties)?;
+    /// `track` relayed from an extension page or a content script: `sender` is what Chrome's
+    /// `runtime.onMessage` says of the message's author, from which the event's surface, tab and
+    /// page are taken (never from the message). The loader calls it; not part of the public API.
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = trackFrom)]
+    pub fn track_from(&self, event_name: JsValue, properties: JsValue, options: JsValue, sender: JsValue) -> Promise {
+        let origin = self.origin_of(&sender);
+        self.track_with(event_name, properties, options, origin)
+    }
+
+    fn track_with(&self, event_name: JsValue, properties: JsValue, options: JsValue, origin: Origin) -> Promise {
+        let call = track_call(event_name, properties, options, origin);
+        into_promise(call.and_then(|call| self.admit(call)))
+    }
+
+    /// Identifies the user: `$user_id` on every later event (persisted), and one `$identify`
+    /// event carrying the traits. Resolves like `track` with the `$identify` event's result.
+    pub fn identify(&self, user_id: JsValue, traits: JsValue, sender: JsValue) -> Promise {
+        into_promise(self.identify_call(user_id, traits, sender))
+    }
+
+    fn identify_call(&self, user_id: JsValue, traits: JsValue, sender: JsValue) -> Result<Promise, Error> {
+        let user_id = user_id
+            .as_string()
+            .ok_or_else(|| Error::at(ErrorCode::InvalidUserId, "userId", format!("userId must be a string, got {}", type_name(&user_id))))?;
+        check_user_id(&user_id)?;
+        let props = props::to_props(&traits)?;
+        let origin = if sender.is_undefined() { Origin::default() } else { self.origin_of(&sender) };
+        let call = TrackCall { name: EventName::Sdk("$identify"), props, dedup_key: None, origin, at: now_ms() };
+        // The change first: the `$identify` event carries the user it identifies.
+        // Its own promise is not needed: the write that stores the `$identify` event stores the
+        // profile too, and the event's promise answers for both.
+        let _ = self.change_profile(ProfileChange::Identify(user_id))?;
+        self.admit(call)
+    }
+
+    /// Merges properties into every later event (the event's own keys win); persisted. Resolves
+    /// once stored.
+    pub fn register(&self, properties: JsValue) -> Promise {
+        into_promise(props::to_props(&properties).and_then(|props| self.change_profile(ProfileChange::Register(props))))
+    }
+
+    /// Stops merging one super property. Resolves once stored.
+    pub fn unregister(&self, key: JsValue) -> Promise {
+        let key =
+            key.as_string().ok_or_else(|| Error::at(ErrorCode::InvalidProperties, "key", format!("key must be a string, got {}", type_name(&key))));
+        into_promise(key.and_then(|key| self.change_profile(ProfileChange::Unregister(key))))
+    }
+
+    /// Logout: forgets the user id and the super properties and starts a new session; the
+    /// install id stays. Resolves once stored.
+    pub fn reset(&self) -> Promise {
+        into_promise(self.change_profile(ProfileChange::Reset))
+    }
+
+    /// `{installId, sessionId, userId}` now (`null` where there is none yet).
+    pub fn identity(&self) -> JsValue {
+        let inner = self.shared.borrow();
+        let now = now_ms();
+        to_js(&IdentityAnswer {
+            install_id: inner.engine.install_id(),
+            session_id: inner.sessions.live(now).map(|s| s.id.as_str()),
+            user_id: inner.engine.profile().user_id(),
+        })
+    }
+
+    fn origin_of(&self, sender: &JsValue) -> Origin {
+        let inner = self.shared.borrow();
+        let config = inner.engine.config();
+        let extension_id = runtime::extension_id().unwrap_or_else(|| config.app_id.clone());
+        relayed(&runtime::sender(sender), &extension_id, &inner.pages, config.page_url)
+    }
+
+    /// Admits a checked call: built now, or, before the stored queue is read, checked now and
+    /// built once it is.
+    fn admit(&self, call: TrackCall) -> Result<Promise, Error> {
         let mut inner = self.shared.borrow_mut();
         if inner.phase == Phase::ShutDown {
             return Err(Error::new(ErrorCode::ShutDown, "the tracker was shut down; create a new one"));
         }
-        let now = now_ms();
-        let max = inner.engine.config().limits.max_event_bytes;
-        let state = &mut *inner;
-        if state.phase == Phase::Starting {
-            // Checked now (a bad event rejects at once), built once the stored install id is
-            // read: an id of the same length stands in for it here.
-            let mut ctx = state.ctx.clone();
-            ctx.install_id = Some(PLACEHOLDER_INSTALL_ID.into());
-            build_event(&name, props.clone(), dedup_key.as_deref(), &ctx, now, max, &mut state.rng)?;
+        if inner.phase == Phase::Starting {
+            calls::check_early(&mut inner, &call)?;
             let Deferred { promise, resolve, reject } = deferred();
-            state.early.push((Early { name, props, dedup_key, at: now }, Waiter { resolve, reject }));
+            inner.early.push(EarlyCall::Track(call, Waiter { resolve, reject }));
             return Ok(promise);
         }
-        let event = build_event(&name, props, dedup_key.as_deref(), &state.ctx, now, max, &mut state.rng)?;
+        let now = now_ms();
+        let event = calls::build(&mut inner, call)?;
         let Deferred { promise, resolve, reject } = deferred();
-        let waiter = Waiter { resolve, reject };
-        admit_event(&mut inner, event, waiter, now);
+        admit_event(&mut inner, event, Waiter { resolve, reject }, now);
+        drop(inner);
+        schedule_pump(&self.shared);
+        Ok(promise)
+    }
+
+    /// Applies a profile change now (or, before the stored profile is read, once it is); the
+    /// promise resolves once it is stored.
+    fn change_profile(&self, change: ProfileChange) -> Result<Promise, Error> {
+        let mut inner = self.shared.borrow_mut();
+        if inner.phase == Phase::ShutDown {
+            return Err(Error::new(ErrorCode::ShutDown, "the tracker was shut down; create a new one"));
+        }
+        let Deferred { promise, resolve, reject } = deferred();
+        if inner.phase == Phase::Starting {
+            inner.early.push(EarlyCall::Profile(change, Waiter { resolve, reject }));
+            return Ok(promise);
+        }
+        calls::change_profile(&mut inner, change)?;
+        inner.settings_waiters.push(resolve);
         drop(inner);
         schedule_pump(&self.shared);
         Ok(promise)
@@ -185,8 +248,8 @@ impl Tracker {
         }
         schedule_pump(&self.shared);
         let d = deferred();
-        self.shared.borrow_mut().consent_waiters.push(d.resolve);
-        answer_consent(&self.shared);
+        self.shared.borrow_mut().settings_waiters.push(d.resolve);
+        answer_settings(&self.shared);
         d.promise
     }
 
@@ -241,4 +304,37 @@ impl Tracker {
     pub fn clone_handle(&self) -> Tracker {
         Tracker { shared: self.shared.clone() }
     }
+}
+
+/// The promise of a call: its own, or a rejection with the error that refused it.
+fn into_promise(result: Result<Promise, Error>) -> Promise {
+    result.unwrap_or_else(|e| Promise::reject(&to_js_error(&e)))
+}
+
+/// JavaScript's `typeof`, for messages.
+fn type_name(v: &JsValue) -> String {
+    v.js_typeof().as_string().unwrap_or_default()
+}
+
+/// A `track` call's arguments, checked: the name a string, the options `{dedupKey}`, the
+/// properties plain JSON.
+fn track_call(event_name: JsValue, properties: JsValue, options: JsValue, origin: Origin) -> Result<TrackCall, Error> {
+    let name = event_name
+        .as_string()
+        .ok_or_else(|| Error::at(ErrorCode::InvalidEventName, "eventName", format!("event name must be a string, got {}", type_name(&event_name))))?;
+    let dedup_key = if options.is_undefined() || options.is_null() {
+        None
+    } else {
+        if !options.is_object() {
+            return Err(Error::at(ErrorCode::InvalidTrackOption, "options", "track options must be an object such as {dedupKey: \"...\"}"));
+        }
+        let k = get(&options, "dedupKey");
+        if k.is_undefined() {
+            None
+        } else {
+            Some(k.as_string().ok_or_else(|| Error::at(ErrorCode::InvalidTrackOption, "dedupKey", "dedupKey must be a string"))?)
+        }
+    };
+    let props: Props = props::to_props(&properties)?;
+    Ok(TrackCall { name: EventName::User(name), props, dedup_key, origin, at: now_ms() })
 }

@@ -452,6 +452,8 @@ fn the_option_names() {
             "maxEventBytes",
             "requestTimeoutMs",
             "concurrency",
+            "sessionTimeoutMs",
+            "pageUrl",
             "retry",
             "debug",
             "wasmUrl",
@@ -476,6 +478,7 @@ fn the_option_names() {
         config::MAX_EVENT_BYTES,
         config::REQUEST_TIMEOUT_MS,
         config::CONCURRENCY,
+        config::SESSION_TIMEOUT_MS,
         config::RETRY_BASE_DELAY_MS,
         config::RETRY_MAX_DELAY_MS,
         config::RETRY_MAX_ATTEMPTS,
@@ -493,8 +496,8 @@ fn unknown_option_messages() {
     assert_eq!(
         e.message,
         "unknown option \"tokenID\" (did you mean \"tokenId\"?); known options: tokenId, tokenSecret, appId, baseUrl, \
-         allowAnyAppId, maxQueueEvents, maxQueueBytes, maxEventBytes, requestTimeoutMs, concurrency, retry, debug, wasmUrl, \
-         onError, onDrop"
+         allowAnyAppId, maxQueueEvents, maxQueueBytes, maxEventBytes, requestTimeoutMs, concurrency, sessionTimeoutMs, pageUrl, \
+         retry, debug, wasmUrl, onError, onDrop"
     );
     let e = read(&json!({"retry": {"max_attempts": 3}})).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("retry.max_attempts"));

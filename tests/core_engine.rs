@@ -14,6 +14,7 @@ use inhouse_tracker::core::engine::{
 use inhouse_tracker::core::error::{Error, ErrorCode};
 use inhouse_tracker::core::event::{build_event, request_body, EventContext, Props};
 use inhouse_tracker::core::json::Json;
+use inhouse_tracker::core::origin::Origin;
 use inhouse_tracker::core::policy::Verdict;
 use serde_json::json;
 use std::collections::HashMap;
@@ -639,7 +640,17 @@ fn bounds_are_enforced_when_a_write_completes() {
 }
 
 fn dedup_event(h: &mut H, name: &str, key: &str) -> NewEvent {
-    build_event(name, Props::from_json(&Json::Object(vec![])).unwrap(), Some(key), &EventContext::default(), h.now, 4096, &mut h.rng).unwrap()
+    build_event(
+        name,
+        Props::from_json(&Json::Object(vec![])).unwrap(),
+        Some(key),
+        &EventContext::default(),
+        &Origin::default(),
+        h.now,
+        4096,
+        &mut h.rng,
+    )
+    .unwrap()
 }
 
 #[test]

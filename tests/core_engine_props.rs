@@ -8,6 +8,7 @@ use inhouse_tracker::core::engine::{Admission, DropReason, Engine, Note, Send as
 use inhouse_tracker::core::error::{Error, ErrorCode};
 use inhouse_tracker::core::event::{build_event, EventContext, Props, Rng};
 use inhouse_tracker::core::json::Json;
+use inhouse_tracker::core::origin::Origin;
 use inhouse_tracker::core::policy::Verdict;
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -343,9 +344,17 @@ impl World {
             Op::Track(n) => {
                 for _ in 0..n {
                     let props = Json::Object(vec![("k".into(), Json::Number(self.next_order.to_string()))]);
-                    let ev =
-                        build_event("prop_event", Props::from_json(&props).unwrap(), None, &EventContext::default(), self.now, 4096, &mut self.rng)
-                            .unwrap();
+                    let ev = build_event(
+                        "prop_event",
+                        Props::from_json(&props).unwrap(),
+                        None,
+                        &EventContext::default(),
+                        &Origin::default(),
+                        self.now,
+                        4096,
+                        &mut self.rng,
+                    )
+                    .unwrap();
                     let id = ev.id().to_string();
                     if self.setup.bad_every > 0 && self.next_order % self.setup.bad_every == 1 {
                         self.bad.insert(id.clone());

@@ -7,6 +7,7 @@ use inhouse_tracker::core::event::{
     NewEvent, Path, Props, PropsWriter, Rng, MAX_DEDUP_KEY_LEN, MAX_EVENT_NAME_LEN, MAX_PROPERTY_DEPTH, MAX_STRING_BYTES, SDK,
 };
 use inhouse_tracker::core::json::Json;
+use inhouse_tracker::core::origin::Origin;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -209,13 +210,13 @@ fn dedup_key_rules() {
 }
 
 fn build(name: &str, props: Value, dedup: Option<&str>, ctx: &EventContext, max: usize) -> Result<NewEvent, Error> {
-    build_event(name, Props::from_json(&obj(props))?, dedup, ctx, NOW, max, &mut Rng::new(42))
+    build_event(name, Props::from_json(&obj(props))?, dedup, ctx, &Origin::default(), NOW, max, &mut Rng::new(42))
 }
 
 #[test]
 fn build_event_adds_context() {
     let install = "0d4c5e7a-3b2f-4c1d-9e8f-7a6b5c4d3e2f";
-    let ctx = EventContext { extension_version: Some("1.2.3".into()), install_id: Some(install.into()) };
+    let ctx = EventContext { extension_version: Some("1.2.3".into()), install_id: Some(install.into()), ..EventContext::default() };
     let ev = build("Button_Click", json!({"screen": "home", "n": 3, "nested": {"x": [1, 2]}}), None, &ctx, 32 * 1024).unwrap();
     assert_eq!(ev.name(), "button_click");
     let p: Value = serde_json::from_str(ev.props_json()).unwrap();
@@ -229,7 +230,8 @@ fn build_event_adds_context() {
     assert_eq!(SDK, format!("inhouse-chrome/{}", env!("CARGO_PKG_VERSION")));
     assert_eq!(p["$extension_version"], "1.2.3");
     assert_eq!(p["$install_id"], install);
-    assert_eq!(p.as_object().unwrap().len(), 8);
+    assert_eq!(p["$source"], "background");
+    assert_eq!(p.as_object().unwrap().len(), 9);
     assert_uuid_v7(ev.id(), NOW);
     assert_eq!(ev.stored_bytes(), ev.id().len() + ev.name().len() + ev.props_json().len() + 24);
 
@@ -237,7 +239,7 @@ fn build_event_adds_context() {
     let ev = build("x", json!({}), None, &EventContext::default(), 32 * 1024).unwrap();
     let p: Value = serde_json::from_str(ev.props_json()).unwrap();
     assert!(p.get("$extension_version").is_none());
-    assert_eq!(p.as_object().unwrap().len(), 3);
+    assert_eq!(p.as_object().unwrap().len(), 4);
 
     // Same seed and clock: same id and the same bytes (what a retry must send).
     let a = build("x", json!({"k": 1}), None, &ctx, 32 * 1024).unwrap();
@@ -269,7 +271,7 @@ fn request_body_is_exact() {
 
 #[test]
 fn event_too_large() {
-    let ctx = EventContext { extension_version: Some("9.9".into()), install_id: None };
+    let ctx = EventContext { extension_version: Some("9.9".into()), ..EventContext::default() };
     let props = json!({"blob": "b".repeat(1000)});
     let ev = build("big", props.clone(), None, &ctx, 1 << 20).unwrap();
     let size = request_body(ev.name(), ev.props_json()).len();

@@ -22,6 +22,7 @@ function start(conn, overrides = {}) {
     tokenSecret: conn.tokenSecret,
     ...(conn.baseUrl ? { baseUrl: conn.baseUrl } : {}),
     ...(conn.debug ? { debug: true } : {}),
+    ...conn.options,
     ...overrides,
     // Hooks receive InhouseErrors and drop reports: codes and messages, never the secret.
     onError(e) {

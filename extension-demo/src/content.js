@@ -22,6 +22,22 @@
     client.then(({ track }) => track(el.dataset.inhouseEvent, properties)).catch(report);
   }, true);
 
+  // A second diagnostic: a page may ask (window.postMessage({type: 'inhouse-demo:forge'})) this
+  // content script to claim another surface, to show the background does not believe it: `$`
+  // properties are refused, and a hand-made message's claims are ignored for Chrome's `sender`.
+  window.addEventListener('message', async (ev) => {
+    if (ev.source !== window || ev.data?.type !== 'inhouse-demo:forge') return;
+    const out = {};
+    try {
+      out.props = await (await client).track('forged_props', { $source: 'background', $install_id: 'forged' });
+    } catch (e) {
+      out.propsError = { code: e.code, message: e.message, field: e.field };
+    }
+    const forged = { __inhouse_tracker__: 1, op: 'track', eventName: 'forged_message', properties: { a: 1 }, sender: { url: chrome.runtime.getURL('popup.html') }, source: 'background', tab: { id: 1 } };
+    try { out.message = await chrome.runtime.sendMessage(forged); } catch (e) { out.messageError = String(e.message ?? e); }
+    window.postMessage({ type: 'inhouse-demo:forge-result', out: JSON.parse(JSON.stringify(out)) }, location.origin);
+  });
+
   window.addEventListener('message', async (ev) => {
     if (ev.source !== window || ev.data?.type !== 'inhouse-demo:probe') return;
     const seen = {};

@@ -1,6 +1,6 @@
 // The popup tracks through the package's client entry: no wasm, no credentials here; events
 // are relayed to the background's tracker and the promise settles once they are stored.
-import { track, stats, flush } from './vendor/inhouse/client.js';
+import { track, stats, flush, identify, reset, identity } from './vendor/inhouse/client.js';
 
 const $ = (id) => document.getElementById(id);
 let clicks = 0;
@@ -55,6 +55,19 @@ $('flush').addEventListener('click', (ev) =>
   }),
 );
 
+$('login').addEventListener('click', (ev) =>
+  run(ev.currentTarget, async () => {
+    const r = await identify('demo_user', { plan: 'free', signed_up_in: 'popup' });
+    return `identified as demo_user ($identify ${r.status})`;
+  }),
+);
+$('logout').addEventListener('click', (ev) =>
+  run(ev.currentTarget, async () => {
+    await reset();
+    return 'logged out: user forgotten, new session';
+  }),
+);
+
 const STATE_CLASS = { idle: 'ok', ready: 'ok', sending: 'busy', backoff: 'warn', offline: 'warn', paused: 'warn', disabled: 'warn' };
 
 async function refresh() {
@@ -72,6 +85,10 @@ async function refresh() {
       : '0';
     $('s-next').textContent = s.nextAttemptAt ? `in ${Math.max(0, Math.round((s.nextAttemptAt - Date.now()) / 1000))} s` : '–';
     $('s-error').textContent = s.lastError ? `${s.lastError.code}: ${s.lastError.message}` : 'none';
+    const who = await identity();
+    $('s-install').textContent = who.installId ?? '–';
+    $('s-session').textContent = who.sessionId ?? 'none (starts with the next event)';
+    $('s-user').textContent = who.userId ?? 'not identified';
   } catch (e) {
     $('state').textContent = 'unavailable';
     $('s-error').textContent = `${e.code ?? 'error'}: ${e.message}`;

@@ -69,5 +69,7 @@ export async function loadConnection() {
     tokenSecret: pick('tokenSecret'),
     source: saved ? 'options' : defaults ? 'demo-config.json' : 'none',
     debug: Boolean(defaults && defaults.debug), // the SDK's own delivery log (never the secret)
+    // More tracker options from demo-config.json (the tests set a short sessionTimeoutMs).
+    options: (defaults && defaults.options) || {},
   };
 }

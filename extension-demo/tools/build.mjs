@@ -42,8 +42,9 @@ export function installPackage(tarball = findTarball()) {
 }
 
 /** Writes the generated demo-config.json of a built extension. */
-export function writeConfig(outDir, { baseUrl, tokenId = DEMO_TOKEN.tokenId, tokenSecret = DEMO_TOKEN.tokenSecret, debug = false }) {
-  const config = { baseUrl, tokenId, tokenSecret, ...(debug ? { debug: true } : {}) };
+export function writeConfig(outDir, { baseUrl, tokenId = DEMO_TOKEN.tokenId, tokenSecret = DEMO_TOKEN.tokenSecret, debug = false, options = null }) {
+  // `options`: more tracker options (the tests set a short sessionTimeoutMs).
+  const config = { baseUrl, tokenId, tokenSecret, ...(debug ? { debug: true } : {}), ...(options ? { options } : {}) };
   fs.writeFileSync(path.join(outDir, 'demo-config.json'), JSON.stringify(config, null, 2) + '\n');
 }
 

@@ -42,8 +42,20 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub const MAX_EVENT_NAME_CHARS: usize = 128;
 /// The SDK's own events are named `$` + a snake_case name (`$identify`, `$pageview`).
 pub const RESERVED_PREFIX: char = '$';
+/// The SDK's own events: the only names accepted with the reserved prefix (the SDK's
+/// `core::event::SDK_EVENTS`; `tests/sdk_names.rs` checks they agree).
+pub const SDK_EVENTS: [&str; 8] = [
+    "$identify",
+    "$extension_installed",
+    "$extension_updated",
+    "$browser_updated",
+    "$browser_startup",
+    "$daily_active",
+    "$pageview",
+    "$exception",
+];
 /// The rule as a regular expression, for error `ctx`.
-pub const EVENT_NAME_PATTERN: &str = "^\\$?[a-z][a-z0-9_]{0,127}$";
+pub const EVENT_NAME_PATTERN: &str = "^[a-z][a-z0-9_]{0,127}$, or one of the SDK's own $ events";
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 256;
 /// A hung request, or a stalled response body, is abandoned after this long.
 pub const HANG_LIMIT: Duration = Duration::from_secs(60);
@@ -923,20 +935,30 @@ pub fn event_name_problem(name: &str) -> Option<String> {
             "event_name {shown} must start with a lowercase ASCII letter{after}, not {first:?}{hint}"
         ));
     }
-    let (at, bad) = rest
+    if let Some((at, bad)) = rest
         .chars()
         .enumerate()
-        .find(|(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))?;
-    let hint = if bad.is_ascii_uppercase() {
-        lowered
-    } else {
-        ""
-    };
-    Some(format!(
-        "event_name {shown} must be snake_case: only lowercase ASCII letters, digits and '_'{after}; \
+        .find(|(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        let hint = if bad.is_ascii_uppercase() {
+            lowered
+        } else {
+            ""
+        };
+        return Some(format!(
+            "event_name {shown} must be snake_case: only lowercase ASCII letters, digits and '_'{after}; \
 found {bad:?} at position {}{hint}",
-        at + offset
-    ))
+            at + offset
+        ));
+    }
+    if offset == 1 && !SDK_EVENTS.contains(&name) {
+        return Some(format!(
+            "event_name {shown} uses the '$' prefix, which is reserved for the SDK's own events ({}); \
+an application's event name starts with a letter",
+            SDK_EVENTS.join(", ")
+        ));
+    }
+    None
 }
 
 /// The name for an error message: quoted, escaped, and cut short if long.
@@ -1166,11 +1188,17 @@ mod tests {
             "$identify",
             "$pageview",
             "$extension_installed",
+            "$exception",
             long.as_str(),
-            reserved_long.as_str(),
         ] {
             assert_eq!(event_name_problem(ok), None, "{ok}");
         }
+        assert!(event_name_problem(&reserved_long)
+            .unwrap()
+            .contains("reserved for the SDK's own events"));
+        assert!(event_name_problem("$custom_event")
+            .unwrap()
+            .contains("reserved for the SDK's own events ($identify, "));
         let too_long = format!("{long}a");
         let reserved_too_long = format!("${too_long}");
         for (bad, says) in [

@@ -8,6 +8,7 @@
 
 use super::error::{Error, ErrorCode, Result};
 use super::json::quoted;
+use super::origin::PageUrl;
 
 /// The recommended, versioned API base.
 pub const DEFAULT_BASE_URL: &str = "https://api.tryinhouse.co/v1/api";
@@ -16,7 +17,7 @@ pub const TRACK_PATH: &str = "/chrome/events/track";
 
 /// Every top-level option `init` accepts (camelCase, as JavaScript writes them), in the order the
 /// "known options" list of an unknown-option error shows them.
-pub const OPTION_NAMES: [&str; 15] = [
+pub const OPTION_NAMES: [&str; 17] = [
     "tokenId",
     "tokenSecret",
     "appId",
@@ -27,6 +28,8 @@ pub const OPTION_NAMES: [&str; 15] = [
     "maxEventBytes",
     "requestTimeoutMs",
     "concurrency",
+    "sessionTimeoutMs",
+    "pageUrl",
     "retry",
     "debug",
     "wasmUrl",
@@ -65,6 +68,8 @@ pub const MAX_EVENT_BYTES: Range = Range { min: 256, max: 1024 * 1024, default: 
 pub const REQUEST_TIMEOUT_MS: Range = Range { min: 100, max: 25_000, default: 10_000 };
 /// Six: every connection Chrome opens to one HTTP/1.1 host (HTTP/2 multiplexes them anyway).
 pub const CONCURRENCY: Range = Range { min: 1, max: 16, default: 6 };
+/// Thirty minutes without user activity end a session (what GA4 and most analytics use).
+pub const SESSION_TIMEOUT_MS: Range = Range { min: 1_000, max: 86_400_000, default: 30 * 60_000 };
 pub const RETRY_BASE_DELAY_MS: Range = Range { min: 100, max: 600_000, default: 1_000 };
 pub const RETRY_MAX_DELAY_MS: Range = Range { min: 1_000, max: 86_400_000, default: 300_000 };
 pub const RETRY_MAX_ATTEMPTS: Range = Range { min: 1, max: 1_000, default: 25 };
@@ -115,6 +120,9 @@ pub struct Options {
     pub max_event_bytes: Option<u32>,
     pub request_timeout_ms: Option<u32>,
     pub concurrency: Option<u32>,
+    pub session_timeout_ms: Option<u32>,
+    /// `"origin"`, `"path"` or `"full"`: see [`PageUrl`].
+    pub page_url: Option<String>,
     pub debug: Option<bool>,
     /// The JavaScript loader's: checked here, used there.
     pub wasm_url: Option<String>,
@@ -143,6 +151,8 @@ impl std::fmt::Debug for Options {
             .field("max_event_bytes", &self.max_event_bytes)
             .field("request_timeout_ms", &self.request_timeout_ms)
             .field("concurrency", &self.concurrency)
+            .field("session_timeout_ms", &self.session_timeout_ms)
+            .field("page_url", &self.page_url)
             .field("debug", &self.debug)
             .field("wasm_url", &self.wasm_url)
             .field("retry", &self.retry)
@@ -192,6 +202,8 @@ impl Options {
             "maxEventBytes" => self.max_event_bytes = Some(whole(field, value)?),
             "requestTimeoutMs" => self.request_timeout_ms = Some(whole(field, value)?),
             "concurrency" => self.concurrency = Some(whole(field, value)?),
+            "sessionTimeoutMs" => self.session_timeout_ms = Some(whole(field, value)?),
+            "pageUrl" => self.page_url = Some(text(field, value)?),
             "debug" => self.debug = Some(flag(field, value)?),
             "wasmUrl" => self.wasm_url = Some(text(field, value)?),
             // An array's keys are read too (as ever: `retry: []` sets nothing).
@@ -326,6 +338,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub request_timeout_ms: u32,
     pub concurrency: usize,
+    pub session_timeout_ms: u64,
+    pub page_url: PageUrl,
     pub debug: bool,
 }
 
@@ -350,6 +364,13 @@ pub fn validate(options: Options, runtime_id: Option<&str>) -> Result<(Config, V
     };
     let request_timeout_ms = REQUEST_TIMEOUT_MS.check("requestTimeoutMs", options.request_timeout_ms)?;
     let concurrency = CONCURRENCY.check("concurrency", options.concurrency)? as usize;
+    let session_timeout_ms = SESSION_TIMEOUT_MS.check("sessionTimeoutMs", options.session_timeout_ms)?.into();
+    let page_url = match options.page_url.as_deref() {
+        None | Some("origin") => PageUrl::Origin,
+        Some("path") => PageUrl::Path,
+        Some("full") => PageUrl::Full,
+        Some(other) => return Err(invalid("pageUrl", format!("pageUrl must be \"origin\", \"path\" or \"full\", got {}", quoted(other)))),
+    };
     let r = &options.retry;
     let retry = RetryPolicy {
         base_delay_ms: RETRY_BASE_DELAY_MS.check("retry.baseDelayMs", r.base_delay_ms)?.into(),
@@ -364,7 +385,8 @@ pub fn validate(options: Options, runtime_id: Option<&str>) -> Result<(Config, V
         return Err(invalid("retry.maxDelayMs", "retry.maxDelayMs must be at least retry.baseDelayMs".into()));
     }
     let debug = options.debug == Some(true);
-    Ok((Config { credentials, app_id, base_url, limits, retry, request_timeout_ms, concurrency, debug }, warnings))
+    let config = Config { credentials, app_id, base_url, limits, retry, request_timeout_ms, concurrency, session_timeout_ms, page_url, debug };
+    Ok((config, warnings))
 }
 
 /// Token id and secret: present, non-empty, at most 256 visible ASCII characters (they travel as

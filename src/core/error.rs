@@ -18,6 +18,8 @@ pub enum ErrorCode {
     EventTooLarge,
     /// A per-call option of `track` (such as `dedupKey`) is malformed.
     InvalidTrackOption,
+    /// The user id given to `identify` is empty, too long or holds control characters.
+    InvalidUserId,
     /// `chrome.storage.local` refused a write or a read (quota, corruption, missing API).
     StorageError,
     /// The tracker was shut down; create a new one.
@@ -55,6 +57,7 @@ impl ErrorCode {
             ErrorCode::InvalidProperties => "INVALID_PROPERTIES",
             ErrorCode::EventTooLarge => "EVENT_TOO_LARGE",
             ErrorCode::InvalidTrackOption => "INVALID_TRACK_OPTION",
+            ErrorCode::InvalidUserId => "INVALID_USER_ID",
             ErrorCode::StorageError => "STORAGE_ERROR",
             ErrorCode::ShutDown => "SHUT_DOWN",
             ErrorCode::AuthFailed => "AUTH_FAILED",

@@ -2,6 +2,8 @@
 
 use super::error::{Error, ErrorCode, Result};
 use super::json::{quoted, write_str, Json};
+use super::origin::Origin;
+use super::profile::Profile;
 use std::fmt::Write as _;
 use uuid::{Builder, Uuid};
 
@@ -13,8 +15,6 @@ pub const MAX_PROPERTY_DEPTH: usize = 10;
 pub const MAX_STRING_BYTES: usize = 8 * 1024;
 /// Longest per-event dedup key.
 pub const MAX_DEDUP_KEY_LEN: usize = 256;
-// The messages spell these limits out as text (no number formatting in the wasm).
-const _: () = assert!(MAX_EVENT_NAME_LEN == 128 && MAX_PROPERTY_DEPTH == 10 && MAX_STRING_BYTES == 8192 && MAX_DEDUP_KEY_LEN == 256);
 /// The SDK's name and version, sent with every event as `$sdk`.
 pub const SDK: &str = concat!("inhouse-chrome/", env!("CARGO_PKG_VERSION"));
 
@@ -71,12 +71,31 @@ fn suggest_snake_case(name: &str) -> String {
 /// The user's `properties`: the text of a JSON object that passed the checks of
 /// [`PropsWriter`]. The edge writes it straight from JavaScript values; no tree is built.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Props(String);
+pub struct Props {
+    text: String,
+    /// Per top-level member: where its key starts and where its value starts.
+    members: Vec<(u32, u32)>,
+}
 
 impl Props {
     /// The JSON text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The top-level members: (the key as JSON text, the value as JSON text).
+    pub fn members(&self) -> impl Iterator<Item = (&str, &str)> {
+        let end = self.text.len().saturating_sub(1); // the closing '}'
+        self.members.iter().enumerate().map(move |(i, &(key_at, value_at))| {
+            // A member ends where the next one's comma is, or at the closing brace.
+            let value_end = self.members.get(i + 1).map_or(end, |&(next, _)| next as usize - 1);
+            (field(&self.text, key_at as usize, value_at as usize - 1), field(&self.text, value_at as usize, value_end))
+        })
+    }
+
+    /// Whether a top-level member has this key (as JSON text).
+    fn has_key(&self, key_json: &str) -> bool {
+        self.members().any(|(k, _)| k == key_json)
     }
 
     /// Checked properties from a parsed JSON value, which must be an object (host code and
@@ -137,6 +156,8 @@ pub struct PropsWriter {
     out: String,
     /// Objects and arrays open, the top-level object included.
     depth: usize,
+    /// See [`Props::members`].
+    members: Vec<(u32, u32)>,
 }
 
 impl Default for PropsWriter {
@@ -148,7 +169,7 @@ impl Default for PropsWriter {
 impl PropsWriter {
     /// An empty writer; the first call is `open(b'{', Path::Root)`.
     pub fn new() -> PropsWriter {
-        PropsWriter { out: String::with_capacity(128), depth: 0 }
+        PropsWriter { out: String::with_capacity(128), depth: 0, members: Vec::new() }
     }
 
     /// Opens an object (`b'{'`) or an array (`b'['`) at `at`.
@@ -181,8 +202,13 @@ impl PropsWriter {
             return Err(too_long(at, "key"));
         }
         self.comma();
+        let key_at = self.out.len();
         write_str(&mut self.out, key);
         self.out.push(':');
+        if self.depth == 1 {
+            // Properties are far below 4 GiB (the largest event is 1 MiB).
+            self.members.push((key_at as u32, self.out.len() as u32));
+        }
         Ok(())
     }
 
@@ -210,7 +236,7 @@ impl PropsWriter {
 
     /// The properties written.
     pub fn finish(self) -> Props {
-        Props(self.out)
+        Props { text: self.out, members: self.members }
     }
 
     fn comma(&mut self) {
@@ -313,15 +339,25 @@ pub fn dedup_event_id(name: &str, key: &str) -> String {
     format!("d-{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x84222325_cbf29ce4))
 }
 
-/// The context the SDK adds to every event's properties, all under reserved `$` keys:
-/// `$time` (when `track` was called, RFC 3339 UTC), `$event_id`, `$sdk`,
-/// `$extension_version` (from the manifest) when known, and `$install_id` (one random id per
-/// install, kept in `chrome.storage.local`) once it has been read.
+/// The context the SDK adds to every event's properties, all under reserved `$` keys (the
+/// README's table lists them): what is the same for every event of this tracker, the install,
+/// the user and the super properties, the browser, and the current session.
 #[derive(Clone, Debug, Default)]
 pub struct EventContext {
     pub extension_version: Option<String>,
     pub install_id: Option<String>,
+    pub session_id: Option<String>,
+    pub profile: Profile,
+    pub browser: Option<String>,
+    pub browser_version: Option<String>,
+    pub os: Option<String>,
+    pub locale: Option<String>,
 }
+
+/// The SDK's own events: the only names with the reserved `$` prefix (a user's event name must
+/// start with a letter). The local server accepts exactly these.
+pub const SDK_EVENTS: [&str; 8] =
+    ["$identify", "$extension_installed", "$extension_updated", "$browser_updated", "$browser_startup", "$daily_active", "$pageview", "$exception"];
 
 /// An accepted event, ready to persist: its stored line `id<TAB>name<TAB>properties`, the
 /// properties serialized once, context included, so every retry sends byte-identical bodies
@@ -381,18 +417,46 @@ pub(crate) fn line_stored_bytes(len: usize) -> usize {
     len + 22
 }
 
+/// An event's name: the user's (checked by [`normalize_event_name`]) or one of the SDK's own
+/// ([`SDK_EVENTS`], the only names with the reserved `$` prefix).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventName {
+    User(String),
+    Sdk(&'static str),
+}
+
 /// Builds the event `track` accepts: validates the name and the dedup key, adds the context to
 /// the checked properties, checks the size.
+#[allow(clippy::too_many_arguments)]
 pub fn build_event(
     name: &str,
     props: Props,
     dedup_key: Option<&str>,
     ctx: &EventContext,
+    origin: &Origin,
     now_ms: u64,
     max_event_bytes: usize,
     rng: &mut Rng,
 ) -> Result<NewEvent> {
-    let name = normalize_event_name(name)?;
+    build_named_event(&EventName::User(name.into()), props, dedup_key, ctx, origin, now_ms, max_event_bytes, rng)
+}
+
+/// [`build_event`] for a user's or an SDK event's name.
+#[allow(clippy::too_many_arguments)]
+pub fn build_named_event(
+    name: &EventName,
+    props: Props,
+    dedup_key: Option<&str>,
+    ctx: &EventContext,
+    origin: &Origin,
+    now_ms: u64,
+    max_event_bytes: usize,
+    rng: &mut Rng,
+) -> Result<NewEvent> {
+    let name = match name {
+        EventName::User(name) => normalize_event_name(name)?,
+        EventName::Sdk(name) => name.to_string(),
+    };
     let id = match dedup_key {
         Some(key) => {
             check_dedup_key(key)?;
@@ -400,32 +464,60 @@ pub fn build_event(
         }
         None => new_event_id(now_ms, rng),
     };
-    let version = ctx.extension_version.as_deref();
-    let install = ctx.install_id.as_deref();
-    // The line in one allocation: the fields, and the context members below (`,"$time":"…"` is
-    // 35 bytes, `,"$event_id":"…"` 15 and the id, `,"$sdk":"…"` 10 and the SDK,
-    // `,"$extension_version":"…"` 24 and the version, more only if it needs escaping).
-    let props = props.0;
-    let context = 35 + 15 + id.len() + 10 + SDK.len() + version.map_or(0, |v| 24 + v.len()) + install.map_or(0, |v| 17 + v.len());
-    let mut line = String::with_capacity(2 * id.len() + name.len() + 2 + props.len() + context);
+    let props_len = props.text.len();
+    let mut line = String::with_capacity(2 * id.len() + name.len() + props_len + 512);
     line.push_str(&id);
     line.push('\t');
     let name_at = line.len();
     line.push_str(&name);
     line.push('\t');
     let props_at = line.len();
-    // The user's members, then the context, written straight into the text (the same bytes as
-    // appending them as members). No clash: the writer refused every `$` key at the top.
-    line.push_str(props.get(..props.len().saturating_sub(1)).unwrap_or_default()); // all but the closing '}'
-    let time = rfc3339_ms(now_ms);
-    let context = [("$time", time.as_str()), ("$event_id", &id), ("$sdk", SDK)];
-    let optional = [("$extension_version", version), ("$install_id", install)];
-    for (key, value) in context.into_iter().chain(optional.into_iter().filter_map(|(k, v)| Some((k, v?)))) {
+    // The user's members, the super properties the event does not set itself, then the
+    // context, written straight into the text (the same bytes as appending them as members).
+    // No clash: the writer refused every `$` key at the top.
+    line.push_str(props.text.get(..props_len.saturating_sub(1)).unwrap_or_default()); // all but the closing '}'
+    let member = |line: &mut String, key: &str| {
         if !line.ends_with('{') {
             line.push(',');
         }
-        write_str(&mut line, key);
+        line.push_str(key);
         line.push(':');
+    };
+    for (key, value) in ctx.profile.supers().filter(|(key, _)| !props.has_key(key)) {
+        member(&mut line, key);
+        line.push_str(value);
+    }
+    let time = rfc3339_ms(now_ms);
+    let texts = [
+        ("\"$time\"", Some(time.as_str())),
+        ("\"$event_id\"", Some(&id)),
+        ("\"$sdk\"", Some(SDK)),
+        ("\"$extension_version\"", ctx.extension_version.as_deref()),
+        ("\"$install_id\"", ctx.install_id.as_deref()),
+        ("\"$session_id\"", ctx.session_id.as_deref()),
+        ("\"$user_id\"", ctx.profile.user_id()),
+        ("\"$browser\"", ctx.browser.as_deref()),
+        ("\"$browser_version\"", ctx.browser_version.as_deref()),
+        ("\"$os\"", ctx.os.as_deref()),
+        ("\"$locale\"", ctx.locale.as_deref()),
+        ("\"$source\"", Some(origin.source.as_str())),
+    ];
+    for (key, value) in texts.into_iter().filter_map(|(k, v)| Some((k, v?))) {
+        member(&mut line, key);
+        write_str(&mut line, value);
+    }
+    for (key, value) in [("\"$tab_id\"", origin.tab_id), ("\"$frame_id\"", origin.frame_id)].into_iter().filter_map(|(k, v)| Some((k, v?))) {
+        member(&mut line, key);
+        let _ = write!(line, "{value}");
+    }
+    if let Some(incognito) = origin.incognito {
+        member(&mut line, "\"$incognito\"");
+        line.push_str(if incognito { "true" } else { "false" });
+    }
+    for (key, value) in &origin.location {
+        let mut key_json = String::with_capacity(key.len() + 2);
+        write_str(&mut key_json, key);
+        member(&mut line, &key_json);
         write_str(&mut line, value);
     }
     line.push('}');

@@ -6,4 +6,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod json;
+pub mod origin;
 pub mod policy;
+pub mod profile;
+pub mod session;

@@ -13,3 +13,12 @@ pub fn to_js<T: Serialize>(value: &T) -> JsValue {
     // The answers are structs of strings, numbers and options: serializing them cannot fail.
     value.serialize(&serializer).unwrap_or(JsValue::NULL)
 }
+
+/// What `identity()` answers.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityAnswer<'a> {
+    pub install_id: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+}

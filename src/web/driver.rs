@@ -6,14 +6,18 @@
 //! borrow is held across an `.await` (clippy's `await_holding_refcell_ref` is denied).
 
 use super::answer::to_js;
+use super::calls::{self, EarlyCall};
 use super::js::{now_ms, to_js_error};
 use super::{runtime, schedule, storage, transport};
 use crate::core::engine::{
     segment_key, Admission, Engine, IndexState, Note, Send, TicketResult, TrackAnswer, WritePlan, INDEX_KEY, INSTALL_KEY, SEGMENT_PREFIX,
 };
 use crate::core::error::{Error, ErrorCode};
-use crate::core::event::{build_event, EventContext, Props};
+use crate::core::event::EventContext;
+use crate::core::origin::ExtensionPages;
 use crate::core::policy::Verdict;
+use crate::core::profile::PROFILE_KEY;
+use crate::core::session::{Sessions, SESSION_KEY};
 use js_sys::{Function, Object, Reflect};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -36,29 +40,27 @@ pub(crate) struct Waiter {
     pub(crate) reject: Function,
 }
 
-/// A `track` call waiting for the stored install id: what it was called with, and when.
-pub(crate) struct Early {
-    pub(crate) name: String,
-    pub(crate) props: Props,
-    pub(crate) dedup_key: Option<String>,
-    pub(crate) at: u64,
-}
-
 pub(crate) struct Inner {
     pub(crate) phase: Phase,
     pub(crate) engine: Engine,
     pub(crate) ctx: EventContext,
-    /// `track` calls made before the stored queue (and the install id) was read: checked, and
-    /// built once the install id is known (see `restored`).
-    pub(crate) early: Vec<(Early, Waiter)>,
+    pub(crate) sessions: Sessions,
+    /// A `chrome.storage.session` write is out (see `store_session`).
+    pub(crate) session_writing: bool,
+    /// The manifest's pages, to tell a relayed event's surface.
+    pub(crate) pages: ExtensionPages,
+    /// Calls made before the stored queue, the install id and the profile were read: `track`
+    /// calls checked, and built once they are known (see `restored`).
+    pub(crate) early: Vec<EarlyCall>,
     /// By engine ticket, in ticket order: found by a binary search and taken (leaving `None`);
     /// `dispatch` removes the settled ones in one pass. A burst of 10,000 calls settles in
     /// linear time, and the wasm needs no hash table.
     pub(crate) waiters: Vec<(u64, Option<Waiter>)>,
     pub(crate) flush_waiters: Vec<Function>,
     pub(crate) ready_waiters: Vec<Function>,
-    /// `setEnabled` calls waiting until the choice is stored.
-    pub(crate) consent_waiters: Vec<Function>,
+    /// `setEnabled`, `register`, `unregister` and `reset` calls waiting until the change is
+    /// stored.
+    pub(crate) settings_waiters: Vec<Function>,
     /// `shutdown` calls waiting for the last writes; while any wait, every write is forced.
     pub(crate) shutdown_waiters: Vec<Function>,
     pub(crate) rng: crate::core::event::Rng,
@@ -81,15 +83,26 @@ pub(crate) type Shared = Rc<RefCell<Inner>>;
 /// A tracker's shared state for `engine`, with its timer and microtask callbacks, reading the
 /// stored queue.
 pub(crate) fn start(engine: Engine, on_error: Option<Function>, on_drop: Option<Function>) -> Shared {
+    let (browser, browser_version) = runtime::browser();
+    let ctx = EventContext {
+        extension_version: runtime::extension_version(),
+        browser,
+        browser_version,
+        locale: runtime::locale(),
+        ..EventContext::default()
+    };
     let inner = Inner {
         phase: Phase::Starting,
+        sessions: Sessions::new(engine.config().session_timeout_ms),
         engine,
-        ctx: EventContext { extension_version: runtime::extension_version(), install_id: None },
+        ctx,
+        session_writing: false,
+        pages: runtime::extension_pages(),
         early: Vec::new(),
         waiters: Vec::new(),
         flush_waiters: Vec::new(),
         ready_waiters: Vec::new(),
-        consent_waiters: Vec::new(),
+        settings_waiters: Vec::new(),
         shutdown_waiters: Vec::new(),
         rng: crate::core::event::Rng::new(runtime::random_seed()),
         on_error,
@@ -151,7 +164,15 @@ enum Loaded {
 /// Reads the stored queue, then admits the calls that arrived meanwhile and resumes delivery.
 pub(crate) async fn restore(s: Shared) {
     let now = now_ms();
+    // Both start now, alongside the queue's reads.
+    let (session, os) = (storage::session_text(SESSION_KEY), runtime::platform_os());
     let loaded = read_stored(&s, now).await;
+    let (session, os) = (session.await, os.await);
+    {
+        let mut inner = s.borrow_mut();
+        inner.sessions.adopt(session.as_deref());
+        inner.ctx.os = os;
+    }
     let stored_index = restored(&s, now, loaded);
     // The segments a crash left between a write's `set` and its `remove`: done, and never named
     // again. Judged against the index read at start, so segments written since are safe. This
@@ -166,8 +187,12 @@ pub(crate) async fn restore(s: Shared) {
 /// The install id, the index and the segments it names. An index that cannot be read
 /// (damaged, or not text) is rebuilt from every stored segment.
 async fn read_stored(s: &Shared, now: u64) -> Result<Loaded, String> {
-    let found = storage::get_keys(&[INDEX_KEY.to_string(), INSTALL_KEY.to_string()]).await?;
-    s.borrow_mut().engine.adopt_install_id(found.text(INSTALL_KEY).as_deref());
+    let found = storage::get_keys(&[INDEX_KEY.to_string(), INSTALL_KEY.to_string(), PROFILE_KEY.to_string()]).await?;
+    {
+        let mut inner = s.borrow_mut();
+        inner.engine.adopt_install_id(found.text(INSTALL_KEY).as_deref());
+        inner.engine.adopt_profile(found.text(PROFILE_KEY).as_deref(), now);
+    }
     let index = found.text(INDEX_KEY);
     match Engine::index_state(index.as_deref(), found.present(INDEX_KEY)) {
         IndexState::Absent => Ok(Loaded::Stored { index: None, segments: None }),
@@ -217,14 +242,8 @@ fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Opti
         }
         inner.phase = Phase::Running;
         sync_context(&mut inner);
-        for (early, waiter) in std::mem::take(&mut inner.early) {
-            let max = inner.engine.config().limits.max_event_bytes;
-            let state = &mut *inner;
-            match build_event(&early.name, early.props, early.dedup_key.as_deref(), &state.ctx, early.at, max, &mut state.rng) {
-                Ok(event) => admit_event(&mut inner, event, waiter, now),
-                Err(e) => drop(waiter.reject.call1(&JsValue::UNDEFINED, &to_js_error(&e))),
-            }
-        }
+        let early = std::mem::take(&mut inner.early);
+        calls::run_early(&mut inner, early, now);
         std::mem::take(&mut inner.ready_waiters)
     };
     dispatch(s, notes);
@@ -246,9 +265,23 @@ fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Opti
 }
 
 /// The context stamped on new events follows the engine's install id (read at start, new after
-/// an opt-out with purge).
+/// an opt-out with purge) and profile.
 pub(crate) fn sync_context(inner: &mut Inner) {
     inner.ctx.install_id = inner.engine.install_id().map(String::from);
+    if inner.ctx.profile != *inner.engine.profile() {
+        inner.ctx.profile = inner.engine.profile().clone();
+    }
+}
+
+/// Stores the session in `chrome.storage.session` while it changes: one write out at a time,
+/// the latest state each time.
+async fn store_session(s: Shared) {
+    loop {
+        let Some(text) = s.borrow_mut().sessions.take_changed() else { break };
+        // A failure leaves the session to this worker's memory: the next worker starts a new one.
+        let _ = storage::set_session_text(SESSION_KEY, &text).await;
+    }
+    s.borrow_mut().session_writing = false;
 }
 
 /// Runs `pump` in a microtask: a burst of synchronous `track` calls shares one write.
@@ -292,7 +325,16 @@ pub(crate) fn pump(s: &Shared) {
     }
     dispatch(s, notes);
     answer_flushes(s, now);
-    answer_consent(s);
+    answer_settings(s);
+    let session_changed = {
+        let mut inner = s.borrow_mut();
+        let start = !inner.session_writing && inner.sessions.changed();
+        inner.session_writing |= start;
+        start
+    };
+    if session_changed {
+        spawn_local(store_session(s.clone()));
+    }
     reschedule(s, now);
 }
 
@@ -343,6 +385,9 @@ pub(crate) fn start_write(s: &Shared, w: WritePlan) {
         if let Some(id) = &w.install {
             put(INSTALL_KEY, id);
         }
+        if let Some(profile) = &w.profile {
+            put(PROFILE_KEY, profile);
+        }
         for seq in &w.rewrite {
             put(&segment_key(*seq), inner.engine.stored_segment_str(*seq));
         }
@@ -390,17 +435,19 @@ pub(crate) fn continue_shutdown(s: &Shared) {
     for f in waiters {
         let _ = f.call0(&JsValue::UNDEFINED);
     }
-    answer_consent(s);
+    answer_settings(s);
 }
 
-/// Settles the `setEnabled` calls once the choice is stored (or the tracker is shut down).
-pub(crate) fn answer_consent(s: &Shared) {
+/// Settles the `setEnabled`, `register`, `unregister` and `reset` calls once the opt-in choice
+/// and the profile are stored (or the tracker is shut down).
+pub(crate) fn answer_settings(s: &Shared) {
     let waiters = {
         let mut inner = s.borrow_mut();
-        if !(inner.engine.consent_persisted() || inner.phase == Phase::ShutDown) {
+        let stored = inner.phase == Phase::Running && inner.engine.settings_persisted();
+        if !(stored || inner.phase == Phase::ShutDown) {
             return;
         }
-        std::mem::take(&mut inner.consent_waiters)
+        std::mem::take(&mut inner.settings_waiters)
     };
     for f in waiters {
         let _ = f.call0(&JsValue::UNDEFINED);

@@ -3,6 +3,7 @@
 //! same in an MV3 service worker, an extension page and a test page.
 
 pub mod answer;
+pub mod calls;
 pub mod driver;
 pub mod js;
 pub mod options;

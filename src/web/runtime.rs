@@ -1,17 +1,84 @@
-//! What the browser tells us about where we run: the extension id, its version, the network.
+//! What the browser tells us about where we run: the extension id, its version and pages, the
+//! browser, the platform and the locale, the network.
 
 use super::js::{call, get, global_path};
+use crate::core::origin::{ExtensionPages, Sender};
+use js_sys::Promise;
+use std::future::Future;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 /// `chrome.runtime.id`, when running inside an extension.
 pub fn extension_id() -> Option<String> {
     global_path(&["chrome", "runtime", "id"]).and_then(|v| v.as_string())
 }
 
+fn manifest() -> Option<JsValue> {
+    let runtime = global_path(&["chrome", "runtime"])?;
+    call(&runtime, "getManifest", &[]).ok()
+}
+
 /// The extension's version from its manifest, when running inside an extension.
 pub fn extension_version() -> Option<String> {
-    let runtime = global_path(&["chrome", "runtime"])?;
-    let manifest = call(&runtime, "getManifest", &[]).ok()?;
-    get(&manifest, "version").as_string()
+    get(&manifest()?, "version").as_string()
+}
+
+/// The pages the manifest names: the action's popup, the options page, the side panel.
+pub fn extension_pages() -> ExtensionPages {
+    let Some(m) = manifest() else { return ExtensionPages::default() };
+    let at = |path: &[&str]| path.iter().try_fold(m.clone(), |v, key| Some(get(&v, key)).filter(|v| !v.is_undefined()))?.as_string();
+    let options = at(&["options_ui", "page"]).or_else(|| at(&["options_page"]));
+    ExtensionPages::new(at(&["action", "default_popup"]), options, at(&["side_panel", "default_path"]))
+}
+
+/// The browser's brand and major version (`Chrome`, `"156"`; `Microsoft Edge`, `Brave`, ...)
+/// from `navigator.userAgentData`, or from the user agent string where that is missing.
+pub fn browser() -> (Option<String>, Option<String>) {
+    let brands = global_path(&["navigator", "userAgentData", "brands"]).and_then(|b| b.dyn_into::<js_sys::Array>().ok());
+    if let Some(brands) = brands {
+        let named: Vec<(String, String)> = brands
+            .iter()
+            .filter_map(|b| Some((get(&b, "brand").as_string()?, get(&b, "version").as_string().unwrap_or_default())))
+            // Not the made-up brand Chrome adds so that sites do not parse the list ("Not A(Brand").
+            .filter(|(brand, _)| !(brand.starts_with("Not") && brand.ends_with("Brand")))
+            .collect();
+        // A vendor's own brand before the engine's ("Chromium").
+        let pick = named.iter().find(|(b, _)| b != "Chromium").or(named.first());
+        if let Some((brand, version)) = pick {
+            return (Some(brand.clone()), Some(version.clone()).filter(|v| !v.is_empty()));
+        }
+    }
+    let agent = global_path(&["navigator", "userAgent"]).and_then(|v| v.as_string()).unwrap_or_default();
+    let version = agent.split(' ').find_map(|word| word.strip_prefix("Chrome/")).map(|v| v.split('.').next().unwrap_or_default().to_string());
+    (version.is_some().then(|| "Chrome".to_string()), version)
+}
+
+/// The browser's UI language (`chrome.i18n.getUILanguage()`, else `navigator.language`).
+pub fn locale() -> Option<String> {
+    let from_i18n = global_path(&["chrome", "i18n"]).and_then(|i18n| call(&i18n, "getUILanguage", &[]).ok()).and_then(|v| v.as_string());
+    from_i18n.or_else(|| global_path(&["navigator", "language"]).and_then(|v| v.as_string()))
+}
+
+/// The operating system (`chrome.runtime.getPlatformInfo().os`: `mac`, `win`, `linux`, `cros`,
+/// ...). The call starts now; the future gives its answer.
+pub fn platform_os() -> impl Future<Output = Option<String>> {
+    let started = global_path(&["chrome", "runtime"])
+        .and_then(|runtime| call(&runtime, "getPlatformInfo", &[]).ok())
+        .and_then(|p| p.dyn_into::<Promise>().ok());
+    async move { get(&JsFuture::from(started?).await.ok()?, "os").as_string() }
+}
+
+/// What `runtime.onMessage`'s `sender` says of a message's author.
+pub fn sender(sender: &JsValue) -> Sender {
+    let tab = get(sender, "tab");
+    let whole = |v: JsValue| v.as_f64().filter(|n| n.fract() == 0.0).map(|n| n as i64);
+    Sender {
+        url: get(sender, "url").as_string(),
+        origin: get(sender, "origin").as_string(),
+        tab_id: whole(get(&tab, "id")),
+        frame_id: whole(get(sender, "frameId")),
+        incognito: get(&tab, "incognito").as_bool(),
+    }
 }
 
 /// `navigator.onLine`; `true` where the browser does not say. Chrome fires no `online` event in

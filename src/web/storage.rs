@@ -1,4 +1,6 @@
-//! `chrome.storage.local`, the queue's durable home. Values are the text the core writes.
+//! `chrome.storage.local`, the queue's durable home, and `chrome.storage.session`, the
+//! session's (it survives the worker and is gone when the browser closes). Values are the text
+//! the core writes.
 //!
 //! Bound through `globalThis.chrome` at call time: where no extension API exists (a plain test
 //! page), a test may install its own `chrome.storage.local` before creating the tracker. Every
@@ -6,16 +8,37 @@
 
 use super::js::{call, describe, get, global_path};
 use js_sys::{Array, Object, Promise};
+use std::future::Future;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 /// `chrome.storage.local.<method>(...args)`: its value, or a readable reason.
 async fn run(method: &str, args: &[&JsValue]) -> Result<JsValue, String> {
-    let area = global_path(&["chrome", "storage", "local"])
-        .ok_or("chrome.storage.local is not available (is the \"storage\" permission in the manifest?)")?;
-    let promise = call(&area, method, args).map_err(|e| describe(&e))?;
-    let promise = promise.dyn_into::<Promise>().map_err(|_| format!("chrome.storage.local.{method} did not return a Promise"))?;
-    JsFuture::from(promise).await.map_err(|e| describe(&e))
+    start("local", method, args)?.await.map_err(|e| describe(&e))
+}
+
+/// Starts `chrome.storage.<area>.<method>(...args)` now.
+fn start(area: &str, method: &str, args: &[&JsValue]) -> Result<JsFuture, String> {
+    let storage = global_path(&["chrome", "storage", area])
+        .ok_or_else(|| format!("chrome.storage.{area} is not available (is the \"storage\" permission in the manifest?)"))?;
+    let promise = call(&storage, method, args).map_err(|e| describe(&e))?;
+    let promise = promise.dyn_into::<Promise>().map_err(|_| format!("chrome.storage.{area}.{method} did not return a Promise"))?;
+    Ok(JsFuture::from(promise))
+}
+
+/// The text under `key` in `chrome.storage.session` (`None`: nothing, or no such area). The
+/// read starts now; the future gives its answer.
+pub fn session_text(key: &str) -> impl Future<Output = Option<String>> {
+    let started = start("session", "get", &[&JsValue::from_str(key)]);
+    let key = key.to_string();
+    async move { get(&started.ok()?.await.ok()?, &key).as_string() }
+}
+
+/// Stores `text` under `key` in `chrome.storage.session`.
+pub async fn set_session_text(key: &str, text: &str) -> Result<(), String> {
+    let values = Object::new();
+    let _ = js_sys::Reflect::set(&values, &JsValue::from_str(key), &JsValue::from_str(text));
+    start("session", "set", &[&values])?.await.map(drop).map_err(|e| describe(&e))
 }
 
 /// What `get` read: the stored values by key.

@@ -8,6 +8,7 @@ use inhouse_tracker::core::error::{Error, ErrorCode};
 pub use inhouse_tracker::core::event::NewEvent;
 use inhouse_tracker::core::event::{build_event, EventContext, Props, Rng};
 use inhouse_tracker::core::json::Json;
+use inhouse_tracker::core::origin::Origin;
 use inhouse_tracker::core::policy::Verdict;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -98,7 +99,17 @@ impl H {
         self.seq += 1;
         // Fixed-width properties, so every event has the same stored size.
         let props = Json::Object(vec![("n".into(), Json::String(format!("{:08}", self.seq)))]);
-        build_event("test_event", Props::from_json(&props).unwrap(), None, &EventContext::default(), self.now, 32 * 1024, &mut self.rng).unwrap()
+        build_event(
+            "test_event",
+            Props::from_json(&props).unwrap(),
+            None,
+            &EventContext::default(),
+            &Origin::default(),
+            self.now,
+            32 * 1024,
+            &mut self.rng,
+        )
+        .unwrap()
     }
     pub fn track(&mut self) -> (u64, NewEvent) {
         let ev = self.event();

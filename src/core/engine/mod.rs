@@ -34,6 +34,7 @@ use super::config::{Config, Credentials};
 use super::error::{Error, ErrorCode};
 use super::event::{field, is_uuid, line_stored_bytes, new_install_id, request_body, NewEvent, Rng};
 use super::policy::{backoff_ms, Verdict};
+use super::profile::{Profile, PROFILE_KEY};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -79,6 +80,8 @@ struct Writing {
     rewrite: bool,
     /// The install id it stores.
     install: Option<String>,
+    /// The generation of the profile it stores.
+    profile: Option<u64>,
 }
 
 /// The engine. See the module documentation. Its state, by concern: the queue of events, the
@@ -95,11 +98,24 @@ pub struct Engine {
     report: Reports,
 }
 
-/// The install's id (`$install_id` on every event), and whether it is stored.
-#[derive(Debug, Default)]
+/// Who sends: the install's id (`$install_id` on every event) and the profile (the identified
+/// user and the super properties), and whether each is stored.
+#[derive(Debug)]
 struct Install {
     id: Option<String>,
     persisted: bool,
+    profile: Profile,
+    /// Bumped at each change of the profile.
+    profile_gen: u64,
+    /// The generation stored (`None`: none is, or it was removed by other code).
+    profile_stored: Option<u64>,
+}
+
+impl Default for Install {
+    fn default() -> Self {
+        // The empty profile needs no storing: nothing stored reads as it.
+        Install { id: None, persisted: false, profile: Profile::default(), profile_gen: 0, profile_stored: Some(0) }
+    }
 }
 
 /// The events: stored segments, and those `track` accepted that no write carries yet.
@@ -242,20 +258,55 @@ impl Engine {
     /// next write. Call before [`Engine::restore`].
     pub fn adopt_install_id(&mut self, stored: Option<&str>) {
         match stored.filter(|s| is_uuid(s)) {
-            Some(id) => self.install = Install { id: Some(id.into()), persisted: true },
+            Some(id) => (self.install.id, self.install.persisted) = (Some(id.into()), true),
             None => self.new_install_id(),
         }
     }
 
     /// A new random install id, to be stored by the next write.
     fn new_install_id(&mut self) {
-        self.install = Install { id: Some(new_install_id(&mut self.rng)), persisted: false };
+        (self.install.id, self.install.persisted) = (Some(new_install_id(&mut self.rng)), false);
         self.write_soon();
     }
 
     /// The install id, once [`Engine::adopt_install_id`] gave one.
     pub fn install_id(&self) -> Option<&str> {
         self.install.id.as_deref()
+    }
+
+    /// The profile read from storage (`None`: none stored). A damaged one is reported and
+    /// replaced by an empty profile, stored with the next write. Call before [`Engine::restore`].
+    pub fn adopt_profile(&mut self, stored: Option<&str>, now: u64) {
+        let Some(text) = stored else { return };
+        match Profile::decode(text) {
+            Some(profile) => {
+                self.install.profile = profile;
+                self.install.profile_stored = Some(self.install.profile_gen);
+            }
+            None => {
+                let message = "the stored profile (user id and super properties) was unreadable; it was reset";
+                self.fail(Error::new(ErrorCode::StorageError, message), now);
+                self.change_profile(|p| *p = Profile::default());
+            }
+        }
+    }
+
+    /// The identified user and the super properties.
+    pub fn profile(&self) -> &Profile {
+        &self.install.profile
+    }
+
+    /// Changes the profile by `change`; it is stored by the next write.
+    pub fn change_profile<T>(&mut self, change: impl FnOnce(&mut Profile) -> T) -> T {
+        let out = change(&mut self.install.profile);
+        self.install.profile_gen += 1;
+        self.write_soon();
+        out
+    }
+
+    /// Whether the opt-in choice and the profile, as they are now, are stored.
+    pub fn settings_persisted(&self) -> bool {
+        self.consent_persisted() && self.install.profile_stored == Some(self.install.profile_gen)
     }
 
     /// Offers a validated event. It is accepted once the write that carries it commits.
@@ -380,6 +431,7 @@ impl Engine {
         if self.install.id.is_some() {
             self.new_install_id();
         }
+        self.change_profile(|p| *p = Profile::default());
         if let Some(w) = self.store.writing.as_mut() {
             w.purged = true;
         }

@@ -128,6 +128,8 @@ pub struct WritePlan {
     pub segments: Vec<u64>,
     /// The install id to store (under [`INSTALL_KEY`], in the same `set`), when it is not yet.
     pub install: Option<String>,
+    /// The profile's text to store (under [`PROFILE_KEY`], in the same `set`), when it changed.
+    pub profile: Option<String>,
     /// Segments already stored that must be written again (their text from
     /// [`Engine::stored_segment_str`]): other code removed them ([`Engine::storage_lost`]).
     pub rewrite: Vec<u64>,

@@ -41,6 +41,9 @@ impl Engine {
         if let Some(id) = plan.install {
             set.push((INSTALL_KEY.to_string(), id));
         }
+        if let Some(profile) = plan.profile {
+            set.push((PROFILE_KEY.to_string(), profile));
+        }
         set.push((INDEX_KEY.to_string(), plan.index));
         Some(Write { set, remove: plan.remove })
     }
@@ -55,7 +58,8 @@ impl Engine {
         let marks_due =
             self.store.dirty_marks > 0 && (force || self.marks_due_now() || self.store.dirty_since.is_some_and(|t| now >= t + ACK_DELAY_MS));
         let enabled_due = self.consent.enabled != self.consent.enabled_persisted;
-        if self.queue.pending_count == 0 && !marks_due && !enabled_due {
+        let profile_due = self.install.profile_stored != Some(self.install.profile_gen);
+        if self.queue.pending_count == 0 && !marks_due && !enabled_due && !profile_due {
             return None;
         }
         let (first_ticket, mut new_segments) = self.take_pending();
@@ -97,10 +101,12 @@ impl Engine {
             purged: false,
             rewrite: self.store.rewrite_all,
             install: if self.install.persisted { None } else { self.install.id.clone() },
+            profile: profile_due.then_some(self.install.profile_gen),
         });
         self.store.rewrite_all = false;
         let install = if self.install.persisted { None } else { self.install.id.clone() };
-        Some(WritePlan { segments, install, rewrite, index, remove })
+        let profile = profile_due.then(|| self.install.profile.encode());
+        Some(WritePlan { segments, install, profile, rewrite, index, remove })
     }
 
     /// The index's text (see the module documentation) for the queue in memory and `new`.
@@ -171,6 +177,7 @@ impl Engine {
     pub fn storage_lost(&mut self, now: u64) {
         self.store.rewrite_all = true;
         self.install.persisted = false;
+        self.install.profile_stored = None;
         self.write_soon();
         let msg = format!(
             "the SDK's data in chrome.storage.local was removed by other code (clear() or remove()); the {} queued events still in \
@@ -190,6 +197,9 @@ impl Engine {
                 // Stored, unless a newer id (a purge) came while the write was out.
                 if w.install.is_some() && w.install == self.install.id {
                     self.install.persisted = true;
+                }
+                if w.profile.is_some() {
+                    self.install.profile_stored = w.profile;
                 }
                 // With `w.purged`, the user opted out with purge while these events were being
                 // written: they are stored now but must not be kept (nor sent after a later
