@@ -81,6 +81,11 @@ test('viewer: shows the events sent, with install, session, user, source and pro
   eq([second.install, second.session, second.user, second.source], ['inst-bbbb-0002', '–', '–', '–'], 'absent properties show a dash');
   assert(first.props.includes('"button":"buy"') && second.props.includes('"screen":"home"'), `properties: ${first.props} / ${second.props}`);
   assert(!first.dup && !second.dup && !third.dup, 'no duplicate among distinct events');
+  // A click on the row opens the whole event, without the secret header.
+  await page.click(`#events tr[data-seq="${first.seq}"] td.props`);
+  const detail = JSON.parse(await page.textContent(`#events tr[data-seq="${first.seq}"] + tr.detail`));
+  eq([detail.id, detail.properties.button, detail.headers['x-inhouse-app']], [`evt_${first.seq}`, 'buy', APP], 'the opened event');
+  assert(!('x-inhouse-token-secret' in detail.headers), 'the secret header is not shown');
   const text = await page.innerText('body');
   assert(!text.includes(DEMO_SECRET), 'the page shows the secret');
 
