@@ -1,5 +1,6 @@
 //! The control port: inspect what the API port accepted, reset it, swap credentials and
-//! script faults. JSON in and out, permissive CORS so a dev page can poll it.
+//! script faults. JSON in and out, permissive CORS so a dev page can poll it; `GET /` is the
+//! event viewer page ([`crate::viewer`]), built on these same endpoints.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use crate::faults::FaultRequest;
 use crate::listener::ApiListener;
 use crate::record::{Page, REDACTED};
 use crate::state::{SettingsRequest, State};
+use crate::viewer;
 
 #[derive(Clone)]
 pub struct Control {
@@ -29,6 +31,7 @@ pub struct Control {
 
 pub fn router(control: Control) -> Router {
     Router::new()
+        .route("/", get(viewer::page))
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/events", get(events))
         .route("/requests", get(requests))

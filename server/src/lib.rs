@@ -4,6 +4,7 @@
 //! - [`api`]: the track endpoint and its checks (API port)
 //! - [`listener`]: TCP accept loop, connection faults, going down and up
 //! - [`control`]: inspection and fault scripting (control port)
+//! - [`viewer`]: the control port's page, events live and faults as buttons (`GET /`)
 //! - [`faults`], [`record`], [`idempotency`], [`ratelimit`]: the state those act on
 //! - [`chunklog`]: the bounded logs behind [`record`], cheap to snapshot
 //! - [`db`]: `--db`, the SQLite file that keeps events and idempotency records across restarts
@@ -22,6 +23,7 @@ pub mod ratelimit;
 pub mod record;
 pub mod state;
 pub mod time;
+pub mod viewer;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};

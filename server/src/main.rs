@@ -45,6 +45,7 @@ async fn main() -> ExitCode {
         running.control_url()
     );
     let _ = writeln!(stdout, "  SDK baseUrl:   {}/v1/api", running.api_url());
+    let _ = writeln!(stdout, "  event viewer:  {}/", running.control_url());
     let _ = writeln!(
         stdout,
         "  watch events:  curl '{}/events?format=text'",

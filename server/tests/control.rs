@@ -536,6 +536,7 @@ async fn binary_prints_addresses_and_exits_on_sigterm() {
     assert!(api.ip().is_loopback() && control.ip().is_loopback());
     for expected in [
         format!("  SDK baseUrl:   http://{api}/v1/api"),
+        format!("  event viewer:  http://{control}/"),
         format!("  watch events:  curl 'http://{control}/events?format=text'"),
     ] {
         let line = tokio::time::timeout(TIMEOUT, lines.next_line())

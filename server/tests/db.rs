@@ -243,8 +243,8 @@ fn binary(db: &Path) -> Child {
 
 /// Reads the stdout lines up to the `--db` one; returns the API and control addresses.
 async fn started(child: &mut Child, db: &Path) -> (std::net::SocketAddr, std::net::SocketAddr) {
-    let read = stdout_lines(child, 4).await;
-    assert_eq!(read[3], format!("  events kept in {}", db.display()));
+    let read = stdout_lines(child, 5).await;
+    assert_eq!(read[4], format!("  events kept in {}", db.display()));
     let (api, control) = read[0]
         .strip_prefix("inhouse-server listening api=http://")
         .and_then(|r| r.split_once(" control=http://"))

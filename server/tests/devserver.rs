@@ -44,7 +44,7 @@ async fn refused(mut child: Child) -> String {
 
 /// The stdout lines a started binary prints, read until the watch line.
 async fn startup_lines(child: &mut Child) -> Vec<String> {
-    stdout_lines(child, 3).await
+    stdout_lines(child, 4).await
 }
 
 /// Two ports free right now (bound, read, released).
@@ -60,7 +60,7 @@ async fn free_ports() -> (u16, u16) {
 }
 
 /// Fixed ports, as `make server` passes them: the binary listens where it was told and says
-/// where to point an extension and how to watch events.
+/// where to point an extension and how to watch events (in a browser, or with curl).
 #[tokio::test]
 async fn fixed_ports_and_what_it_prints_on_start() {
     let (api, control) = free_ports().await;
@@ -81,6 +81,7 @@ async fn fixed_ports_and_what_it_prints_on_start() {
                 "inhouse-server listening api=http://127.0.0.1:{api} control=http://127.0.0.1:{control}"
             ),
             format!("  SDK baseUrl:   http://127.0.0.1:{api}/v1/api"),
+            format!("  event viewer:  http://127.0.0.1:{control}/"),
             format!("  watch events:  curl 'http://127.0.0.1:{control}/events?format=text'"),
         ]
     );
