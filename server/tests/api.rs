@@ -316,8 +316,8 @@ async fn event_names_follow_the_sdk_rule() {
         "$identify",
         "$pageview",
         "$extension_installed",
+        "$exception",
         longest.as_str(),
-        reserved_longest.as_str(),
     ];
     for name in valid {
         let r = track(a, name).await;
@@ -340,6 +340,11 @@ async fn event_names_follow_the_sdk_rule() {
         ("$Pageview", "reserved '$' prefix"),
         ("$page-view", "snake_case"),
         ("mid$dle", "position 3"),
+        ("$custom_event", "reserved for the SDK's own events"),
+        (
+            reserved_longest.as_str(),
+            "reserved for the SDK's own events",
+        ),
         (too_long.as_str(), "at most 128"),
         (reserved_too_long.as_str(), "at most 128"),
     ];

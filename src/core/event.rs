@@ -93,6 +93,22 @@ impl Props {
         })
     }
 
+    /// An object of string members, as the SDK builds for its own events. A member the rules
+    /// refuse (a key starting with `$`, a key or string over 8 KiB) is left out.
+    pub fn of_strings(members: &[(&str, &str)]) -> Props {
+        let mut w = PropsWriter::new();
+        let _ = w.open(b'{', Path::Root);
+        for &(key, value) in members.iter().filter(|(_, value)| value.len() <= MAX_STRING_BYTES) {
+            let at = Path::Key(&Path::Root, key);
+            // The key is checked before anything is written; the value's length was above.
+            if w.key(key, at).is_ok() {
+                let _ = w.string(value, at);
+            }
+        }
+        w.close(b'}');
+        w.finish()
+    }
+
     /// Whether a top-level member has this key (as JSON text).
     fn has_key(&self, key_json: &str) -> bool {
         self.members().any(|(k, _)| k == key_json)

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod json;
+pub mod lifecycle;
 pub mod origin;
 pub mod policy;
 pub mod profile;

@@ -3,8 +3,7 @@
 // contexts at once, and the token secret out of reach.
 import {
   defineTests, assert, eq, summarize, byName, waitStored, env, trackInWorker, workerStats, settle, log,
-  sleep, statsFromPage, problems, AssertionError, APP, DEMO_SECRET,
-} from './lib.mjs';
+  sleep, statsFromPage, problems, AssertionError, APP, DEMO_SECRET, userProps } from './lib.mjs';
 
 const { tests, test } = defineTests();
 export default tests;
@@ -44,7 +43,8 @@ test('happy path: exact headers and body, one stored event per track', 60_000, a
     eq(e.headers.origin, `chrome-extension://${APP}`, 'origin');
     eq(e.idempotency_key, r.id, 'idempotency-key == track id');
     eq(e.request_id, r.id, 'x-request-id == track id');
-    const { $time, $sdk, $extension_version, $event_id, $install_id, ...user } = e.properties;
+    const { $time, $sdk, $extension_version, $event_id, $install_id, $source } = e.properties;
+    const user = userProps(e.properties);
     eq($event_id, r.id, 'properties.$event_id');
     assert(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test($install_id), `$install_id is a UUIDv4: ${$install_id}`);
     eq(user, props[i], 'user properties');
@@ -53,7 +53,9 @@ test('happy path: exact headers and body, one stored event per track', 60_000, a
     assert(at >= started - 2000 && at <= Date.now() + 2000, `$time ${$time} within the test`);
     assert(/^inhouse-chrome\/0\.1\.0$/.test($sdk), `$sdk: ${$sdk}`);
     eq($extension_version, '0.1.0', '$extension_version');
-    eq(Object.keys(e.properties).filter((k) => k.startsWith('$')).sort(), ['$event_id', '$extension_version', '$install_id', '$sdk', '$time'], 'reserved properties');
+    eq($source, 'background', '$source');
+    const context = ['$browser', '$browser_version', '$event_id', '$extension_version', '$install_id', '$locale', '$os', '$sdk', '$session_id', '$source', '$time'];
+    eq(Object.keys(e.properties).filter((k) => k.startsWith('$')).sort(), context, 'reserved properties of a background event');
   }
   const issues = problems(t.consoleLog);
   eq(issues.map((m) => `${m.type}: ${m.text}`), [], 'console errors/warnings');

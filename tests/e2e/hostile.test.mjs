@@ -9,8 +9,7 @@
 // source. The PRNG is seeded (E2E_SEED overrides the default) so a failure can be replayed.
 import {
   defineTests, assert, eq, canon, summarize, byName, waitStored, env, trackInWorker, workerStats, settle, log,
-  sleep, waitFor, problems,
-} from './lib.mjs';
+  sleep, waitFor, problems, userProps } from './lib.mjs';
 
 const { tests, test } = defineTests();
 export default tests;
@@ -374,7 +373,7 @@ test('hostile properties in the background: valid events delivered once, hostile
       mismatched.push(`#${r.i} ${r.kind} (${r.id}): not stored`);
       continue;
     }
-    const { $time, $sdk, $extension_version, $event_id, $install_id, ...user } = e.properties;
+    const user = userProps(e.properties);
     if (canon(user) !== canon(JSON.parse(r.expected))) mismatched.push(`#${r.i} ${r.kind}: stored ${canon(user).slice(0, 200)}, tracked ${canon(JSON.parse(r.expected)).slice(0, 200)}`);
   }
   assert(mismatched.length === 0, `valid events stored differently from what was tracked:\n    ${list(mismatched)}`);
@@ -479,7 +478,7 @@ test('hostile properties through /client from an extension page: InhouseErrors n
   eq(new Set(ok.events.map((e) => e.properties.$event_id)), new Set(valid.map((r) => r.id)), 'the valid events stored are the ones tracked');
   for (const r of valid) {
     const e = ok.events.find((x) => x.properties.$event_id === r.id);
-    const { $time, $sdk, $extension_version, $event_id, $install_id, ...user } = e.properties;
+    const user = userProps(e.properties);
     eq(user, JSON.parse(r.expected), `${r.kind}: stored as tracked`);
   }
   eq(summarize(all, byName('e2e_client_bad')).stored, 0, 'hostile events stored');

@@ -49,6 +49,8 @@ export function summarize(all, filter = () => true) {
   return { events, stored: events.length, unique: unique.size, storedDuplicates: ids.length - unique.size };
 }
 export const byName = (...names) => (e) => names.includes(e.event_name);
+/** An event's own properties: all but the SDK's reserved `$` context. */
+export const userProps = (properties) => Object.fromEntries(Object.entries(properties).filter(([k]) => !k.startsWith('$')));
 
 export async function waitStored(server, filter, n, timeoutMs = 30_000, what = `${n} events`) {
   return waitFor(async () => {

@@ -32,6 +32,8 @@ const FULL_OPTION_VALUES = {
   maxEventBytes: 32768,
   requestTimeoutMs: 10000,
   concurrency: 4,
+  sessionTimeoutMs: 1800000,
+  pageUrl: 'origin',
   retry: { baseDelayMs: 1000, maxDelayMs: 300000, maxAttempts: 25, maxRetryAfterMs: 86400000 },
   debug: false,
 };

@@ -16,6 +16,7 @@ import type {
   InhouseErrorCode,
   JsonValue,
   Properties,
+  Identity,
 } from '@inhouse/chrome-tracker';
 import * as client from '@inhouse/chrome-tracker/client';
 import type {
@@ -25,6 +26,7 @@ import type {
   FlushResult as ClientFlushResult,
   TrackerStats as ClientTrackerStats,
   InhouseErrorCode as ClientInhouseErrorCode,
+  Identity as ClientIdentity,
 } from '@inhouse/chrome-tracker/client';
 
 declare const chrome: { runtime: { getURL(path: string): string } };
@@ -43,6 +45,8 @@ const everyOption: Required<TrackerOptions> = {
   maxEventBytes: 32_768,
   requestTimeoutMs: 10_000,
   concurrency: 4,
+  sessionTimeoutMs: 30 * 60_000,
+  pageUrl: 'origin',
   retry,
   debug: false,
   wasmUrl: chrome.runtime.getURL('inhouse_tracker_bg.wasm'),
@@ -83,6 +87,13 @@ async function background(): Promise<void> {
   await tracker.setEnabled(true);
   const enabled: boolean = await tracker.isEnabled();
   console.log(enabled);
+  const identified: TrackResult = await tracker.identify('user_42', { plan: 'pro' });
+  await tracker.register({ team: 'growth' });
+  await tracker.unregister('team');
+  await tracker.reset();
+  const who: Identity = await tracker.identity();
+  const installId: string | null = who.installId;
+  console.log(identified.status, installId, who.sessionId, who.userId);
   try {
     await tracker.track('Bad Name!');
   } catch (e) {
@@ -107,6 +118,12 @@ async function page(): Promise<void> {
   const f: ClientFlushResult = await client.flush();
   const s: ClientTrackerStats = await client.stats();
   console.log(r.id, f.queued, s.enabled);
+  await client.identify('user_42');
+  await client.register({ plan: 'pro' });
+  await client.unregister('plan');
+  await client.reset();
+  const who: ClientIdentity = await client.identity();
+  console.log(who.userId);
   try {
     await client.track('x');
   } catch (e) {

@@ -33,6 +33,7 @@
 use super::config::{Config, Credentials};
 use super::error::{Error, ErrorCode};
 use super::event::{field, is_uuid, line_stored_bytes, new_install_id, request_body, NewEvent, Rng};
+use super::lifecycle::{Seen, LIFECYCLE_KEY};
 use super::policy::{backoff_ms, Verdict};
 use super::profile::{Profile, PROFILE_KEY};
 use serde::Serialize;
@@ -80,8 +81,9 @@ struct Writing {
     rewrite: bool,
     /// The install id it stores.
     install: Option<String>,
-    /// The generation of the profile it stores.
+    /// The generations of the profile and the lifecycle record it stores.
     profile: Option<u64>,
+    lifecycle: Option<u64>,
 }
 
 /// The engine. See the module documentation. Its state, by concern: the queue of events, the
@@ -104,17 +106,48 @@ pub struct Engine {
 struct Install {
     id: Option<String>,
     persisted: bool,
-    profile: Profile,
-    /// Bumped at each change of the profile.
-    profile_gen: u64,
-    /// The generation stored (`None`: none is, or it was removed by other code).
-    profile_stored: Option<u64>,
+    profile: Record<Profile>,
+    /// What the last start saw (versions, the last `$daily_active`): see `core::lifecycle`.
+    lifecycle: Record<Option<Seen>>,
 }
 
 impl Default for Install {
     fn default() -> Self {
-        // The empty profile needs no storing: nothing stored reads as it.
-        Install { id: None, persisted: false, profile: Profile::default(), profile_gen: 0, profile_stored: Some(0) }
+        // Nothing stored reads as the empty profile and no lifecycle record: they need no storing.
+        Install { id: None, persisted: false, profile: Record::default(), lifecycle: Record::default() }
+    }
+}
+
+/// A value kept in `chrome.storage.local` beside the queue, written by the next write after each
+/// change (in the same `set` as the events tracked with it).
+#[derive(Debug)]
+struct Record<T> {
+    value: T,
+    /// Bumped at each change.
+    generation: u64,
+    /// The generation stored (`None`: it was removed by other code).
+    stored: Option<u64>,
+}
+
+impl<T: Default> Default for Record<T> {
+    fn default() -> Self {
+        Record { value: T::default(), generation: 0, stored: Some(0) }
+    }
+}
+
+impl<T> Record<T> {
+    /// The value read from storage: stored as it is.
+    fn adopt(&mut self, value: T) {
+        self.value = value;
+        self.stored = Some(self.generation);
+    }
+    fn change<R>(&mut self, change: impl FnOnce(&mut T) -> R) -> R {
+        self.generation += 1;
+        change(&mut self.value)
+    }
+    /// The generation to write, when the stored one is older.
+    fn due(&self) -> Option<u64> {
+        (self.stored != Some(self.generation)).then_some(self.generation)
     }
 }
 
@@ -279,10 +312,7 @@ impl Engine {
     pub fn adopt_profile(&mut self, stored: Option<&str>, now: u64) {
         let Some(text) = stored else { return };
         match Profile::decode(text) {
-            Some(profile) => {
-                self.install.profile = profile;
-                self.install.profile_stored = Some(self.install.profile_gen);
-            }
+            Some(profile) => self.install.profile.adopt(profile),
             None => {
                 let message = "the stored profile (user id and super properties) was unreadable; it was reset";
                 self.fail(Error::new(ErrorCode::StorageError, message), now);
@@ -293,20 +323,19 @@ impl Engine {
 
     /// The identified user and the super properties.
     pub fn profile(&self) -> &Profile {
-        &self.install.profile
+        &self.install.profile.value
     }
 
     /// Changes the profile by `change`; it is stored by the next write.
     pub fn change_profile<T>(&mut self, change: impl FnOnce(&mut Profile) -> T) -> T {
-        let out = change(&mut self.install.profile);
-        self.install.profile_gen += 1;
+        let out = self.install.profile.change(change);
         self.write_soon();
         out
     }
 
     /// Whether the opt-in choice and the profile, as they are now, are stored.
     pub fn settings_persisted(&self) -> bool {
-        self.consent_persisted() && self.install.profile_stored == Some(self.install.profile_gen)
+        self.consent_persisted() && self.install.profile.due().is_none()
     }
 
     /// Offers a validated event. It is accepted once the write that carries it commits.

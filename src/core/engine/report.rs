@@ -130,6 +130,8 @@ pub struct WritePlan {
     pub install: Option<String>,
     /// The profile's text to store (under [`PROFILE_KEY`], in the same `set`), when it changed.
     pub profile: Option<String>,
+    /// The lifecycle record's text to store (under [`LIFECYCLE_KEY`]), when it changed.
+    pub lifecycle: Option<String>,
     /// Segments already stored that must be written again (their text from
     /// [`Engine::stored_segment_str`]): other code removed them ([`Engine::storage_lost`]).
     pub rewrite: Vec<u64>,

@@ -44,6 +44,9 @@ impl Engine {
         if let Some(profile) = plan.profile {
             set.push((PROFILE_KEY.to_string(), profile));
         }
+        if let Some(lifecycle) = plan.lifecycle {
+            set.push((LIFECYCLE_KEY.to_string(), lifecycle));
+        }
         set.push((INDEX_KEY.to_string(), plan.index));
         Some(Write { set, remove: plan.remove })
     }
@@ -58,8 +61,8 @@ impl Engine {
         let marks_due =
             self.store.dirty_marks > 0 && (force || self.marks_due_now() || self.store.dirty_since.is_some_and(|t| now >= t + ACK_DELAY_MS));
         let enabled_due = self.consent.enabled != self.consent.enabled_persisted;
-        let profile_due = self.install.profile_stored != Some(self.install.profile_gen);
-        if self.queue.pending_count == 0 && !marks_due && !enabled_due && !profile_due {
+        let (profile_due, lifecycle_due) = (self.install.profile.due(), self.install.lifecycle.due());
+        if self.queue.pending_count == 0 && !marks_due && !enabled_due && profile_due.is_none() && lifecycle_due.is_none() {
             return None;
         }
         let (first_ticket, mut new_segments) = self.take_pending();
@@ -101,12 +104,14 @@ impl Engine {
             purged: false,
             rewrite: self.store.rewrite_all,
             install: if self.install.persisted { None } else { self.install.id.clone() },
-            profile: profile_due.then_some(self.install.profile_gen),
+            profile: profile_due,
+            lifecycle: lifecycle_due,
         });
         self.store.rewrite_all = false;
         let install = if self.install.persisted { None } else { self.install.id.clone() };
-        let profile = profile_due.then(|| self.install.profile.encode());
-        Some(WritePlan { segments, install, profile, rewrite, index, remove })
+        let profile = profile_due.map(|_| self.install.profile.value.encode());
+        let lifecycle = lifecycle_due.map(|_| self.install.lifecycle.value.as_ref().map(Seen::encode).unwrap_or_default());
+        Some(WritePlan { segments, install, profile, lifecycle, rewrite, index, remove })
     }
 
     /// The index's text (see the module documentation) for the queue in memory and `new`.
@@ -177,7 +182,8 @@ impl Engine {
     pub fn storage_lost(&mut self, now: u64) {
         self.store.rewrite_all = true;
         self.install.persisted = false;
-        self.install.profile_stored = None;
+        self.install.profile.stored = None;
+        self.install.lifecycle.stored = None;
         self.write_soon();
         let msg = format!(
             "the SDK's data in chrome.storage.local was removed by other code (clear() or remove()); the {} queued events still in \
@@ -199,7 +205,10 @@ impl Engine {
                     self.install.persisted = true;
                 }
                 if w.profile.is_some() {
-                    self.install.profile_stored = w.profile;
+                    self.install.profile.stored = w.profile;
+                }
+                if w.lifecycle.is_some() {
+                    self.install.lifecycle.stored = w.lifecycle;
                 }
                 // With `w.purged`, the user opted out with purge while these events were being
                 // written: they are stored now but must not be kept (nor sent after a later
