@@ -24,5 +24,12 @@ export declare function unregister(key: string): Promise<void>;
 /** Logout: forgets the user id and the super properties and starts a new session; the install id stays. */
 export declare function reset(): Promise<void>;
 export declare function identity(): Promise<Identity>;
+/** `$pageview` with `name`, the page's title and your properties; the surface and page come from Chrome's sender. */
+export declare function page(name?: string, properties?: Properties): Promise<TrackResult>;
+/** An error as a `$exception` event. Resolves `null` when throttled or (in a content script) when no frame is this extension's. */
+export declare function captureException(error: unknown, properties?: Properties): Promise<TrackResult | null>;
+/** Opt in or out from any page (an options-page toggle); persisted by the background. */
+export declare function setEnabled(enabled: boolean, options?: { purge?: boolean }): Promise<void>;
+export declare function isEnabled(): Promise<boolean>;
 /** Asks the background to deliver now. Unlike the background's own `tracker.flush()`, it does not end a wait after network errors. */
 export declare function flush(): Promise<FlushResult>;

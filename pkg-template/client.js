@@ -275,6 +275,74 @@ export function identity() {
   return send({ op: 'identity' });
 }
 
+/** A page or screen view ($pageview): `name` (optional), the page's title, your properties. */
+export function page(name, properties) {
+  let message;
+  try {
+    message = { op: 'page' };
+    if (name !== undefined && name !== null) {
+      if (typeof name !== 'string') throw new InhouseError('INVALID_PROPERTIES', `page name must be a string, got ${typeof name}`, 'name');
+      message.name = name;
+    }
+    if (typeof document !== 'undefined' && typeof document.title === 'string') message.title = document.title;
+    if (properties !== undefined && properties !== null) message.properties = toJson(properties, 'properties', 1, [], { bytes: 0 });
+  } catch (e) {
+    return Promise.reject(e instanceof InhouseError ? e : new InhouseError('INVALID_PROPERTIES', describe(e), 'properties'));
+  }
+  return send(message);
+}
+
+/** An error as a $exception event (its type, message and this extension's stack frames). */
+export function captureException(error, properties) {
+  let message;
+  try {
+    message = { op: 'captureException', error: errorData(error) };
+    if (properties !== undefined && properties !== null) message.properties = toJson(properties, 'properties', 1, [], { bytes: 0 });
+  } catch (e) {
+    return Promise.reject(e instanceof InhouseError ? e : new InhouseError('INVALID_PROPERTIES', describe(e), 'properties'));
+  }
+  return send(message);
+}
+
+/** What is sent of an error: plain strings, read without letting a getter throw. */
+function errorData(error) {
+  const text = (read) => {
+    try {
+      const v = read();
+      return typeof v === 'string' ? v : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  if (error !== null && typeof error === 'object') {
+    return { type: text(() => error.name) ?? 'Error', message: text(() => error.message) ?? describe(error), stack: text(() => error.stack) };
+  }
+  return { type: 'Error', message: describe(error) };
+}
+
+/** Opt in or out from any page (an options-page toggle); persisted by the background. */
+export function setEnabled(enabled, options) {
+  return send({ op: 'setEnabled', enabled: enabled === true, purge: options?.purge === true });
+}
+
+export function isEnabled() {
+  return send({ op: 'isEnabled' });
+}
+
+// With the background's captureErrors on, this page's uncaught errors and unhandled rejections
+// become $exception events too. (In a content script the background keeps only errors with a
+// frame of this extension: the host page's own errors are not ours.)
+if (typeof window !== 'undefined' && typeof chrome !== 'undefined' && chrome.runtime?.id) {
+  send({ op: 'settings' }).then(
+    (settings) => {
+      if (!settings?.captureErrors) return;
+      window.addEventListener('error', (e) => captureException(e.error ?? e.message).catch(() => {}));
+      window.addEventListener('unhandledrejection', (e) => captureException(e.reason).catch(() => {}));
+    },
+    () => {},
+  );
+}
+
 /** The background tracker's stats. */
 export function stats() {
   return send({ op: 'stats' });

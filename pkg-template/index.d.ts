@@ -12,6 +12,8 @@ export type InhouseErrorCode =
   | 'INVALID_PROPERTIES'
   /** The serialized event exceeds `maxEventBytes`. */
   | 'EVENT_TOO_LARGE'
+  /** `beforeSend` threw or returned what cannot be sent; the event was kept unchanged (reported through `onError`). */
+  | 'BEFORE_SEND_FAILED'
   /** A track() option such as `dedupKey` is malformed. */
   | 'INVALID_TRACK_OPTION'
   /** identify()'s user id is not a string of 1–256 characters without control characters. */
@@ -92,6 +94,18 @@ export interface TrackerOptions {
   sessionTimeoutMs?: number;
   /** How much of a content script's page URL its events carry: `origin` (default, `$origin`), `path` (`$origin` and `$path`) or `full` (`$url`: browsing history, ask your users). */
   pageUrl?: 'origin' | 'path' | 'full';
+  /** The opt-in choice of a new install: `false` starts opted out (nothing stored or sent, not even the automatic events) until `setEnabled(true)`. A stored choice wins. Default true. */
+  enabled?: boolean;
+  /** The automatic events, each on by default: `$extension_installed` (install), `$extension_updated` and `$browser_updated` (update), `$browser_startup` (startup), `$daily_active` once per UTC day (daily). */
+  autoEvents?: { install?: boolean; update?: boolean; startup?: boolean; daily?: boolean };
+  /** Uncaught errors and unhandled rejections of the worker and of pages using `/client` become `$exception` events. Default false. */
+  captureErrors?: boolean;
+  /** The share of installs whose events are kept, 0–1, decided on a hash of the install id (an install is kept or left out whole). Lifecycle events are always kept. Default 1. */
+  sampleRate?: number;
+  /** Your page (a survey, your server) that Chrome opens when the extension is removed; the SDK appends `install_id`, `version` and `days_installed`. At most 913 characters. */
+  uninstallUrl?: string;
+  /** Sees each event before it is stored: return it (its `properties` edited if you like), or `null` to drop it (counted in `stats().dropped.filtered`). Synchronous. If it throws, the event is kept unchanged and `onError` gets `BEFORE_SEND_FAILED`. */
+  beforeSend?: (event: { eventName: string; properties: Properties }) => { eventName?: string; properties: Properties } | null | undefined;
   retry?: RetryOptions;
   /** Log delivery decisions to the console (never the secret). Default false. */
   debug?: boolean;
@@ -112,7 +126,7 @@ export interface TrackResult {
   /** The event id, sent as `Idempotency-Key` and `X-Request-ID`, and as `$event_id`. */
   id: string;
   /** `queued`: stored durably. `deduplicated`: the same (name, dedupKey) is already queued. `disabled`: opted out. `evicted`: the queue overflowed before it was stored. */
-  status: 'queued' | 'deduplicated' | 'disabled' | 'evicted';
+  status: 'queued' | 'deduplicated' | 'disabled' | 'evicted' | 'sampled' | 'filtered';
 }
 
 export interface FlushResult {
@@ -132,12 +146,14 @@ export interface TrackerStats {
   bytesStored: number;
   delivered: number;
   retried: number;
-  dropped: { rejected: number; evicted: number; retriesExhausted: number; purged: number; corrupt: number; undeliverable: number };
+  dropped: { rejected: number; evicted: number; retriesExhausted: number; purged: number; corrupt: number; undeliverable: number; filtered: number; sampled: number };
   storageWrites: number;
   requests: number;
   nextAttemptAt: number | null;
   /** The most recent delivery or storage error, kept after a recovery (`state` tells whether delivery is blocked now). */
   lastError: { code: InhouseErrorCode; message: string; at: number } | null;
+  /** Errors captured but not stored as `$exception`: repeats within a minute, or beyond 10 distinct errors a minute. */
+  exceptionsThrottled: number;
 }
 
 /** Who and when, as events carry them (`null` where there is none yet). */
@@ -171,6 +187,10 @@ export interface Tracker {
   /** Logout: forgets the user id and the super properties and starts a new session; the install id stays. */
   reset(): Promise<void>;
   identity(): Promise<Identity>;
+  /** A page or screen view: `$pageview` with `name` and your properties. */
+  page(name?: string, properties?: Properties): Promise<TrackResult>;
+  /** An error as a `$exception` event: its type, message and this extension's stack frames. Resolves `null` when throttled. */
+  captureException(error: unknown, properties?: Properties): Promise<TrackResult | null>;
   /** Stores what is pending, stops timers and the alarm; later calls reject with SHUT_DOWN. */
   shutdown(): Promise<void>;
 }

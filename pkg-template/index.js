@@ -9,7 +9,7 @@
 import { initSync, Tracker as WasmTracker, useErrorClass } from './inhouse_tracker.js';
 
 const MESSAGE_TAG = '__inhouse_tracker__';
-const ALARM_NAME = 'inhouse-tracker:wake';
+const ALARM_PREFIX = 'inhouse-tracker:';
 const INDEX_KEY = 'inhouse:v1:index';
 const INIT_WAIT_MS = 10_000;
 const RELAYED_FLUSH = Symbol();
@@ -136,6 +136,16 @@ class Tracker {
   reset() {
     return this.#call((t) => t.reset());
   }
+  page(name, properties, title, sender) {
+    return this.#call((t) => t.page(name, title, properties, sender));
+  }
+  captureException(error, properties, sender) {
+    return this.#call((t) => t.captureException(error, properties, sender));
+  }
+  /** @internal whether captureErrors is on (a page's client asks). */
+  capturesErrors() {
+    return this.#call((t) => t.capturesErrors());
+  }
   identity() {
     return this.#afterReady((t) => t.identity());
   }
@@ -188,9 +198,19 @@ export function init(options) {
   }
   const tracker = new Tracker(options);
   current = tracker;
+  if (options?.captureErrors === true) captureWorkerErrors(tracker);
   for (const resolve of initWaiters) resolve(tracker);
   initWaiters = [];
   return tracker;
+}
+
+/** captureErrors: the worker's uncaught errors and unhandled rejections become $exception events. */
+function captureWorkerErrors(tracker) {
+  const capture = (error) => {
+    if (current === tracker) tracker.captureException(error).catch(() => {});
+  };
+  globalThis.addEventListener?.('error', (e) => capture(e.error ?? e.message));
+  globalThis.addEventListener?.('unhandledrejection', (e) => capture(e.reason));
 }
 
 function trackerForMessage() {
@@ -219,6 +239,16 @@ async function handleMessage(tracker, msg, sender) {
       return tracker.reset();
     case 'identity':
       return tracker.identity();
+    case 'page':
+      return tracker.page(msg.name, msg.properties, msg.title, sender);
+    case 'captureException':
+      return tracker.captureException(msg.error, msg.properties, sender);
+    case 'setEnabled':
+      return tracker.setEnabled(msg.enabled === true, { purge: msg.purge === true });
+    case 'isEnabled':
+      return tracker.isEnabled();
+    case 'settings':
+      return { captureErrors: await tracker.capturesErrors() };
     case 'flush':
       return tracker[RELAYED_FLUSH]();
     case 'stats':
@@ -250,8 +280,14 @@ if (chromeApi?.runtime?.onMessage) {
 }
 if (chromeApi?.alarms?.onAlarm) {
   chromeApi.alarms.onAlarm.addListener((alarm) => {
-    if (alarm.name === ALARM_NAME && current) current.wake();
+    // The delivery backstop, and the daily alarm ($daily_active).
+    if (alarm.name.startsWith(ALARM_PREFIX) && current) current.wake();
   });
+}
+// Install, update and browser start are decided from stored state when the tracker starts (so
+// a worker stopped right after onInstalled loses nothing); these only make sure it runs.
+if (chromeApi?.runtime?.onInstalled) {
+  chromeApi.runtime.onInstalled.addListener(() => current?.wake());
 }
 if (chromeApi?.runtime?.onStartup) {
   chromeApi.runtime.onStartup.addListener(() => current?.wake());

@@ -10,11 +10,13 @@ use crate::core::config;
 use crate::core::engine::Engine;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{EventName, Props};
-use crate::core::origin::{relayed, Origin};
+use crate::core::origin::{relayed, Origin, Source};
 use crate::core::profile::check_user_id;
 use crate::web::answer::{to_js, IdentityAnswer};
-use crate::web::calls::{self, EarlyCall, ProfileChange, TrackCall};
-use crate::web::driver::{self, admit_event, answer_settings, continue_shutdown, dispatch, schedule_pump, sync_context, Phase, Shared, Waiter};
+use crate::web::calls::{self, EarlyCall, Prepared, ProfileChange, TrackCall};
+use crate::web::driver::{
+    self, admit_event, answer_settings, continue_shutdown, dispatch, schedule_pump, settle, sync_context, Hooks, Phase, Shared, Waiter,
+};
 use crate::web::js::{deferred, get, now_ms, to_js_error, Deferred};
 use crate::web::{options, props, runtime};
 use js_sys::{Function, Promise};
@@ -55,12 +57,15 @@ impl Tracker {
         if !options.is_object() {
             return Err(js_err(ErrorCode::InvalidOption, "options must be an object with tokenId, tokenSecret and optionally appId, baseUrl, ..."));
         }
-        let (opts, on_error, on_drop) = options::read(&options).map_err(|e| to_js_error(&e))?;
-        let (config, warnings) = config::validate(opts, runtime::extension_id().as_deref()).map_err(|e| to_js_error(&e))?;
+        let read = options::read(&options).map_err(|e| to_js_error(&e))?;
+        let (config, warnings) = config::validate(read.options, runtime::extension_id().as_deref()).map_err(|e| to_js_error(&e))?;
         for w in warnings {
             web_sys::console::warn_1(&format!("[inhouse] {w}").into());
         }
-        let shared = driver::start(Engine::new(config, runtime::random_seed()), on_error, on_drop);
+        let shared = driver::start(
+            Engine::new(config, runtime::random_seed()),
+            Hooks { on_error: read.on_error, on_drop: read.on_drop, before_send: read.before_send },
+        );
         Ok(Tracker { shared })
     }
 
@@ -118,6 +123,57 @@ impl Tracker {
         self.admit(call)
     }
 
+    /// A page or screen view: a `$pageview` with `properties` (the client adds the page's
+    /// `name` and `title`; the surface and the page's path or origin come from `sender`).
+    pub fn page(&self, name: JsValue, title: JsValue, properties: JsValue, sender: JsValue) -> Promise {
+        let origin = if sender.is_undefined() { Origin::default() } else { self.origin_of(&sender) };
+        let (name, title) = (name.as_string().unwrap_or_default(), title.as_string().unwrap_or_default());
+        let page = Props::of_strings(
+            &[("name", &name), ("title", &title)].map(|(k, v)| (k, v.as_str())).into_iter().filter(|(_, v)| !v.is_empty()).collect::<Vec<_>>(),
+        );
+        let call = props::to_props(&properties).map(|props| TrackCall {
+            name: EventName::Sdk("$pageview"),
+            props: props.merged(&page),
+            dedup_key: None,
+            origin,
+            at: now_ms(),
+        });
+        into_promise(call.and_then(|call| self.admit(call)))
+    }
+
+    /// An error as a `$exception` event: its type, message and stack reduced to this
+    /// extension's own frames, with `properties`. The same error repeated within a minute is
+    /// counted (`stats().exceptionsThrottled`), not stored again; an error from a content script
+    /// with no frame of this extension is the host page's, and is ignored (resolves `null`).
+    #[wasm_bindgen(js_name = captureException)]
+    pub fn capture_exception(&self, error: JsValue, properties: JsValue, sender: JsValue) -> Promise {
+        into_promise(self.exception_call(error, properties, sender))
+    }
+
+    fn exception_call(&self, error: JsValue, properties: JsValue, sender: JsValue) -> Result<Promise, Error> {
+        let origin = if sender.is_undefined() { Origin::default() } else { self.origin_of(&sender) };
+        let props = props::to_props(&properties)?;
+        let thrown = runtime::thrown(&error);
+        let extension_id = self.extension_id();
+        let now = now_ms();
+        let ours = origin.source != Source::ContentScript || !thrown.own_frames(&extension_id).is_empty();
+        if !ours || !self.shared.borrow_mut().engine.admit_exception(thrown.fingerprint(&extension_id), now) {
+            return Ok(Promise::resolve(&JsValue::NULL));
+        }
+        let props = props.merged(&thrown.props(&extension_id));
+        self.admit(TrackCall { name: EventName::Sdk("$exception"), props, dedup_key: None, origin, at: now })
+    }
+
+    /// Whether `captureErrors` is on (the client asks, to hook its page's errors).
+    #[wasm_bindgen(js_name = capturesErrors)]
+    pub fn captures_errors(&self) -> bool {
+        self.shared.borrow().engine.config().capture_errors
+    }
+
+    fn extension_id(&self) -> String {
+        runtime::extension_id().unwrap_or_else(|| self.shared.borrow().engine.config().app_id.clone())
+    }
+
     /// Merges properties into every later event (the event's own keys win); persisted. Resolves
     /// once stored.
     pub fn register(&self, properties: JsValue) -> Promise {
@@ -149,10 +205,9 @@ impl Tracker {
     }
 
     fn origin_of(&self, sender: &JsValue) -> Origin {
+        let extension_id = self.extension_id();
         let inner = self.shared.borrow();
-        let config = inner.engine.config();
-        let extension_id = runtime::extension_id().unwrap_or_else(|| config.app_id.clone());
-        relayed(&runtime::sender(sender), &extension_id, &inner.pages, config.page_url)
+        relayed(&runtime::sender(sender), &extension_id, &inner.pages, inner.engine.config().page_url)
     }
 
     /// Admits a checked call: built now, or, before the stored queue is read, checked now and
@@ -169,9 +224,11 @@ impl Tracker {
             return Ok(promise);
         }
         let now = now_ms();
-        let event = calls::build(&mut inner, call)?;
         let Deferred { promise, resolve, reject } = deferred();
-        admit_event(&mut inner, event, Waiter { resolve, reject }, now);
+        match calls::prepare(&mut inner, call)? {
+            Prepared::Event(event) => admit_event(&mut inner, event, Waiter { resolve, reject }, now),
+            Prepared::Unstored(status) => settle(&Waiter { resolve, reject }, "", status),
+        }
         drop(inner);
         schedule_pump(&self.shared);
         Ok(promise)
@@ -245,6 +302,9 @@ impl Tracker {
             inner.engine.set_enabled(enabled, purge, now);
             // A purge forgets the install id: later events carry the new one.
             sync_context(&mut inner);
+            if enabled && inner.phase == Phase::Running {
+                calls::lifecycle_at_consent(&mut inner, now);
+            }
         }
         schedule_pump(&self.shared);
         let d = deferred();

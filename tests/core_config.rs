@@ -2,8 +2,8 @@
 //! Host tests of `core::config`: option validation into a `Config`.
 
 use inhouse_tracker::core::config::{
-    self, is_extension_id, validate, validate_base_url, validate_credentials, Config, Credentials, Limits, Options, RetryPolicy, Taken,
-    Value as Given, DEFAULT_BASE_URL, OPTION_NAMES, RETRY_OPTION_NAMES, TRACK_PATH,
+    self, is_extension_id, validate, validate_base_url, validate_credentials, Config, Credentials, Limits, Options, RetryPolicy, Scope, Taken,
+    Value as Given, AUTO_EVENT_NAMES, DEFAULT_BASE_URL, OPTION_NAMES, RETRY_OPTION_NAMES, TRACK_PATH,
 };
 use inhouse_tracker::core::error::{Error, ErrorCode};
 use serde_json::{json, Value};
@@ -26,16 +26,18 @@ fn given(v: &Value) -> Given {
 
 /// Reads an options object key by key, as `web::options::read` does.
 fn read(v: &Value) -> Result<Options, Error> {
-    fn keys(o: &mut Options, v: &Value, in_retry: bool) -> Result<(), Error> {
+    fn keys(o: &mut Options, v: &Value, scope: Scope) -> Result<(), Error> {
         for (k, x) in v.as_object().into_iter().flatten() {
-            if o.set(in_retry, k, given(x))? == Taken::ReadRetry {
-                keys(o, x, true)?;
+            match o.set(scope, k, given(x))? {
+                Taken::ReadRetry => keys(o, x, Scope::Retry)?,
+                Taken::ReadAutoEvents => keys(o, x, Scope::AutoEvents)?,
+                _ => {}
             }
         }
         Ok(())
     }
     let mut o = Options::default();
-    keys(&mut o, v, false)?;
+    keys(&mut o, v, Scope::Top)?;
     Ok(o)
 }
 
@@ -386,9 +388,9 @@ fn unknown_option_keys_are_rejected() {
     assert!(read(&json!({"retry": []})).is_ok());
     // The hooks take functions.
     let mut o = Options::default();
-    assert_eq!(o.set(false, "onError", Given::Function), Ok(Taken::OnError));
-    assert_eq!(o.set(false, "onDrop", Given::Function), Ok(Taken::OnDrop));
-    let e = o.set(false, "onDrop", Given::Text("f".into())).unwrap_err();
+    assert_eq!(o.set(Scope::Top, "onError", Given::Function), Ok(Taken::OnError));
+    assert_eq!(o.set(Scope::Top, "onDrop", Given::Function), Ok(Taken::OnDrop));
+    let e = o.set(Scope::Top, "onDrop", Given::Text("f".into())).unwrap_err();
     assert_eq!(e.message, "onDrop must be a function, got string");
 }
 
@@ -422,7 +424,7 @@ fn wrong_types_name_the_field_and_the_type_got() {
         (Given::Other("symbol"), "symbol"),
         (Given::Function, "function"),
     ] {
-        let e = o.set(false, "maxQueueEvents", v).unwrap_err();
+        let e = o.set(Scope::Top, "maxQueueEvents", v).unwrap_err();
         assert_eq!(e.message, format!("maxQueueEvents must be a whole number, got {got}"));
     }
 }
@@ -454,21 +456,27 @@ fn the_option_names() {
             "concurrency",
             "sessionTimeoutMs",
             "pageUrl",
+            "enabled",
+            "autoEvents",
+            "captureErrors",
+            "sampleRate",
+            "uninstallUrl",
             "retry",
             "debug",
             "wasmUrl",
             "onError",
             "onDrop",
+            "beforeSend",
         ]
     );
     assert_eq!(RETRY_OPTION_NAMES, ["baseDelayMs", "maxDelayMs", "maxAttempts", "maxRetryAfterMs"]);
     // Each listed name is known to `set` (a value of no option's type is a type error, not an
     // unknown option), and no name is known that the list leaves out.
-    for (in_retry, names) in [(false, &OPTION_NAMES[..]), (true, &RETRY_OPTION_NAMES[..])] {
+    for (scope, names) in [(Scope::Top, &OPTION_NAMES[..]), (Scope::Retry, &RETRY_OPTION_NAMES[..]), (Scope::AutoEvents, &AUTO_EVENT_NAMES[..])] {
         for name in names {
             // The did-you-mean compare assumes names without underscores.
             assert!(!name.contains('_'), "{name}");
-            let e = Options::default().set(in_retry, name, Given::Other("symbol")).unwrap_err();
+            let e = Options::default().set(scope, name, Given::Other("symbol")).unwrap_err();
             assert!(e.message.ends_with("got symbol"), "{name}: {}", e.message);
         }
     }
@@ -497,7 +505,7 @@ fn unknown_option_messages() {
         e.message,
         "unknown option \"tokenID\" (did you mean \"tokenId\"?); known options: tokenId, tokenSecret, appId, baseUrl, \
          allowAnyAppId, maxQueueEvents, maxQueueBytes, maxEventBytes, requestTimeoutMs, concurrency, sessionTimeoutMs, pageUrl, \
-         retry, debug, wasmUrl, onError, onDrop"
+         enabled, autoEvents, captureErrors, sampleRate, uninstallUrl, retry, debug, wasmUrl, onError, onDrop, beforeSend"
     );
     let e = read(&json!({"retry": {"max_attempts": 3}})).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("retry.max_attempts"));

@@ -22,6 +22,8 @@ function start(conn, overrides = {}) {
     tokenSecret: conn.tokenSecret,
     ...(conn.baseUrl ? { baseUrl: conn.baseUrl } : {}),
     ...(conn.debug ? { debug: true } : {}),
+    // The demo shows error capture: its own uncaught errors become $exception events.
+    captureErrors: true,
     ...conn.options,
     ...overrides,
     // Hooks receive InhouseErrors and drop reports: codes and messages, never the secret.
@@ -95,11 +97,8 @@ chrome.runtime.onMessage.addListener((msg, sender, sendResponse) => {
   return true;
 });
 
-chrome.runtime.onInstalled.addListener((details) => {
-  chain.then(() => tracker.track('extension_installed', { reason: details.reason })).catch((e) => {
-    console.warn(`[inhouse demo] could not track extension_installed ${e.code}: ${e.message}`);
-  });
-});
+// Install, update, browser start and daily activity are tracked by the SDK itself
+// ($extension_installed, $extension_updated, $browser_startup, $daily_active).
 
 // A small handle for debugging from the worker's DevTools console (and for the e2e tests):
 // it exposes the tracker and the hook log, never the secret.
@@ -108,6 +107,10 @@ globalThis.inhouseDemo = {
   tracker: () => tracker,
   connection: () => ({ ...connection }),
   recent: () => recent.slice(),
+  /** Throws an uncaught error from the demo's own code (a $exception with its frames). */
+  fail: (message) => setTimeout(() => {
+    throw new Error(message);
+  }),
   /** Replaces the tracker with one built from the current settings plus `overrides`. */
   restart: (overrides) =>
     serialize(async () => {

@@ -1,7 +1,7 @@
 // Content script (a classic script, in the page's isolated world). It loads the package's client
 // entry, a web-accessible file of this extension, and tracks through the background: it never
 // sees the credentials.
-//  - a page_view on load;
+//  - a page view ($pageview) on load;
 //  - a click on any element with data-inhouse-event="name" tracks that event, with the element's
 //    data-inhouse-prop-* attributes as properties (declarative click tracking);
 //  - a diagnostic: a page may ask (window.postMessage({type: 'inhouse-demo:probe'})) what this
@@ -10,7 +10,7 @@
   const client = import(chrome.runtime.getURL('vendor/inhouse/client.js'));
   const report = (e) => console.info(`[inhouse demo] not tracked: ${e.code ?? 'error'}: ${e.message}`);
 
-  client.then(({ track }) => track('page_view', { path: location.pathname, title: document.title }).catch(report));
+  client.then(({ page }) => page().catch(report));
 
   document.addEventListener('click', (ev) => {
     const el = ev.target instanceof Element ? ev.target.closest('[data-inhouse-event]') : null;

@@ -1,8 +1,9 @@
 // The popup tracks through the package's client entry: no wasm, no credentials here; events
 // are relayed to the background's tracker and the promise settles once they are stored.
-import { track, stats, flush, identify, reset, identity } from './vendor/inhouse/client.js';
+import { track, stats, flush, identify, reset, identity, page } from './vendor/inhouse/client.js';
 
 const $ = (id) => document.getElementById(id);
+page('popup').catch(() => {}); // $pageview, with the surface and the page taken from Chrome's sender
 let clicks = 0;
 
 function say(text) {
@@ -61,6 +62,13 @@ $('login').addEventListener('click', (ev) =>
     return `identified as demo_user ($identify ${r.status})`;
   }),
 );
+// An uncaught error of the popup's own code: the SDK reports it as a $exception.
+$('throw').addEventListener('click', () => {
+  say('threw "demo popup error" (uncaught: reported as $exception)');
+  setTimeout(() => {
+    throw new Error('demo popup error');
+  });
+});
 $('logout').addEventListener('click', (ev) =>
   run(ev.currentTarget, async () => {
     await reset();

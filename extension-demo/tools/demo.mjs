@@ -52,8 +52,10 @@ async function main() {
   await browser.worker();
   say(`Chromium ${headless ? 'headless' : 'headed'}, extension loaded`);
 
-  let tracked = 1; // extension_installed, tracked by the background on install
+  // The SDK's automatic events at install: $extension_installed and the day's $daily_active.
+  let tracked = 2;
   const popup = await browser.openExtensionPage('popup.html', { width: 340, height: 420 });
+  tracked += 1; // the popup reports its own view: $pageview
   const click = async (id, n) => {
     await popup.click(`#${id}`);
     await waitFor(async () => !(await popup.isDisabled(`#${id}`)) && (await popup.textContent('#feedback')), { what: `#${id}` });
@@ -64,13 +66,14 @@ async function main() {
   await click('track-purchase', 1);
   await click('track-burst', 25);
   await click('track-bg', 1);
+  await click('login', 1); // $identify
 
   const page = await browser.ctx.newPage();
   await page.goto(`${site.origin}/pricing?title=Pricing`);
-  tracked += 1; // page_view from the content script
+  tracked += 1; // $pageview from the content script
   await page.click('#cta');
   tracked += 1; // cta_click
-  say(`content script: page_view and cta_click on ${site.origin}/pricing`);
+  say(`content script: $pageview and cta_click on ${site.origin}/pricing`);
 
   const stored = await waitFor(
     async () => {

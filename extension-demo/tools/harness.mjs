@@ -19,7 +19,7 @@ const PAGE = (title) => `<!doctype html>
 <html><head><meta charset="utf-8"><title>${title}</title></head>
 <body>
   <h1>${title}</h1>
-  <p>A page on 127.0.0.1: the demo's content script tracks a page_view here, and clicks on
+  <p>A page on 127.0.0.1: the demo's content script tracks a page view ($pageview) here, and clicks on
   elements marked <code>data-inhouse-event</code>.</p>
   <button id="cta" data-inhouse-event="cta_click" data-inhouse-prop-placement="hero">Click me</button>
 </body></html>`;

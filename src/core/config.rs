@@ -8,6 +8,7 @@
 
 use super::error::{Error, ErrorCode, Result};
 use super::json::quoted;
+use super::lifecycle::AutoEvents;
 use super::origin::PageUrl;
 
 /// The recommended, versioned API base.
@@ -17,7 +18,7 @@ pub const TRACK_PATH: &str = "/chrome/events/track";
 
 /// Every top-level option `init` accepts (camelCase, as JavaScript writes them), in the order the
 /// "known options" list of an unknown-option error shows them.
-pub const OPTION_NAMES: [&str; 17] = [
+pub const OPTION_NAMES: [&str; 23] = [
     "tokenId",
     "tokenSecret",
     "appId",
@@ -30,15 +31,37 @@ pub const OPTION_NAMES: [&str; 17] = [
     "concurrency",
     "sessionTimeoutMs",
     "pageUrl",
+    "enabled",
+    "autoEvents",
+    "captureErrors",
+    "sampleRate",
+    "uninstallUrl",
     "retry",
     "debug",
     "wasmUrl",
     "onError",
     "onDrop",
+    "beforeSend",
 ];
 
 /// The keys of the `retry` option.
 pub const RETRY_OPTION_NAMES: [&str; 4] = ["baseDelayMs", "maxDelayMs", "maxAttempts", "maxRetryAfterMs"];
+/// The keys of the `autoEvents` option.
+pub const AUTO_EVENT_NAMES: [&str; 4] = ["install", "update", "startup", "daily"];
+
+/// Which object of the options a key belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Top,
+    Retry,
+    AutoEvents,
+}
+
+/// Chrome's limit on `chrome.runtime.setUninstallURL`.
+pub const MAX_UNINSTALL_URL: usize = 1023;
+/// What the SDK appends to the uninstall URL at most: `?install_id=` and 36, `&version=` and 23
+/// (four numbers of up to 5 digits), `&days_installed=` and up to 6 digits: 102, rounded up.
+pub const UNINSTALL_QUERY_ROOM: usize = 110;
 
 /// A whole-number option's accepted values and its default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,10 +146,25 @@ pub struct Options {
     pub session_timeout_ms: Option<u32>,
     /// `"origin"`, `"path"` or `"full"`: see [`PageUrl`].
     pub page_url: Option<String>,
+    /// The opt-in choice of a new install (`false`: opted out until `setEnabled(true)`).
+    pub enabled: Option<bool>,
+    pub auto_events: AutoEventOptions,
+    pub capture_errors: Option<bool>,
+    pub sample_rate: Option<f64>,
+    pub uninstall_url: Option<String>,
     pub debug: Option<bool>,
     /// The JavaScript loader's: checked here, used there.
     pub wasm_url: Option<String>,
     pub retry: RetryOptions,
+}
+
+/// The `autoEvents` option's keys.
+#[derive(Debug, Default)]
+pub struct AutoEventOptions {
+    pub install: Option<bool>,
+    pub update: Option<bool>,
+    pub startup: Option<bool>,
+    pub daily: Option<bool>,
 }
 
 /// The `retry` option's keys.
@@ -153,6 +191,11 @@ impl std::fmt::Debug for Options {
             .field("concurrency", &self.concurrency)
             .field("session_timeout_ms", &self.session_timeout_ms)
             .field("page_url", &self.page_url)
+            .field("enabled", &self.enabled)
+            .field("auto_events", &self.auto_events)
+            .field("capture_errors", &self.capture_errors)
+            .field("sample_rate", &self.sample_rate)
+            .field("uninstall_url", &self.uninstall_url)
             .field("debug", &self.debug)
             .field("wasm_url", &self.wasm_url)
             .field("retry", &self.retry)
@@ -165,8 +208,12 @@ impl std::fmt::Debug for Options {
 pub enum Taken {
     /// The value is in [`Options`].
     Stored,
-    /// The key is `retry`: read its keys with `in_retry`.
+    /// The key is `retry`: read its keys in [`Scope::Retry`].
     ReadRetry,
+    /// The key is `autoEvents`: read its keys in [`Scope::AutoEvents`].
+    ReadAutoEvents,
+    /// The key is `beforeSend`: keep the function.
+    BeforeSend,
     /// The key is `onError`: keep the function.
     OnError,
     /// The key is `onDrop`: keep the function.
@@ -174,13 +221,28 @@ pub enum Taken {
 }
 
 impl Options {
-    /// Takes one key of the options object (`in_retry`: of its `retry` object). An unknown key
-    /// or a value of the wrong type is an error naming the field (`retry.maxAttempts must be a
-    /// whole number, got a fractional number`).
-    pub fn set(&mut self, in_retry: bool, key: &str, value: Value) -> Result<Taken> {
-        let field = if in_retry { format!("retry.{key}") } else { key.to_string() };
+    /// Takes one key of the options object (or of its `retry` or `autoEvents` object). An
+    /// unknown key or a value of the wrong type is an error naming the field
+    /// (`retry.maxAttempts must be a whole number, got a fractional number`).
+    pub fn set(&mut self, scope: Scope, key: &str, value: Value) -> Result<Taken> {
+        let field = match scope {
+            Scope::Top => key.to_string(),
+            Scope::Retry => format!("retry.{key}"),
+            Scope::AutoEvents => format!("autoEvents.{key}"),
+        };
         let field = field.as_str();
-        if in_retry {
+        if scope == Scope::AutoEvents {
+            let slot = match key {
+                "install" => &mut self.auto_events.install,
+                "update" => &mut self.auto_events.update,
+                "startup" => &mut self.auto_events.startup,
+                "daily" => &mut self.auto_events.daily,
+                _ => return Err(unknown_option(&AUTO_EVENT_NAMES, field, key)),
+            };
+            *slot = Some(flag(field, value)?);
+            return Ok(Taken::Stored);
+        }
+        if scope == Scope::Retry {
             let slot = match key {
                 "baseDelayMs" => &mut self.retry.base_delay_ms,
                 "maxDelayMs" => &mut self.retry.max_delay_ms,
@@ -204,14 +266,21 @@ impl Options {
             "concurrency" => self.concurrency = Some(whole(field, value)?),
             "sessionTimeoutMs" => self.session_timeout_ms = Some(whole(field, value)?),
             "pageUrl" => self.page_url = Some(text(field, value)?),
+            "enabled" => self.enabled = Some(flag(field, value)?),
+            "captureErrors" => self.capture_errors = Some(flag(field, value)?),
+            "sampleRate" => self.sample_rate = Some(fraction(field, value)?),
+            "uninstallUrl" => self.uninstall_url = Some(text(field, value)?),
+            "autoEvents" if matches!(value, Value::Object | Value::Array) => return Ok(Taken::ReadAutoEvents),
+            "autoEvents" => return Err(wrong_type(field, "an object such as {daily: false}", &value)),
             "debug" => self.debug = Some(flag(field, value)?),
             "wasmUrl" => self.wasm_url = Some(text(field, value)?),
             // An array's keys are read too (as ever: `retry: []` sets nothing).
             "retry" if matches!(value, Value::Object | Value::Array) => return Ok(Taken::ReadRetry),
             "retry" => return Err(wrong_type(field, "an object", &value)),
-            "onError" | "onDrop" if value != Value::Function => return Err(wrong_type(field, "a function", &value)),
+            "onError" | "onDrop" | "beforeSend" if value != Value::Function => return Err(wrong_type(field, "a function", &value)),
             "onError" => return Ok(Taken::OnError),
             "onDrop" => return Ok(Taken::OnDrop),
+            "beforeSend" => return Ok(Taken::BeforeSend),
             _ => return Err(unknown_option(&OPTION_NAMES, field, key)),
         }
         Ok(Taken::Stored)
@@ -237,6 +306,41 @@ fn whole(field: &str, value: Value) -> Result<u32> {
         Value::Number(n) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) => Ok(n as u32),
         other => Err(wrong_type(field, "a whole number", &other)),
     }
+}
+
+fn fraction(field: &str, value: Value) -> Result<f64> {
+    match value {
+        Value::Number(n) if (0.0..=1.0).contains(&n) => Ok(n),
+        Value::Number(n) => Err(invalid(field, format!("{field} must be between 0 and 1, got {}", number_text(n)))),
+        other => Err(wrong_type(field, "a number between 0 and 1", &other)),
+    }
+}
+
+/// A number as a message shows it, to six decimals (`1.5`, `-2`, `0.000001`). By hand: `{}` of
+/// an `f64` brings Rust's float formatting into the wasm, measured at 14 KB of its 234 KB (about
+/// 6 KB of the gzipped package) for this one message.
+fn number_text(n: f64) -> String {
+    if !n.is_finite() {
+        return if n.is_nan() {
+            "NaN".into()
+        } else if n > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
+    }
+    let scaled = (n.abs() * 1e6).round();
+    if scaled >= 1e18 {
+        return (n as i64).to_string();
+    }
+    let scaled = scaled as u64;
+    let sign = if n < 0.0 && scaled > 0 { "-" } else { "" };
+    let (whole, frac) = (scaled / 1_000_000, scaled % 1_000_000);
+    if frac == 0 {
+        return format!("{sign}{whole}");
+    }
+    let frac = format!("{frac:06}");
+    format!("{sign}{whole}.{}", frac.trim_end_matches('0'))
 }
 
 fn wrong_type(field: &str, expected: &str, got: &Value) -> Error {
@@ -340,6 +444,13 @@ pub struct Config {
     pub concurrency: usize,
     pub session_timeout_ms: u64,
     pub page_url: PageUrl,
+    /// The opt-in choice of a new install (a stored choice wins).
+    pub enabled: bool,
+    pub auto_events: AutoEvents,
+    pub capture_errors: bool,
+    /// The share of installs whose events are kept (by a hash of the install id).
+    pub sample_rate: f64,
+    pub uninstall_url: Option<String>,
     pub debug: bool,
 }
 
@@ -385,7 +496,31 @@ pub fn validate(options: Options, runtime_id: Option<&str>) -> Result<(Config, V
         return Err(invalid("retry.maxDelayMs", "retry.maxDelayMs must be at least retry.baseDelayMs".into()));
     }
     let debug = options.debug == Some(true);
-    let config = Config { credentials, app_id, base_url, limits, retry, request_timeout_ms, concurrency, session_timeout_ms, page_url, debug };
+    let uninstall_url = options.uninstall_url.map(|url| validate_uninstall_url(&url)).transpose()?;
+    let a = &options.auto_events;
+    let auto_events = AutoEvents {
+        install: a.install != Some(false),
+        update: a.update != Some(false),
+        startup: a.startup != Some(false),
+        daily: a.daily != Some(false),
+    };
+    let config = Config {
+        credentials,
+        app_id,
+        base_url,
+        limits,
+        retry,
+        request_timeout_ms,
+        concurrency,
+        session_timeout_ms,
+        page_url,
+        enabled: options.enabled != Some(false),
+        auto_events,
+        capture_errors: options.capture_errors == Some(true),
+        sample_rate: options.sample_rate.unwrap_or(1.0),
+        uninstall_url,
+        debug,
+    };
     Ok((config, warnings))
 }
 
@@ -440,6 +575,30 @@ fn validate_app_id(app_id: Option<String>, runtime_id: Option<&str>, allow_any: 
             format!("appId {} is not a Chrome extension id (32 letters a-p); set allowAnyAppId: true only for development", quoted(&app)),
         )),
     }
+}
+
+/// The `uninstallUrl`: an `http(s)` page of the customer's (a survey, or their server), with room
+/// left under Chrome's limit for what the SDK appends.
+fn validate_uninstall_url(url: &str) -> Result<String> {
+    let scheme_ok = ["https://", "http://"].iter().any(|s| url.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)));
+    if !scheme_ok || url.len() <= 8 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid("uninstallUrl", format!("uninstallUrl {} must be an http(s) URL without spaces", quoted(url))));
+    }
+    if url.contains('#') {
+        return Err(invalid("uninstallUrl", format!("uninstallUrl {} must not have a fragment: the SDK appends query parameters", quoted(url))));
+    }
+    let room = MAX_UNINSTALL_URL - UNINSTALL_QUERY_ROOM;
+    if url.len() > room {
+        return Err(invalid(
+            "uninstallUrl",
+            format!(
+                "uninstallUrl is {} characters; Chrome allows {MAX_UNINSTALL_URL} and the SDK appends up to {UNINSTALL_QUERY_ROOM} \
+                 (install id, version, days since install), so it must be at most {room}",
+                url.len()
+            ),
+        ));
+    }
+    Ok(url.to_string())
 }
 
 /// `https://host[:port][/path]`, or `http://` on a loopback host for development. No query,

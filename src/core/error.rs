@@ -43,6 +43,9 @@ pub enum ErrorCode {
     Timeout,
     /// The server rejected one event as invalid (400/413/422); that event was dropped.
     EventRejected,
+    /// The `beforeSend` hook threw, or returned what cannot be sent: the event was kept as it
+    /// was (reported through `onError`).
+    BeforeSendFailed,
     /// A bug or an impossible state; please report it.
     Internal,
 }
@@ -69,6 +72,7 @@ impl ErrorCode {
             ErrorCode::NetworkError => "NETWORK_ERROR",
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::EventRejected => "EVENT_REJECTED",
+            ErrorCode::BeforeSendFailed => "BEFORE_SEND_FAILED",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -109,6 +109,27 @@ impl Props {
         w.finish()
     }
 
+    /// These properties with `other`'s members added, where these do not have the key.
+    pub fn merged(self, other: &Props) -> Props {
+        let Props { mut text, mut members } = self;
+        text.pop(); // the closing '}'
+        for (key, value) in other.members() {
+            if members.iter().any(|&(k, v)| field(&text, k as usize, v as usize - 1) == key) {
+                continue;
+            }
+            if !text.ends_with('{') {
+                text.push(',');
+            }
+            let key_at = text.len();
+            text.push_str(key);
+            text.push(':');
+            members.push((key_at as u32, text.len() as u32));
+            text.push_str(value);
+        }
+        text.push('}');
+        Props { text, members }
+    }
+
     /// Whether a top-level member has this key (as JSON text).
     fn has_key(&self, key_json: &str) -> bool {
         self.members().any(|(k, _)| k == key_json)
@@ -323,13 +344,13 @@ impl Rng {
 /// A random UUID (version 4): an install's id.
 pub fn new_install_id(rng: &mut Rng) -> String {
     let bits = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
-    Builder::from_random_bytes(bits.to_be_bytes()).into_uuid().hyphenated().to_string()
+    uuid_text(Builder::from_random_bytes(bits.to_be_bytes()).into_uuid())
 }
 
 /// Whether `s` reads as a UUID in its usual form (36 characters: lowercase hex digits and four
 /// `-`): what a stored install id must be.
 pub fn is_uuid(s: &str) -> bool {
-    Uuid::try_parse(s).is_ok_and(|id| id.hyphenated().to_string() == s)
+    Uuid::try_parse(s).is_ok_and(|id| uuid_text(id) == s)
 }
 
 /// A UUIDv7 (time-ordered) event id: sortable, unique, and a valid `Idempotency-Key` and
@@ -337,7 +358,13 @@ pub fn is_uuid(s: &str) -> bool {
 pub fn new_event_id(now_ms: u64, rng: &mut Rng) -> String {
     let bits = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
     let random: [u8; 10] = bits.to_be_bytes()[..10].try_into().unwrap_or_default();
-    Builder::from_unix_timestamp_millis(now_ms, &random).into_uuid().hyphenated().to_string()
+    uuid_text(Builder::from_unix_timestamp_millis(now_ms, &random).into_uuid())
+}
+
+/// A UUID's usual text: the crate's encoder, not `Display` (formatting machinery, on a path
+/// that runs once per `track` call).
+fn uuid_text(id: Uuid) -> String {
+    id.hyphenated().encode_lower(&mut Uuid::encode_buffer()).to_string()
 }
 
 /// The id of an event tracked with a dedup key: the same (name, key) always gives the same id,

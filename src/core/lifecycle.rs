@@ -24,6 +24,8 @@ pub struct Seen {
     pub browser_version: Option<String>,
     /// The UTC day (days since 1970-01-01) of the last `$daily_active`.
     pub daily: Option<u64>,
+    /// The UTC day of the install, when this record saw it.
+    pub installed: Option<u64>,
 }
 
 impl Seen {
@@ -35,6 +37,7 @@ impl Seen {
                 ("v", v) => seen.version = Some(v.into()),
                 ("b", b) => seen.browser_version = Some(b.into()),
                 ("d", d) => seen.daily = Some(d.parse().ok()?),
+                ("i", i) => seen.installed = Some(i.parse().ok()?),
                 _ => return None,
             }
         }
@@ -44,7 +47,8 @@ impl Seen {
     /// The text [`Seen::decode`] reads back.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        for (tag, value) in [("v", self.version.clone()), ("b", self.browser_version.clone()), ("d", self.daily.map(|d| d.to_string()))] {
+        let days = |d: Option<u64>| d.map(|d| d.to_string());
+        for (tag, value) in [("v", self.version.clone()), ("b", self.browser_version.clone()), ("d", days(self.daily)), ("i", days(self.installed))] {
             if let Some(value) = value.filter(|v| !v.contains('\n')) {
                 out.push_str(tag);
                 out.push_str(&value);
@@ -157,14 +161,53 @@ pub fn at_start(stored: Option<&Seen>, start: &Start, auto: AutoEvents) -> (Vec<
     if daily.is_some() {
         events.push(Lifecycle::DailyActive);
     }
-    let seen =
-        Seen { version: start.version.map(String::from), browser_version: start.browser_version.map(String::from), daily: daily.or(previous_daily) };
+    let installed = match stored {
+        None if start.new_install => Some(start.day),
+        _ => stored.and_then(|s| s.installed),
+    };
+    let seen = Seen {
+        version: start.version.map(String::from),
+        browser_version: start.browser_version.map(String::from),
+        daily: daily.or(previous_daily),
+        installed,
+    };
     (events, seen)
 }
 
 /// The day of a `$daily_active` due on `day`, after the last one on `last`.
 pub fn daily_due(last: Option<u64>, day: u64, auto: AutoEvents) -> Option<u64> {
     (auto.daily && last.is_none_or(|last| day > last)).then_some(day)
+}
+
+/// The `uninstallUrl` with what the SDK appends: the install id, the version and the days since
+/// install, each when known (`chrome.runtime.setUninstallURL` takes it as it is).
+pub fn uninstall_url(base: &str, install_id: Option<&str>, version: Option<&str>, installed: Option<u64>, today: u64) -> String {
+    let days = installed.map(|d| today.saturating_sub(d).to_string());
+    let parts = [("install_id", install_id), ("version", version), ("days_installed", days.as_deref())];
+    let mut out = base.to_string();
+    let mut sep = if base.contains('?') { '&' } else { '?' };
+    for (key, value) in parts.into_iter().filter_map(|(k, v)| Some((k, v?))) {
+        out.push(sep);
+        sep = '&';
+        out.push_str(key);
+        out.push('=');
+        // Ids, versions and numbers: letters, digits, '-' and '.', which need no escaping.
+        out.extend(value.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.')));
+    }
+    out
+}
+
+/// The names of the lifecycle events: never left out by `sampleRate`.
+pub const LIFECYCLE_EVENTS: [&str; 5] = ["$extension_installed", "$extension_updated", "$browser_updated", "$browser_startup", "$daily_active"];
+
+/// Where an install falls in `[0, 1)` for `sampleRate`: FNV-1a of its id (stable across Rust
+/// versions, unlike std's hasher), so the same installs are kept on every start.
+pub fn sample_point(install_id: &str) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in install_id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The UTC day of a time in milliseconds since the epoch.

@@ -5,6 +5,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod exception;
 pub mod json;
 pub mod lifecycle;
 pub mod origin;

@@ -14,6 +14,7 @@ use crate::core::engine::{
 };
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::EventContext;
+use crate::core::lifecycle::{uninstall_url, utc_day, LIFECYCLE_KEY, STARTED_KEY};
 use crate::core::origin::ExtensionPages;
 use crate::core::policy::Verdict;
 use crate::core::profile::PROFILE_KEY;
@@ -47,6 +48,8 @@ pub(crate) struct Inner {
     pub(crate) sessions: Sessions,
     /// A `chrome.storage.session` write is out (see `store_session`).
     pub(crate) session_writing: bool,
+    /// This start found no marker of the browser run (see `restore`).
+    pub(crate) browser_started: bool,
     /// The manifest's pages, to tell a relayed event's surface.
     pub(crate) pages: ExtensionPages,
     /// Calls made before the stored queue, the install id and the profile were read: `track`
@@ -66,6 +69,7 @@ pub(crate) struct Inner {
     pub(crate) rng: crate::core::event::Rng,
     pub(crate) on_error: Option<Function>,
     pub(crate) on_drop: Option<Function>,
+    pub(crate) before_send: Option<Function>,
     /// Calls `pump` when the timer fires.
     pub(crate) pump_handler: Option<Function>,
     /// Calls `pump` from a microtask (see `schedule_pump`).
@@ -80,9 +84,17 @@ pub(crate) struct Inner {
 
 pub(crate) type Shared = Rc<RefCell<Inner>>;
 
+/// The functions the options hand over.
+pub(crate) struct Hooks {
+    pub(crate) on_error: Option<Function>,
+    pub(crate) on_drop: Option<Function>,
+    /// Sees each event before it is stored: may edit it or drop it (see `calls::before_send`).
+    pub(crate) before_send: Option<Function>,
+}
+
 /// A tracker's shared state for `engine`, with its timer and microtask callbacks, reading the
 /// stored queue.
-pub(crate) fn start(engine: Engine, on_error: Option<Function>, on_drop: Option<Function>) -> Shared {
+pub(crate) fn start(engine: Engine, hooks: Hooks) -> Shared {
     let (browser, browser_version) = runtime::browser();
     let ctx = EventContext {
         extension_version: runtime::extension_version(),
@@ -97,6 +109,7 @@ pub(crate) fn start(engine: Engine, on_error: Option<Function>, on_drop: Option<
         engine,
         ctx,
         session_writing: false,
+        browser_started: false,
         pages: runtime::extension_pages(),
         early: Vec::new(),
         waiters: Vec::new(),
@@ -105,8 +118,9 @@ pub(crate) fn start(engine: Engine, on_error: Option<Function>, on_drop: Option<
         settings_waiters: Vec::new(),
         shutdown_waiters: Vec::new(),
         rng: crate::core::event::Rng::new(runtime::random_seed()),
-        on_error,
-        on_drop,
+        on_error: hooks.on_error,
+        on_drop: hooks.on_drop,
+        before_send: hooks.before_send,
         pump_handler: None,
         pump_soon_handler: None,
         pump_queued: false,
@@ -165,12 +179,15 @@ enum Loaded {
 pub(crate) async fn restore(s: Shared) {
     let now = now_ms();
     // Both start now, alongside the queue's reads.
-    let (session, os) = (storage::session_text(SESSION_KEY), runtime::platform_os());
+    let (session, os) = (storage::session_get(&[SESSION_KEY, STARTED_KEY]), runtime::platform_os());
     let loaded = read_stored(&s, now).await;
     let (session, os) = (session.await, os.await);
     {
         let mut inner = s.borrow_mut();
-        inner.sessions.adopt(session.as_deref());
+        inner.sessions.adopt(session.as_ref().and_then(|found| found.text(SESSION_KEY)).as_deref());
+        // No marker of this browser run: the browser started (or the extension was installed,
+        // updated or reloaded, which also empties chrome.storage.session).
+        inner.browser_started = session.as_ref().is_some_and(|found| !found.present(STARTED_KEY));
         inner.ctx.os = os;
     }
     let stored_index = restored(&s, now, loaded);
@@ -187,11 +204,13 @@ pub(crate) async fn restore(s: Shared) {
 /// The install id, the index and the segments it names. An index that cannot be read
 /// (damaged, or not text) is rebuilt from every stored segment.
 async fn read_stored(s: &Shared, now: u64) -> Result<Loaded, String> {
-    let found = storage::get_keys(&[INDEX_KEY.to_string(), INSTALL_KEY.to_string(), PROFILE_KEY.to_string()]).await?;
+    let keys = [INDEX_KEY, INSTALL_KEY, PROFILE_KEY, LIFECYCLE_KEY].map(String::from);
+    let found = storage::get_keys(&keys).await?;
     {
         let mut inner = s.borrow_mut();
         inner.engine.adopt_install_id(found.text(INSTALL_KEY).as_deref());
         inner.engine.adopt_profile(found.text(PROFILE_KEY).as_deref(), now);
+        inner.engine.adopt_lifecycle(found.text(LIFECYCLE_KEY).as_deref());
     }
     let index = found.text(INDEX_KEY);
     match Engine::index_state(index.as_deref(), found.present(INDEX_KEY)) {
@@ -222,6 +241,7 @@ async fn read_stored(s: &Shared, now: u64) -> Result<Loaded, String> {
 fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Option<String>> {
     let mut notes = Vec::new();
     let mut stored_index = None;
+    let read = loaded.is_ok();
     let ready = {
         let mut inner = s.borrow_mut();
         match loaded {
@@ -242,6 +262,13 @@ fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Opti
         }
         inner.phase = Phase::Running;
         sync_context(&mut inner);
+        // What happened since the last start (install, update, ...) comes before the calls that
+        // waited; without the stored state read, nothing can be told.
+        if read {
+            let browser_started = inner.browser_started;
+            calls::lifecycle_at_start(&mut inner, browser_started, now);
+            start_of_run(&inner, now);
+        }
         let early = std::mem::take(&mut inner.early);
         calls::run_early(&mut inner, early, now);
         std::mem::take(&mut inner.ready_waiters)
@@ -262,6 +289,23 @@ fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Opti
     let handler = inner.pump_handler.clone().expect("set in new");
     inner.timer = Some(schedule::Timeout::start(&handler, 0, now));
     stored_index
+}
+
+/// What each start does once: marks this browser run in `chrome.storage.session`, sets the daily
+/// alarm, and gives Chrome the uninstall URL with this install's id.
+fn start_of_run(inner: &Inner, now: u64) {
+    spawn_local(async {
+        let _ = storage::set_session_text(STARTED_KEY, "1").await;
+    });
+    let config = inner.engine.config();
+    if config.auto_events.daily {
+        schedule::set_daily_alarm(now);
+    }
+    if let Some(base) = &config.uninstall_url {
+        let installed = inner.engine.lifecycle().and_then(|s| s.installed);
+        let version = inner.ctx.extension_version.as_deref();
+        runtime::set_uninstall_url(&uninstall_url(base, inner.engine.install_id(), version, installed, utc_day(now)));
+    }
 }
 
 /// The context stamped on new events follows the engine's install id (read at start, new after
@@ -307,6 +351,7 @@ pub(crate) fn pump(s: &Shared) {
         if inner.phase != Phase::Running {
             return;
         }
+        calls::daily(&mut inner, now);
         let flushing = !inner.flush_waiters.is_empty();
         let write = if inner.writing { None } else { inner.engine.take_write_plan(now, flushing) };
         if write.is_some() {
@@ -387,6 +432,9 @@ pub(crate) fn start_write(s: &Shared, w: WritePlan) {
         }
         if let Some(profile) = &w.profile {
             put(PROFILE_KEY, profile);
+        }
+        if let Some(lifecycle) = &w.lifecycle {
+            put(LIFECYCLE_KEY, lifecycle);
         }
         for seq in &w.rewrite {
             put(&segment_key(*seq), inner.engine.stored_segment_str(*seq));

@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod calls;
 pub mod driver;
+pub mod hooks;
 pub mod js;
 pub mod options;
 pub mod props;

@@ -3,27 +3,38 @@
 //! types and the rules.
 
 use super::js::{describe, is_array, object_keys};
-use crate::core::config::{Options, Taken, Value};
+use crate::core::config::{Options, Scope, Taken, Value};
 use crate::core::error::{Error, ErrorCode};
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 
-/// The options, the `onError` hook and the `onDrop` hook.
-type Read = (Options, Option<Function>, Option<Function>);
+/// The options and the hooks.
+#[derive(Debug, Default)]
+pub struct Read {
+    pub options: Options,
+    pub on_error: Option<Function>,
+    pub on_drop: Option<Function>,
+    pub before_send: Option<Function>,
+}
 
 /// Reads `init`'s options object key by key, so that an unknown key or a wrong type is an
 /// error naming the field (`retry.maxAttempts must be a whole number, got string`).
 pub fn read(options: &JsValue) -> Result<Read, Error> {
-    let mut out = (Options::default(), None, None);
-    read_keys(options, false, &mut out)?;
+    let mut out = Read::default();
+    read_keys(options, Scope::Top, &mut out)?;
     Ok(out)
 }
 
-/// The keys of `obj` (of the `retry` object when `in_retry`); `undefined` values are skipped.
-fn read_keys(obj: &JsValue, in_retry: bool, out: &mut Read) -> Result<(), Error> {
+/// The keys of `obj` (the options object, or its `retry` or `autoEvents` object); `undefined`
+/// values are skipped.
+fn read_keys(obj: &JsValue, scope: Scope, out: &mut Read) -> Result<(), Error> {
     let keys = object_keys(obj).map_err(|e| {
-        let what = if in_retry { "the retry option" } else { "the options object" };
-        Error::at(ErrorCode::InvalidOption, if in_retry { "retry" } else { "options" }, format!("reading the keys of {what} threw: {}", describe(&e)))
+        let field = match scope {
+            Scope::Top => "options",
+            Scope::Retry => "retry",
+            Scope::AutoEvents => "autoEvents",
+        };
+        Error::at(ErrorCode::InvalidOption, field, format!("reading the keys of {field} threw: {}", describe(&e)))
     })?;
     for key in keys.iter() {
         // A throwing getter reads as undefined.
@@ -31,10 +42,12 @@ fn read_keys(obj: &JsValue, in_retry: bool, out: &mut Read) -> Result<(), Error>
         if v.is_undefined() {
             continue;
         }
-        match out.0.set(in_retry, &key.as_string().unwrap_or_default(), value(&v))? {
-            Taken::ReadRetry => read_keys(&v, true, out)?,
-            Taken::OnError => out.1 = Some(v.unchecked_into()),
-            Taken::OnDrop => out.2 = Some(v.unchecked_into()),
+        match out.options.set(scope, &key.as_string().unwrap_or_default(), value(&v))? {
+            Taken::ReadRetry => read_keys(&v, Scope::Retry, out)?,
+            Taken::ReadAutoEvents => read_keys(&v, Scope::AutoEvents, out)?,
+            Taken::OnError => out.on_error = Some(v.unchecked_into()),
+            Taken::OnDrop => out.on_drop = Some(v.unchecked_into()),
+            Taken::BeforeSend => out.before_send = Some(v.unchecked_into()),
             Taken::Stored => {}
         }
     }

@@ -2,6 +2,7 @@
 //! browser, the platform and the locale, the network.
 
 use super::js::{call, get, global_path};
+use crate::core::exception::Thrown;
 use crate::core::origin::{ExtensionPages, Sender};
 use js_sys::Promise;
 use std::future::Future;
@@ -68,6 +69,15 @@ pub fn platform_os() -> impl Future<Output = Option<String>> {
     async move { get(&JsFuture::from(started?).await.ok()?, "os").as_string() }
 }
 
+/// `chrome.runtime.setUninstallURL(url)`: the page Chrome opens when the extension is removed.
+pub fn set_uninstall_url(url: &str) {
+    if let Some(runtime) = global_path(&["chrome", "runtime"]) {
+        if let Ok(p) = call(&runtime, "setUninstallURL", &[&JsValue::from_str(url)]) {
+            super::js::absorb(p);
+        }
+    }
+}
+
 /// What `runtime.onMessage`'s `sender` says of a message's author.
 pub fn sender(sender: &JsValue) -> Sender {
     let tab = get(sender, "tab");
@@ -79,6 +89,17 @@ pub fn sender(sender: &JsValue) -> Sender {
         frame_id: whole(get(sender, "frameId")),
         incognito: get(&tab, "incognito").as_bool(),
     }
+}
+
+/// An error (or anything thrown) as the core reads it: `name`, `message` and `stack`, or a
+/// plain `{type, message, stack}` relayed from a page.
+pub fn thrown(error: &JsValue) -> Thrown {
+    let text = |key: &str| get(error, key).as_string();
+    if error.is_object() {
+        let kind = text("name").or_else(|| text("type")).filter(|k| !k.is_empty()).unwrap_or_else(|| "Error".into());
+        return Thrown { kind, message: text("message").unwrap_or_default(), stack: text("stack") };
+    }
+    Thrown { kind: "Error".into(), message: super::js::describe(error), stack: None }
 }
 
 /// `navigator.onLine`; `true` where the browser does not say. Chrome fires no `online` event in

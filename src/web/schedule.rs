@@ -70,6 +70,21 @@ pub fn ensure_alarm(when_ms: u64, now_ms: u64) {
     });
 }
 
+/// Name of the daily alarm, which wakes the worker for `$daily_active`.
+pub const DAILY_ALARM_NAME: &str = "inhouse-tracker:daily";
+
+/// Sets the daily alarm: just after the next UTC midnight, then every 24 hours.
+pub fn set_daily_alarm(now_ms: u64) {
+    let Some(alarms) = global_path(&["chrome", "alarms"]) else { return };
+    let info = Object::new();
+    let next_midnight = (now_ms / 86_400_000 + 1) * 86_400_000 + 60_000;
+    let _ = Reflect::set(&info, &"when".into(), &(next_midnight as f64).into());
+    let _ = Reflect::set(&info, &"periodInMinutes".into(), &1440.into());
+    if let Ok(p) = call(&alarms, "create", &[&DAILY_ALARM_NAME.into(), &info]) {
+        absorb(p);
+    }
+}
+
 /// Clears the backstop alarm (the queue is empty).
 pub fn clear_alarm() {
     if let Some(alarms) = global_path(&["chrome", "alarms"]) {

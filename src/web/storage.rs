@@ -26,12 +26,12 @@ fn start(area: &str, method: &str, args: &[&JsValue]) -> Result<JsFuture, String
     Ok(JsFuture::from(promise))
 }
 
-/// The text under `key` in `chrome.storage.session` (`None`: nothing, or no such area). The
-/// read starts now; the future gives its answer.
-pub fn session_text(key: &str) -> impl Future<Output = Option<String>> {
-    let started = start("session", "get", &[&JsValue::from_str(key)]);
-    let key = key.to_string();
-    async move { get(&started.ok()?.await.ok()?, &key).as_string() }
+/// The values under `keys` in `chrome.storage.session` (`None`: it could not be read, or there
+/// is no such area). The read starts now; the future gives its answer.
+pub fn session_get(keys: &[&str]) -> impl Future<Output = Option<Stored>> {
+    let keys: Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
+    let started = start("session", "get", &[&keys]);
+    async move { started.ok()?.await.ok().map(Stored) }
 }
 
 /// Stores `text` under `key` in `chrome.storage.session`.

@@ -29,7 +29,7 @@ test('happy path: exact headers and body, one stored event per track', 60_000, a
   const happy = summarize(all, byName('e2e_happy'));
   eq(happy.stored, 3, 'stored e2e_happy events');
   eq(happy.storedDuplicates, 0, 'stored duplicates');
-  eq(summarize(all, byName('extension_installed')).stored, 1, 'stored extension_installed events');
+  eq(summarize(all, byName('$extension_installed')).stored, 1, 'stored extension_installed events');
   eq(all.duplicates.length, 0, 'idempotent replays');
   for (const [i, r] of results.entries()) {
     const e = happy.events.find((x) => x.properties.$event_id === r.id);
@@ -306,7 +306,7 @@ test('popup, content script and service worker tracking concurrently (200 each)'
   const popup = await browser.openExtensionPage('popup.html', { width: 340, height: 420 });
   const tab = await browser.ctx.newPage();
   await tab.goto(`${site.origin}/concurrent`);
-  await waitStored(server, byName('page_view'), 1, 15_000, 'the content script page_view');
+  await waitStored(server, byName('$pageview'), 1, 15_000, 'the content script page_view');
   const fromPopup = popup.evaluate(async (n) => {
     const { track } = await import('./vendor/inhouse/client.js');
     const out = [];
@@ -368,7 +368,7 @@ test('the token secret is out of the content script, chrome.storage and the cons
   await trackInWorker(browser, 'e2e_secret', 3);
   const tab = await browser.ctx.newPage();
   await tab.goto(`${site.origin}/probe`);
-  await waitStored(server, (e) => e.event_name === 'e2e_secret' || e.event_name === 'page_view', 4, 20_000);
+  await waitStored(server, (e) => e.event_name === 'e2e_secret' || e.event_name === '$pageview', 4, 20_000);
   assert(t.consoleLog.some((m) => m.where === 'worker' && m.text.includes('[inhouse]')), 'the SDK debug log was captured');
   const stored = summarize(await server.events(), byName('e2e_secret'));
   eq(stored.events.map((e) => e.headers['x-inhouse-token-id']), ['opt_token_id', 'opt_token_id', 'opt_token_id'], 'sent with the credentials saved in the options page');

@@ -61,10 +61,15 @@ test('one install id across 20 worker stops, a browser restart and an extension 
   assert(UUID_V4.test(id ?? ''), `a random UUID: ${id}`);
   const versions = new Set((await stored(server, 'e2e_identity')).map((x) => x.properties.$extension_version));
   eq([...versions].sort(), [before, '0.2.0'], '$extension_version before and after the update');
-  const reasons = (await stored(server, 'extension_installed')).map((x) => x.properties.reason);
+  const installs = await stored(server, '$extension_installed');
+  eq(installs.length, 1, 'one $extension_installed over 22 worker lives and 3 browser runs (Chrome fired onInstalled "install" at each launch)');
+  const daily = await stored(server, '$daily_active');
+  eq(daily.length, 1, 'one $daily_active: all of this ran on one day');
+  const updates = await stored(server, '$extension_updated');
+  eq(updates.map((x) => [x.properties.previous_version, x.properties.$extension_version]), [[before, '0.2.0']], 'one $extension_updated, with the previous version');
   const kept = await browser.inWorker(() => chrome.storage.local.get('inhouse:v1:install'));
   eq(kept['inhouse:v1:install'], id, 'the id in chrome.storage.local');
-  log(`${all.events.length} events over 22 worker lives, 3 browser runs and an update ${before} → 0.2.0 (onInstalled: ${reasons.join(', ')}): one install id ${id}`);
+  log(`${all.events.length} events over 22 worker lives, 3 browser runs and an update ${before} → 0.2.0 : one install id ${id}`);
 });
 
 test('sessions: kept across a worker restart, new after the timeout and after a browser restart; background events do not extend them', 120_000, async (t) => {
@@ -169,7 +174,7 @@ test('a content script\'s events carry the surface, tab and origin Chrome report
   });
   const tab = await browser.ctx.newPage();
   await tab.goto(`${site.origin}/shop/cart?secret=1`);
-  await waitStored(server, byName('page_view'), 1, 20_000);
+  await waitStored(server, byName('$pageview'), 1, 20_000);
   const out = await tab.evaluate(() => new Promise((resolve) => {
     addEventListener('message', (e) => { if (e.data?.type === 'inhouse-demo:forge-result') resolve(e.data.out); });
     postMessage({ type: 'inhouse-demo:forge' }, location.origin);
@@ -181,7 +186,7 @@ test('a content script\'s events carry the surface, tab and origin Chrome report
   const senders = await browser.inWorker(() => globalThis.seenSenders);
   const real = senders.find((s) => s.op === 'track');
   assert(real && Number.isInteger(real.tabId), `Chrome reported the sender: ${JSON.stringify(senders)}`);
-  for (const name of ['page_view', 'forged_message']) {
+  for (const name of ['$pageview', 'forged_message']) {
     const [ev] = await stored(server, name);
     const p = ev.properties;
     eq([p.$source, p.$tab_id, p.$frame_id, p.$origin], ['content_script', real.tabId, real.frameId, site.origin], `${name}: what Chrome reports`);
@@ -189,7 +194,7 @@ test('a content script\'s events carry the surface, tab and origin Chrome report
     eq(p.$incognito, false, `${name}: $incognito`);
   }
   eq(summarize(await server.events(), byName('forged_props')).events.length, 0, 'the event with forged $ properties was not stored');
-  const [pv] = await stored(server, 'page_view');
+  const [pv] = await stored(server, '$pageview');
   for (const key of ['$install_id', '$session_id', '$browser', '$browser_version', '$os', '$locale', '$extension_version']) {
     assert(typeof pv.properties[key] === 'string' && pv.properties[key].length > 0, `${key} on a content script event: ${pv.properties[key]}`);
   }

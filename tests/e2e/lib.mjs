@@ -66,10 +66,12 @@ export async function waitStored(server, filter, n, timeoutMs = 30_000, what = `
  */
 // By default the server stores every POST (`--no-idempotency`): a test that says "once" sees any
 // resend as a stored duplicate. `serverArgs: []` gives the idempotent server.
-export async function env(t, { tokens, serverArgs = ['--no-idempotency'], config = {}, site = false } = {}) {
+// `beforeLaunch(server)` runs before Chromium starts (the extension installs as it launches).
+export async function env(t, { tokens, serverArgs = ['--no-idempotency'], config = {}, site = false, beforeLaunch } = {}) {
   const server = await startServer({ tokens, args: serverArgs });
   t.cleanup(() => server.stop());
   t.server = server;
+  if (beforeLaunch) await beforeLaunch(server);
   const dir = tempDir(`${t.slug}-`, TMP);
   t.cleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
   const extDir = cloneWithConfig(BASE_EXT, path.join(dir, 'extension'), { baseUrl: server.baseUrl, ...config });
@@ -102,5 +104,5 @@ export function trackInWorker(browser, name, n, props = {}) {
   );
 }
 export const workerStats = (browser) => browser.inWorker(() => globalThis.inhouseDemo.tracker().stats());
-export const settle = (server) => waitStored(server, byName('extension_installed'), 1, 15_000, 'extension_installed');
+export const settle = (server) => waitStored(server, byName('$extension_installed'), 1, 15_000, '$extension_installed');
 

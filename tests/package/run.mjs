@@ -34,10 +34,15 @@ const FULL_OPTION_VALUES = {
   concurrency: 4,
   sessionTimeoutMs: 1800000,
   pageUrl: 'origin',
+  enabled: true,
+  autoEvents: { install: true, update: true, startup: true, daily: true },
+  captureErrors: false,
+  sampleRate: 1,
+  uninstallUrl: 'https://example.com/uninstalled',
   retry: { baseDelayMs: 1000, maxDelayMs: 300000, maxAttempts: 25, maxRetryAfterMs: 86400000 },
   debug: false,
 };
-const FULL_OPTION_KEYS = [...Object.keys(FULL_OPTION_VALUES), 'tokenId', 'tokenSecret', 'appId', 'baseUrl', 'wasmUrl', 'onError', 'onDrop'];
+const FULL_OPTION_KEYS = [...Object.keys(FULL_OPTION_VALUES), 'tokenId', 'tokenSecret', 'appId', 'baseUrl', 'wasmUrl', 'onError', 'onDrop', 'beforeSend'];
 
 // ---------------------------------------------------------------- the extension sources
 /** Copies fixtures/src into dir/src and writes its config.js. */

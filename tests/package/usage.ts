@@ -47,6 +47,14 @@ const everyOption: Required<TrackerOptions> = {
   concurrency: 4,
   sessionTimeoutMs: 30 * 60_000,
   pageUrl: 'origin',
+  enabled: true,
+  autoEvents: { install: true, update: true, startup: true, daily: false },
+  captureErrors: false,
+  sampleRate: 1,
+  uninstallUrl: 'https://example.com/uninstalled',
+  beforeSend(event) {
+    return event.eventName === 'noise' ? null : { ...event, properties: { ...event.properties, edited: true } };
+  },
   retry,
   debug: false,
   wasmUrl: chrome.runtime.getURL('inhouse_tracker_bg.wasm'),
@@ -94,6 +102,9 @@ async function background(): Promise<void> {
   const who: Identity = await tracker.identity();
   const installId: string | null = who.installId;
   console.log(identified.status, installId, who.sessionId, who.userId);
+  const viewed: TrackResult = await tracker.page('settings', { tab: 'general' });
+  const captured: TrackResult | null = await tracker.captureException(new Error('boom'));
+  console.log(viewed.status, captured?.id, s.exceptionsThrottled, s.dropped.filtered, s.dropped.sampled);
   try {
     await tracker.track('Bad Name!');
   } catch (e) {
@@ -124,6 +135,11 @@ async function page(): Promise<void> {
   await client.reset();
   const who: ClientIdentity = await client.identity();
   console.log(who.userId);
+  await client.page('popup');
+  await client.captureException(new Error('boom'), { where: 'popup' });
+  await client.setEnabled(false, { purge: true });
+  const on: boolean = await client.isEnabled();
+  console.log(on);
   try {
     await client.track('x');
   } catch (e) {

@@ -12,7 +12,7 @@ pub fn index(text: &str) -> Value {
         text.lines().map(|line| line.split(' ').map(|n| n.parse().unwrap_or_else(|_| panic!("{n:?} in index {text:?}"))).collect()).collect();
     let [v, next, enabled, wait_until, pause_until, pause_key] = rows[0][..] else { panic!("index header: {text:?}") };
     assert!(enabled <= 1, "enabled is 0 or 1: {text:?}");
-    let [delivered, retried, rejected, evicted, retries_exhausted, purged, corrupt, undeliverable] = rows[1][..] else {
+    let [delivered, retried, rejected, evicted, retries_exhausted, purged, corrupt, undeliverable, filtered, sampled] = rows[1][..] else {
         panic!("index totals: {text:?}")
     };
     let segs: Vec<Value> = rows[2..].iter().map(|r| json!({"s": r[0], "n": r[1], "d": r[2..]})).collect();
@@ -21,7 +21,8 @@ pub fn index(text: &str) -> Value {
         "waitUntil": wait_until, "pauseUntil": pause_until, "pauseKey": pause_key,
         "totals": {
             "delivered": delivered, "retried": retried,
-            "dropped": {"rejected": rejected, "evicted": evicted, "retriesExhausted": retries_exhausted, "purged": purged, "corrupt": corrupt, "undeliverable": undeliverable},
+            "dropped": {"rejected": rejected, "evicted": evicted, "retriesExhausted": retries_exhausted, "purged": purged, "corrupt": corrupt, "undeliverable": undeliverable,
+                "filtered": filtered, "sampled": sampled},
         },
     })
 }

@@ -54,7 +54,8 @@ pub(super) struct IndexDoc {
 impl IndexDoc {
     /// `None` for anything but a well-formed index of this version. The first line is
     /// `1 next enabled` or, since waits are kept, `1 next enabled wait_until pause_until
-    /// pause_key`; the totals have seven numbers or, since `undeliverable`, eight. A counter
+    /// pause_key`; the totals have seven numbers, or eight since `undeliverable`, or ten since
+    /// `filtered` and `sampled`. A counter
     /// beyond 2^53 (JavaScript's exact integers) or a segment line claiming more than
     /// [`SEGMENT_EVENTS`] events is damage, not data. Segment lines come back in order, once
     /// each.
@@ -75,12 +76,13 @@ impl IndexDoc {
             [INDEX_VERSION, next, enabled @ (0 | 1), wait, pause, key] => (next, enabled, wait, pause, key),
             _ => return None,
         };
-        let (delivered, retried, rejected, evicted, retries_exhausted, purged, corrupt, undeliverable) = match head[1][..] {
-            [a, b, c, d, e, f, g] => (a, b, c, d, e, f, g, 0),
-            [a, b, c, d, e, f, g, h] => (a, b, c, d, e, f, g, h),
+        let (delivered, retried, rejected, evicted, retries_exhausted, purged, corrupt, undeliverable, filtered, sampled) = match head[1][..] {
+            [a, b, c, d, e, f, g] => (a, b, c, d, e, f, g, 0, 0, 0),
+            [a, b, c, d, e, f, g, h] => (a, b, c, d, e, f, g, h, 0, 0),
+            [a, b, c, d, e, f, g, h, i, j] => (a, b, c, d, e, f, g, h, i, j),
             _ => return None,
         };
-        let dropped = DropCounts { rejected, evicted, retries_exhausted, purged, corrupt, undeliverable };
+        let dropped = DropCounts { rejected, evicted, retries_exhausted, purged, corrupt, undeliverable, filtered, sampled };
         // A segment numbered at or past `next` would be overwritten by the next write.
         let next = segments.last().map_or(next, |line| next.max(line[0] + 1));
         Some(IndexDoc { next, enabled: enabled == 1, wait_until, pause_until, pause_key, totals: Totals { delivered, retried, dropped }, segments })

@@ -13,7 +13,8 @@
 //!   <wait until> <pause until> <paused credentials>` (1 is the format's version; the waits the
 //!   server asked for, so that a restarted worker honours them; an index without the last three
 //!   is read too), then the lifetime counters `delivered retried rejected evicted
-//!   retries_exhausted purged corrupt undeliverable` (seven are read too), then one line per live
+//!   retries_exhausted purged corrupt undeliverable filtered sampled` (seven or eight are read
+//!   too), then one line per live
 //!   segment, `<n> <events> <done>...`, listing which of its events are done (delivered or
 //!   dropped). Small; rewritten with each write. An index that cannot be read is not trusted
 //!   with anything: the queue is rebuilt from the stored segments ([`Engine::rebuild`]).
@@ -33,6 +34,7 @@
 use super::config::{Config, Credentials};
 use super::error::{Error, ErrorCode};
 use super::event::{field, is_uuid, line_stored_bytes, new_install_id, request_body, NewEvent, Rng};
+use super::exception::Throttle;
 use super::lifecycle::{Seen, LIFECYCLE_KEY};
 use super::policy::{backoff_ms, Verdict};
 use super::profile::{Profile, PROFILE_KEY};
@@ -101,21 +103,17 @@ pub struct Engine {
 }
 
 /// Who sends: the install's id (`$install_id` on every event) and the profile (the identified
-/// user and the super properties), and whether each is stored.
-#[derive(Debug)]
+/// user and the super properties), and whether each is stored. Nothing stored reads as the
+/// empty profile and no lifecycle record: by default they need no storing.
+#[derive(Debug, Default)]
 struct Install {
     id: Option<String>,
     persisted: bool,
+    /// The id was created at this start (none was stored).
+    created: bool,
     profile: Record<Profile>,
     /// What the last start saw (versions, the last `$daily_active`): see `core::lifecycle`.
     lifecycle: Record<Option<Seen>>,
-}
-
-impl Default for Install {
-    fn default() -> Self {
-        // Nothing stored reads as the empty profile and no lifecycle record: they need no storing.
-        Install { id: None, persisted: false, profile: Record::default(), lifecycle: Record::default() }
-    }
 }
 
 /// A value kept in `chrome.storage.local` beside the queue, written by the next write after each
@@ -238,11 +236,15 @@ struct Reports {
     last_error: Option<LastError>,
     error_active: bool,
     notes: Vec<Note>,
+    /// Which errors are stored as `$exception` events.
+    exceptions: Throttle,
 }
 
 impl Engine {
     /// An engine with an empty queue.
     pub fn new(config: Config, seed: u64) -> Engine {
+        // A new install starts with the `enabled` option's choice; a stored choice replaces it.
+        let enabled = config.enabled;
         Engine {
             config,
             rng: Rng::new(seed),
@@ -280,7 +282,7 @@ impl Engine {
                 retry_after_until: 0,
                 requests: 0,
             },
-            consent: Consent { enabled: true, enabled_persisted: true, restored: false, consent_override: None, purge_on_restore: false },
+            consent: Consent { enabled, enabled_persisted: enabled, restored: false, consent_override: None, purge_on_restore: false },
             install: Install::default(),
             report: Reports::default(),
         }
@@ -292,7 +294,10 @@ impl Engine {
     pub fn adopt_install_id(&mut self, stored: Option<&str>) {
         match stored.filter(|s| is_uuid(s)) {
             Some(id) => (self.install.id, self.install.persisted) = (Some(id.into()), true),
-            None => self.new_install_id(),
+            None => {
+                self.new_install_id();
+                self.install.created = true;
+            }
         }
     }
 
@@ -318,6 +323,43 @@ impl Engine {
                 self.fail(Error::new(ErrorCode::StorageError, message), now);
                 self.change_profile(|p| *p = Profile::default());
             }
+        }
+    }
+
+    /// What the last start saw, read from storage (a damaged record counts as none). Call
+    /// before [`Engine::restore`].
+    pub fn adopt_lifecycle(&mut self, stored: Option<&str>) {
+        if let Some(seen) = stored.and_then(Seen::decode) {
+            self.install.lifecycle.adopt(Some(seen));
+        }
+    }
+
+    /// What the last start saw (`None`: nothing stored).
+    pub fn lifecycle(&self) -> Option<&Seen> {
+        self.install.lifecycle.value.as_ref()
+    }
+
+    /// Records what this start saw, stored by the next write with the events it caused.
+    pub fn set_lifecycle(&mut self, seen: Seen) {
+        if self.install.lifecycle.value.as_ref() != Some(&seen) {
+            self.install.lifecycle.change(|s| *s = Some(seen));
+            self.write_soon();
+        }
+    }
+
+    /// Whether this start created the install id: nothing of the install was stored.
+    pub fn new_install(&self) -> bool {
+        self.install.created
+    }
+
+    /// An event `beforeSend` dropped (`filtered`), or one of an install the `sampleRate` leaves
+    /// out (`sampled`): never stored, counted. Stored with the next write of the index.
+    pub fn count_unstored(&mut self, sampled: bool) {
+        let d = &mut self.report.totals.dropped;
+        if sampled {
+            d.sampled += 1;
+        } else {
+            d.filtered += 1;
         }
     }
 
@@ -591,6 +633,7 @@ impl Engine {
             requests: self.delivery.requests,
             next_attempt_at: if self.has_unsent() { self.next_wakeup(now) } else { None },
             last_error: self.report.last_error.clone(),
+            exceptions_throttled: self.report.exceptions.throttled,
         }
     }
 
@@ -663,6 +706,18 @@ impl Engine {
     fn mark_dirty(&mut self, now: u64) {
         self.store.dirty_marks += 1;
         self.store.dirty_since.get_or_insert(now);
+    }
+
+    /// Whether the error `fingerprint`, thrown at `now`, is stored as an `$exception` (see
+    /// [`Throttle`]); the rest are counted in `stats().exceptionsThrottled`.
+    pub fn admit_exception(&mut self, fingerprint: u64, now: u64) -> bool {
+        self.report.exceptions.admit(fingerprint, now)
+    }
+
+    /// Reports an error of the customer's code (`beforeSend`) through `onError`; delivery's state
+    /// is not touched.
+    pub fn report_error(&mut self, error: Error, _now: u64) {
+        self.report.notes.push(Note::Error(error));
     }
 
     /// Records an error; reports it unless it repeats the one still in force. `last_error` stays

@@ -29,6 +29,10 @@ pub struct DropCounts {
     /// The event's own request kept failing at the network level while other events got
     /// through (a proxy or firewall refusing its payload): `retry.maxAttempts` such failures.
     pub undeliverable: u64,
+    /// `beforeSend` returned `null` for the event: never stored.
+    pub filtered: u64,
+    /// The event's install is left out by `sampleRate`: never stored.
+    pub sampled: u64,
 }
 
 /// Why one event was dropped.
@@ -207,6 +211,9 @@ pub struct Stats {
     pub requests: u64,
     pub next_attempt_at: Option<u64>,
     pub last_error: Option<LastError>,
+    /// Errors captured but not stored as `$exception`: repeats within a minute, or past the
+    /// distinct errors a minute may store.
+    pub exceptions_throttled: u64,
 }
 
 /// The most recent delivery or storage error.

@@ -136,6 +136,8 @@ impl Engine {
             d.purged,
             d.corrupt,
             d.undeliverable,
+            d.filtered,
+            d.sampled,
         ];
         let mut out = String::new();
         for (k, n) in head.iter().enumerate() {

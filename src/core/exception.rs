@@ -1,0 +1,91 @@
+//! Errors as events: `$exception` with the error's type, message and a stack reduced to this
+//! extension's own frames, and a throttle so that an error repeated a thousand times is stored
+//! a bounded number of times and counted.
+
+use super::event::Props;
+
+/// Distinct errors stored per minute at most; the rest are counted.
+pub const MAX_DISTINCT_PER_MINUTE: usize = 10;
+const MINUTE_MS: u64 = 60_000;
+/// Longest message kept.
+const MAX_MESSAGE_CHARS: usize = 1000;
+/// Frames kept at most.
+const MAX_FRAMES: usize = 30;
+
+/// An error as JavaScript describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Thrown {
+    /// `error.name` (`TypeError`), or `Error` for a thrown non-error.
+    pub kind: String,
+    pub message: String,
+    pub stack: Option<String>,
+}
+
+impl Thrown {
+    /// The stack's frames in this extension's own files (`chrome-extension://<id>/…`), query
+    /// strings removed; other frames (the host page's, other extensions') are left out.
+    pub fn own_frames(&self, extension_id: &str) -> Vec<String> {
+        let prefix = format!("chrome-extension://{extension_id}/");
+        let stack = self.stack.as_deref().unwrap_or_default();
+        stack.lines().filter(|line| line.contains(&prefix)).take(MAX_FRAMES).map(|line| without_query(line.trim())).collect()
+    }
+
+    /// The `$exception` event's properties: `type`, `message`, `stack` (own frames, one per line).
+    pub fn props(&self, extension_id: &str) -> Props {
+        let message: String = self.message.chars().take(MAX_MESSAGE_CHARS).collect();
+        let stack = self.own_frames(extension_id).join("\n");
+        Props::of_strings(&[("type", &self.kind), ("message", &message), ("stack", &stack)])
+    }
+
+    /// What makes two errors the same one: type, message and first own frame.
+    pub fn fingerprint(&self, extension_id: &str) -> u64 {
+        let first = self.own_frames(extension_id).into_iter().next().unwrap_or_default();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.kind.bytes().chain([0]).chain(self.message.bytes()).chain([0]).chain(first.bytes()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+        h
+    }
+}
+
+/// `at f (chrome-extension://id/a.js?v=2:10:5)` → `at f (chrome-extension://id/a.js:10:5)`.
+fn without_query(frame: &str) -> String {
+    let mut parts = frame.split('?');
+    let mut out = parts.next().unwrap_or_default().to_string();
+    for part in parts {
+        // The query ends where the line and column (`:10:5`), a `)` or a space begin.
+        let line_or_end =
+            |i: usize, c: char| c == ')' || c == ' ' || (c == ':' && part.get(i + 1..).is_some_and(|r| r.starts_with(|d: char| d.is_ascii_digit())));
+        let kept = part.char_indices().find(|&(i, c)| line_or_end(i, c)).and_then(|(i, _)| part.get(i..));
+        out.push_str(kept.unwrap_or_default());
+    }
+    out
+}
+
+/// Stores each distinct error once per minute, at most [`MAX_DISTINCT_PER_MINUTE`] of them; the
+/// rest are counted.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    window_start: u64,
+    /// The distinct errors of this minute.
+    seen: Vec<u64>,
+    /// Errors not stored, since the tracker started.
+    pub throttled: u64,
+}
+
+impl Throttle {
+    /// Whether the error `fingerprint`, thrown at `now`, is stored.
+    pub fn admit(&mut self, fingerprint: u64, now: u64) -> bool {
+        if now.saturating_sub(self.window_start) >= MINUTE_MS {
+            self.window_start = now;
+            self.seen.clear();
+        }
+        let admitted = !self.seen.contains(&fingerprint) && self.seen.len() < MAX_DISTINCT_PER_MINUTE;
+        if admitted {
+            self.seen.push(fingerprint);
+        } else {
+            self.throttled += 1;
+        }
+        admitted
+    }
+}
