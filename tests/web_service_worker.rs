@@ -24,6 +24,10 @@ async fn tracks_and_delivers_without_window() {
     }
     let r = json(&settle(t.flush(JsValue::UNDEFINED)).await.unwrap());
     assert_eq!(r["status"], "empty", "{r}");
-    assert_eq!(stored_events().await.len(), 10);
+    let events = stored_events().await;
+    let named = |name: &str| events.iter().filter(|e| e["event_name"] == name).count();
+    assert_eq!(named("sw_event"), 10);
+    // A new install (nothing stored): the automatic events, once each.
+    assert_eq!((named("$extension_installed"), named("$daily_active")), (1, 1), "{events:?}");
     settle(t.shutdown()).await.unwrap();
 }

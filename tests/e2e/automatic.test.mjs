@@ -19,7 +19,8 @@ test('install: exactly one $extension_installed, with the worker stopped at once
   await sleep(300);
   await browser.stopWorker(page);
   const options = await browser.openExtensionPage('options.html');
-  await client(options, 'stats'); // wakes a new worker
+  // Wakes a new worker (a message sent while Chrome is still registering it may find no one).
+  await waitFor(() => client(options, 'stats').then(() => true, () => false), { timeoutMs: 15_000, what: 'a worker answering' });
   await browser.stopWorker(options);
   await server.faults({ down: false });
   await client(options, 'flush');

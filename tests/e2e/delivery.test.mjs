@@ -117,7 +117,7 @@ test('server down while tracking, then up: every event delivered exactly once', 
   eq(fin.storedDuplicates, 0, 'stored duplicates');
   const st = await workerStats(browser);
   eq(st.queued, 0, 'queued after recovery');
-  eq(st.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0 }, 'dropped');
+  eq(st.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0, filtered: 0, sampled: 0 }, 'dropped');
   log(`all 50 stored ${s.events.length ? Date.now() - upAt : 0} ms after the server came back; retried ${st.retried}`);
 });
 
@@ -250,7 +250,7 @@ test('401: nothing dropped; delivery resumes once credentials are fixed in the o
   assert(list.length <= 6, `delivery paused after the 401 (requests: ${list.length}; concurrency is 6, 10 events queued)`);
   const paused = await workerStats(browser);
   eq(paused.queued, 10, 'queued while paused');
-  eq(paused.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0 }, 'dropped');
+  eq(paused.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0, filtered: 0, sampled: 0 }, 'dropped');
   eq(paused.state, 'paused', 'state');
   eq(paused.lastError?.code, 'AUTH_FAILED', 'lastError');
   eq(summarize(await server.events(), byName('e2e_auth')).stored, 0, 'stored while the secret is wrong');
@@ -290,7 +290,7 @@ test('one 422 event among valid ones: only it is dropped and reported', 60_000, 
   const badReqs = (reqs.requests ?? reqs).filter((q) => q.event_name === 'e2e_bad');
   eq(badReqs.map((q) => q.status), [422], 'requests for the rejected event (sent once, not retried)');
   const st = await workerStats(browser);
-  eq(st.dropped, { rejected: 1, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0 }, 'stats().dropped');
+  eq(st.dropped, { rejected: 1, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0, filtered: 0, sampled: 0 }, 'stats().dropped');
   eq(st.queued, 0, 'queued');
   const recent = await browser.inWorker(() => globalThis.inhouseDemo.recent());
   const drops = recent.filter((x) => x.kind === 'drop');
@@ -426,7 +426,7 @@ test('offline (context.setOffline) while tracking, then online: delivered once, 
   eq(fin.unique, 20, 'unique stored');
   eq(fin.storedDuplicates, 0, 'stored duplicates');
   const st = await workerStats(browser);
-  eq(st.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0 }, 'dropped');
+  eq(st.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0, filtered: 0, sampled: 0 }, 'dropped');
   eq(st.retried, 0, 'stats().retried (no attempts spent offline)');
   const sent = (await server.requests());
   const offlineReqs = (sent.requests ?? sent).filter((q) => q.event_name === 'e2e_offline');

@@ -378,7 +378,7 @@ test('hostile properties in the background: valid events delivered once, hostile
   }
   assert(mismatched.length === 0, `valid events stored differently from what was tracked:\n    ${list(mismatched)}`);
   const st = await workerStats(browser);
-  eq(st.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0 }, 'stats().dropped');
+  eq(st.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0, filtered: 0, sampled: 0 }, 'stats().dropped');
   const traps = t.consoleLog.filter((m) => TRAP.test(m.text));
   eq(traps.map((m) => `${m.where}: ${m.text.slice(0, 200)}`), [], 'traps or panics in the console');
   const kinds = [...new Set(hostile.map((r) => r.kind))];
@@ -483,7 +483,7 @@ test('hostile properties through /client from an extension page: InhouseErrors n
   }
   eq(summarize(all, byName('e2e_client_bad')).stored, 0, 'hostile events stored');
   const st = await workerStats(browser);
-  eq(st.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0 }, 'stats().dropped');
+  eq(st.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0, filtered: 0, sampled: 0 }, 'stats().dropped');
   const pageErrors = t.consoleLog.filter((m) => m.type === 'pageerror' || TRAP.test(m.text));
   eq(pageErrors.map((m) => `${m.where}: ${m.text.slice(0, 200)}`), [], 'uncaught errors, traps or panics');
   log(`${hostile.length} hostile calls refused (${[...new Set(hostile.map((r) => r.code))].join(', ')}), ${valid.length} at the limits queued and stored as tracked; DataCloneError ${patched ? 'simulated' : 'not simulated (chrome.runtime.sendMessage not replaceable)'}`);
@@ -537,7 +537,7 @@ test('init() in an extension page is refused with INVALID_OPTION; the background
   }
   const st = await workerStats(browser);
   eq(st.queued, 0, 'queued in the background afterwards');
-  eq(st.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0 }, 'stats().dropped');
+  eq(st.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0, filtered: 0, sampled: 0 }, 'stats().dropped');
   log(`refused: ${refused[0].message}; ${2 * N} events stored once`);
 });
 
@@ -607,6 +607,6 @@ test('200 flush() calls through /client during an outage do not each cause a req
   eq(fin.unique, N, 'unique stored');
   eq(fin.storedDuplicates, 0, 'stored twice');
   const st = await workerStats(browser);
-  eq(st.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0 }, 'stats().dropped');
+  eq(st.dropped, { rejected: 0, evicted: 0, retriesExhausted: 0, purged: 0, corrupt: 0, undeliverable: 0, filtered: 0, sampled: 0 }, 'stats().dropped');
   log(`backoff reached after ${backoff.requests} requests; 200 relayed flushes in ${storm.ms} ms caused ${stormRequests} request(s) (${JSON.stringify(storm.statuses)}); the background's flush() sent ${direct.after - direct.before}; all ${N} delivered once`);
 });

@@ -82,7 +82,7 @@ const trackOptions: TrackOptions = { dedupKey: 'signup-42' };
 async function background(): Promise<void> {
   await tracker.ready;
   const r: TrackResult = await tracker.track('signup_completed', props, trackOptions);
-  const status: 'queued' | 'deduplicated' | 'disabled' | 'evicted' = r.status;
+  const status: 'queued' | 'deduplicated' | 'disabled' | 'evicted' | 'sampled' | 'filtered' = r.status;
   const id: string = r.id;
   await tracker.track('no_properties');
   const f: FlushResult = await tracker.flush();
