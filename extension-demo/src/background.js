@@ -24,6 +24,12 @@ function start(conn, overrides = {}) {
     ...(conn.debug ? { debug: true } : {}),
     // The demo shows error capture: its own uncaught errors become $exception events.
     captureErrors: true,
+    // beforeSend sees every event before it is stored; the demo notes the SDK's automatic ones
+    // ($extension_installed, $daily_active, ...) for its popup, and keeps every event unchanged.
+    beforeSend(event) {
+      if (event.eventName.startsWith('$')) remember('auto', { eventName: event.eventName });
+      return event;
+    },
     ...conn.options,
     ...overrides,
     // Hooks receive InhouseErrors and drop reports: codes and messages, never the secret.
@@ -82,7 +88,7 @@ chrome.runtime.onMessage.addListener((msg, sender, sendResponse) => {
       work = reconfigure();
       break;
     case 'info':
-      work = chain.then(() => ({ ...connection, recent: recent.slice(-10) }));
+      work = chain.then(() => ({ ...connection, recent: recent.slice() }));
       break;
     case 'track-from-background':
       work = chain.then(() => tracker.track('background_action', { trigger: 'popup', at: new Date() }));

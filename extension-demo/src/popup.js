@@ -105,9 +105,14 @@ async function refresh() {
 
 async function showServer() {
   const reply = await chrome.runtime.sendMessage({ demo: 'info' }).catch(() => null);
-  if (reply?.ok) $('server').textContent = `${reply.result.baseUrl || 'default API'} · ${reply.result.tokenId}`;
+  if (!reply?.ok) return;
+  $('server').textContent = `${reply.result.baseUrl || 'default API'} · ${reply.result.tokenId}`;
+  // The last automatic events the SDK tracked (noted by the demo's beforeSend).
+  const auto = reply.result.recent.filter((r) => r.kind === 'auto').slice(-4).map((r) => r.eventName);
+  $('s-auto').textContent = auto.length ? auto.join(', ') : 'none yet';
 }
 
 refresh();
 showServer();
 setInterval(refresh, 500);
+setInterval(showServer, 1000);
