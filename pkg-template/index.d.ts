@@ -50,6 +50,47 @@ export type JsonValue = string | number | boolean | null | Date | JsonValue[] | 
 /** Event properties: a plain object of JSON values. Keys starting with `$` are reserved. */
 export type Properties = { [key: string]: JsonValue | undefined };
 
+/**
+ * The SDK's own properties, added to every stored event (keys starting with `$` are reserved:
+ * `track()` refuses them). All are captured when `track()` is called and stored with the event,
+ * so every resend is byte-identical.
+ */
+export interface ReservedProperties {
+  /** When `track()` was called, RFC 3339 UTC with milliseconds. Always. */
+  $time: string;
+  /** The event id: a UUIDv7 (or a hash of name and `dedupKey`); also `Idempotency-Key`. Always. */
+  $event_id: string;
+  /** `inhouse-chrome/<version>`. Always. */
+  $sdk: string;
+  /** The extension's version (manifest). Absent outside an extension. */
+  $extension_version?: string;
+  /** One random UUIDv4 per install, kept in chrome.storage.local across worker and browser restarts and updates; new after an opt-out with purge. Always. */
+  $install_id: string;
+  /** The session (UUIDv7 of its start): ends after `sessionTimeoutMs` without user activity and when the browser closes. Always. */
+  $session_id: string;
+  /** The user given to `identify()`; absent before it and after `reset()`. */
+  $user_id?: string;
+  /** The browser's brand and major version (`navigator.userAgentData`). */
+  $browser?: string;
+  $browser_version?: string;
+  /** `chrome.runtime.getPlatformInfo().os`: `mac`, `win`, `linux`, `cros`, ... */
+  $os?: string;
+  /** The browser's UI language. */
+  $locale?: string;
+  /** The surface, from the background itself or Chrome's `sender` of a `/client` message. Always. */
+  $source: 'background' | 'popup' | 'options' | 'side_panel' | 'content_script' | 'offscreen' | 'page';
+  /** For events relayed from a page or content script, from Chrome's `sender`. */
+  $tab_id?: number;
+  $frame_id?: number;
+  $incognito?: boolean;
+  /** An extension page's path; a content script's page path with `pageUrl: 'path'`. */
+  $path?: string;
+  /** A content script's page origin (the default for content scripts). */
+  $origin?: string;
+  /** A content script's full page URL, only with `pageUrl: 'full'`. */
+  $url?: string;
+}
+
 export interface RetryOptions {
   /** First backoff delay; doubles per consecutive failure, with jitter. Default 1000. */
   baseDelayMs?: number;

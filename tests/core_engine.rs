@@ -1344,3 +1344,36 @@ fn measure() {
     );
     drop(evs);
 }
+
+#[test]
+fn the_profile_and_the_lifecycle_record_go_with_the_events_and_a_purge_forgets_the_who() {
+    use inhouse_tracker::core::engine::{INDEX_KEY, INSTALL_KEY};
+    use inhouse_tracker::core::lifecycle::{Seen, LIFECYCLE_KEY};
+    use inhouse_tracker::core::profile::PROFILE_KEY;
+    let mut h = H::with(|_| {});
+    let ev = h.event();
+    let mut e = h.e;
+    e.adopt_install_id(None);
+    e.adopt_profile(None, T0);
+    e.restore(None, |_| None, T0);
+    let first_id = e.install_id().unwrap().to_string();
+    e.change_profile(|p| p.identify("user_42".into()));
+    e.set_lifecycle(Seen { version: Some("1.0.0".into()), ..Seen::default() });
+    e.track(ev, T0);
+    // One write: the event, the install id, the profile and the lifecycle record together.
+    let w = e.take_write(T0, true).unwrap();
+    let keys: Vec<&str> = w.set.iter().map(|(k, _)| k.as_str()).collect();
+    for key in [INSTALL_KEY, PROFILE_KEY, LIFECYCLE_KEY, INDEX_KEY] {
+        assert!(keys.contains(&key), "{key} in {keys:?}");
+    }
+    assert!(keys.iter().any(|k| k.starts_with("inhouse:v1:seg:")));
+    e.write_done(Ok(()), T0);
+    assert!(e.settings_persisted());
+    // An opt-out with purge forgets the install id, the user and the super properties.
+    e.set_enabled(false, true, T0 + 1);
+    assert_eq!(e.profile().user_id(), None);
+    assert_ne!(e.install_id(), Some(first_id.as_str()));
+    let w = e.take_write(T0 + 2, true).unwrap();
+    let profile = w.set.iter().find(|(k, _)| k == PROFILE_KEY).map(|(_, v)| v.as_str());
+    assert_eq!(profile, Some(""), "the stored profile is emptied");
+}

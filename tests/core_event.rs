@@ -12,19 +12,10 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
-const NOW: u64 = 1_795_330_800_123; // 2026-11-22T07:00:00.123Z
+mod host_json;
+use host_json::to_json;
 
-/// The core's JSON value of a serde_json value (numbers keep serde_json's text).
-fn to_json(v: &Value) -> Json {
-    match v {
-        Value::Null => Json::Null,
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Number(n) => Json::Number(n.to_string()),
-        Value::String(s) => Json::String(s.clone()),
-        Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
-    }
-}
+const NOW: u64 = 1_795_330_800_123; // 2026-11-22T07:00:00.123Z
 
 /// Properties: a JSON object.
 fn obj(v: Value) -> Json {

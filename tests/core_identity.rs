@@ -15,18 +15,10 @@ const NOW: u64 = 1_795_330_800_000;
 const MIN: u64 = 60_000;
 const EXT: &str = "abcdefghijklmnopabcdefghijklmnop";
 
+mod host_json;
+
 fn props(v: Value) -> Props {
-    fn to_json(v: &Value) -> Json {
-        match v {
-            Value::Null => Json::Null,
-            Value::Bool(b) => Json::Bool(*b),
-            Value::Number(n) => Json::Number(n.to_string()),
-            Value::String(s) => Json::String(s.clone()),
-            Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
-            Value::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
-        }
-    }
-    Props::from_json(&to_json(&v)).unwrap()
+    Props::from_json(&host_json::to_json(&v)).unwrap()
 }
 
 /// The properties an event carries, built with `ctx` from `origin`.

@@ -1,7 +1,7 @@
 //! Events: the naming rule, property limits, stable event ids, and the exact bytes sent.
 
 use super::error::{Error, ErrorCode, Result};
-use super::json::{quoted, write_str, Json};
+use super::json::{fnv1a, quoted, write_str, Json, FNV_OFFSET};
 use super::origin::Origin;
 use super::profile::Profile;
 use std::fmt::Write as _;
@@ -370,16 +370,8 @@ fn uuid_text(id: Uuid) -> String {
 /// The id of an event tracked with a dedup key: the same (name, key) always gives the same id,
 /// so the queue and the server's `Idempotency-Key` check both deliver it once.
 pub fn dedup_event_id(name: &str, key: &str) -> String {
-    // FNV-1a twice with different offsets: stable across Rust versions, unlike std's hasher.
-    let fnv = |offset: u64| {
-        let mut h = offset;
-        for b in name.bytes().chain([0u8]).chain(key.bytes()) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h
-    };
-    format!("d-{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x84222325_cbf29ce4))
+    // FNV-1a twice with different offsets: 128 bits.
+    format!("d-{:016x}{:016x}", fnv1a(&[name, key], FNV_OFFSET), fnv1a(&[name, key], 0x84222325_cbf29ce4))
 }
 
 /// The context the SDK adds to every event's properties, all under reserved `$` keys (the

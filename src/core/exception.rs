@@ -3,6 +3,7 @@
 //! a bounded number of times and counted.
 
 use super::event::Props;
+use super::json::{fnv1a, FNV_OFFSET};
 
 /// Distinct errors stored per minute at most; the rest are counted.
 pub const MAX_DISTINCT_PER_MINUTE: usize = 10;
@@ -40,11 +41,7 @@ impl Thrown {
     /// What makes two errors the same one: type, message and first own frame.
     pub fn fingerprint(&self, extension_id: &str) -> u64 {
         let first = self.own_frames(extension_id).into_iter().next().unwrap_or_default();
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in self.kind.bytes().chain([0]).chain(self.message.bytes()).chain([0]).chain(first.bytes()) {
-            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-        }
-        h
+        fnv1a(&[&self.kind, &self.message, &first], FNV_OFFSET)
     }
 }
 

@@ -3,6 +3,23 @@
 //! browser parse what it reads (`JSON.parse`), so no JSON library, float formatting or parser is
 //! in it: numbers stay text, exactly as JavaScript's `String(n)` wrote them.
 
+/// FNV-1a (64-bit) of `parts` joined by a 0 byte, from `offset` (the standard one:
+/// [`FNV_OFFSET`]). The SDK's stable hash: ids and keys that are stored or sent must not change
+/// with the Rust version, as std's hasher may.
+pub fn fnv1a(parts: &[&str], offset: u64) -> u64 {
+    let mut h = offset;
+    for (i, part) in parts.iter().enumerate() {
+        let separator = (i > 0).then_some(0u8);
+        for b in separator.into_iter().chain(part.bytes()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// FNV-1a's standard offset basis.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
 /// A JSON value, as host code (and tests) hand properties to `event::Props::from_json`. Objects
 /// keep their keys in insertion order, as JavaScript does.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,6 +11,7 @@
 //! empties when it closes.
 
 use super::event::Props;
+use super::json::{fnv1a, FNV_OFFSET};
 
 /// Key of what was seen, in `chrome.storage.local`.
 pub const LIFECYCLE_KEY: &str = "inhouse:v1:lifecycle";
@@ -203,11 +204,7 @@ pub const LIFECYCLE_EVENTS: [&str; 5] = ["$extension_installed", "$extension_upd
 /// Where an install falls in `[0, 1)` for `sampleRate`: FNV-1a of its id (stable across Rust
 /// versions, unlike std's hasher), so the same installs are kept on every start.
 pub fn sample_point(install_id: &str) -> f64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in install_id.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-    }
-    (h >> 11) as f64 / (1u64 << 53) as f64
+    (fnv1a(&[install_id], FNV_OFFSET) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The UTC day of a time in milliseconds since the epoch.

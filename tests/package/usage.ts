@@ -17,6 +17,7 @@ import type {
   JsonValue,
   Properties,
   Identity,
+  ReservedProperties,
 } from '@inhouse/chrome-tracker';
 import * as client from '@inhouse/chrome-tracker/client';
 import type {
@@ -75,6 +76,9 @@ const tracker: Tracker = init({ tokenId: 'tok_123', tokenSecret: 'secret' });
 void everyOption;
 void withUrl;
 
+// What a stored event's reserved properties look like (for code that reads events back).
+const context: Pick<ReservedProperties, '$source' | '$install_id'> = { $source: 'content_script', $install_id: 'id' };
+void context;
 const nested: JsonValue = { a: [1, 'two', true, null, new Date(), { b: 2 }] };
 const props: Properties = { plan: 'pro', seats: 3, nested, missing: undefined };
 const trackOptions: TrackOptions = { dedupKey: 'signup-42' };

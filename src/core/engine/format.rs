@@ -2,6 +2,7 @@
 //! documentation of `engine`).
 
 use super::*;
+use crate::core::json::{fnv1a, FNV_OFFSET};
 
 /// Key of the index record.
 pub const INDEX_KEY: &str = "inhouse:v1:index";
@@ -115,12 +116,8 @@ pub(super) fn decode_segment(seq: u64, text: String, events: u64) -> Option<Segm
 /// A key for the refused credentials a stored pause belongs to: FNV-1a of the token id and the
 /// app id (never the secret, which is not stored in any form).
 pub(super) fn credentials_key(credentials: &Credentials, app_id: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in credentials.token_id.bytes().chain([0]).chain(app_id.bytes()) {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-    }
     // Stored as a number JavaScript reads exactly.
-    h >> 11
+    fnv1a(&[&credentials.token_id, app_id], FNV_OFFSET) >> 11
 }
 
 // Host only, like proptest (a host-only dev-dependency).
