@@ -132,6 +132,7 @@ test('beforeSend edits and drops; sampleRate 0.5 over 200 installs keeps about h
       await t.setEnabled(true);
       const r = await Promise.all([t.track('e2e_sample', { i, n: 1 }), t.track('e2e_sample', { i, n: 2 })]);
       out.push(r.map((x) => x.status).join());
+      await t.flush(); // delivered before the next opt-out purges the queue
     }
     return out;
   });
