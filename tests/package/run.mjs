@@ -189,7 +189,7 @@ test('types: tsc checks usage.ts; .d.ts exports == JS exports; package.json and 
   }
   for (const f of ['sideEffects', 'license', 'repository', 'keywords', 'module', 'files']) assert(pkgJson[f] !== undefined, `package.json has ${f}`);
   const tarList = (await run('tar', ['tzf', t.tarball])).out.trim().split('\n').map((f) => f.replace(/^package\//, '')).sort();
-  const expectedFiles = ['README.md', 'client.d.ts', 'client.js', 'index.d.ts', 'index.js', 'inhouse_tracker.js', 'inhouse_tracker_bg.wasm', 'package.json'];
+  const expectedFiles = ['README.md', 'client.d.ts', 'client.js', 'index.d.ts', 'index.js', 'inhouse_tracker.js', 'inhouse_tracker_bg.wasm', 'package.json', 'testing.d.ts', 'testing.js'];
   eq(tarList, expectedFiles, 'files in the tarball');
   const readme = fs.readFileSync(path.join(pkgDir, 'README.md'), 'utf8');
   assert(readme.length > 4000 && readme.includes('wasm-unsafe-eval'), 'the README is written (not the placeholder)');
@@ -212,11 +212,12 @@ test('types: tsc checks usage.ts; .d.ts exports == JS exports; package.json and 
   // The .d.ts files and the JS modules declare/export the same values; usage.ts names them all.
   const require = createRequire(path.join(ROOT, 'package.json'));
   const ts = require('typescript');
-  const program = ts.createProgram([path.join(pkgDir, 'index.d.ts'), path.join(pkgDir, 'client.d.ts')], { strict: true, noEmit: true, lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'], types: [] });
+  const entries = ['index', 'client', 'testing'];
+  const program = ts.createProgram(entries.map((e) => path.join(pkgDir, `${e}.d.ts`)), { strict: true, noEmit: true, lib: ['lib.es2022.d.ts', 'lib.dom.d.ts'], types: [] });
   const checker = program.getTypeChecker();
   const usage = fs.readFileSync(path.join(HERE, 'usage.ts'), 'utf8');
   const declared = {};
-  for (const entry of ['index', 'client']) {
+  for (const entry of entries) {
     const sf = program.getSourceFile(path.join(pkgDir, `${entry}.d.ts`));
     const exports = checker.getExportsOfModule(checker.getSymbolAtLocation(sf));
     const values = exports.filter((s) => s.flags & ts.SymbolFlags.Value).map((s) => s.name).sort();
@@ -238,7 +239,21 @@ test('types: tsc checks usage.ts; .d.ts exports == JS exports; package.json and 
   const codes = checker.getDeclaredTypeOfSymbol(checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(path.join(pkgDir, 'index.d.ts')))).find((s) => s.name === 'InhouseErrorCode')).types.map((x) => x.value);
   const undocumented = [...FULL_OPTION_KEYS, ...Object.keys(FULL_OPTION_VALUES.retry), ...codes].filter((n) => !readme.includes(`\`${n}\``) && !readme.includes(`retry.${n}`));
   eq(undocumented, [], 'options and error codes missing from the README');
-  log(`${tsVersion}: usage.ts compiles with moduleResolution bundler and nodenext; index exports ${declared.index.length} names, client ${declared.client.length}; ${codes.length} error codes and ${FULL_OPTION_KEYS.length} options documented`);
+  log(`${tsVersion}: usage.ts compiles with moduleResolution bundler and nodenext; index exports ${declared.index.length} names, client ${declared.client.length}, testing ${declared.testing.length}; ${codes.length} error codes and ${FULL_OPTION_KEYS.length} options documented`);
+});
+
+test('testing entry: the real tracker in a customer\'s unit tests, under node:test and Vitest', 180_000, async (t) => {
+  const { dir } = await scratchProject(t.slug, t.tarball);
+  const specs = path.join(FIXTURES, 'testing');
+  for (const f of fs.readdirSync(specs)) fs.copyFileSync(path.join(specs, f), path.join(dir, f));
+  const cases = Object.keys((await import(pathToFileURL(path.join(dir, 'cases.mjs')).href)).cases).length;
+  const node = await run(process.execPath, ['--test', '--test-reporter=tap', 'node.test.mjs'], { cwd: dir, timeoutMs: 120_000 });
+  const passed = (re) => Number((node.out.match(re) ?? [])[1]);
+  eq([passed(/^# pass (\d+)/m), passed(/^# fail (\d+)/m)], [cases, 0], `node:test (${node.out.slice(-300)})`);
+  const vitest = await run(BIN('vitest'), ['run', 'vitest.test.mjs', '--root', dir, '--reporter=json', '--outputFile=vitest.json'], { cwd: dir, timeoutMs: 120_000 });
+  const report = JSON.parse(fs.readFileSync(path.join(dir, 'vitest.json'), 'utf8'));
+  eq([report.numPassedTests, report.numFailedTests], [cases, 0], `Vitest (${vitest.out.slice(-300)})`);
+  log(`${cases} cases with @inhouse/chrome-tracker/testing (the same wasm, storage in memory, a fake server): node:test ${cases}/${cases}, Vitest ${report.numPassedTests}/${cases}`);
 });
 
 test('loader: a wasm that cannot load rejects with WASM_LOAD_FAILED naming the fix; init() can retry', 30_000, async (t) => {

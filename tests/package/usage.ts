@@ -20,6 +20,8 @@ import type {
   ReservedProperties,
 } from '@inhouse/chrome-tracker';
 import * as client from '@inhouse/chrome-tracker/client';
+import { createTestTracker, reset as resetTestTracker, TEST_EXTENSION_ID, InhouseError as TestingInhouseError } from '@inhouse/chrome-tracker/testing';
+import type { TestTracker, SentEvent } from '@inhouse/chrome-tracker/testing';
 import type {
   Properties as ClientProperties,
   TrackOptions as ClientTrackOptions,
@@ -156,5 +158,23 @@ async function page(): Promise<void> {
   client.init;
 }
 
+// The testing entry, in a customer's unit test.
+async function unitTest(): Promise<void> {
+  const t: TestTracker = createTestTracker({ version: '1.2.3', sessionTimeoutMs: 60_000 });
+  await t.ready;
+  await t.track('signup', { plan: 'pro' });
+  await t.client.track('popup_opened');
+  t.respondWith(503, { retryAfter: 1 });
+  const sent: SentEvent[] = t.sent();
+  console.log(sent[0]?.properties.$install_id, sent[0]?.headers['x-inhouse-app'] === TEST_EXTENSION_ID, t.stored());
+  try {
+    await t.track('Bad Name!');
+  } catch (e) {
+    if (e instanceof TestingInhouseError) console.log(e.code);
+  }
+  await resetTestTracker();
+}
+
+void unitTest;
 void background;
 void page;

@@ -1,0 +1,50 @@
+// @inhouse/chrome-tracker/testing: the real tracker (the same wasm) for unit tests in Node.
+import type { TrackerOptions, Tracker, TrackResult, Properties, TrackOptions, InhouseErrorCode } from './index.js';
+
+/** The same error class as the main entry's (code, message, field). */
+export declare class InhouseError extends Error {
+  readonly name: 'InhouseError';
+  readonly code: InhouseErrorCode;
+  readonly field?: string;
+}
+
+/** The extension id the test tracker runs as. */
+export declare const TEST_EXTENSION_ID: string;
+
+/** An event the fake server received. */
+export interface SentEvent {
+  eventName: string;
+  /** Your properties and the SDK's `$` context, exactly as they would reach the Inhouse API. */
+  properties: Properties & Record<`$${string}`, unknown>;
+  /** The request's headers (`x-inhouse-*`, `idempotency-key`, ...). */
+  headers: Record<string, string>;
+  /** What the fake server answered. */
+  status: number;
+}
+
+export interface TestTracker extends Omit<Tracker, 'ready' | 'shutdown'> {
+  readonly ready: Promise<void>;
+  /** The `/client` entry as a popup uses it. */
+  readonly client: {
+    track(eventName: string, properties?: Properties, options?: TrackOptions): Promise<TrackResult>;
+    page(name?: string, properties?: Properties): Promise<TrackResult>;
+    identify(userId: string, traits?: Properties): Promise<TrackResult>;
+  };
+  /** Every event the fake server received, in order. */
+  sent(): SentEvent[];
+  /** How the fake server answers from now on (200 by default). */
+  respondWith(status: number, options?: { retryAfter?: number | string }): void;
+  /** What the tracker keeps in `chrome.storage.local`. */
+  stored(): Record<string, unknown>;
+  /** Stops the tracker and restores `globalThis.chrome` and `fetch` (what `reset()` does). */
+  dispose(): Promise<void>;
+}
+
+/**
+ * A tracker for one test, with the same API and validation as the real one, `chrome.storage` in
+ * memory and a fake server instead of the network. `tokenId`/`tokenSecret` are optional here;
+ * `version` is the extension version it reports. One at a time: `await reset()` after each test.
+ */
+export declare function createTestTracker(options?: Partial<TrackerOptions> & { version?: string }): TestTracker;
+/** Ends the current test tracker and restores the globals. Call it after each test. */
+export declare function reset(): Promise<void>;
