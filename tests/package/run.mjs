@@ -10,6 +10,7 @@
 // Serial, each test bounded in time. The last line is `package: N passed, M failed, K skipped`;
 // the exit status is non-zero on failure.
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
@@ -105,7 +106,7 @@ function scanForRemoteCode(outDir, allowedOrigins) {
  * the wasm was ready), from the popup through the client entry, and from the popup after Chrome
  * stopped the worker all reach the server with x-inhouse-app = the extension id.
  */
-async function extensionTest(t, { name, specifiers, config: extraConfig = {}, moduleWorker = true, build, after }) {
+async function extensionTest(t, { name, specifiers, config: extraConfig = {}, moduleWorker = true, background = 'background.js', otherOrigins = [], build, after }) {
   const { key, id } = extensionKey();
   const server = await startServer({ tokens: [`${TOKEN.tokenId}:${TOKEN.tokenSecret}:${id}`] });
   t.cleanup(() => server.stop());
@@ -116,13 +117,13 @@ async function extensionTest(t, { name, specifiers, config: extraConfig = {}, mo
   const began = Date.now();
   const buildInfo = (await build({ dir, src, outDir, pkgDir, config })) ?? {};
   const buildMs = Date.now() - began;
-  fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify(manifest({ key, name, moduleWorker }), null, 2) + '\n');
-  for (const f of ['background.js', 'popup.html']) assert(fs.existsSync(path.join(outDir, f)), `the build produced ${f}`);
+  fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify(manifest({ key, name, moduleWorker, background }), null, 2) + '\n');
+  for (const f of [background, 'popup.html']) assert(fs.existsSync(path.join(outDir, f)), `the build produced ${f}`);
 
-  const scan = scanForRemoteCode(outDir, [server.api, INHOUSE_DEFAULT_API]);
+  const scan = scanForRemoteCode(outDir, [server.api, INHOUSE_DEFAULT_API, ...otherOrigins]);
   eq(scan.findings, [], 'remote code / remote URLs in the built extension');
 
-  const browser = await launchExtension({ extDir: outDir, userDataDir: path.join(dir, 'profile'), extensionId: id });
+  const browser = await launchExtension({ extDir: outDir, userDataDir: path.join(dir, 'profile'), extensionId: id, worker: background });
   t.cleanup(() => browser.close());
   const w = await browser.worker();
   await waitFor(() => w.evaluate(() => !!globalThis.pkgTest), { timeoutMs: 10_000, what: 'the background to run' });
@@ -189,7 +190,7 @@ test('types: tsc checks usage.ts; .d.ts exports == JS exports; package.json and 
   }
   for (const f of ['sideEffects', 'license', 'repository', 'keywords', 'module', 'files']) assert(pkgJson[f] !== undefined, `package.json has ${f}`);
   const tarList = (await run('tar', ['tzf', t.tarball])).out.trim().split('\n').map((f) => f.replace(/^package\//, '')).sort();
-  const expectedFiles = ['README.md', 'client.d.ts', 'client.js', 'index.d.ts', 'index.js', 'inhouse_tracker.js', 'inhouse_tracker_bg.wasm', 'package.json', 'testing.d.ts', 'testing.js'];
+  const expectedFiles = ['README.md', 'client.d.ts', 'client.js', 'index.d.ts', 'index.js', 'inhouse_tracker.js', 'inhouse_tracker_bg.wasm', 'package.json', 'testing.d.ts', 'testing.js', 'wxt-analytics.d.ts', 'wxt-analytics.js'];
   eq(tarList, expectedFiles, 'files in the tarball');
   const readme = fs.readFileSync(path.join(pkgDir, 'README.md'), 'utf8');
   assert(readme.length > 4000 && readme.includes('wasm-unsafe-eval'), 'the README is written (not the placeholder)');
@@ -388,6 +389,123 @@ export default {
       if (/warning|error/i.test(r.out)) log(`webpack says: ${r.out.trim().split('\n').slice(0, 8).join(' | ')}`);
       fs.copyFileSync(path.join(dir, 'src/popup.html'), path.join(outDir, 'popup.html'));
       return { note: 'webpack, no loader, no wasmUrl' };
+    },
+  });
+});
+
+// The framework versions the recipes are tested with (installed from the npm registry into the
+// scratch project, as a customer's project would).
+const WXT_VERSION = '0.21.4';
+
+test('WXT: a module background, the recipe of the README, built with wxt build', 180_000, async (t) => {
+  await extensionTest(t, {
+    name: 'wxt',
+    build: async ({ dir, outDir }) => {
+      fs.cpSync(path.join(FIXTURES, 'wxt'), dir, { recursive: true });
+      await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', `wxt@${WXT_VERSION}`], { cwd: dir, timeoutMs: 150_000, env: { WXT_TELEMETRY: 'false' } });
+      const r = await run(path.join(dir, 'node_modules/.bin/wxt'), ['build'], { cwd: dir, timeoutMs: 120_000, env: { WXT_TELEMETRY: 'false' } });
+      fs.cpSync(path.join(dir, '.output/chrome-mv3'), outDir, { recursive: true });
+      const built = JSON.parse(fs.readFileSync(path.join(outDir, 'manifest.json'), 'utf8'));
+      eq(built.background, { type: 'module', service_worker: 'background.js' }, 'WXT made a module background');
+      eq(built.permissions, ['storage', 'alarms'], 'the permissions of the recipe');
+      assert(/'wasm-unsafe-eval'/.test(built.content_security_policy?.extension_pages ?? ''), 'the CSP of the recipe');
+      const took = (r.out.match(/Built extension in ([\d.]+ \w+)/) ?? [])[1] ?? '?';
+      return { note: `wxt@${WXT_VERSION} build (${took}), type: 'module' background, no wasmUrl` };
+    },
+  });
+});
+
+const WXT_ANALYTICS_VERSION = '0.5.4';
+
+test('WXT with @wxt-dev/analytics: the Inhouse provider routes analytics.track() into the tracker', 180_000, async (t) => {
+  await extensionTest(t, {
+    name: 'wxt-analytics',
+    build: async ({ dir, outDir }) => {
+      fs.cpSync(path.join(FIXTURES, 'wxt-analytics'), dir, { recursive: true });
+      const env = { WXT_TELEMETRY: 'false' };
+      await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', `wxt@${WXT_VERSION}`, `@wxt-dev/analytics@${WXT_ANALYTICS_VERSION}`], { cwd: dir, timeoutMs: 150_000, env });
+      await run(path.join(dir, 'node_modules/.bin/wxt'), ['build'], { cwd: dir, timeoutMs: 120_000, env });
+      fs.cpSync(path.join(dir, '.output/chrome-mv3'), outDir, { recursive: true });
+      const popupJs = fs.readdirSync(path.join(outDir, 'chunks')).filter((f) => f.startsWith('popup')).map((f) => fs.statSync(path.join(outDir, 'chunks', f)).size);
+      assert(popupJs.every((n) => n < 60_000), `the popup does not carry the tracker (chunks: ${popupJs})`);
+      return { note: `wxt@${WXT_VERSION} with @wxt-dev/analytics@${WXT_ANALYTICS_VERSION} and the Inhouse provider` };
+    },
+    after: async ({ server, page }) => {
+      const from = async (name, where) =>
+        waitFor(async () => (await server.events()).events.find((x) => x.event_name === name && x.properties.from === where), { timeoutMs: 20_000, what: `${name} from the ${where}` });
+      await from('wxt_analytics_event', 'background');
+      // From the popup: @wxt-dev/analytics relays it to the background's provider, over a port
+      // that died with the worker the test stopped (it does not reconnect): a fresh page.
+      await page.reload();
+      await page.waitForSelector('body[data-ready="1"]', { timeout: 10_000 });
+      await page.evaluate(() => globalThis.pkgClient.analytics.track('wxt_analytics_event', { from: 'popup' }));
+      const relayed = await from('wxt_analytics_event', 'popup');
+      assert(typeof relayed.properties.$install_id === 'string', 'stored with the tracker\'s context');
+      log('wxt-analytics: analytics.track() from the background and the popup stored through the Inhouse provider');
+    },
+  });
+});
+
+const PLASMO_VERSION = '0.90.5';
+
+/** A solid-colour PNG (Plasmo requires assets/icon.png and resizes it). */
+function png(size) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const head = Buffer.alloc(8);
+    head.writeUInt32BE(data.length, 0);
+    head.write(type, 4, 'ascii');
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(Buffer.concat([head.subarray(4), data])), 0);
+    return Buffer.concat([head, data, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(size, 0);
+  ihdr.writeUInt32BE(size, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(size * 3, 0x4f)]);
+  const pixels = zlib.deflateSync(Buffer.concat(Array.from({ length: size }, () => row)));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', pixels), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('Plasmo: background.ts and a React popup, built with plasmo build', 240_000, async (t) => {
+  await extensionTest(t, {
+    name: 'plasmo',
+    moduleWorker: false,
+    background: 'static/background/index.js',
+    // React's bundle names XML namespaces and its error-decoder page: text, never fetched.
+    otherOrigins: ['http://www.w3.org', 'https://reactjs.org'],
+    build: async ({ dir, outDir }) => {
+      const fixture = path.join(FIXTURES, 'plasmo');
+      // Plasmo builds from src/ when it exists: the shared fixture's plain pages give way to its own.
+      for (const f of ['background.js', 'popup.js', 'popup.html']) fs.rmSync(path.join(dir, 'src', f));
+      for (const f of ['background.ts', 'popup.tsx']) fs.copyFileSync(path.join(fixture, f), path.join(dir, 'src', f));
+      fs.copyFileSync(path.join(fixture, 'tsconfig.json'), path.join(dir, 'tsconfig.json'));
+      fs.mkdirSync(path.join(dir, 'assets'), { recursive: true });
+      fs.writeFileSync(path.join(dir, 'assets/icon.png'), png(128));
+      // Plasmo takes the manifest's extra keys from package.json.
+      const pkgPath = path.join(dir, 'package.json');
+      const pkg = JSON.parse(fs.readFileSync(pkgPath, 'utf8'));
+      Object.assign(pkg, { displayName: 'package test (Plasmo)', version: '0.1.0', manifest: JSON.parse(fs.readFileSync(path.join(fixture, 'manifest.json'), 'utf8')) });
+      fs.writeFileSync(pkgPath, JSON.stringify(pkg, null, 2));
+      await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', `plasmo@${PLASMO_VERSION}`, 'react@18.2.0', 'react-dom@18.2.0'], { cwd: dir, timeoutMs: 200_000 });
+      const began = Date.now();
+      await run(path.join(dir, 'node_modules/.bin/plasmo'), ['build'], { cwd: dir, timeoutMs: 150_000, env: { NODE_ENV: 'production' } });
+      const took = Date.now() - began;
+      fs.cpSync(path.join(dir, 'build/chrome-mv3-prod'), outDir, { recursive: true });
+      const built = JSON.parse(fs.readFileSync(path.join(outDir, 'manifest.json'), 'utf8'));
+      eq(built.permissions, ['storage', 'alarms'], 'the permissions of the recipe');
+      assert(/'wasm-unsafe-eval'/.test(built.content_security_policy?.extension_pages ?? ''), 'the CSP of the recipe');
+      return { note: `plasmo@${PLASMO_VERSION} build (${took} ms), classic background, no wasmUrl` };
     },
   });
 });
