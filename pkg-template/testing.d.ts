@@ -1,5 +1,5 @@
 // @inhouse/chrome-tracker/testing: the real tracker (the same wasm) for unit tests in Node.
-import type { TrackerOptions, Tracker, TrackResult, Properties, TrackOptions, InhouseErrorCode } from './index.js';
+import type { TrackerOptions, Tracker, Properties, InhouseErrorCode } from './index.js';
 
 /** The same error class as the main entry's (code, message, field). */
 export declare class InhouseError extends Error {
@@ -24,12 +24,8 @@ export interface SentEvent {
 
 export interface TestTracker extends Omit<Tracker, 'ready' | 'shutdown'> {
   readonly ready: Promise<void>;
-  /** The `/client` entry as a popup uses it. */
-  readonly client: {
-    track(eventName: string, properties?: Properties, options?: TrackOptions): Promise<TrackResult>;
-    page(name?: string, properties?: Properties): Promise<TrackResult>;
-    identify(userId: string, traits?: Properties): Promise<TrackResult>;
-  };
+  /** The `/client` entry as a popup uses it (Chrome's sender: the popup). */
+  readonly client: Omit<typeof import('./client.js'), 'InhouseError'>;
   /** Every event the fake server received, in order. */
   sent(): SentEvent[];
   /** How the fake server answers from now on (200 by default). */

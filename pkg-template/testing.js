@@ -143,7 +143,17 @@ export function createTestTracker(options = {}) {
     client: {
       track: (name, properties, opts) => wasm.trackFrom(name, properties, opts, popup),
       page: (name, properties) => wasm.page(name, undefined, properties, popup),
+      captureException: (error, properties) => wasm.captureException(error, properties, popup),
       identify: (userId, traits) => wasm.identify(userId, traits, popup),
+      register: (properties) => wasm.register(properties),
+      unregister: (key) => wasm.unregister(key),
+      reset: () => wasm.reset(),
+      identity: async () => wasm.identity(),
+      setEnabled: (enabled, opts) => wasm.setEnabled(!!enabled, !!opts?.purge),
+      isEnabled: async () => wasm.isEnabled(),
+      stats: async () => wasm.stats(),
+      // A page's flush() never ends a wait after network errors (as in /client).
+      flush: () => wasm.flush(false),
     },
     /** Every event the fake server received: `{eventName, properties, headers, status}`. */
     sent: () => requests.map((r) => ({ eventName: r.body?.event_name, properties: r.body?.properties, headers: r.headers, status: r.status })),
