@@ -52,7 +52,7 @@ function writeSources(dir, config, { specifiers } = {}) {
   fs.cpSync(path.join(FIXTURES, 'src'), src, { recursive: true });
   fs.writeFileSync(path.join(src, 'config.js'), `export const config = ${JSON.stringify(config, null, 2)};\n`);
   if (specifiers) {
-    for (const f of ['background.js', 'popup.js']) {
+    for (const f of ['start.js', 'popup.js']) {
       let text = fs.readFileSync(path.join(src, f), 'utf8');
       for (const [from, to] of Object.entries(specifiers)) text = text.replaceAll(`'${from}'`, `'${to}'`);
       fs.writeFileSync(path.join(src, f), text);
