@@ -114,7 +114,7 @@ impl Tracker {
             .ok_or_else(|| Error::at(ErrorCode::InvalidUserId, "userId", format!("userId must be a string, got {}", type_name(&user_id))))?;
         check_user_id(&user_id)?;
         let props = props::to_props(&traits)?;
-        let origin = if sender.is_undefined() { Origin::default() } else { self.origin_of(&sender) };
+        let origin = self.origin_of(&sender);
         let call = TrackCall { name: EventName::Sdk("$identify"), props, dedup_key: None, origin, at: now_ms() };
         // The change first: the `$identify` event carries the user it identifies.
         // Its own promise is not needed: the write that stores the `$identify` event stores the
@@ -126,7 +126,7 @@ impl Tracker {
     /// A page or screen view: a `$pageview` with `properties` (the client adds the page's
     /// `name` and `title`; the surface and the page's path or origin come from `sender`).
     pub fn page(&self, name: JsValue, title: JsValue, properties: JsValue, sender: JsValue) -> Promise {
-        let origin = if sender.is_undefined() { Origin::default() } else { self.origin_of(&sender) };
+        let origin = self.origin_of(&sender);
         let (name, title) = (name.as_string().unwrap_or_default(), title.as_string().unwrap_or_default());
         let page = Props::of_strings(
             &[("name", &name), ("title", &title)].map(|(k, v)| (k, v.as_str())).into_iter().filter(|(_, v)| !v.is_empty()).collect::<Vec<_>>(),
@@ -151,7 +151,7 @@ impl Tracker {
     }
 
     fn exception_call(&self, error: JsValue, properties: JsValue, sender: JsValue) -> Result<Promise, Error> {
-        let origin = if sender.is_undefined() { Origin::default() } else { self.origin_of(&sender) };
+        let origin = self.origin_of(&sender);
         let props = props::to_props(&properties)?;
         let thrown = runtime::thrown(&error);
         let extension_id = self.extension_id();
@@ -204,7 +204,11 @@ impl Tracker {
         })
     }
 
+    /// Where a call came from: Chrome's `sender` of a relayed call, or (none) the background.
     fn origin_of(&self, sender: &JsValue) -> Origin {
+        if sender.is_undefined() {
+            return Origin::default();
+        }
         let extension_id = self.extension_id();
         let inner = self.shared.borrow();
         relayed(&runtime::sender(sender), &extension_id, &inner.pages, inner.engine.config().page_url)

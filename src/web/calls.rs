@@ -203,7 +203,7 @@ fn sampled_in(inner: &Inner) -> bool {
 /// returns something that is not an event, the event goes on unchanged and the error is
 /// reported through `onError`.
 fn before_send(inner: &mut Inner, call: TrackCall) -> Option<TrackCall> {
-    let Some(hook) = inner.before_send.clone() else { return Some(call) };
+    let Some(hook) = inner.hooks.before_send.clone() else { return Some(call) };
     match super::hooks::before_send(&hook, &call) {
         Ok(Some(props)) => Some(TrackCall { props, ..call }),
         Ok(None) => None,

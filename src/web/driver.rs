@@ -67,9 +67,7 @@ pub(crate) struct Inner {
     /// `shutdown` calls waiting for the last writes; while any wait, every write is forced.
     pub(crate) shutdown_waiters: Vec<Function>,
     pub(crate) rng: crate::core::event::Rng,
-    pub(crate) on_error: Option<Function>,
-    pub(crate) on_drop: Option<Function>,
-    pub(crate) before_send: Option<Function>,
+    pub(crate) hooks: Hooks,
     /// Calls `pump` when the timer fires.
     pub(crate) pump_handler: Option<Function>,
     /// Calls `pump` from a microtask (see `schedule_pump`).
@@ -118,9 +116,7 @@ pub(crate) fn start(engine: Engine, hooks: Hooks) -> Shared {
         settings_waiters: Vec::new(),
         shutdown_waiters: Vec::new(),
         rng: crate::core::event::Rng::new(runtime::random_seed()),
-        on_error: hooks.on_error,
-        on_drop: hooks.on_drop,
-        before_send: hooks.before_send,
+        hooks,
         pump_handler: None,
         pump_soon_handler: None,
         pump_queued: false,
@@ -522,7 +518,7 @@ pub(crate) fn dispatch(s: &Shared, notes: Vec<Note>) {
             }
             continue;
         }
-        let (on_error, on_drop) = (inner.on_error.clone(), inner.on_drop.clone());
+        let (on_error, on_drop) = (inner.hooks.on_error.clone(), inner.hooks.on_drop.clone());
         let debug = inner.engine.config().debug;
         drop(inner);
         match &note {

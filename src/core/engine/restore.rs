@@ -64,7 +64,7 @@ impl Engine {
             let (seq, events, marks) = (meta[0], meta[1], &meta[2..]);
             let key = segment_key(seq);
             let seg = segment(&key).and_then(|text| decode_segment(seq, text, events));
-            let Some(mut seg) = seg.filter(|s| s.slots.len() as u64 == events) else {
+            let Some(mut seg) = seg else {
                 // Each in-range done mark once: a damaged index may list more marks than events.
                 let mut done = 0;
                 for (k, i) in marks.iter().enumerate() {
@@ -81,6 +81,26 @@ impl Engine {
                 lost_keys.push_str(&key);
                 continue;
             };
+            // A segment is written once and never rewritten: its lines are what is stored. An
+            // index that counts otherwise is damaged: every event the segment holds is kept, and
+            // events it counts beyond them (not marked done) are lost, and counted.
+            let kept = seg.slots.len() as u64;
+            if kept != events {
+                let mut missing = 0;
+                for i in kept..events {
+                    if !marks.contains(&i) {
+                        missing += 1;
+                    }
+                }
+                self.mark_dirty(now);
+                if missing > 0 {
+                    lost += missing;
+                    if !lost_keys.is_empty() {
+                        lost_keys.push_str(", ");
+                    }
+                    lost_keys.push_str(&key);
+                }
+            }
             for &i in marks {
                 if let Some(slot) = usize::try_from(i).ok().and_then(|i| seg.slots.get_mut(i)) {
                     slot.done = true;
