@@ -503,21 +503,16 @@ async fn dumps_and_request_log_never_show_the_secret() {
 /// stderr without the secret, clean exit on SIGTERM.
 #[tokio::test]
 async fn binary_prints_addresses_and_exits_on_sigterm() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_inhouse-server"))
-        .args([
-            "--token",
-            &format!("{TOKEN_ID}:{SECRET}:{APP}"),
-            "--rate-limit",
-            "100/60",
-            "--max-body",
-            "2048",
-            "--no-idempotency",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn binary");
+    let token = format!("{TOKEN_ID}:{SECRET}:{APP}");
+    let mut child = spawn_binary([
+        "--token",
+        &token,
+        "--rate-limit",
+        "100/60",
+        "--max-body",
+        "2048",
+        "--no-idempotency",
+    ]);
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let line = tokio::time::timeout(TIMEOUT, lines.next_line())

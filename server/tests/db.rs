@@ -2,8 +2,8 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use common::*;
@@ -124,11 +124,7 @@ async fn the_file_follows_drops_and_reset() {
         ..config(&db)
     };
     let s = server(capped()).await;
-    let pad = "x".repeat(10_000);
-    let bodies = (1..=20)
-        .map(|i| format!(r#"{{"event_name":"big","properties":{{"i":{i},"pad":"{pad}"}}}}"#))
-        .collect();
-    assert!(pipeline_track(s.api_addr(), bodies)
+    assert!(pipeline_track(s.api_addr(), padded_bodies(20))
         .await
         .iter()
         .all(|s| *s == 200));
@@ -229,16 +225,14 @@ async fn a_file_in_use_is_refused() {
 }
 
 fn binary(db: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_inhouse-server"))
-        .args(["--quiet", "--token", &format!("{TOKEN_ID}:{SECRET}:{APP}")])
-        .arg("--db")
-        .arg(db)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn binary")
+    let token = format!("{TOKEN_ID}:{SECRET}:{APP}");
+    spawn_binary([
+        OsStr::new("--quiet"),
+        OsStr::new("--token"),
+        OsStr::new(&token),
+        OsStr::new("--db"),
+        db.as_os_str(),
+    ])
 }
 
 /// Reads the stdout lines up to the `--db` one; returns the API and control addresses.

@@ -5,7 +5,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -13,18 +12,7 @@ use inhouse_server::Config;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
-
-fn binary(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_inhouse-server"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn binary")
-}
+use tokio::process::Child;
 
 /// Waits for a binary that should refuse to start; returns its stderr.
 async fn refused(mut child: Child) -> String {
@@ -65,7 +53,7 @@ async fn free_ports() -> (u16, u16) {
 async fn fixed_ports_and_what_it_prints_on_start() {
     let (api, control) = free_ports().await;
     let token = format!("{TOKEN_ID}:{SECRET}:{APP}");
-    let mut child = binary(&[
+    let mut child = spawn_binary([
         "--port",
         &api.to_string(),
         "--control-port",
@@ -103,14 +91,14 @@ async fn a_port_in_use_is_a_clear_error() {
     let taken = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
 
-    let stderr = refused(binary(&["--port", &port, "--control-port", "0"])).await;
+    let stderr = refused(spawn_binary(["--port", &port, "--control-port", "0"])).await;
     assert!(
         stderr.contains(&format!("port {port} is already in use"))
             && stderr.contains("choose another with --port N"),
         "{stderr}"
     );
 
-    let stderr = refused(binary(&["--port", "0", "--control-port", &port])).await;
+    let stderr = refused(spawn_binary(["--port", "0", "--control-port", &port])).await;
     assert!(
         stderr.contains(&format!("port {port} is already in use"))
             && stderr.contains("choose another with --control-port N"),
@@ -135,7 +123,7 @@ async fn a_port_in_use_is_a_clear_error() {
 #[tokio::test]
 async fn log_lines_are_timestamped_and_quote_odd_values() {
     let token = format!("{TOKEN_ID}:{SECRET}:{APP}");
-    let mut child = binary(&["--token", &token]);
+    let mut child = spawn_binary(["--token", &token]);
     let banner = startup_lines(&mut child).await.remove(0);
     let api: SocketAddr = banner
         .split_once("api=http://")

@@ -19,11 +19,7 @@ fn config(max_memory: usize) -> Config {
 #[tokio::test]
 async fn events_and_request_log_are_capped_by_bytes() {
     let s = server(config(400_000)).await;
-    let pad = "x".repeat(10_000);
-    let bodies = (1..=40)
-        .map(|i| format!(r#"{{"event_name":"big","properties":{{"i":{i},"pad":"{pad}"}}}}"#))
-        .collect();
-    assert!(pipeline_track(s.api_addr(), bodies)
+    assert!(pipeline_track(s.api_addr(), padded_bodies(40))
         .await
         .iter()
         .all(|s| *s == 200));

@@ -374,3 +374,28 @@ pub async fn keep_alive_track(stream: &mut TcpStream, body: &str) -> Resp {
         got.extend_from_slice(&buf[..n]);
     }
 }
+
+/// The `inhouse-server` binary started with `args`, its stdout and stderr piped, killed when
+/// dropped.
+pub fn spawn_binary<I, S>(args: I) -> tokio::process::Child
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_inhouse-server"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn binary")
+}
+
+/// Track bodies of `n` events named `big`, numbered `i` from 1, each padded with 10 KB.
+pub fn padded_bodies(n: u32) -> Vec<String> {
+    let pad = "x".repeat(10_000);
+    (1..=n)
+        .map(|i| format!(r#"{{"event_name":"big","properties":{{"i":{i},"pad":"{pad}"}}}}"#))
+        .collect()
+}
