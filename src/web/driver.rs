@@ -94,13 +94,8 @@ pub(crate) struct Hooks {
 /// stored queue.
 pub(crate) fn start(engine: Engine, hooks: Hooks) -> Shared {
     let (browser, browser_version) = runtime::browser();
-    let ctx = EventContext {
-        extension_version: runtime::extension_version(),
-        browser,
-        browser_version,
-        locale: runtime::locale(),
-        ..EventContext::default()
-    };
+    let (extension_version, pages) = runtime::manifest_facts();
+    let ctx = EventContext { extension_version, browser, browser_version, locale: runtime::locale(), ..EventContext::default() };
     let inner = Inner {
         phase: Phase::Starting,
         sessions: Sessions::new(engine.config().session_timeout_ms),
@@ -108,7 +103,7 @@ pub(crate) fn start(engine: Engine, hooks: Hooks) -> Shared {
         ctx,
         session_writing: false,
         browser_started: false,
-        pages: runtime::extension_pages(),
+        pages,
         early: Vec::new(),
         waiters: Vec::new(),
         flush_waiters: Vec::new(),

@@ -19,17 +19,13 @@ fn manifest() -> Option<JsValue> {
     call(&runtime, "getManifest", &[]).ok()
 }
 
-/// The extension's version from its manifest, when running inside an extension.
-pub fn extension_version() -> Option<String> {
-    get(&manifest()?, "version").as_string()
-}
-
-/// The pages the manifest names: the action's popup, the options page, the side panel.
-pub fn extension_pages() -> ExtensionPages {
-    let Some(m) = manifest() else { return ExtensionPages::default() };
+/// From the manifest (read once), when running inside an extension: the extension's version, and
+/// the pages it names (the action's popup, the options page, the side panel).
+pub fn manifest_facts() -> (Option<String>, ExtensionPages) {
+    let Some(m) = manifest() else { return (None, ExtensionPages::default()) };
     let at = |path: &[&str]| path.iter().try_fold(m.clone(), |v, key| Some(get(&v, key)).filter(|v| !v.is_undefined()))?.as_string();
     let options = at(&["options_ui", "page"]).or_else(|| at(&["options_page"]));
-    ExtensionPages::new(at(&["action", "default_popup"]), options, at(&["side_panel", "default_path"]))
+    (at(&["version"]), ExtensionPages::new(at(&["action", "default_popup"]), options, at(&["side_panel", "default_path"])))
 }
 
 /// The browser's brand and major version (`Chrome`, `"156"`; `Microsoft Edge`, `Brave`, ...)
