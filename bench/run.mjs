@@ -7,7 +7,9 @@
 //  3. runs our SDK in the MV3 service worker of headless Chromium against the local Inhouse server:
 //     init, track() burst, durability of the burst (read back from chrome.storage.local), wasm
 //     memory, drain of a backlog after a worker restart, drain of a live burst, cold start with a
-//     stored queue, survival of a worker kill (the peer-bench procedure);
+//     stored queue (and where its time goes: the SDK's `inhouse:*` marks), duplicates per worker
+//     stop by done-mark batch, drain rate by `concurrency`, survival of a worker kill (the
+//     peer-bench procedure);
 //  4. runs the peer SDKs with bench/peers (same machine, same Chromium, same N), unless PEERS=0;
 //  5. prints the table, writes bench/out/results.json (everything), bench/results.json (summary),
 //     bench/out/results.md, and renders docs/bench.png (bench/chart.mjs).
@@ -16,7 +18,9 @@
 // and of each peer's perf run; DUR_REPS [1]; DUR_MODES [refuse] (add 503: refuse,503);
 // COLD_N [1000] queued events for the cold start; COLD_REPS [10] worker restarts;
 // DRAIN_CAP_S [60]; DUR_WAIT_S [60]; PEERS [1] (0 skips the peers); ONLY (peer list, e.g.
-// rudderstack,amplitude); PROBE_WAIT_S [30] (peers' service-worker probe); NO_CONTROL.
+// rudderstack,amplitude); PROBE_WAIT_S [30] (peers' service-worker probe); NO_CONTROL;
+// STEPS [perf,cold,dup,conc,dur] (our steps to run); CONC_CURVE [1,2,4,8,16] and CONC_N [2000]
+// (drain rate by `concurrency`); ACK_CURVE, DUP_N, DUP_STOPS, DUP_GAP_MS, DUP_LATENCY_MS.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,7 +29,7 @@ import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { renderChart } from './chart.mjs';
 import { startServer as startLocalServer } from '../scripts/lib/harness.mjs';
-import { renderSummaryMarkdown, summarize } from './report.mjs';
+import { renderSummaryMarkdown, startPhases, summarize } from './report.mjs';
 
 const BENCH = path.dirname(new URL(import.meta.url).pathname);
 const ROOT = path.dirname(BENCH);
@@ -35,6 +39,7 @@ const { chromium } = require('playwright-core');
 const esbuild = require('esbuild');
 
 const env = process.env;
+const STEP_NAMES = ['perf', 'cold', 'dup', 'conc', 'dur'];
 const OPT = {
   n: Number(env.N || 10000),
   reps: Number(env.REPS || 1),
@@ -51,9 +56,15 @@ const OPT = {
   dupStops: Number(env.DUP_STOPS || 10),
   dupGapMs: Number(env.DUP_GAP_MS || 300),
   dupLatencyMs: Number(env.DUP_LATENCY_MS || 25),
+  // Drain rate by `concurrency` (the SDK's default is 6, its range 1..16).
+  concCurve: (env.CONC_CURVE || '1,2,4,8,16').split(',').map(Number).filter((n) => n > 0),
+  concN: Number(env.CONC_N || 2000),
+  // Our steps to run (a subset is a quick check: STEPS=cold); the size is always measured.
+  steps: (env.STEPS || STEP_NAMES.join(',')).split(',').map((x) => x.trim()).filter(Boolean),
   peers: env.PEERS !== '0',
   control: !env.NO_CONTROL,
 };
+for (const st of OPT.steps) if (!STEP_NAMES.includes(st)) throw new Error(`STEPS: unknown step ${st} (known: ${STEP_NAMES.join(', ')})`);
 const T_START = Date.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.log(`[bench ${((Date.now() - T_START) / 1000).toFixed(0).padStart(4)}s]`, ...a);
@@ -212,6 +223,19 @@ async function launch(ext) {
   return b;
 }
 
+// What a worker start reports (the `info` op): t0 → ready, and where the time went (the bench's
+// load/storage/API timings from t0.js and the SDK's own `inhouse:*` marks), ms from t0.
+const startInfo = (i) => ({
+  ready_from_t0_ms: i.ready_from_t0_ms, ready_from_worker_origin_ms: i.ready_from_worker_origin_ms,
+  t0_ms: i.t0_ms, phases: i.phases, marks: i.marks ?? [],
+});
+// A moment after a start's `info`, its timings again (same worker instance): the marks and calls
+// that settle after `ready` (the stored queue's load) are in by then.
+async function settledStart(b, i, ms = 300) {
+  await sleep(ms);
+  const t = await b.msg('timings').catch(() => null);
+  return startInfo(t && t._instance === i._instance ? t : i);
+}
 const runId = (k) => `${k}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 async function waitFor(fn, capMs, interval = 200) {
   const deadline = Date.now() + capMs;
@@ -235,7 +259,7 @@ async function perfRun(ext, srv, rep) {
     await srv.ctl('/reset', {});
     // (a) first start of a fresh profile, empty queue: comparable to the peers' "init".
     const i0 = await b.msg('info');
-    res.first_start = { ready_from_t0_ms: i0.ready_from_t0_ms, ready_from_worker_origin_ms: i0.ready_from_worker_origin_ms };
+    res.first_start = await settledStart(b, i0);
     res.wasm_memory_idle_bytes = i0.wasm_memory_bytes;
 
     // (b) burst of N with the server down: track() cost, durability read back from storage, memory.
@@ -270,7 +294,7 @@ async function perfRun(ext, srv, rep) {
     await srv.ctl('/faults', { down: false });
     const tWake = Date.now();
     const w = await b.msg('info');
-    res.cold_start_with_backlog = { queued: w.stats.queued, ready_from_t0_ms: w.ready_from_t0_ms, ready_from_worker_origin_ms: w.ready_from_worker_origin_ms };
+    res.cold_start_with_backlog = { queued: w.stats.queued, ...(await settledStart(b, w)) };
     const d = await drained(b, OPT.drainCapS * 1000);
     const sv = await srv.run(run);
     res.backlog_drain = {
@@ -324,7 +348,7 @@ async function coldStartRun(ext, srv) {
   try {
     await srv.ctl('/reset', {});
     const i0 = await b.msg('info');
-    res.first_start = { ready_from_t0_ms: i0.ready_from_t0_ms, ready_from_worker_origin_ms: i0.ready_from_worker_origin_ms };
+    res.first_start = await settledStart(b, i0);
     await srv.ctl('/faults', { down: true }); // the queue stays stored across the restarts
     await b.msg('burst', { run: runId('cold'), n: OPT.coldN });
     await waitFor(async () => { const s = await b.msg('burstStatus'); return { done: s.resolved && s.durable_ms != null, s }; }, 60000, 100);
@@ -333,18 +357,14 @@ async function coldStartRun(ext, srv) {
       const killed = await b.kill();
       await sleep(300);
       const w = await b.msg('info');
-      res.runs.push({ killed, instance: w.instance, queued: w.stats.queued, ready_from_t0_ms: w.ready_from_t0_ms, ready_from_worker_origin_ms: w.ready_from_worker_origin_ms, phases: w.phases });
+      res.runs.push({ killed, instance: w.instance, queued: w.stats.queued, ...(await settledStart(b, w)) });
     }
-    // Where the time goes (medians): modules evaluated, then each storage call's start and end.
-    const phase = (f) => median(res.runs.map(f).filter((x) => x != null));
-    res.phases_median = {
-      body_start_ms: phase((r) => r.phases?.body_start_ms),
-      load: [0, 1, 2, 3].map((k) => ({ m: res.runs[0]?.phases?.load?.[k]?.m, start: phase((r) => r.phases?.load?.[k]?.start), end: phase((r) => r.phases?.load?.[k]?.end) })).filter((x) => x.m),
-      storage: [0, 1, 2, 3].map((k) => ({ m: res.runs[0]?.phases?.storage[k]?.m, start: phase((r) => r.phases?.storage[k]?.start), end: phase((r) => r.phases?.storage[k]?.end) })).filter((x) => x.m),
-    };
-    log(`  cold start phases: ${JSON.stringify(res.phases_median)}`);
+    // Where the time goes (medians, ms from t0): the SDK's marks, the wasm's load, the first
+    // storage and API calls (the report's cold-start phases table).
+    res.phases_median = startPhases(res.runs).map((p) => ({ phase: p.label, start: p.start, end: p.end }));
+    log(`  cold start phases (ms from t0): ${res.phases_median.map((p) => `${p.phase} ${p.start?.toFixed(1)}${p.end != null ? `–${p.end.toFixed(1)}` : ''}`).join(', ')}`);
     res.queued = median(res.runs.map((r) => r.queued));
-    res.all_queued_loaded = res.runs.every((r) => r.queued === OPT.coldN);
+    res.all_queued_loaded = res.runs.every((r) => r.queued >= OPT.coldN); // (+ automatic events)
     res.restarts_confirmed = res.runs.filter((r) => r.killed).length;
     res.ready_from_t0_ms_median = median(res.runs.map((r) => r.ready_from_t0_ms));
     res.ready_from_worker_origin_ms_median = median(res.runs.map((r) => r.ready_from_worker_origin_ms));
@@ -378,7 +398,7 @@ async function dupRun(inst, srv, ackBatch) {
     await srv.ctl('/faults', { down: true });
     const run = runId(`dup${ackBatch}`);
     await b.msg('track', { run, n: OPT.dupN });
-    await waitFor(async () => { const s = await b.msg('stats'); return { done: s.stats.queued === OPT.dupN && s.stats.pendingWrite === 0 }; }, 30000, 100);
+    await waitFor(async () => { const s = await b.msg('stats'); return { done: s.stats.queued >= OPT.dupN && s.stats.pendingWrite === 0 }; }, 30000, 100);
     res.stopped_before = await b.kill();
     await srv.ctl('/faults', { down: false, latency_ms: OPT.dupLatencyMs });
     await b.msg('stats'); // wakes the worker: the drain starts
@@ -398,7 +418,7 @@ async function dupRun(inst, srv, ackBatch) {
     await srv.ctl('/faults', { down: true });
     const run2 = runId(`dupdrain${ackBatch}`);
     await b.msg('track', { run: run2, n: OPT.dupN });
-    await waitFor(async () => { const s = await b.msg('stats'); return { done: s.stats.queued === OPT.dupN && s.stats.pendingWrite === 0 }; }, 30000, 100);
+    await waitFor(async () => { const s = await b.msg('stats'); return { done: s.stats.queued >= OPT.dupN && s.stats.pendingWrite === 0 }; }, 30000, 100);
     await b.kill();
     await srv.ctl('/faults', { down: false });
     const tWake = Date.now();
@@ -421,6 +441,48 @@ async function dupRun(inst, srv, ackBatch) {
   return res;
 }
 
+// Drain rate by `concurrency` (init's option, the requests out at once): the extension built with
+// `concurrency: c`; CONC_N events queued with the server down, the worker stopped, the server up,
+// the worker woken; events/s = unique events the server stored ÷ (last arrival − wake), capped at
+// DRAIN_CAP_S. The server honours Idempotency-Key (as in the backlog drain).
+async function concRun(inst, srv, c) {
+  const ext = buildExtension(inst, `${srv.api}/v1/api`, { concurrency: c });
+  const res = { concurrency: c, n: OPT.concN };
+  const b = await launch(ext);
+  try {
+    await srv.ctl('/reset', {});
+    await srv.ctl('/faults', { down: true });
+    const run = runId(`conc${c}`);
+    await b.msg('track', { run, n: OPT.concN });
+    const q = await waitFor(async () => { const s = await b.msg('stats'); return { done: s.stats.queued >= OPT.concN && s.stats.pendingWrite === 0, s }; }, 30000, 100);
+    res.queued = q.s.stats.queued;
+    res.stopped_before = await b.kill();
+    await srv.ctl('/reset', {}); // server up, request counts from zero
+    const tWake = Date.now();
+    const w = await b.msg('stats'); // wakes the worker: the drain starts
+    res.restarted = w._instance !== q.s._instance;
+    const d = await drained(b, OPT.drainCapS * 1000);
+    await sleep(300);
+    const sv = await srv.run(run);
+    const drainS = sv.last ? (sv.last - tWake) / 1000 : null;
+    Object.assign(res, {
+      complete: sv.unique >= OPT.concN, unique: sv.unique, duplicates: sv.duplicates, replays: sv.replays,
+      drain_s: drainS, events_per_s: drainS ? sv.unique / drainS : null,
+      first_arrival_s: sv.first ? (sv.first - tWake) / 1000 : null,
+      http_requests: sv.posts, preflights: sv.preflights, status_counts: sv.status_counts,
+      delivered: d.s.stats?.delivered ?? null, storage_writes: d.s.stats?.storageWrites ?? null,
+    });
+    log(`  concurrency ${c}: ${sv.unique}/${OPT.concN} in ${drainS?.toFixed(2)} s = ${res.events_per_s?.toFixed(0)} events/s, ${sv.posts} POSTs, ${sv.duplicates} duplicates${res.complete ? '' : ` (INCOMPLETE within ${OPT.drainCapS} s)`}`);
+  } catch (e) {
+    res.error = String(e.stack || e);
+    log(`  concurrency ${c}: ERROR ${res.error}`);
+  } finally {
+    await b.close();
+    await srv.ctl('/faults', { clear: true, down: false }).catch(() => {});
+  }
+  return res;
+}
+
 // The peer-bench procedure: server failing, 100 track(), 2 s, kill the worker (or not: control),
 // server back, wake the worker with a message, wait up to DUR_WAIT_S (stop once all arrived and
 // 5 s passed without more); count on the server.
@@ -431,7 +493,7 @@ async function durRun(ext, srv, mode, rep, { kill = true } = {}) {
     await srv.ctl('/reset', {});
     const i0 = await b.msg('info');
     res.instance_before = i0.instance;
-    res.first_start = { ready_from_t0_ms: i0.ready_from_t0_ms, ready_from_worker_origin_ms: i0.ready_from_worker_origin_ms };
+    res.first_start = await settledStart(b, i0);
     const run = runId(`dur${mode}`);
     await srv.ctl('/faults', mode === 'refuse' ? { down: true } : { fail_next: { count: 1000000, status: 503 } });
     await b.msg('track', { run, n: OPT.durN });
@@ -529,15 +591,29 @@ async function main() {
       await srv.ctl('/tokens', [{ token_id: TOKEN.id, token_secret: TOKEN.secret, app_id: out.meta.extension_id }]);
     }
     const O = out.ours;
-    log(`== ours (@inhouse/chrome-tracker@${inst.version}) in the MV3 service worker, N=${OPT.n}`);
-    O.perf_runs = [];
-    for (let i = 0; i < OPT.reps; i++) O.perf_runs.push(await perfRun(ext, srv, i));
-    O.cold = await coldStartRun(ext, srv);
-    log(`== duplicates per worker stop (a server that stores every POST), done-mark batch ${OPT.ackCurve.join(', ')}`);
-    O.dup_curve = [];
-    for (const k of OPT.ackCurve) O.dup_curve.push(await dupRun(inst, srv, k));
+    const step = (k) => OPT.steps.includes(k);
+    log(`== ours (@inhouse/chrome-tracker@${inst.version}) in the MV3 service worker, N=${OPT.n}; steps ${OPT.steps.join(', ')}`);
+    if (step('perf')) {
+      O.perf_runs = [];
+      for (let i = 0; i < OPT.reps; i++) O.perf_runs.push(await perfRun(ext, srv, i));
+    }
+    if (step('cold')) O.cold = await coldStartRun(ext, srv);
+    // The curves rebuild bench/out/ext with their option (same path, so the same extension id
+    // and token); the default build is restored after each, before anything else uses it.
+    if (step('dup')) {
+      log(`== duplicates per worker stop (a server that stores every POST), done-mark batch ${OPT.ackCurve.join(', ')}`);
+      O.dup_curve = [];
+      for (const k of OPT.ackCurve) O.dup_curve.push(await dupRun(inst, srv, k));
+      buildExtension(inst, `${srv.api}/v1/api`);
+    }
+    if (step('conc')) {
+      log(`== drain rate by concurrency ${OPT.concCurve.join(', ')} (${OPT.concN} stored events, worker woken with the server up)`);
+      O.conc_curve = [];
+      for (const c of OPT.concCurve) O.conc_curve.push(await concRun(inst, srv, c));
+      buildExtension(inst, `${srv.api}/v1/api`);
+    }
     O.durability = {};
-    for (const mode of OPT.durModes) {
+    for (const mode of step('dur') ? OPT.durModes : []) {
       const runs = [];
       for (let i = 0; i < OPT.durReps; i++) {
         const d = await durRun(ext, srv, mode, i);
@@ -546,7 +622,7 @@ async function main() {
       }
       O.durability[mode] = { runs, unique_median: median(runs.map((d) => d.unique)), duplicates_median: median(runs.map((d) => d.duplicates)) };
     }
-    if (OPT.control) {
+    if (OPT.control && step('dur')) {
       O.durability_control = await durRun(ext, srv, 'refuse', 0, { kill: false });
       log(`  control (no kill, refuse): unique=${O.durability_control.unique}/${OPT.durN} dups=${O.durability_control.duplicates}`);
     }
@@ -568,8 +644,9 @@ async function main() {
   out.summary = summarize(out);
   fs.writeFileSync(path.join(OUT, 'results.json'), JSON.stringify(out, null, 2));
   // The committed copies (bench/results.json, docs/bench.png) only come from a complete run
-  // (every peer measured); partial runs (PEERS=0, ONLY=...) stay in bench/out/.
-  const complete = OPT.peers && !env.ONLY && out.peers && !out.peers.error;
+  // (every peer measured, every step of ours); partial runs (PEERS=0, ONLY=..., STEPS=...) stay
+  // in bench/out/.
+  const complete = OPT.peers && !env.ONLY && out.peers && !out.peers.error && STEP_NAMES.every((k) => OPT.steps.includes(k));
   const publish = env.PUBLISH === '1' || (env.PUBLISH !== '0' && complete);
   const summaryJson = JSON.stringify({ meta: out.meta, summary: out.summary }, null, 2) + '\n';
   fs.writeFileSync(path.join(OUT, 'summary.json'), summaryJson);

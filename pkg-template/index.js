@@ -41,6 +41,9 @@ function rethrow(e) {
   throw asInhouseError(e);
 }
 
+// The start's phases as User Timing marks (DevTools' performance panel; the benchmark).
+const mark = (name) => globalThis.performance?.mark?.(name);
+
 let wasmLoading = null;
 function loadWasm(wasmUrl) {
   // Bundlers that understand `new URL(<literal>, import.meta.url)` (Vite, webpack 5) emit the
@@ -60,7 +63,9 @@ function loadWasm(wasmUrl) {
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       module = await WebAssembly.compile(await response.arrayBuffer());
     }
+    mark('inhouse:wasm-compiled');
     initSync({ module });
+    mark('inhouse:wasm-instantiated');
     useErrorClass(InhouseError); // the wasm's errors are InhouseErrors from the start
   })().catch((e) => {
     wasmLoading = null; // a later init() with a corrected wasmUrl tries again
@@ -69,16 +74,56 @@ function loadWasm(wasmUrl) {
   return wasmLoading;
 }
 
+// track() calls of one turn of the event loop go into the wasm together, as text: one crossing
+// per turn, not one per call and more per property read (src/core/handover.rs has the format
+// and the measurement). Only what JSON.stringify writes exactly as the wasm would: a string
+// name; options absent or {dedupKey: string}; properties absent or a plain object of strings,
+// finite numbers, booleans and null (undefined members left out). Anything else goes to the
+// wasm's own track(), which names what is wrong. The text is taken at the call, so properties
+// changed after track() returns are not what is stored. Returns null to go the other way.
+function handOverLine(eventName, properties, options) {
+  if (typeof eventName !== 'string') return null;
+  try {
+    let dedup = '';
+    if (options !== undefined && options !== null) {
+      if (typeof options !== 'object') return null;
+      const key = options.dedupKey;
+      if (key !== undefined) {
+        if (typeof key !== 'string') return null;
+        dedup = JSON.stringify(key);
+      }
+    }
+    let props = '{}';
+    if (properties !== undefined && properties !== null) {
+      if (typeof properties !== 'object') return null;
+      const proto = Object.getPrototypeOf(properties);
+      if ((proto !== Object.prototype && proto !== null) || typeof properties.toJSON === 'function') return null;
+      for (const key in properties) {
+        const v = properties[key];
+        const type = typeof v;
+        if (type === 'number' ? !Number.isFinite(v) : type !== 'string' && type !== 'boolean' && type !== 'undefined' && v !== null) return null;
+      }
+      props = JSON.stringify(properties);
+    }
+    return `${Date.now()}\t${JSON.stringify(eventName)}\t${dedup}\t${props}`;
+  } catch {
+    return null; // a getter or a Proxy trap threw: the wasm's track() says where
+  }
+}
+
 class Tracker {
   #wasm = null;
   #loading;
   #started = false;
+  #lines = [];
+  #settlers = [];
 
   constructor(options) {
     const { wasmUrl, ...rest } = options ?? {};
     this.#loading = loadWasm(wasmUrl).then(() => {
       try {
         this.#wasm = new WasmTracker(rest);
+        mark('inhouse:tracker-created');
       } catch (e) {
         rethrow(e);
       }
@@ -95,8 +140,24 @@ class Tracker {
     return this.#started ? this.#call(fn) : this.ready.then(() => fn(this.#wasm)).catch(rethrow);
   }
 
+  // The track() calls waiting for the end of this turn go in first: calls keep their order.
+  #handOver = () => {
+    if (this.#lines.length === 0) return;
+    const lines = this.#lines.join('\n');
+    const settlers = this.#settlers;
+    this.#lines = [];
+    this.#settlers = [];
+    try {
+      this.#wasm.trackBatch(lines, settlers);
+    } catch (e) {
+      const error = asInhouseError(e); // a trap: the wasm itself failed
+      for (let i = 1; i < settlers.length; i += 2) settlers[i](error);
+    }
+  };
+
   #call(fn) {
     if (this.#wasm) {
+      this.#handOver();
       try {
         return Promise.resolve(fn(this.#wasm)).catch(rethrow);
       } catch (e) {
@@ -107,8 +168,16 @@ class Tracker {
   }
 
   track(eventName, properties, options) {
-    // The hot path: the wasm's own promise, unwrapped (its errors are InhouseErrors already).
     if (this.#wasm) {
+      const line = handOverLine(eventName, properties, options);
+      if (line !== null) {
+        const { promise, resolve, reject } = Promise.withResolvers();
+        if (this.#lines.push(line) === 1) queueMicrotask(this.#handOver);
+        this.#settlers.push(resolve, reject);
+        return promise;
+      }
+      this.#handOver();
+      // The wasm's own promise, unwrapped (its errors are InhouseErrors already).
       try {
         return this.#wasm.track(eventName, properties, options);
       } catch (e) {

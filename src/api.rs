@@ -10,13 +10,12 @@ use crate::core::config;
 use crate::core::engine::Engine;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{EventName, Props};
+use crate::core::handover;
 use crate::core::origin::{relayed, Origin, Source};
 use crate::core::profile::check_user_id;
 use crate::web::answer::{to_js, IdentityAnswer};
-use crate::web::calls::{self, EarlyCall, Prepared, ProfileChange, TrackCall};
-use crate::web::driver::{
-    self, admit_event, answer_settings, continue_shutdown, dispatch, schedule_pump, settle, sync_context, Hooks, Phase, Shared, Waiter,
-};
+use crate::web::calls::{self, EarlyCall, ProfileChange, TrackCall};
+use crate::web::driver::{self, answer_settings, continue_shutdown, dispatch, schedule_pump, sync_context, Hooks, Phase, Shared, Waiter};
 use crate::web::js::{deferred, get, now_ms, to_js_error, Deferred};
 use crate::web::{options, props, runtime};
 use js_sys::{Function, Promise};
@@ -95,6 +94,28 @@ impl Tracker {
     pub fn track_from(&self, event_name: JsValue, properties: JsValue, options: JsValue, sender: JsValue) -> Promise {
         let origin = self.origin_of(&sender);
         self.track_with(event_name, properties, options, origin)
+    }
+
+    /// The `track` calls of one turn of the event loop, handed over together by the loader
+    /// (`core::handover` has the format and the measurement): `lines` one call each, `settlers`
+    /// each call's `resolve` and `reject`, in order. Each promise settles as its own `track`
+    /// call's would. Not part of the public API.
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = trackBatch)]
+    pub fn track_batch(&self, lines: &str, settlers: js_sys::Array) {
+        for (i, line) in lines.split('\n').enumerate() {
+            let at = |k: usize| settlers.get((2 * i + k) as u32).unchecked_into::<Function>();
+            let waiter = Waiter { resolve: at(0), reject: at(1) };
+            match handover::read_call(line) {
+                Ok(c) => {
+                    let call =
+                        TrackCall { name: EventName::User(c.name), props: c.props, dedup_key: c.dedup_key, origin: Origin::default(), at: c.at };
+                    let _ = self.admit_to(call, waiter);
+                }
+                Err(e) => calls::reject(&waiter, &e),
+            }
+        }
+        schedule_pump(&self.shared);
     }
 
     fn track_with(&self, event_name: JsValue, properties: JsValue, options: JsValue, origin: Origin) -> Promise {
@@ -217,25 +238,31 @@ impl Tracker {
     /// Admits a checked call: built now, or, before the stored queue is read, checked now and
     /// built once it is.
     fn admit(&self, call: TrackCall) -> Result<Promise, Error> {
+        let Deferred { promise, resolve, reject } = deferred();
+        if self.admit_to(call, Waiter { resolve, reject }) {
+            schedule_pump(&self.shared);
+        }
+        Ok(promise)
+    }
+
+    /// [`Tracker::admit`] settling `waiter`, with the error if the call is refused. Returns
+    /// whether it was accepted: then the caller schedules the pump.
+    fn admit_to(&self, call: TrackCall, waiter: Waiter) -> bool {
         let mut inner = self.shared.borrow_mut();
         if inner.phase == Phase::ShutDown {
-            return Err(Error::new(ErrorCode::ShutDown, "the tracker was shut down; create a new one"));
+            calls::reject(&waiter, &Error::new(ErrorCode::ShutDown, "the tracker was shut down; create a new one"));
+            return false;
         }
-        if inner.phase == Phase::Starting {
-            calls::check_early(&mut inner, &call)?;
-            let Deferred { promise, resolve, reject } = deferred();
-            inner.early.push(EarlyCall::Track(call, Waiter { resolve, reject }));
-            return Ok(promise);
+        // A dedup key is checked against the whole queue: while stored segments are still
+        // being read, the call waits for them (`driver::load_queue`).
+        if inner.phase == Phase::Starting || (call.dedup_key.is_some() && inner.engine.loading()) {
+            match calls::check_early(&mut inner, &call) {
+                Ok(()) => inner.early.push(EarlyCall::Track(call, waiter)),
+                Err(e) => calls::reject(&waiter, &e),
+            }
+            return false;
         }
-        let now = now_ms();
-        let Deferred { promise, resolve, reject } = deferred();
-        match calls::prepare(&mut inner, call)? {
-            Prepared::Event(event) => admit_event(&mut inner, event, Waiter { resolve, reject }, now),
-            Prepared::Unstored(status) => settle(&Waiter { resolve, reject }, "", status),
-        }
-        drop(inner);
-        schedule_pump(&self.shared);
-        Ok(promise)
+        calls::track(&mut inner, call, waiter, now_ms())
     }
 
     /// Applies a profile change now (or, before the stored profile is read, once it is); the

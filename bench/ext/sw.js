@@ -38,6 +38,8 @@ const tracker = init({
   // 10,000 events with their context ($install_id, $session_id, $browser, ...) are about 4.8 MB
   // stored, past the default 4 MiB: the bench measures speed, not eviction.
   maxQueueBytes: 8 * 1024 * 1024,
+  // The drain-rate-by-concurrency curve (bench/run.mjs) sets it; the SDK's default otherwise.
+  ...(CONFIG.concurrency ? { concurrency: CONFIG.concurrency } : {}),
   onError: (e) => B.errors.length < 20 && B.errors.push(`onError ${e.code}`),
 });
 // The done-mark policy under test (bench/run.mjs's duplicates curve); the SDK's default otherwise.
@@ -69,17 +71,40 @@ async function wasmMemoryBytes() {
   return w.memory.buffer.byteLength;
 }
 
-async function info() {
-  await B.readyP;
+// The SDK's own User Timing marks of its start (`inhouse:<phase>`, performance.mark()), in time
+// order, ms from t0 (the names are the SDK's; the bench takes whatever it finds).
+function inhouseMarks() {
+  return performance.getEntriesByType('mark')
+    .filter((e) => e.name.startsWith('inhouse:'))
+    .map((e) => ({ name: e.name, at: e.startTime - B.t0 }))
+    .sort((a, b) => a.at - b.at);
+}
+
+// This worker's start: t0 → ready, and where the time went (ms from t0). The driver asks again
+// (`timings`) a moment after `info`, for what settles after `ready` (the stored queue's load).
+function timings() {
   return {
     instance: B.instance,
     t0_ms: B.t0,
     ready_from_t0_ms: B.ready_at - B.t0,
     ready_from_worker_origin_ms: B.ready_at,
-    phases: { body_start_ms: B.body_start, load: globalThis.__loadTimes.slice(0, 4), storage: globalThis.__storageTimes.slice(0, 4) },
-    stats: await tracker.stats().catch((e) => ({ error: String(e.message) })),
+    phases: {
+      body_start_ms: B.body_start, load: globalThis.__loadTimes.slice(0, 6),
+      storage: globalThis.__storageTimes.slice(0, 8), api: (globalThis.__apiTimes ?? []).slice(0, 8),
+    },
+    marks: inhouseMarks(),
+  };
+}
+
+async function info() {
+  await B.readyP;
+  const stats = await tracker.stats().catch((e) => ({ error: String(e.message) }));
+  const wasmMemory = await wasmMemoryBytes().catch((e) => 'error: ' + e.message);
+  return {
+    ...timings(),
+    stats,
     storage_calls: { ...globalThis.__storageCounts },
-    wasm_memory_bytes: await wasmMemoryBytes().catch((e) => 'error: ' + e.message),
+    wasm_memory_bytes: wasmMemory,
     instrument_error: globalThis.__instrumentError ?? null,
     errors: B.errors.slice(0, 10),
   };
@@ -144,6 +169,7 @@ async function verifyStorage() {
 
 const OPS = {
   info,
+  timings,
   burst: ({ run, n }) => burst(run, n),
   burstStatus,
   verifyStorage,

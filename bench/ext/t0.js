@@ -62,9 +62,35 @@ try {
   const realManifest = chrome.runtime.getManifest;
   chrome.runtime.getManifest = function () {
     const rec = { m: 'getManifest', start: since() };
-    L.push(rec);
+    if (L.length < 8) L.push(rec);
     const r = realManifest.call(this);
     rec.end = since();
     return r;
   };
 } catch { /* not an extension context */ }
+
+// The other extension APIs a start may wait on (the session area, the platform, the daily
+// alarm): when each of the first calls started and settled, for the same breakdown.
+const A = (globalThis.__apiTimes = []);
+const wrapAsync = (obj, m, label) => {
+  const f = obj?.[m];
+  if (typeof f !== 'function') return;
+  obj[m] = function (...args) {
+    const start = since();
+    const r = f.apply(this, args);
+    if (A.length < 8 && r && typeof r.then === 'function') {
+      const rec = { m: label, start };
+      A.push(rec);
+      r.then(() => { rec.end = since(); }, () => { rec.end = since(); });
+    }
+    return r;
+  };
+};
+try {
+  wrapAsync(chrome.storage.session, 'get', 'storage.session.get');
+  wrapAsync(chrome.storage.session, 'set', 'storage.session.set');
+  wrapAsync(chrome.runtime, 'getPlatformInfo', 'runtime.getPlatformInfo');
+  wrapAsync(chrome.alarms, 'get', 'alarms.get');
+} catch (e) {
+  globalThis.__instrumentError ??= String(e);
+}

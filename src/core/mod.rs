@@ -6,6 +6,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod exception;
+pub mod handover;
 pub mod json;
 pub mod lifecycle;
 pub mod origin;

@@ -69,23 +69,28 @@ pub(crate) fn check_early(inner: &mut Inner, call: &TrackCall) -> Result<()> {
 /// Builds and offers `call`; its promise settles when the write that stores it commits. An
 /// install the `sampleRate` leaves out stores nothing (its promise says `sampled`), except its
 /// lifecycle events; `beforeSend` may edit the event or drop it (`filtered`).
-pub(crate) fn track(inner: &mut Inner, call: TrackCall, waiter: Waiter, now: u64) {
+/// Returns whether the call was accepted (a refused one has nothing to write or send).
+pub(crate) fn track(inner: &mut Inner, call: TrackCall, waiter: Waiter, now: u64) -> bool {
     match prepare(inner, call) {
         Ok(Prepared::Event(event)) => admit_event(inner, event, waiter, now),
         Ok(Prepared::Unstored(status)) => settle(&waiter, "", status),
-        Err(e) => reject(&waiter, &e),
+        Err(e) => {
+            reject(&waiter, &e);
+            return false;
+        }
     }
+    true
 }
 
 /// What becomes of a call: an event to offer, or nothing stored (`sampled`, `filtered`).
-pub(crate) enum Prepared {
+enum Prepared {
     Event(NewEvent),
     Unstored(&'static str),
 }
 
 /// Samples, runs `beforeSend` and builds: what `track` stores, if anything. An invalid event
 /// is an error.
-pub(crate) fn prepare(inner: &mut Inner, call: TrackCall) -> Result<Prepared> {
+fn prepare(inner: &mut Inner, call: TrackCall) -> Result<Prepared> {
     let lifecycle = matches!(call.name, EventName::Sdk(name) if LIFECYCLE_EVENTS.contains(&name));
     if !lifecycle && !sampled_in(inner) {
         inner.engine.count_unstored(true);
@@ -125,7 +130,9 @@ pub(crate) fn change_profile(inner: &mut Inner, change: ProfileChange) -> Result
 pub(crate) fn run_early(inner: &mut Inner, calls: Vec<EarlyCall>, now: u64) {
     for call in calls {
         match call {
-            EarlyCall::Track(call, waiter) => track(inner, call, waiter, now),
+            EarlyCall::Track(call, waiter) => {
+                let _ = track(inner, call, waiter, now);
+            }
             EarlyCall::Profile(change, waiter) => match change_profile(inner, change) {
                 Ok(()) => inner.settings_waiters.push(waiter.resolve),
                 Err(e) => reject(&waiter, &e),
@@ -134,7 +141,8 @@ pub(crate) fn run_early(inner: &mut Inner, calls: Vec<EarlyCall>, now: u64) {
     }
 }
 
-fn reject(waiter: &Waiter, e: &Error) {
+/// Rejects a call's promise with `e`.
+pub(crate) fn reject(waiter: &Waiter, e: &Error) {
     let _ = waiter.reject.call1(&JsValue::UNDEFINED, &super::js::to_js_error(e));
 }
 
@@ -142,7 +150,7 @@ fn reject(waiter: &Waiter, e: &Error) {
 fn track_automatic(inner: &mut Inner, event: &Lifecycle, now: u64) {
     let call = TrackCall { name: EventName::Sdk(event.name()), props: event.props(), dedup_key: None, origin: Origin::default(), at: now };
     let Deferred { resolve, reject, .. } = deferred();
-    track(inner, call, Waiter { resolve, reject }, now);
+    let _ = track(inner, call, Waiter { resolve, reject }, now);
 }
 
 /// The automatic events due at this start (install, update, browser update, browser start,

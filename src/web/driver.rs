@@ -160,8 +160,9 @@ pub(crate) fn settle(w: &Waiter, id: &str, status: &'static str) {
 
 /// What the start read from storage.
 enum Loaded {
-    /// The stored index and the segments it names (`None`: nothing stored).
-    Stored { index: Option<String>, segments: Option<storage::Stored> },
+    /// The stored index (`None`: nothing stored); the segments it names are read afterwards
+    /// (`load_queue`).
+    Stored { index: Option<String> },
     /// The index could not be read: the engine rebuilt the queue from every stored segment.
     Rebuilt,
 }
@@ -172,6 +173,7 @@ pub(crate) async fn restore(s: Shared) {
     // Both start now, alongside the queue's reads.
     let (session, os) = (storage::session_get(&[SESSION_KEY, STARTED_KEY]), runtime::platform_os());
     let loaded = read_stored(&s, now).await;
+    runtime::mark("inhouse:stored-read");
     let (session, os) = (session.await, os.await);
     {
         let mut inner = s.borrow_mut();
@@ -181,14 +183,63 @@ pub(crate) async fn restore(s: Shared) {
         inner.browser_started = session.as_ref().is_some_and(|found| !found.present(STARTED_KEY));
         inner.ctx.os = os;
     }
-    let stored_index = restored(&s, now, loaded);
-    // The segments a crash left between a write's `set` and its `remove`: done, and never named
-    // again. Judged against the index read at start, so segments written since are safe. This
-    // is garbage, not needed to be ready: it is removed afterwards.
-    if let Some(index) = stored_index {
-        if let Some(all) = storage::keys_with_prefix(SEGMENT_PREFIX).await {
-            storage::remove_later(Engine::orphan_segments(index.as_deref(), &all));
+    if let Some(index) = restored(&s, now, loaded) {
+        load_queue(s, index).await;
+    }
+}
+
+/// Segments read per `chrome.storage.local.get` after the start: 1,000 events at most, so
+/// delivery starts after the first few milliseconds, not after the whole queue is read.
+const LOAD_SEGMENTS: usize = 2;
+
+/// Reads the stored segments the start left in storage, oldest first, and delivery goes on
+/// after each read. A failed read is retried with a growing wait (the segments stay named by
+/// the stored index meanwhile, so nothing is lost if the worker stops). Then the calls that
+/// needed the whole queue (`track` with a `dedupKey`) run, and the segments a crash left
+/// between a write's `set` and its `remove` are removed: done, never named again, judged
+/// against the index read at start (segments written since are safe).
+async fn load_queue(s: Shared, index: Option<String>) {
+    let mut failures = 0u32;
+    loop {
+        let keys = {
+            let inner = s.borrow();
+            if inner.phase != Phase::Running {
+                return;
+            }
+            inner.engine.unloaded_keys(LOAD_SEGMENTS)
+        };
+        if keys.is_empty() {
+            break;
         }
+        match storage::get_keys(&keys).await {
+            Ok(found) => {
+                failures = 0;
+                let notes = {
+                    let mut inner = s.borrow_mut();
+                    inner.engine.load_segments(|key| found.text(key), keys.len(), now_ms());
+                    inner.engine.drain_notes()
+                };
+                dispatch(&s, notes);
+                pump(&s);
+            }
+            Err(why) => {
+                if failures == 0 {
+                    let message = format!("could not read the stored queue's segments (kept in storage, read again later): {why}");
+                    dispatch(&s, vec![Note::Error(Error::new(ErrorCode::StorageError, message))]);
+                }
+                failures += 1;
+                schedule::sleep(1_000u64 << failures.min(6)).await;
+            }
+        }
+    }
+    runtime::mark("inhouse:queue-loaded");
+    let early = std::mem::take(&mut s.borrow_mut().early);
+    if !early.is_empty() {
+        calls::run_early(&mut s.borrow_mut(), early, now_ms());
+        pump(&s);
+    }
+    if let Some(all) = storage::keys_with_prefix(SEGMENT_PREFIX).await {
+        storage::remove_later(Engine::orphan_segments(index.as_deref(), &all));
     }
 }
 
@@ -205,12 +256,8 @@ async fn read_stored(s: &Shared, now: u64) -> Result<Loaded, String> {
     }
     let index = found.text(INDEX_KEY);
     match Engine::index_state(index.as_deref(), found.present(INDEX_KEY)) {
-        IndexState::Absent => Ok(Loaded::Stored { index: None, segments: None }),
-        IndexState::Readable => {
-            let keys = Engine::segment_keys(index.as_deref());
-            let segments = if keys.is_empty() { None } else { Some(storage::get_keys(&keys).await?) };
-            Ok(Loaded::Stored { index, segments })
-        }
+        IndexState::Absent => Ok(Loaded::Stored { index: None }),
+        IndexState::Readable => Ok(Loaded::Stored { index }),
         IndexState::Unreadable => {
             let keys = storage::keys_with_prefix(SEGMENT_PREFIX).await.unwrap_or_default();
             let found = storage::get_keys(&keys).await?;
@@ -237,11 +284,8 @@ fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Opti
         let mut inner = s.borrow_mut();
         match loaded {
             Ok(Loaded::Rebuilt) => {}
-            Ok(Loaded::Stored { index, segments }) => {
-                // Each segment's text is copied into the wasm when the engine asks for it, and
-                // dropped once decoded: a start never holds the stored queue twice.
-                let segment = |key: &str| segments.as_ref().and_then(|found| found.text(key));
-                inner.engine.restore(index.as_deref(), segment, now);
+            Ok(Loaded::Stored { index }) => {
+                inner.engine.begin_restore(index.as_deref(), now);
                 stored_index = Some(index);
             }
             Err(why) => {
@@ -265,6 +309,7 @@ fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Opti
         std::mem::take(&mut inner.ready_waiters)
     };
     dispatch(s, notes);
+    runtime::mark("inhouse:ready");
     for f in ready {
         let _ = f.call0(&JsValue::UNDEFINED);
     }

@@ -9,6 +9,19 @@ use std::future::Future;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch, js_namespace = performance, js_name = mark)]
+    fn performance_mark(name: &str) -> Result<JsValue, JsValue>;
+}
+
+/// A User Timing mark (`performance.mark`): the start's phases show in DevTools' performance
+/// panel, and the benchmark reads them (`inhouse:stored-read`, `inhouse:ready`, ...). A few per
+/// start, never per event.
+pub fn mark(name: &str) {
+    let _ = performance_mark(name);
+}
+
 /// `chrome.runtime.id`, when running inside an extension.
 pub fn extension_id() -> Option<String> {
     global_path(&["chrome", "runtime", "id"]).and_then(|v| v.as_string())

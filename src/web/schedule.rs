@@ -44,6 +44,12 @@ impl Drop for Timeout {
     }
 }
 
+/// Resolves after `ms` (a `setTimeout`; it dies with the worker, like the task awaiting it).
+pub async fn sleep(ms: u64) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| drop(set_timeout(&resolve, ms as f64)));
+    let _ = JsFuture::from(promise).await;
+}
+
 /// Sets (or moves) the backstop alarm to `when_ms`, no sooner than Chrome allows.
 pub fn set_alarm(when_ms: u64, now_ms: u64) {
     let Some(alarms) = global_path(&["chrome", "alarms"]) else { return };

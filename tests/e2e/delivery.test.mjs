@@ -62,6 +62,43 @@ test('happy path: exact headers and body, one stored event per track', 60_000, a
   log(`3 tracked, 3 stored, headers and body exact; ${s.stored} events in ${Date.now() - started} ms`);
 });
 
+test('track() calls of one turn: handed to the wasm together, each as it was at its call, errors as before', 60_000, async (t) => {
+  const { server, browser } = await env(t);
+  const out = await browser.inWorker(async () => {
+    const t = globalThis.inhouseDemo.tracker();
+    await t.ready;
+    const p = { n: 0, s: 'same object' };
+    const calls = [];
+    // One synchronous turn: flat properties are handed over as text at the call; the object
+    // changes after each call.
+    for (let i = 0; i < 5; i++) {
+      p.n = i;
+      calls.push(t.track('E2E_Turn', p));
+    }
+    p.n = 99;
+    calls.push(t.track('E2E_Turn', { n: 5, nested: { a: [1, 'x'] } })); // nested: the wasm's own track(), after those
+    calls.push(t.track('E2E_Turn', { n: 6, bad: NaN }));
+    calls.push(t.track('E2E_Turn', { n: 7, $browser: 'forged' }));
+    calls.push(t.track('E2E Turn', { n: 8 }));
+    calls.push(t.track('E2E_Turn', { n: 9 }, { dedupKey: 'turn-k' }));
+    calls.push(t.track('E2E_Turn', { n: 10 }, { dedupKey: 'turn-k' }));
+    const settled = await Promise.allSettled(calls);
+    return settled.map((r) => (r.status === 'fulfilled' ? r.value.status : `${r.reason.code} ${r.reason.field} ${r.reason.message}`));
+  });
+  eq(out.slice(0, 6), ['queued', 'queued', 'queued', 'queued', 'queued', 'queued'], 'statuses of the valid calls');
+  eq(out[6], 'INVALID_PROPERTIES properties.bad properties.bad is NaN, which JSON cannot represent', 'NaN: the same error as before');
+  assert(out[7].startsWith('INVALID_PROPERTIES properties.$browser '), `a reserved key handed over: ${out[7]}`);
+  assert(out[8].startsWith('INVALID_EVENT_NAME eventName '), `a bad name handed over: ${out[8]}`);
+  eq(out.slice(9), ['queued', 'deduplicated'], 'dedup keys handed over');
+  await waitStored(server, byName('e2e_turn'), 7);
+  await sleep(500);
+  const stored = summarize(await server.events(), byName('e2e_turn'));
+  eq(stored.stored, 7, 'stored e2e_turn events');
+  eq(stored.events.map((e) => e.properties.n).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 9], 'each as it was at its call');
+  for (const e of stored.events.filter((e) => e.properties.n < 5)) eq(userProps(e.properties), { n: e.properties.n, s: 'same object' }, 'flat properties');
+  eq(userProps(stored.events.find((e) => e.properties.n === 5).properties), { n: 5, nested: { a: [1, 'x'] } }, 'nested properties');
+});
+
 test('app-id mismatch: ready and track reject with APP_ID_MISMATCH, nothing sent', 60_000, async (t) => {
   const { server, browser } = await env(t);
   await settle(server);

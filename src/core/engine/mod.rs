@@ -156,8 +156,12 @@ struct Queue {
     next_seq: u64,
     live_count: usize,
     live_bytes: usize,
-    /// Ids of the queued events that came with a dedup key.
+    /// Ids of the queued events that came with a dedup key (of the segments read).
     dedup_live: BTreeSet<String>,
+    /// The index lines `[n, events, done...]` of the stored segments not read yet, oldest
+    /// first ([`Engine::begin_restore`]), and their events not done.
+    unloaded: Vec<Vec<u64>>,
+    unloaded_live: usize,
     /// The events `track` accepted and no write carries yet, in the segments they will be
     /// written as (numbered then); the oldest may be done (evicted), the others are live.
     pending: Vec<Segment>,
@@ -254,6 +258,8 @@ impl Engine {
                 live_count: 0,
                 live_bytes: 0,
                 dedup_live: BTreeSet::new(),
+                unloaded: Vec::new(),
+                unloaded_live: 0,
                 pending: Vec::new(),
                 pending_count: 0,
                 pending_bytes: 0,
@@ -420,7 +426,13 @@ impl Engine {
     /// (they may already be delivered), so a burst can overshoot by at most `concurrency`.
     fn enforce_bounds(&mut self, now: u64) {
         let (max_events, max_bytes) = (self.config.limits.max_queue_events, self.config.limits.max_queue_bytes);
-        let over = |e: &Engine| e.queue.live_count + e.queue.pending_count > max_events || e.queue.live_bytes + e.queue.pending_bytes > max_bytes;
+        // Segments not read yet count by their events (their bytes are known once read), but
+        // only against what is older: a new event is never evicted to make room for stored ones
+        // still unread. Until they are read, the queue may overshoot; reading them evicts.
+        let over_with = |e: &Engine, unread: usize| {
+            e.queue.live_count + unread + e.queue.pending_count > max_events || e.queue.live_bytes + e.queue.pending_bytes > max_bytes
+        };
+        let over = |e: &Engine| over_with(e, e.queue.unloaded_live);
         if !over(self) {
             return;
         }
@@ -437,7 +449,7 @@ impl Engine {
                 }
             }
         }
-        while over(self) && self.queue.pending_count > 0 {
+        while over_with(self, 0) && self.queue.pending_count > 0 {
             // The oldest live pending event: the first live segment's cursor (pending events are
             // evicted in order, so the done ones are a prefix).
             let Some(seg) = self.queue.pending.iter_mut().find(|s| s.live > 0) else {
@@ -503,6 +515,7 @@ impl Engine {
             self.new_install_id();
         }
         self.change_profile(|p| *p = Profile::default());
+        self.purge_unloaded();
         if let Some(w) = self.store.writing.as_mut() {
             w.purged = true;
         }
@@ -578,7 +591,7 @@ impl Engine {
 
     /// `Some` when `flush` can answer: the queue is empty and durable, or delivery is blocked.
     pub fn flush_status(&mut self, now: u64) -> Option<FlushStatus> {
-        let queued = self.queue.live_count + self.queue.pending_count;
+        let queued = self.queue.live_count + self.queue.unloaded_live + self.queue.pending_count;
         let busy_writing = self.store.writing.is_some() || self.queue.pending_count > 0;
         if queued == 0 && !busy_writing && self.store.dirty_marks == 0 && self.delivery.in_flight == 0 {
             return Some(FlushStatus { status: "empty", reason: None, retry_at: None, queued: 0 });
@@ -587,7 +600,8 @@ impl Engine {
             self.store.force_write = self.store.dirty_marks > 0;
             return None;
         }
-        if self.delivery.in_flight > 0 || busy_writing {
+        // Still reading the stored queue: the answer comes once it is read.
+        if self.delivery.in_flight > 0 || busy_writing || self.loading() {
             return None;
         }
         let blocked = |reason, retry_at| Some(FlushStatus { status: "blocked", reason: Some(reason), retry_at, queued });
@@ -615,14 +629,14 @@ impl Engine {
                 Gate::Offline => "offline",
                 Gate::Backoff { until, .. } if until > now => "backoff",
                 _ if self.delivery.in_flight > 0 => "sending",
-                _ if self.queue.live_count > 0 => "ready",
+                _ if self.queue.live_count + self.queue.unloaded_live > 0 => "ready",
                 _ => "idle",
             }
         };
         Stats {
             state,
             enabled: self.consent.enabled,
-            queued: self.queue.live_count + self.queue.pending_count,
+            queued: self.queue.live_count + self.queue.unloaded_live + self.queue.pending_count,
             pending_write: self.queue.pending_count + self.store.writing.as_ref().map_or(0, |w| w.tickets),
             in_flight: self.delivery.in_flight,
             bytes_stored: self.queue.live_bytes,

@@ -148,8 +148,14 @@ impl Engine {
             };
             let _ = write!(out, "{sep}{n}");
         }
+        // In order: the segments not read yet (their lines as the index read at start listed
+        // them) among those in memory, then the new ones.
+        let mut unread = self.queue.unloaded.iter().peekable();
         for segments in [&self.queue.segments[..], new] {
             for s in segments {
+                for line in std::iter::from_fn(|| unread.next_if(|line| line[0] < s.seq)) {
+                    write_numbers(&mut out, line);
+                }
                 let _ = write!(out, "\n{} {}", s.seq, s.slots.len());
                 for (i, slot) in s.slots.iter().enumerate() {
                     if slot.done {
@@ -157,6 +163,9 @@ impl Engine {
                     }
                 }
             }
+        }
+        for line in unread {
+            write_numbers(&mut out, line);
         }
         out
     }
@@ -254,5 +263,12 @@ impl Engine {
         }
         // A full queue may now hold more than the bounds allowed while the write was out.
         self.enforce_bounds(now);
+    }
+}
+
+/// Appends a line of space-separated numbers.
+fn write_numbers(out: &mut String, line: &[u64]) {
+    for (k, n) in line.iter().enumerate() {
+        let _ = write!(out, "{}{n}", if k == 0 { "\n" } else { " " });
     }
 }
