@@ -2,26 +2,16 @@
 //! Host tests of `core::handover`: the `track` calls the loader hands over as text read back
 //! exactly, and the same property errors as `track` itself gives.
 
+mod host_json;
+
 use inhouse_tracker::core::error::ErrorCode;
 use inhouse_tracker::core::event::Props;
 use inhouse_tracker::core::handover::read_call;
-use inhouse_tracker::core::json::Json;
-use serde_json::Value;
 
 /// What `web::props` writes for the same object (through `Props::from_json`, which shares its
 /// `PropsWriter`): the reference.
 fn reference(json: &str) -> Props {
-    fn to_json(v: &Value) -> Json {
-        match v {
-            Value::Null => Json::Null,
-            Value::Bool(b) => Json::Bool(*b),
-            Value::Number(n) => Json::Number(n.to_string()),
-            Value::String(s) => Json::String(s.clone()),
-            Value::Array(a) => Json::Array(a.iter().map(to_json).collect()),
-            Value::Object(o) => Json::Object(o.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
-        }
-    }
-    Props::from_json(&to_json(&serde_json::from_str(json).unwrap())).unwrap()
+    Props::from_json(&host_json::to_json(&serde_json::from_str(json).unwrap())).unwrap()
 }
 
 #[test]

@@ -199,6 +199,8 @@ const LOAD_SEGMENTS: usize = 2;
 /// between a write's `set` and its `remove` are removed: done, never named again, judged
 /// against the index read at start (segments written since are safe).
 async fn load_queue(s: Shared, index: Option<String>) {
+    // In the next task: what waits for `ready` runs first.
+    schedule::sleep(0).await;
     let mut failures = 0u32;
     loop {
         let keys = {
@@ -328,20 +330,26 @@ fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Opti
 }
 
 /// What each start does once: marks this browser run in `chrome.storage.session`, sets the daily
-/// alarm, and gives Chrome the uninstall URL with this install's id.
+/// alarm, and gives Chrome the uninstall URL with this install's id. In the next task: none of
+/// it is needed to be ready, and each is a call into the browser.
 fn start_of_run(inner: &Inner, now: u64) {
-    spawn_local(async {
-        let _ = storage::set_session_text(STARTED_KEY, "1").await;
-    });
     let config = inner.engine.config();
-    if config.auto_events.daily {
-        schedule::set_daily_alarm(now);
-    }
-    if let Some(base) = &config.uninstall_url {
+    let daily = config.auto_events.daily;
+    let uninstall = config.uninstall_url.as_ref().map(|base| {
         let installed = inner.engine.lifecycle().and_then(|s| s.installed);
         let version = inner.ctx.extension_version.as_deref();
-        runtime::set_uninstall_url(&uninstall_url(base, inner.engine.install_id(), version, installed, utc_day(now)));
-    }
+        uninstall_url(base, inner.engine.install_id(), version, installed, utc_day(now))
+    });
+    spawn_local(async move {
+        schedule::sleep(0).await;
+        if daily {
+            schedule::set_daily_alarm(now);
+        }
+        if let Some(url) = uninstall {
+            runtime::set_uninstall_url(&url);
+        }
+        let _ = storage::set_session_text(STARTED_KEY, "1").await;
+    });
 }
 
 /// The context stamped on new events follows the engine's install id (read at start, new after

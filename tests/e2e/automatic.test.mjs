@@ -12,15 +12,29 @@ const named = async (server, name) => summarize(await server.events(), byName(na
 
 test('install: exactly one $extension_installed, with the worker stopped at once and the server down at install', 90_000, async (t) => {
   const e = await env(t, { beforeLaunch: (server) => server.faults({ down: true }) });
-  const { server, browser } = e;
+  const { server } = e;
+  let { browser } = e;
   // Stopped as soon as it runs: the install must survive it.
   const page = await browser.ctx.newPage();
   await browser.stopWorker(page);
   await sleep(300);
   await browser.stopWorker(page);
-  const options = await browser.openExtensionPage('options.html');
+  let options = await browser.openExtensionPage('options.html');
   // Wakes a new worker (a message sent while Chrome is still registering it may find no one).
-  await waitFor(() => client(options, 'stats').then(() => true, () => false), { timeoutMs: 15_000, what: 'a worker answering' });
+  const answering = () => waitFor(() => client(options, 'stats').then(() => true, () => false), { timeoutMs: 15_000, what: 'a worker answering' });
+  const first = answering().then(() => false);
+  first.catch(() => {});
+  if (await Promise.race([first, sleep(8_000).then(() => true)])) {
+    // In about one launch in fifteen (before this round's changes too: 4 of 60 runs of this test
+    // at 172fb1b), a worker stopped this early in its first run never starts again in that
+    // browser: no message is answered, not even one no listener takes, and no code runs in it.
+    // The install must still be counted once: the browser is closed and opened again.
+    log('the worker stopped during its first run never restarted: reopening the browser');
+    await browser.close();
+    browser = await e.reopen();
+    options = await browser.openExtensionPage('options.html');
+    await answering();
+  }
   await browser.stopWorker(options);
   await server.faults({ down: false });
   await client(options, 'flush');
