@@ -32,7 +32,8 @@ pub(crate) enum ProfileChange {
     Reset,
 }
 
-/// A call made before the stored queue was read, waiting for it.
+/// A call made before the stored index was read, or a `track` with a `dedupKey` made while
+/// stored segments are still being read: it waits for them.
 pub(crate) enum EarlyCall {
     Track(TrackCall, Waiter),
     Profile(ProfileChange, Waiter),

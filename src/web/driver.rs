@@ -52,8 +52,9 @@ pub(crate) struct Inner {
     pub(crate) browser_started: bool,
     /// The manifest's pages, to tell a relayed event's surface.
     pub(crate) pages: ExtensionPages,
-    /// Calls made before the stored queue, the install id and the profile were read: `track`
-    /// calls checked, and built once they are known (see `restored`).
+    /// Calls made before the stored index, the install id and the profile were read: `track`
+    /// calls checked, and built once they are known (see `restored`); and `track` calls with a
+    /// `dedupKey` made while segments are still being read (see `load_queue`).
     pub(crate) early: Vec<EarlyCall>,
     /// By engine ticket, in ticket order: found by a binary search and taken (leaving `None`);
     /// `dispatch` removes the settled ones in one pass. A burst of 10,000 calls settles in

@@ -99,6 +99,36 @@ test('track() calls of one turn: handed to the wasm together, each as it was at 
   eq(userProps(stored.events.find((e) => e.properties.n === 5).properties), { n: 5, nested: { a: [1, 'x'] } }, 'nested properties');
 });
 
+test('a woken worker is ready before its stored segments are read; a dedupKey call waits for them', 90_000, async (t) => {
+  const { server, browser } = await env(t);
+  await settle(server);
+  await server.faults({ down: true });
+  // 1,500 events, then the keyed one: it sits in the 4th segment, read last after a wake.
+  await trackInWorker(browser, 'e2e_filler', 1500);
+  const first = await browser.inWorker(() => globalThis.inhouseDemo.tracker().track('E2E_Lazy_Dedup', { n: 1 }, { dedupKey: 'lazy-1' }));
+  eq(first.status, 'queued', 'the keyed event');
+  const page = await browser.openExtensionPage('options.html');
+  await browser.stopWorker(page);
+  await sleep(300);
+  const woken = await browser.inWorker(async () => {
+    const t = globalThis.inhouseDemo.tracker();
+    await t.ready;
+    const queued = (await t.stats()).queued; // answered from the index: no segment read yet
+    const again = await t.track('E2E_Lazy_Dedup', { n: 2 }, { dedupKey: 'lazy-1' });
+    return { queued, again, marks: performance.getEntriesByType('mark').map((m) => m.name) };
+  });
+  assert(woken.queued >= 1501, `stats().queued counts every stored event at ready: ${woken.queued}`);
+  eq([woken.again.status, woken.again.id], ['deduplicated', first.id], 'the keyed call after the wake');
+  assert(woken.marks.includes('inhouse:queue-loaded'), 'the dedup answer came after the segments were read');
+  await server.faults({ down: false });
+  await waitStored(server, byName('e2e_filler'), 1500, 60_000);
+  await waitStored(server, byName('e2e_lazy_dedup'), 1, 20_000);
+  await sleep(1000);
+  const stored = summarize(await server.events(), byName('e2e_lazy_dedup'));
+  eq(stored.stored, 1, 'stored once (the server stores every POST)');
+  eq(stored.events[0].properties.n, 1, 'the first one');
+});
+
 test('app-id mismatch: ready and track reject with APP_ID_MISMATCH, nothing sent', 60_000, async (t) => {
   const { server, browser } = await env(t);
   await settle(server);
