@@ -13,17 +13,6 @@ impl Engine {
         }
     }
 
-    /// The storage keys of the segments an index names (read them, then call [`Engine::restore`]).
-    pub fn segment_keys(index: Option<&str>) -> Vec<String> {
-        let mut keys = Vec::new();
-        if let Some(doc) = index.and_then(IndexDoc::decode) {
-            for meta in &doc.segments {
-                keys.push(segment_key(meta[0]));
-            }
-        }
-        keys
-    }
-
     /// Segment keys among `all_keys` that a readable index does not name and that were written
     /// before it (a crash between a write's `set` and its `remove`): safe to delete. Nothing is
     /// an orphan without a readable index (the queue is rebuilt from the segments instead), and
