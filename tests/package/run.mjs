@@ -397,14 +397,22 @@ export default {
 // scratch project, as a customer's project would).
 const WXT_VERSION = '0.21.4';
 
+// A WXT fixture copied into `dir`, its packages installed, built with `wxt build`, and the
+// extension copied to `outDir`; the build's output.
+async function wxtBuild({ dir, outDir }, fixture, packages) {
+  fs.cpSync(path.join(FIXTURES, fixture), dir, { recursive: true });
+  const env = { WXT_TELEMETRY: 'false' };
+  await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', `wxt@${WXT_VERSION}`, ...packages], { cwd: dir, timeoutMs: 150_000, env });
+  const r = await run(path.join(dir, 'node_modules/.bin/wxt'), ['build'], { cwd: dir, timeoutMs: 120_000, env });
+  fs.cpSync(path.join(dir, '.output/chrome-mv3'), outDir, { recursive: true });
+  return r;
+}
+
 test('WXT: a module background, the recipe of the README, built with wxt build', 180_000, async (t) => {
   await extensionTest(t, {
     name: 'wxt',
     build: async ({ dir, outDir }) => {
-      fs.cpSync(path.join(FIXTURES, 'wxt'), dir, { recursive: true });
-      await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', `wxt@${WXT_VERSION}`], { cwd: dir, timeoutMs: 150_000, env: { WXT_TELEMETRY: 'false' } });
-      const r = await run(path.join(dir, 'node_modules/.bin/wxt'), ['build'], { cwd: dir, timeoutMs: 120_000, env: { WXT_TELEMETRY: 'false' } });
-      fs.cpSync(path.join(dir, '.output/chrome-mv3'), outDir, { recursive: true });
+      const r = await wxtBuild({ dir, outDir }, 'wxt', []);
       const built = JSON.parse(fs.readFileSync(path.join(outDir, 'manifest.json'), 'utf8'));
       eq(built.background, { type: 'module', service_worker: 'background.js' }, 'WXT made a module background');
       eq(built.permissions, ['storage', 'alarms'], 'the permissions of the recipe');
@@ -421,11 +429,7 @@ test('WXT with @wxt-dev/analytics: the Inhouse provider routes analytics.track()
   await extensionTest(t, {
     name: 'wxt-analytics',
     build: async ({ dir, outDir }) => {
-      fs.cpSync(path.join(FIXTURES, 'wxt-analytics'), dir, { recursive: true });
-      const env = { WXT_TELEMETRY: 'false' };
-      await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', `wxt@${WXT_VERSION}`, `@wxt-dev/analytics@${WXT_ANALYTICS_VERSION}`], { cwd: dir, timeoutMs: 150_000, env });
-      await run(path.join(dir, 'node_modules/.bin/wxt'), ['build'], { cwd: dir, timeoutMs: 120_000, env });
-      fs.cpSync(path.join(dir, '.output/chrome-mv3'), outDir, { recursive: true });
+      await wxtBuild({ dir, outDir }, 'wxt-analytics', [`@wxt-dev/analytics@${WXT_ANALYTICS_VERSION}`]);
       const popupJs = fs.readdirSync(path.join(outDir, 'chunks')).filter((f) => f.startsWith('popup')).map((f) => fs.statSync(path.join(outDir, 'chunks', f)).size);
       assert(popupJs.every((n) => n < 60_000), `the popup does not carry the tracker (chunks: ${popupJs})`);
       return { note: `wxt@${WXT_VERSION} with @wxt-dev/analytics@${WXT_ANALYTICS_VERSION} and the Inhouse provider` };
