@@ -6,11 +6,18 @@
 //    made before it is ready;
 //  - answer track() calls relayed from content scripts, popups and options pages (./client.js),
 //    only from this extension, so the token secret never leaves the background.
-import { initSync, Tracker as WasmTracker, useErrorClass } from './inhouse_tracker.js';
+import { initSync, Tracker as WasmTracker, useErrorClass, onTrap, __wbg_reset_state as resetWasm } from './inhouse_tracker.js';
 
 const MESSAGE_TAG = '__inhouse_tracker__';
 const ALARM_PREFIX = 'inhouse-tracker:';
 const INDEX_KEY = 'inhouse:v1:index';
+const STARTED_KEY = 'inhouse:v1:started';
+// After a trap, the tracker is rebuilt from storage at most this often; more traps in a row
+// than that mean the rebuilt tracker traps too, and calls fail with INTERNAL instead.
+const REBUILD_MIN_INTERVAL_MS = 10_000;
+// Batches of track() calls handed over, remembered so that a trap can reject those whose write
+// never committed (a settled promise ignores it). Writes commit within milliseconds.
+const RECENT_BATCHES = 64;
 const INIT_WAIT_MS = 10_000;
 const RELAYED_FLUSH = Symbol();
 const RELAYED_TRACK = Symbol();
@@ -44,7 +51,30 @@ function rethrow(e) {
 // The start's phases as User Timing marks (DevTools' performance panel; the benchmark).
 const mark = (name) => globalThis.performance?.mark?.(name);
 
+/** The trackers that would hear of a trap (one per context; the testing entry's, one at a time). */
+let trapListener = null;
+
+/** Instantiates the compiled module and hands it what it needs from the loader. */
+function startWasm(module) {
+  initSync({ module });
+  mark('inhouse:wasm-instantiated');
+  useErrorClass(InhouseError); // the wasm's errors are InhouseErrors from the start
+  onTrap(() => trapListener?.());
+}
+
+/** A fresh instance of the wasm after a trap: the old one's memory is not trusted again. */
+function restartWasm() {
+  resetWasm();
+  useErrorClass(InhouseError);
+  onTrap(() => trapListener?.());
+}
+
 let wasmLoading = null;
+/** @internal the testing entry's way in: the wasm compiled in Node. */
+export function useCompiledWasm(module) {
+  wasmLoading ??= Promise.resolve().then(() => startWasm(module));
+  return wasmLoading;
+}
 function loadWasm(wasmUrl) {
   // Bundlers that understand `new URL(<literal>, import.meta.url)` (Vite, webpack 5) emit the
   // .wasm as an asset and rewrite this URL: keep it literal. esbuild does not: the .wasm must sit
@@ -64,9 +94,7 @@ function loadWasm(wasmUrl) {
       module = await WebAssembly.compile(await response.arrayBuffer());
     }
     mark('inhouse:wasm-compiled');
-    initSync({ module });
-    mark('inhouse:wasm-instantiated');
-    useErrorClass(InhouseError); // the wasm's errors are InhouseErrors from the start
+    startWasm(module);
   })().catch((e) => {
     wasmLoading = null; // a later init() with a corrected wasmUrl tries again
     throw new InhouseError('WASM_LOAD_FAILED', `cannot load the tracker's wasm from ${wasmUrl ?? 'next to index.js'} (${e.message}): ship inhouse_tracker_bg.wasm, pass init({wasmUrl}), allow 'wasm-unsafe-eval' in the manifest's CSP`, 'wasmUrl');
@@ -78,10 +106,13 @@ function loadWasm(wasmUrl) {
 // per turn, not one per call and more per property read (src/core/handover.rs has the format
 // and the measurement). Only what JSON.stringify writes exactly as the wasm would: a string
 // name; options absent or {dedupKey: string}; properties absent or a plain object of strings,
-// finite numbers, booleans and null (undefined members left out). Anything else goes to the
-// wasm's own track(), which names what is wrong. The text is taken at the call, so properties
-// changed after track() returns are not what is stored. Returns null to go the other way.
-function handOverLine(eventName, properties, options) {
+// finite numbers, booleans and null (undefined members left out). Each value is read once (a
+// getter that answers differently at a second read cannot make the text disagree with the
+// check), and the text is taken at the call, so properties changed after track() returns are not
+// what is stored. Anything else goes to the wasm's own track(), which names what is wrong; so
+// does text longer than `maxLength` (it could not be stored: it never crosses into the wasm).
+// Returns null to go the other way.
+function handOverLine(eventName, properties, options, maxLength) {
   if (typeof eventName !== 'string') return null;
   try {
     let dedup = '';
@@ -98,18 +129,48 @@ function handOverLine(eventName, properties, options) {
       if (typeof properties !== 'object') return null;
       const proto = Object.getPrototypeOf(properties);
       if ((proto !== Object.prototype && proto !== null) || typeof properties.toJSON === 'function') return null;
-      for (const key in properties) {
+      const copy = Object.create(null);
+      for (const key of Object.keys(properties)) {
         const v = properties[key];
         const type = typeof v;
         if (type === 'number' ? !Number.isFinite(v) : type !== 'string' && type !== 'boolean' && type !== 'undefined' && v !== null) return null;
+        if (v !== undefined) copy[key] = v;
       }
-      props = JSON.stringify(properties);
+      props = JSON.stringify(copy);
     }
-    return `${Date.now()}\t${JSON.stringify(eventName)}\t${dedup}\t${props}`;
+    const line = `${Date.now()}\t${JSON.stringify(eventName)}\t${dedup}\t${props}`;
+    return line.length > maxLength ? null : line;
   } catch {
     return null; // a getter or a Proxy trap threw: the wasm's track() says where
   }
 }
+
+/**
+ * A copy of a call's argument taken at the call, for a call held while the wasm loads: what is
+ * stored is what the call said, not what the object holds later. Structured cloning copies what
+ * the wasm accepts; what it cannot clone (a function, a Proxy, ...) the wasm refuses anyway, and
+ * is passed on as it is, for the wasm to say what is wrong with it.
+ */
+function snapshot(value) {
+  if (value === null || typeof value !== 'object') return value;
+  try {
+    return structuredClone(value);
+  } catch {
+    return value;
+  }
+}
+
+/** `{dedupKey}` read at the call; options the wasm must judge (not an object, a throwing getter) as they are. */
+function snapshotOptions(options) {
+  if (options === null || typeof options !== 'object') return options;
+  try {
+    return { dedupKey: options.dedupKey };
+  } catch {
+    return options;
+  }
+}
+
+const isTrap = (e) => e instanceof WebAssembly.RuntimeError;
 
 class Tracker {
   #wasm = null;
@@ -117,59 +178,148 @@ class Tracker {
   #started = false;
   #lines = [];
   #settlers = [];
+  #options;
+  #onError;
+  #maxLine = 0;
+  // Trap recovery: the settlers of the last batches handed over, the promise every other call's
+  // answer races against, and when the tracker was last rebuilt.
+  #recent = [];
+  #lost = null;
+  #rebuiltAt = -Infinity;
+  #broken = false;
+  #closed = false;
 
-  constructor(options) {
+  #hooks;
+
+  constructor(options, loading, hooks = {}) {
+    this.#hooks = hooks;
     const { wasmUrl, ...rest } = options ?? {};
-    this.#loading = loadWasm(wasmUrl).then(() => {
-      try {
-        this.#wasm = new WasmTracker(rest);
-        mark('inhouse:tracker-created');
-      } catch (e) {
-        rethrow(e);
-      }
-      return this.#wasm;
-    });
+    this.#options = rest;
+    this.#onError = typeof rest.onError === 'function' ? rest.onError : null;
+    this.#loading = loading.then(() => this.#create());
     /** Resolves when the stored queue is loaded; rejects with an InhouseError for bad options. */
     this.ready = this.#loading.then((t) => t.ready()).then(() => {
       this.#started = true;
     });
   }
 
+  #create() {
+    try {
+      this.#wasm = new WasmTracker(this.#options);
+      mark('inhouse:tracker-created');
+    } catch (e) {
+      rethrow(e);
+    }
+    this.#maxLine = this.#wasm.maxEventBytes();
+    this.#lost = Promise.withResolvers();
+    this.#lost.promise.catch(() => {});
+    trapListener = () => this.#trapped();
+    return this.#wasm;
+  }
+
+  // ---- a trap: report it once, fail what it took with it, rebuild from storage ----
+  /** The wasm trapped (its panic hook, or a RuntimeError from a call): rebuilt in a microtask. */
+  #trapped() {
+    if (this.#broken) return;
+    this.#broken = true;
+    try {
+      this.#hooks.onTrap?.();
+    } catch {}
+    queueMicrotask(() => this.#rebuild());
+  }
+
+  #rebuild() {
+    const error = new InhouseError('INTERNAL', 'the tracker failed (a bug: the wasm trapped) and was rebuilt from storage; calls in progress failed with this error, queued events are kept');
+    for (const settlers of this.#recent) {
+      for (let i = 1; i < settlers.length; i += 2) settlers[i](error);
+    }
+    this.#recent = [];
+    this.#lost?.reject(error);
+    try {
+      this.#onError?.(error);
+    } catch {}
+    if (this.#closed) return; // shut down meanwhile
+    const now = Date.now();
+    if (now - this.#rebuiltAt < REBUILD_MIN_INTERVAL_MS) {
+      // The rebuilt tracker trapped again at once: stop here rather than loop.
+      this.#loading = Promise.reject(new InhouseError('INTERNAL', 'the tracker failed again right after it was rebuilt; it is stopped until the worker restarts'));
+      this.#loading.catch(() => {});
+      this.#wasm = null;
+      return;
+    }
+    this.#rebuiltAt = now;
+    try {
+      restartWasm();
+      this.#create();
+      this.#broken = false;
+      this.#started = false;
+      this.#loading = Promise.resolve(this.#wasm);
+      this.#wasm.ready().then(() => {
+        this.#started = true;
+      });
+      this.#handOver(); // what waited for this turn's end goes to the new tracker
+    } catch (e) {
+      this.#wasm = null;
+      this.#loading = Promise.reject(asInhouseError(e));
+      this.#loading.catch(() => {});
+    }
+  }
+
+  /** A call's failure: a trap is recovered from (and fails the call with INTERNAL). */
+  #failed(e) {
+    if (isTrap(e)) {
+      this.#trapped();
+      return new InhouseError('INTERNAL', `the tracker failed (a bug: ${e.message}) and is being rebuilt from storage`);
+    }
+    return asInhouseError(e);
+  }
+
+  /** A wasm promise that also fails if the wasm traps before it settles. */
+  #guard(promise) {
+    const lost = this.#lost;
+    return lost ? Promise.race([promise, lost.promise]) : promise;
+  }
+
   // Answers that describe the stored queue wait until it has been read.
   #afterReady(fn) {
-    return this.#started ? this.#call(fn) : this.ready.then(() => fn(this.#wasm)).catch(rethrow);
+    if (this.#started && this.#wasm && !this.#broken) return this.#call(fn);
+    return this.#loading.then((t) => t.ready()).then(() => this.#call(fn));
   }
 
   // The track() calls waiting for the end of this turn go in first: calls keep their order.
   #handOver = () => {
-    if (this.#lines.length === 0) return;
+    if (this.#lines.length === 0 || !this.#wasm || this.#broken) return;
     const lines = this.#lines.join('\n');
     const settlers = this.#settlers;
     this.#lines = [];
     this.#settlers = [];
+    if (this.#recent.push(settlers) > RECENT_BATCHES) this.#recent.shift();
     try {
       this.#wasm.trackBatch(lines, settlers);
     } catch (e) {
-      const error = asInhouseError(e); // a trap: the wasm itself failed
+      const error = this.#failed(e);
       for (let i = 1; i < settlers.length; i += 2) settlers[i](error);
     }
   };
 
+  /** Calls `fn(wasm)` now, or once the wasm is ready (in call order); its answer is guarded. */
   #call(fn) {
-    if (this.#wasm) {
+    if (this.#wasm && !this.#broken) {
       this.#handOver();
       try {
-        return Promise.resolve(fn(this.#wasm)).catch(rethrow);
+        return this.#guard(Promise.resolve(fn(this.#wasm))).catch((e) => {
+          throw this.#failed(e);
+        });
       } catch (e) {
-        return Promise.reject(e).catch(rethrow);
+        return Promise.reject(this.#failed(e));
       }
     }
-    return this.#loading.then(fn).catch(rethrow);
+    return this.#loading.then(() => this.#call(fn), rethrow);
   }
 
   track(eventName, properties, options) {
-    if (this.#wasm) {
-      const line = handOverLine(eventName, properties, options);
+    if (this.#wasm && !this.#broken) {
+      const line = handOverLine(eventName, properties, options, this.#maxLine);
       if (line !== null) {
         const { promise, resolve, reject } = Promise.withResolvers();
         if (this.#lines.push(line) === 1) queueMicrotask(this.#handOver);
@@ -177,14 +327,28 @@ class Tracker {
         return promise;
       }
       this.#handOver();
-      // The wasm's own promise, unwrapped (its errors are InhouseErrors already).
+      // The wasm's own promise (its errors are InhouseErrors already).
       try {
-        return this.#wasm.track(eventName, properties, options);
+        return this.#guard(this.#wasm.track(eventName, properties, options));
       } catch (e) {
-        return Promise.reject(asInhouseError(e)); // a trap: the wasm itself failed
+        return Promise.reject(this.#failed(e));
       }
     }
-    return this.#call((t) => t.track(eventName, properties, options));
+    // Held until the wasm is ready: what the call says is taken now (and when).
+    const at = Date.now();
+    const line = handOverLine(eventName, properties, options, Infinity);
+    if (line !== null) {
+      return this.#call((t) => {
+        if (line.length > this.#maxLine) return t.trackAt(eventName, properties, options, at);
+        const { promise, resolve, reject } = Promise.withResolvers();
+        this.#lines.push(line);
+        this.#settlers.push(resolve, reject);
+        this.#handOver();
+        return promise;
+      });
+    }
+    const [props, opts] = [snapshot(properties), snapshotOptions(options)];
+    return this.#call((t) => t.trackAt(eventName, props, opts, at));
   }
   flush() {
     return this.#call((t) => t.flush(true)); // ends a wait after network errors: the network may be back
@@ -194,10 +358,12 @@ class Tracker {
     return this.#call((t) => t.trackFrom(eventName, properties, options, sender));
   }
   identify(userId, traits, sender) {
-    return this.#call((t) => t.identify(userId, traits, sender));
+    const copy = this.#wasm ? traits : snapshot(traits);
+    return this.#call((t) => t.identify(userId, copy, sender));
   }
   register(properties) {
-    return this.#call((t) => t.register(properties));
+    const copy = this.#wasm ? properties : snapshot(properties);
+    return this.#call((t) => t.register(copy));
   }
   unregister(key) {
     return this.#call((t) => t.unregister(key));
@@ -206,10 +372,12 @@ class Tracker {
     return this.#call((t) => t.reset());
   }
   page(name, properties, title, sender) {
-    return this.#call((t) => t.page(name, title, properties, sender));
+    const copy = this.#wasm ? properties : snapshot(properties);
+    return this.#call((t) => t.page(name, title, copy, sender));
   }
   captureException(error, properties, sender) {
-    return this.#call((t) => t.captureException(error, properties, sender));
+    const copy = this.#wasm ? properties : snapshot(properties);
+    return this.#call((t) => t.captureException(error, copy, sender));
   }
   /** @internal whether captureErrors is on (a page's client asks). */
   capturesErrors() {
@@ -236,18 +404,36 @@ class Tracker {
   }
   /** @internal resumes delivery (alarm, browser start). */
   wake() {
-    if (this.#wasm) this.#wasm.wake();
+    this.#poke((t) => t.wake());
   }
   /** @internal for benchmarks: `{ackBatch}`, done-marks per storage write (default 5). */
   _tune(settings) {
     return this.#call((t) => t.setAckBatch(settings.ackBatch));
   }
+  /** @internal for the loader's tests: makes the wasm trap, as a bug would. */
+  _trapForTests() {
+    return this.#call((t) => t._trapForTests());
+  }
   /** @internal other code removed the SDK's data from chrome.storage.local: write the queue again. */
   storageLost() {
-    if (this.#wasm) this.#wasm.storageLost();
+    this.#poke((t) => t.storageLost());
+  }
+  /** @internal other code removed the SDK's keys from chrome.storage.session: write them again. */
+  sessionStorageLost() {
+    this.#poke((t) => t.sessionStorageLost());
+  }
+  /** A notice from a listener: nobody waits for it, and it never throws. */
+  #poke(fn) {
+    if (!this.#wasm || this.#broken) return;
+    try {
+      fn(this.#wasm);
+    } catch (e) {
+      this.#failed(e);
+    }
   }
   shutdown() {
     if (current === this) current = null;
+    this.#closed = true;
     return this.#call((t) => t.shutdown());
   }
 }
@@ -265,7 +451,7 @@ export function init(options) {
   if (current) {
     throw new InhouseError('INVALID_OPTION', 'init() was already called in this context; call shutdown() on the first tracker before creating another');
   }
-  const tracker = new Tracker(options);
+  const tracker = new Tracker(options, loadWasm(options?.wasmUrl));
   current = tracker;
   if (options?.captureErrors === true) captureWorkerErrors(tracker);
   for (const resolve of initWaiters) resolve(tracker);
@@ -273,9 +459,23 @@ export function init(options) {
   return tracker;
 }
 
+/**
+ * @internal the testing entry's tracker: the same class and path as `init()`'s, over the wasm it
+ * compiled (`useCompiledWasm`), outside any service worker. `hooks.onTrap()` hears of a trap as
+ * it happens, before the rebuild.
+ */
+export function createTracker(options, hooks) {
+  if (current) throw new InhouseError('INVALID_OPTION', 'a tracker already runs: call shutdown() on it first');
+  const tracker = new Tracker(options, wasmLoading ?? Promise.reject(new InhouseError('WASM_LOAD_FAILED', 'useCompiledWasm() first')), hooks);
+  current = tracker;
+  return tracker;
+}
+
 /** captureErrors: the worker's uncaught errors and unhandled rejections become $exception events. */
 function captureWorkerErrors(tracker) {
   const capture = (error) => {
+    // A trap of the tracker itself is recovered from, not tracked (nor its old instance's timers).
+    if (isTrap(error) || (error instanceof Error && error.message === 'Cannot invoke closure from previous WASM instance')) return;
     if (current === tracker) tracker.captureException(error).catch(() => {});
   };
   globalThis.addEventListener?.('error', (e) => capture(e.error ?? e.message));
@@ -290,6 +490,11 @@ function trackerForMessage() {
     initWaiters.push(resolve);
     setTimeout(() => reject(new InhouseError('SHUT_DOWN', 'no tracker: the background never called init()')), INIT_WAIT_MS);
   });
+}
+
+/** @internal the testing entry's `/client`: a relayed message, answered as the background answers it. */
+export function relayForTesting(tracker, msg, sender) {
+  return handleMessage(tracker, msg, sender);
 }
 
 // Async: whatever it throws becomes a rejection, answered as an error reply.
@@ -367,5 +572,9 @@ if (chromeApi?.storage?.onChanged) {
   chromeApi.storage.onChanged.addListener((changes, area) => {
     const index = changes[INDEX_KEY];
     if (area === 'local' && index && index.newValue === undefined) current?.storageLost();
+    // Chrome empties chrome.storage.session when the browser starts; other code doing it (while
+    // the worker runs, or waking it) is not a browser start.
+    const started = changes[STARTED_KEY];
+    if (area === 'session' && started && started.newValue === undefined) current?.sessionStorageLost();
   });
 }

@@ -3,8 +3,7 @@
 // it would there; chrome.storage is in memory and nothing goes to the network: what would have
 // been sent is recorded, and the server's answers are yours to choose.
 import { readFileSync } from 'node:fs';
-import { initSync, Tracker as WasmTracker, useErrorClass } from './inhouse_tracker.js';
-import { InhouseError } from './index.js';
+import { InhouseError, useCompiledWasm, createTracker, relayForTesting } from './index.js';
 
 export { InhouseError };
 
@@ -25,8 +24,8 @@ function loadWasm() {
     });
     return { promise, resolve, reject };
   };
-  initSync({ module: readFileSync(new URL('./inhouse_tracker_bg.wasm', import.meta.url)) });
-  useErrorClass(InhouseError);
+  // The loader's own path (index.js), over the wasm compiled here rather than fetched.
+  useCompiledWasm(new WebAssembly.Module(readFileSync(new URL('./inhouse_tracker_bg.wasm', import.meta.url))));
   loaded = true;
 }
 
@@ -98,11 +97,40 @@ export function createTestTracker(options = {}) {
   }
   const { version = '1.0.0', ...trackerOptions } = options;
   const chrome = fakeChrome(version);
-  const saved = { chrome: globalThis.chrome, fetch: globalThis.fetch };
+  const saved = { chrome: globalThis.chrome, fetch: globalThis.fetch, setTimeout: globalThis.setTimeout, queueMicrotask: globalThis.queueMicrotask };
+  // After a trap (an SDK bug), the loader rebuilds the tracker on a fresh instance of the wasm;
+  // the discarded instance's timers, microtasks and pending storage and fetch answers must not
+  // call into it (they would throw "Cannot invoke closure from previous WASM instance", an
+  // uncaught error in Node). Each is tied to the instance that asked for it, and dropped after.
+  let generation = 0;
+  const current_ = () => generation;
+  globalThis.setTimeout = (fn, ms, ...args) => {
+    const gen = current_();
+    return saved.setTimeout(() => gen === current_() && fn(...args), ms);
+  };
+  globalThis.queueMicrotask = (fn) => {
+    const gen = current_();
+    saved.queueMicrotask(() => gen === current_() && fn());
+  };
+  const ours = (promise) => {
+    const gen = current_();
+    return promise.then((v) => (gen === current_() ? v : new Promise(() => {})), (e) => (gen === current_() ? Promise.reject(e) : new Promise(() => {})));
+  };
+  for (const area of [chrome.storage.local, chrome.storage.session]) {
+    for (const op of ['get', 'getKeys', 'set', 'remove', 'clear']) {
+      const real = area[op];
+      area[op] = (...args) => ours(real(...args));
+    }
+  }
+  for (const op of ['create', 'get', 'clear']) {
+    const real = chrome.alarms[op];
+    chrome.alarms[op] = (...args) => ours(real(...args));
+  }
   const requests = [];
   let answer = { status: 200, retryAfter: undefined };
   globalThis.chrome = chrome;
-  globalThis.fetch = async (request) => {
+  globalThis.fetch = (request) => ours(answerRequest(request));
+  const answerRequest = async (request) => {
     const body = await request.text();
     const headers = Object.fromEntries(request.headers.entries());
     let parsed;
@@ -116,44 +144,47 @@ export function createTestTracker(options = {}) {
     const responseHeaders = retryAfter === undefined ? {} : { 'retry-after': String(retryAfter) };
     return new Response(status === 204 ? null : JSON.stringify(status < 300 ? { status: 'ok' } : { error: 'test', message: `answered ${status} by respondWith()` }), { status, headers: responseHeaders });
   };
-  let wasm;
+  let tracker;
   try {
-    wasm = new WasmTracker({ tokenId: 'test_token', tokenSecret: 'test_secret', baseUrl: BASE_URL, ...trackerOptions });
+    tracker = createTracker({ tokenId: 'test_token', tokenSecret: 'test_secret', baseUrl: BASE_URL, ...trackerOptions }, { onTrap: () => generation++ });
   } catch (e) {
     Object.assign(globalThis, saved);
     throw e;
   }
   const sender = (path) => ({ id: TEST_EXTENSION_ID, url: `chrome-extension://${TEST_EXTENSION_ID}/${path}`, origin: `chrome-extension://${TEST_EXTENSION_ID}` });
   const popup = sender('popup.html');
-  const tracker = {
-    ready: wasm.ready(),
-    track: (name, properties, opts) => wasm.track(name, properties, opts),
-    identify: (userId, traits) => wasm.identify(userId, traits, undefined),
-    register: (properties) => wasm.register(properties),
-    unregister: (key) => wasm.unregister(key),
-    reset: () => wasm.reset(),
-    page: (name, properties) => wasm.page(name, undefined, properties, undefined),
-    captureException: (error, properties) => wasm.captureException(error, properties, undefined),
-    setEnabled: (enabled, opts) => wasm.setEnabled(!!enabled, !!opts?.purge),
-    isEnabled: async () => wasm.isEnabled(),
-    identity: async () => wasm.identity(),
-    stats: async () => wasm.stats(),
-    flush: () => wasm.flush(true),
+  // What /client sends, answered the way the background answers it (its errors as InhouseErrors).
+  const relay = (msg) => relayForTesting(tracker, msg, popup);
+  const test = {
+    ready: tracker.ready,
+    track: (name, properties, opts) => tracker.track(name, properties, opts),
+    identify: (userId, traits) => tracker.identify(userId, traits),
+    register: (properties) => tracker.register(properties),
+    unregister: (key) => tracker.unregister(key),
+    reset: () => tracker.reset(),
+    page: (name, properties) => tracker.page(name, properties),
+    captureException: (error, properties) => tracker.captureException(error, properties),
+    setEnabled: (enabled, opts) => tracker.setEnabled(enabled, opts),
+    setCredentials: (credentials) => tracker.setCredentials(credentials),
+    isEnabled: () => tracker.isEnabled(),
+    identity: () => tracker.identity(),
+    stats: () => tracker.stats(),
+    flush: () => tracker.flush(),
     /** The `/client` entry, as your popup uses it (Chrome's sender: the popup). */
     client: {
-      track: (name, properties, opts) => wasm.trackFrom(name, properties, opts, popup),
-      page: (name, properties) => wasm.page(name, undefined, properties, popup),
-      captureException: (error, properties) => wasm.captureException(error, properties, popup),
-      identify: (userId, traits) => wasm.identify(userId, traits, popup),
-      register: (properties) => wasm.register(properties),
-      unregister: (key) => wasm.unregister(key),
-      reset: () => wasm.reset(),
-      identity: async () => wasm.identity(),
-      setEnabled: (enabled, opts) => wasm.setEnabled(!!enabled, !!opts?.purge),
-      isEnabled: async () => wasm.isEnabled(),
-      stats: async () => wasm.stats(),
+      track: (eventName, properties, options) => relay({ op: 'track', eventName, properties, options }),
+      page: (name, properties) => relay({ op: 'page', name, properties }),
+      captureException: (error, properties) => relay({ op: 'captureException', error, properties }),
+      identify: (userId, traits) => relay({ op: 'identify', userId, traits }),
+      register: (properties) => relay({ op: 'register', properties }),
+      unregister: (key) => relay({ op: 'unregister', key }),
+      reset: () => relay({ op: 'reset' }),
+      identity: () => relay({ op: 'identity' }),
+      setEnabled: (enabled, opts) => relay({ op: 'setEnabled', enabled, purge: opts?.purge }),
+      isEnabled: () => relay({ op: 'isEnabled' }),
+      stats: () => relay({ op: 'stats' }),
       // A page's flush() never ends a wait after network errors (as in /client).
-      flush: () => wasm.flush(false),
+      flush: () => relay({ op: 'flush' }),
     },
     /** Every event the fake server received: `{eventName, properties, headers, status}`. */
     sent: () => requests.map((r) => ({ eventName: r.body?.event_name, properties: r.body?.properties, headers: r.headers, status: r.status })),
@@ -165,10 +196,12 @@ export function createTestTracker(options = {}) {
     stored: () => Object.fromEntries(chrome.storage.local.data),
     /** Stops the tracker and restores `globalThis.chrome` and `fetch`. */
     async dispose() {
-      await wasm.shutdown().catch(() => {});
+      await tracker.shutdown().catch(() => {});
       Object.assign(globalThis, saved);
     },
+    /** @internal for the loader's tests: makes the wasm trap, as a bug would. */
+    _trapForTests: () => tracker._trapForTests(),
   };
-  current = tracker;
-  return tracker;
+  current = test;
+  return test;
 }

@@ -13,7 +13,7 @@ version=$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)
 # stack size comes from .cargo/config.toml.)
 cargo build --quiet --release --lib --target wasm32-unknown-unknown -p inhouse-tracker --target-dir target/pkg
 rm -rf "$out" && mkdir -p "$out"
-wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name inhouse_tracker \
+wasm-bindgen --target web --no-typescript --experimental-reset-state-function --out-dir "$out" --out-name inhouse_tracker \
   target/pkg/wasm32-unknown-unknown/release/inhouse_tracker.wasm
 # --low-memory-unused lets it fold constants into addresses: the low 1 KiB is the far end of the
 # 128 KiB stack, which the SDK's bounded recursion never reaches. Functions with one caller are

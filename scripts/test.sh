@@ -156,6 +156,9 @@ node_suite() {
   suite "$name" "$log/$name.txt" "$st" "$start"
 }
 
+echo "[test] loader: node tests/loader/run.mjs (the loader and the wasm in Node, through the /testing entry)"
+node_suite loader tests/loader/run.mjs
+
 echo "[test] end-to-end: node tests/e2e/run.mjs"
 node_suite e2e tests/e2e/run.mjs
 

@@ -11,12 +11,12 @@ use crate::core::engine::Engine;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{EventName, Props};
 use crate::core::handover;
-use crate::core::origin::{relayed, Origin, Source};
+use crate::core::origin::{relayed, Origin, PageUrl, Source};
 use crate::core::profile::check_user_id;
 use crate::web::answer::{to_js, IdentityAnswer};
 use crate::web::calls::{self, EarlyCall, ProfileChange, TrackCall};
 use crate::web::driver::{self, answer_settings, continue_shutdown, dispatch, schedule_pump, sync_context, Hooks, Phase, Shared, Waiter};
-use crate::web::js::{deferred, get, now_ms, to_js_error, Deferred};
+use crate::web::js::{deferred, describe, get, now_ms, to_js_error, Deferred};
 use crate::web::{options, props, runtime};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
@@ -45,6 +45,14 @@ fn js_err(code: ErrorCode, message: impl Into<String>) -> JsValue {
 #[wasm_bindgen(js_name = useErrorClass)]
 pub fn use_error_class(class: Function) {
     crate::web::js::use_error_class(class);
+}
+
+/// Calls `notify` (no arguments) as the wasm traps on a Rust panic, just before the trap: the
+/// loader rebuilds the tracker from storage (a trap inside a timer or a request's continuation
+/// reaches no caller of the loader's).
+#[wasm_bindgen(js_name = onTrap)]
+pub fn on_trap(notify: Function) {
+    crate::web::js::on_trap(notify);
 }
 
 #[wasm_bindgen]
@@ -86,6 +94,37 @@ impl Tracker {
         self.track_with(event_name, properties, options, Origin::default())
     }
 
+    /// `track` made at `at` (milliseconds since the epoch): a call the loader held while the
+    /// wasm was loading, stamped with the time it was made. Not part of the public API.
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = trackAt)]
+    pub fn track_at(&self, event_name: JsValue, properties: JsValue, options: JsValue, at: f64) -> Promise {
+        let mut call = track_call(event_name, properties, options, Origin::default());
+        if let Ok(call) = &mut call {
+            if at.is_finite() && at >= 0.0 {
+                call.at = at as u64;
+            }
+        }
+        into_promise(call.and_then(|call| self.admit(call)))
+    }
+
+    /// The largest event, in bytes (`maxEventBytes`): the loader hands over no call whose text
+    /// is longer (it could not be stored), so a huge rejected value never crosses into the wasm.
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = maxEventBytes)]
+    pub fn max_event_bytes(&self) -> u32 {
+        self.shared.borrow().engine.config().limits.max_event_bytes as u32
+    }
+
+    /// A trap, for the loader's tests: a state borrowed twice, the kind of bug that would wedge
+    /// the tracker. The loader notices and rebuilds the tracker from storage.
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = _trapForTests)]
+    pub fn trap_for_tests(&self) {
+        let _held = self.shared.borrow_mut();
+        let _again = self.shared.borrow_mut();
+    }
+
     /// `track` relayed from an extension page or a content script: `sender` is what Chrome's
     /// `runtime.onMessage` says of the message's author, from which the event's surface, tab and
     /// page are taken (never from the message). The loader calls it; not part of the public API.
@@ -108,8 +147,14 @@ impl Tracker {
             let waiter = Waiter { resolve: at(0), reject: at(1) };
             match handover::read_call(line) {
                 Ok(c) => {
-                    let call =
-                        TrackCall { name: EventName::User(c.name), props: c.props, dedup_key: c.dedup_key, origin: Origin::default(), at: c.at };
+                    let call = TrackCall {
+                        name: EventName::User(c.name),
+                        props: c.props,
+                        dedup_key: c.dedup_key,
+                        origin: Origin::default(),
+                        at: c.at,
+                        hooked: false,
+                    };
                     let _ = self.admit_to(call, waiter);
                 }
                 Err(e) => calls::reject(&waiter, &e),
@@ -136,18 +181,37 @@ impl Tracker {
         check_user_id(&user_id)?;
         let props = props::to_props(&traits)?;
         let origin = self.origin_of(&sender);
-        let call = TrackCall { name: EventName::Sdk("$identify"), props, dedup_key: None, origin, at: now_ms() };
-        // The change first: the `$identify` event carries the user it identifies.
-        // Its own promise is not needed: the write that stores the `$identify` event stores the
-        // profile too, and the event's promise answers for both.
-        let _ = self.change_profile(ProfileChange::Identify(user_id))?;
-        self.admit(call)
+        let mut call = TrackCall { name: EventName::Sdk("$identify"), props, dedup_key: None, origin, at: now_ms(), hooked: false };
+        let Deferred { promise, resolve, reject } = deferred();
+        let waiter = Waiter { resolve, reject };
+        let mut inner = self.shared.borrow_mut();
+        if inner.phase == Phase::ShutDown {
+            return Err(Error::new(ErrorCode::ShutDown, "the tracker was shut down; create a new one"));
+        }
+        // The `$identify` event is checked first, carrying the user it identifies: a call that
+        // cannot be stored changes nothing. Its promise answers for the profile too: the write
+        // that stores the event stores the profile.
+        calls::check_identify(&mut inner, &user_id, &call)?;
+        call.hooked = calls::hooked(&inner);
+        if calls::must_wait(&inner, &call) {
+            inner.waiting.push_back(EarlyCall::Identify(user_id, call, waiter));
+        } else {
+            calls::change_profile(&mut inner, ProfileChange::Identify(user_id))?;
+            let _ = calls::track(&mut inner, call, waiter, now_ms());
+        }
+        drop(inner);
+        schedule_pump(&self.shared);
+        Ok(promise)
     }
 
     /// A page or screen view: a `$pageview` with `properties` (the client adds the page's
     /// `name` and `title`; the surface and the page's path or origin come from `sender`).
     pub fn page(&self, name: JsValue, title: JsValue, properties: JsValue, sender: JsValue) -> Promise {
         let origin = self.origin_of(&sender);
+        // A web page's title says as much as its path: a content script's page keeps it only
+        // with the same opt-in (`pageUrl: 'path'` or `'full'`).
+        let private_page = origin.source == Source::ContentScript && self.shared.borrow().engine.config().page_url == PageUrl::Origin;
+        let title = if private_page { JsValue::UNDEFINED } else { title };
         let (name, title) = (name.as_string().unwrap_or_default(), title.as_string().unwrap_or_default());
         let page = Props::of_strings(
             &[("name", &name), ("title", &title)].map(|(k, v)| (k, v.as_str())).into_iter().filter(|(_, v)| !v.is_empty()).collect::<Vec<_>>(),
@@ -158,6 +222,7 @@ impl Tracker {
             dedup_key: None,
             origin,
             at: now_ms(),
+            hooked: false,
         });
         into_promise(call.and_then(|call| self.admit(call)))
     }
@@ -174,7 +239,8 @@ impl Tracker {
     fn exception_call(&self, error: JsValue, properties: JsValue, sender: JsValue) -> Result<Promise, Error> {
         let origin = self.origin_of(&sender);
         let props = props::to_props(&properties)?;
-        let thrown = runtime::thrown(&error);
+        let secret = self.shared.borrow().engine.credentials().token_secret.clone();
+        let thrown = runtime::thrown(&error).redacted(&secret);
         let extension_id = self.extension_id();
         let now = now_ms();
         let ours = origin.source != Source::ContentScript || !thrown.own_frames(&extension_id).is_empty();
@@ -182,7 +248,7 @@ impl Tracker {
             return Ok(Promise::resolve(&JsValue::NULL));
         }
         let props = props.merged(&thrown.props(&extension_id));
-        self.admit(TrackCall { name: EventName::Sdk("$exception"), props, dedup_key: None, origin, at: now })
+        self.admit(TrackCall { name: EventName::Sdk("$exception"), props, dedup_key: None, origin, at: now, hooked: false })
     }
 
     /// Whether `captureErrors` is on (the client asks, to hook its page's errors).
@@ -247,34 +313,42 @@ impl Tracker {
 
     /// [`Tracker::admit`] settling `waiter`, with the error if the call is refused. Returns
     /// whether it was accepted: then the caller schedules the pump.
-    fn admit_to(&self, call: TrackCall, waiter: Waiter) -> bool {
+    fn admit_to(&self, mut call: TrackCall, waiter: Waiter) -> bool {
         let mut inner = self.shared.borrow_mut();
         if inner.phase == Phase::ShutDown {
             calls::reject(&waiter, &Error::new(ErrorCode::ShutDown, "the tracker was shut down; create a new one"));
             return false;
         }
-        // A dedup key is checked against the whole queue: while stored segments are still
-        // being read, the call waits for them (`driver::load_queue`).
-        if inner.phase == Phase::Starting || (call.dedup_key.is_some() && inner.engine.loading()) {
-            match calls::check_early(&mut inner, &call) {
-                Ok(()) => inner.early.push(EarlyCall::Track(call, waiter)),
-                Err(e) => calls::reject(&waiter, &e),
-            }
-            return false;
+        call.hooked = calls::hooked(&inner);
+        // A call that waits its turn (`calls`) is checked now, and built when it runs: bad input
+        // rejects at once.
+        if calls::must_wait(&inner, &call) {
+            return match calls::check_early(&mut inner, &call) {
+                Ok(()) => {
+                    inner.waiting.push_back(EarlyCall::Track(call, waiter));
+                    true
+                }
+                Err(e) => {
+                    calls::reject(&waiter, &e);
+                    false
+                }
+            };
         }
         calls::track(&mut inner, call, waiter, now_ms())
     }
 
-    /// Applies a profile change now (or, before the stored profile is read, once it is); the
-    /// promise resolves once it is stored.
+    /// Applies a profile change now (or, while other calls wait, in its turn); the promise
+    /// resolves once it is stored.
     fn change_profile(&self, change: ProfileChange) -> Result<Promise, Error> {
         let mut inner = self.shared.borrow_mut();
         if inner.phase == Phase::ShutDown {
             return Err(Error::new(ErrorCode::ShutDown, "the tracker was shut down; create a new one"));
         }
         let Deferred { promise, resolve, reject } = deferred();
-        if inner.phase == Phase::Starting {
-            inner.early.push(EarlyCall::Profile(change, Waiter { resolve, reject }));
+        if inner.phase == Phase::Starting || !inner.waiting.is_empty() {
+            inner.waiting.push_back(EarlyCall::Profile(change, Waiter { resolve, reject }));
+            drop(inner);
+            schedule_pump(&self.shared);
             return Ok(promise);
         }
         calls::change_profile(&mut inner, change)?;
@@ -327,7 +401,7 @@ impl Tracker {
     /// every queued event. Resolves once the choice is stored.
     #[wasm_bindgen(js_name = setEnabled)]
     pub fn set_enabled(&self, enabled: bool, purge: bool) -> Promise {
-        {
+        let uninstall = {
             let mut inner = self.shared.borrow_mut();
             let now = now_ms();
             inner.engine.set_enabled(enabled, purge, now);
@@ -336,6 +410,15 @@ impl Tracker {
             if enabled && inner.phase == Phase::Running {
                 calls::lifecycle_at_consent(&mut inner, now);
             }
+            // The uninstall page follows the choice at once (before the start, `restored` sets it).
+            if inner.phase == Phase::Running {
+                driver::uninstall_url_now(&inner, now)
+            } else {
+                None
+            }
+        };
+        if let Some(url) = uninstall {
+            runtime::set_uninstall_url(&url);
         }
         schedule_pump(&self.shared);
         let d = deferred();
@@ -372,6 +455,14 @@ impl Tracker {
         };
         dispatch(&self.shared, notes);
         schedule_pump(&self.shared);
+    }
+
+    /// Other code removed the SDK's keys from `chrome.storage.session` (the loader watches
+    /// `chrome.storage.onChanged`): they are written again.
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = sessionStorageLost)]
+    pub fn session_storage_lost(&self) {
+        driver::session_storage_lost(&self.shared);
     }
 
     /// Resumes delivery now (the loader calls it on the SDK's alarm and on browser start).
@@ -419,7 +510,8 @@ fn track_call(event_name: JsValue, properties: JsValue, options: JsValue, origin
         if !options.is_object() {
             return Err(Error::at(ErrorCode::InvalidTrackOption, "options", "track options must be an object such as {dedupKey: \"...\"}"));
         }
-        let k = get(&options, "dedupKey");
+        let k = js_sys::Reflect::get(&options, &JsValue::from_str("dedupKey"))
+            .map_err(|e| Error::at(ErrorCode::InvalidTrackOption, "dedupKey", format!("reading dedupKey threw: {}", describe(&e))))?;
         if k.is_undefined() {
             None
         } else {
@@ -427,5 +519,5 @@ fn track_call(event_name: JsValue, properties: JsValue, options: JsValue, origin
         }
     };
     let props: Props = props::to_props(&properties)?;
-    Ok(TrackCall { name: EventName::User(name), props, dedup_key, origin, at: now_ms() })
+    Ok(TrackCall { name: EventName::User(name), props, dedup_key, origin, at: now_ms(), hooked: false })
 }

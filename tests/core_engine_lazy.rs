@@ -7,7 +7,7 @@ mod engine_harness;
 mod stored;
 
 use engine_harness::*;
-use inhouse_tracker::core::engine::{segment_key, Engine, SEGMENT_EVENTS};
+use inhouse_tracker::core::engine::{segment_key, DropReason, Engine, SEGMENT_EVENTS};
 use inhouse_tracker::core::error::ErrorCode;
 
 /// `n` events tracked and stored in one write, then a new worker that read only the index.
@@ -90,20 +90,31 @@ fn a_segment_read_late_goes_before_newer_ones() {
 }
 
 #[test]
-fn an_opt_out_with_purge_while_loading_drops_the_unread_segments_counted() {
-    let (mut h, _) = stored_then_woken(1_200, |_| {});
+fn an_opt_out_with_purge_while_loading_reports_every_unread_event_as_dropped() {
+    let (mut h, ids) = stored_then_woken(1_200, |_| {});
     load(&mut h, 1);
+    let read_first: Vec<(String, DropReason, String)> = drops(&h.drain());
+    assert!(read_first.is_empty());
     h.e.set_enabled(false, true, h.now);
+    assert!(!h.e.loading(), "calls waiting for the whole queue do not wait for purged segments");
+    assert_eq!(h.e.stats(h.now).queued, 0, "nothing queued once purged");
+    // The purged segments are still read, only to report their events (the driver's loop).
+    while !h.e.unloaded_keys(2).is_empty() {
+        load(&mut h, 2);
+    }
     h.force_writes();
     assert!(h.store.segment_keys().is_empty(), "every segment removed, read or not");
-    assert!(!h.e.loading());
+    let reported = drops(&h.drain());
+    assert!(reported.iter().all(|d| d.1 == DropReason::Purged), "all purged");
+    let mut reported_ids: Vec<String> = reported.into_iter().map(|d| d.0).collect();
+    reported_ids.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert!(reported_ids == want, "onDrop hears of every one of the 1,200 events once ({} reported)", reported_ids.len());
     let st = h.e.stats(h.now);
     assert_eq!((st.queued, st.dropped.purged), (0, 1_200));
     let r = h.store.restore(h.config.clone(), 9, h.now);
     assert_eq!(r.stats(h.now).queued, 0, "nothing comes back");
-    // A read that was out when the purge came finds nothing to load.
-    load(&mut h, usize::MAX);
-    assert_eq!(h.e.stats(h.now).queued, 0);
 }
 
 #[test]

@@ -25,10 +25,7 @@ async fn send(id: &str, secret: &str, timeout_ms: u32) -> Verdict {
 }
 
 fn code(v: &Verdict) -> Option<ErrorCode> {
-    match v {
-        Verdict::Delivered => None,
-        Verdict::Retry { error, .. } | Verdict::Unreachable { error } | Verdict::Pause { error } | Verdict::Reject { error } => Some(error.code),
-    }
+    v.error().map(|e| e.code)
 }
 
 #[wasm_bindgen_test]
@@ -101,10 +98,7 @@ fn judge(status: u16, retry_after: Option<&str>, reset: Option<&str>, body: &str
 }
 
 fn error(v: Verdict) -> Error {
-    match v {
-        Verdict::Retry { error, .. } | Verdict::Unreachable { error } | Verdict::Pause { error } | Verdict::Reject { error } => error,
-        Verdict::Delivered => panic!("expected an error, got Delivered"),
-    }
+    v.error().cloned().expect("expected an error, got Delivered")
 }
 
 fn wait(v: Verdict) -> Option<u64> {

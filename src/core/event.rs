@@ -250,6 +250,16 @@ impl PropsWriter {
     }
 
     /// A string value.
+    /// Refuses, before it is copied out of JavaScript, a string of `utf16_units` code units that
+    /// is certainly too long (each unit is one UTF-8 byte at least): a rejected 9 MB string
+    /// never grows the wasm's memory.
+    pub fn refuse_long(&self, utf16_units: usize, at: Path) -> Result<()> {
+        if utf16_units > MAX_STRING_BYTES {
+            return Err(too_long(at, "string"));
+        }
+        Ok(())
+    }
+
     pub fn string(&mut self, s: &str, at: Path) -> Result<()> {
         if s.len() > MAX_STRING_BYTES {
             return Err(too_long(at, "string"));
@@ -351,6 +361,19 @@ pub fn new_install_id(rng: &mut Rng) -> String {
 /// `-`): what a stored install id must be.
 pub fn is_uuid(s: &str) -> bool {
     Uuid::try_parse(s).is_ok_and(|id| uuid_text(id) == s)
+}
+
+/// Whether `s` is an event id the SDK makes: a UUID in its usual form ([`new_event_id`]) or
+/// `d-` and 32 lowercase hex digits ([`dedup_event_id`]). A shape check, not a parse: it runs
+/// on every stored event at a start. Anything else came from damaged storage, and could not
+/// even be sent (the browser refuses a header value with characters beyond Latin-1).
+pub fn is_event_id(s: &str) -> bool {
+    let hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+    match s.as_bytes() {
+        [b'd', b'-', rest @ ..] => rest.len() == 32 && rest.iter().all(hex),
+        b if b.len() == 36 => b.iter().enumerate().all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { *c == b'-' } else { hex(c) }),
+        _ => false,
+    }
 }
 
 /// A UUIDv7 (time-ordered) event id: sortable, unique, and a valid `Idempotency-Key` and

@@ -41,11 +41,42 @@ impl Thrown {
         Props::of_strings(&[("type", &self.kind), ("message", &message), ("stack", &stack)])
     }
 
+    /// The error with every occurrence of `secret` (the configured token secret) replaced by
+    /// `[redacted]` in its type, message and stack: an error that quotes the secret (a failed
+    /// request's headers, a logged config) never stores or sends it.
+    pub fn redacted(self, secret: &str) -> Thrown {
+        let clean = |text: String| redact(&text, secret).unwrap_or(text);
+        Thrown { kind: clean(self.kind), message: clean(self.message), stack: self.stack.map(clean) }
+    }
+
     /// What makes two errors the same one: type, message and first own frame.
     pub fn fingerprint(&self, extension_id: &str) -> u64 {
         let first = self.own_frames(extension_id).into_iter().next().unwrap_or_default();
         fnv1a(&[&self.kind, &self.message, &first], FNV_OFFSET)
     }
+}
+
+/// `text` with each occurrence of `secret` replaced by `[redacted]`; `None` when there is none.
+/// A byte-window search, like [`Thrown::own_frames`]'s (no `str` searcher in the wasm).
+fn redact(text: &str, secret: &str) -> Option<String> {
+    let (bytes, needle) = (text.as_bytes(), secret.as_bytes());
+    if needle.is_empty() || bytes.len() < needle.len() {
+        return None;
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
+    let (mut i, mut found) = (0, false);
+    while i < bytes.len() {
+        if bytes.get(i..i + needle.len()) == Some(needle) {
+            out.extend_from_slice(b"[redacted]");
+            i += needle.len();
+            found = true;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    // Whole occurrences of a valid string were replaced by ASCII: still valid UTF-8.
+    found.then(|| String::from_utf8(out).ok()).flatten()
 }
 
 /// `at f (chrome-extension://id/a.js?v=2:10:5)` → `at f (chrome-extension://id/a.js:10:5)`.

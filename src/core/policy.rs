@@ -19,6 +19,23 @@ pub enum Verdict {
     Pause { error: Error },
     /// The server will never accept this event: drop it alone, and report why.
     Reject { error: Error },
+    /// No request can be made of this event (a damaged stored id the browser refuses as a
+    /// header value): drop it alone as `corrupt`, and report why. Never sent.
+    Unsendable { error: Error },
+}
+
+impl Verdict {
+    /// The error of a verdict other than `Delivered`.
+    pub fn error(&self) -> Option<&Error> {
+        match self {
+            Verdict::Delivered => None,
+            Verdict::Retry { error, .. }
+            | Verdict::Unreachable { error }
+            | Verdict::Pause { error }
+            | Verdict::Reject { error }
+            | Verdict::Unsendable { error } => Some(error),
+        }
+    }
 }
 
 /// A parsed JSON document, read one step at a time. The edge implements it for the values

@@ -96,6 +96,11 @@ impl Sessions {
         self.current.as_ref().filter(|s| now.saturating_sub(s.last_activity) < self.timeout_ms)
     }
 
+    /// Other code removed it from storage: it is stored again with the next change check.
+    pub fn unstored(&mut self) {
+        self.dirty = true;
+    }
+
     /// Whether it changed since it was last handed out to be stored.
     pub fn changed(&self) -> bool {
         self.dirty

@@ -1,9 +1,14 @@
 //! The calls that change what events carry: `track` (built in the session it joins) and the
-//! profile's `identify`, `register`, `unregister` and `reset`. Made before the stored queue and
-//! profile are read, they wait, in order, and run once it is (`driver::restored`).
+//! profile's `identify`, `register`, `unregister` and `reset`.
+//!
+//! A call runs at once, or waits in `Inner::waiting`, in order, when it cannot run yet: before the
+//! stored queue and profile are read; a `track` with a `dedupKey` while stored segments are still
+//! being read; an event that `beforeSend` must see first (the hook runs from [`run_waiting`], with
+//! no borrow of the tracker's state held, so it may call any method); and any call made while
+//! others wait, so that calls keep their order.
 
-use super::driver::{admit_event, settle, sync_context, Inner, Waiter};
-use super::js::{deferred, Deferred};
+use super::driver::{admit_event, settle, sync_context, Inner, Phase, Shared, Waiter};
+use super::js::{deferred, now_ms, Deferred};
 use crate::core::error::{Error, Result};
 use crate::core::event::{build_named_event, EventName, NewEvent, Props};
 use crate::core::lifecycle::{at_start, daily_due, sample_point, utc_day, Lifecycle, Seen, Start, LIFECYCLE_EVENTS};
@@ -20,6 +25,9 @@ pub(crate) struct TrackCall {
     pub(crate) dedup_key: Option<String>,
     pub(crate) origin: Origin,
     pub(crate) at: u64,
+    /// `beforeSend` is still to see it (set when the call is made: calls made inside
+    /// `beforeSend` are not passed to it again, so a hook that tracks cannot loop).
+    pub(crate) hooked: bool,
 }
 
 /// A change of the profile.
@@ -32,11 +40,23 @@ pub(crate) enum ProfileChange {
     Reset,
 }
 
-/// A call made before the stored index was read, or a `track` with a `dedupKey` made while
-/// stored segments are still being read: it waits for them.
+/// A call that waits its turn (see the module documentation).
 pub(crate) enum EarlyCall {
     Track(TrackCall, Waiter),
     Profile(ProfileChange, Waiter),
+    /// `identify`: the profile change and its `$identify` event, which stand or fall together
+    /// (an event that cannot be stored changes nothing).
+    Identify(String, TrackCall, Waiter),
+}
+
+/// Whether `call` must wait its turn rather than run now.
+pub(crate) fn must_wait(inner: &Inner, call: &TrackCall) -> bool {
+    inner.phase == Phase::Starting || !inner.waiting.is_empty() || call.hooked || (call.dedup_key.is_some() && inner.engine.loading())
+}
+
+/// Whether a call made now goes through `beforeSend`.
+pub(crate) fn hooked(inner: &Inner) -> bool {
+    inner.hooks.before_send.is_some() && !inner.in_before_send
 }
 
 /// What stands in for the install and session ids while a call made before they were read is
@@ -59,7 +79,19 @@ pub(crate) fn build(inner: &mut Inner, call: TrackCall) -> Result<NewEvent> {
 /// Checks `call` before the stored ids are known (a bad event rejects at once), with ids of
 /// the right length standing in for them.
 pub(crate) fn check_early(inner: &mut Inner, call: &TrackCall) -> Result<()> {
+    check_as(inner, call, None)
+}
+
+/// [`check_early`] with the user `identify` sets: whether its `$identify` event can be stored.
+pub(crate) fn check_identify(inner: &mut Inner, user_id: &str, call: &TrackCall) -> Result<()> {
+    check_as(inner, call, Some(user_id))
+}
+
+fn check_as(inner: &mut Inner, call: &TrackCall, user_id: Option<&str>) -> Result<()> {
     let mut ctx = inner.ctx.clone();
+    if let Some(user_id) = user_id {
+        ctx.profile.identify(user_id.to_string());
+    }
     ctx.install_id = Some(PLACEHOLDER_ID.into());
     ctx.session_id = Some(PLACEHOLDER_ID.into());
     let max = inner.engine.config().limits.max_event_bytes;
@@ -67,14 +99,17 @@ pub(crate) fn check_early(inner: &mut Inner, call: &TrackCall) -> Result<()> {
     build_named_event(&call.name, props, dedup, &ctx, &call.origin, call.at, max, &mut inner.rng).map(drop)
 }
 
-/// Builds and offers `call`; its promise settles when the write that stores it commits. An
-/// install the `sampleRate` leaves out stores nothing (its promise says `sampled`), except its
-/// lifecycle events; `beforeSend` may edit the event or drop it (`filtered`).
-/// Returns whether the call was accepted (a refused one has nothing to write or send).
+/// Builds and offers `call` (one `beforeSend` has seen already, or need not); its promise
+/// settles when the write that stores it commits. An install the `sampleRate` leaves out stores
+/// nothing (its promise says `sampled`), except its lifecycle events. Returns whether the call
+/// was accepted (a refused one has nothing to write or send).
 pub(crate) fn track(inner: &mut Inner, call: TrackCall, waiter: Waiter, now: u64) -> bool {
-    match prepare(inner, call) {
-        Ok(Prepared::Event(event)) => admit_event(inner, event, waiter, now),
-        Ok(Prepared::Unstored(status)) => settle(&waiter, "", status),
+    if !sampled(inner, &call) {
+        settle(&waiter, "", "sampled");
+        return true;
+    }
+    match build(inner, call) {
+        Ok(event) => admit_event(inner, event, waiter, now),
         Err(e) => {
             reject(&waiter, &e);
             return false;
@@ -83,25 +118,104 @@ pub(crate) fn track(inner: &mut Inner, call: TrackCall, waiter: Waiter, now: u64
     true
 }
 
-/// What becomes of a call: an event to offer, or nothing stored (`sampled`, `filtered`).
-enum Prepared {
-    Event(NewEvent),
-    Unstored(&'static str),
+/// Whether the `sampleRate` keeps `call` (counted when it does not): lifecycle events always.
+fn sampled(inner: &mut Inner, call: &TrackCall) -> bool {
+    let lifecycle = matches!(call.name, EventName::Sdk(name) if LIFECYCLE_EVENTS.contains(&name));
+    if lifecycle || sampled_in(inner) {
+        return true;
+    }
+    inner.engine.count_unstored(true);
+    false
 }
 
-/// Samples, runs `beforeSend` and builds: what `track` stores, if anything. An invalid event
-/// is an error.
-fn prepare(inner: &mut Inner, call: TrackCall) -> Result<Prepared> {
-    let lifecycle = matches!(call.name, EventName::Sdk(name) if LIFECYCLE_EVENTS.contains(&name));
-    if !lifecycle && !sampled_in(inner) {
-        inner.engine.count_unstored(true);
-        return Ok(Prepared::Unstored("sampled"));
+/// Runs the calls that wait, in order, as far as they can go now (see the module
+/// documentation). Holds no borrow while `beforeSend` runs. A call made meanwhile (by the hook)
+/// joins the queue; one drain at a time takes it.
+pub(crate) fn run_waiting(s: &Shared) {
+    {
+        let mut inner = s.borrow_mut();
+        if inner.draining {
+            return;
+        }
+        inner.draining = true;
     }
-    let Some(call) = before_send(inner, call) else {
-        inner.engine.count_unstored(false);
-        return Ok(Prepared::Unstored("filtered"));
+    loop {
+        let next = {
+            let mut inner = s.borrow_mut();
+            let blocked = inner.phase != Phase::Running
+                || match inner.waiting.front() {
+                    None => true,
+                    Some(EarlyCall::Track(call, _)) => call.dedup_key.is_some() && inner.engine.loading(),
+                    Some(_) => false,
+                };
+            if blocked {
+                inner.draining = false;
+                return;
+            }
+            inner.waiting.pop_front()
+        };
+        let now = now_ms();
+        match next {
+            Some(EarlyCall::Track(call, waiter)) => track_hooked(s, call, waiter, now),
+            Some(EarlyCall::Profile(change, waiter)) => {
+                let mut inner = s.borrow_mut();
+                match change_profile(&mut inner, change) {
+                    Ok(()) => inner.settings_waiters.push(waiter.resolve),
+                    Err(e) => reject(&waiter, &e),
+                }
+            }
+            Some(EarlyCall::Identify(user_id, call, waiter)) => {
+                let checked = check_identify(&mut s.borrow_mut(), &user_id, &call);
+                match checked {
+                    Ok(()) => {
+                        let _ = change_profile(&mut s.borrow_mut(), ProfileChange::Identify(user_id));
+                        track_hooked(s, call, waiter, now);
+                    }
+                    Err(e) => reject(&waiter, &e),
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// [`track`] after `beforeSend` (if it is to see the call), run with no borrow held: it may
+/// edit the event, drop it (`filtered`), or fail (the event goes on unchanged, and `onError`
+/// hears why).
+fn track_hooked(s: &Shared, call: TrackCall, waiter: Waiter, now: u64) {
+    let hook = {
+        let mut inner = s.borrow_mut();
+        let hook = if call.hooked { inner.hooks.before_send.clone() } else { None };
+        match hook {
+            Some(hook) if sampled(&mut inner, &call) => {
+                inner.in_before_send = true;
+                hook
+            }
+            Some(_) => return settle(&waiter, "", "sampled"),
+            None => {
+                let _ = track(&mut inner, call, waiter, now);
+                return;
+            }
+        }
     };
-    build(inner, call).map(Prepared::Event)
+    let seen = super::hooks::before_send(&hook, &call);
+    let mut inner = s.borrow_mut();
+    inner.in_before_send = false;
+    let call = match seen {
+        Ok(Some((name, props))) => TrackCall { name: name.unwrap_or(call.name), props, hooked: false, ..call },
+        Ok(None) => {
+            inner.engine.count_unstored(false);
+            return settle(&waiter, "", "filtered");
+        }
+        Err(e) => {
+            inner.engine.report_error(e, call.at);
+            TrackCall { hooked: false, ..call }
+        }
+    };
+    match build(&mut inner, call) {
+        Ok(event) => admit_event(&mut inner, event, waiter, now),
+        Err(e) => reject(&waiter, &e),
+    }
 }
 
 /// Applies a profile change; the events tracked from now on carry it.
@@ -126,32 +240,26 @@ pub(crate) fn change_profile(inner: &mut Inner, change: ProfileChange) -> Result
     result
 }
 
-/// Runs the calls that waited for the stored queue, in the order they were made: a profile
-/// change settles once it is stored (`driver::answer_settings`).
-pub(crate) fn run_early(inner: &mut Inner, calls: Vec<EarlyCall>, now: u64) {
-    for call in calls {
-        match call {
-            EarlyCall::Track(call, waiter) => {
-                let _ = track(inner, call, waiter, now);
-            }
-            EarlyCall::Profile(change, waiter) => match change_profile(inner, change) {
-                Ok(()) => inner.settings_waiters.push(waiter.resolve),
-                Err(e) => reject(&waiter, &e),
-            },
-        }
-    }
-}
-
 /// Rejects a call's promise with `e`.
 pub(crate) fn reject(waiter: &Waiter, e: &Error) {
     let _ = waiter.reject.call1(&JsValue::UNDEFINED, &super::js::to_js_error(e));
 }
 
-/// Tracks one of the SDK's automatic events from the background; nobody waits for it.
-fn track_automatic(inner: &mut Inner, event: &Lifecycle, now: u64) {
-    let call = TrackCall { name: EventName::Sdk(event.name()), props: event.props(), dedup_key: None, origin: Origin::default(), at: now };
-    let Deferred { resolve, reject, .. } = deferred();
-    let _ = track(inner, call, Waiter { resolve, reject }, now);
+/// Tracks the SDK's automatic events from the background, before every call that waits (they
+/// tell what happened before those calls); nobody waits for their promises.
+fn track_automatic(inner: &mut Inner, events: &[Lifecycle], now: u64) {
+    let hooked = hooked(inner);
+    for (k, event) in events.iter().enumerate() {
+        let call =
+            TrackCall { name: EventName::Sdk(event.name()), props: event.props(), dedup_key: None, origin: Origin::default(), at: now, hooked };
+        let Deferred { resolve, reject, .. } = deferred();
+        let waiter = Waiter { resolve, reject };
+        if hooked || !inner.waiting.is_empty() {
+            inner.waiting.insert(k, EarlyCall::Track(call, waiter));
+        } else {
+            let _ = track(inner, call, waiter, now);
+        }
+    }
 }
 
 /// The automatic events due at this start (install, update, browser update, browser start,
@@ -183,9 +291,7 @@ fn lifecycle(inner: &mut Inner, browser_started: bool, new_install: bool, now: u
     };
     let (events, seen) = at_start(inner.engine.lifecycle(), &start, inner.engine.config().auto_events);
     inner.engine.set_lifecycle(seen);
-    for event in &events {
-        track_automatic(inner, event, now);
-    }
+    track_automatic(inner, &events, now);
 }
 
 /// The day's `$daily_active`, once the UTC day changed since the last one (a worker that lives
@@ -198,7 +304,7 @@ pub(crate) fn daily(inner: &mut Inner, now: u64) {
     }
     let seen = Seen { daily: Some(day), ..inner.engine.lifecycle().cloned().unwrap_or_default() };
     inner.engine.set_lifecycle(seen);
-    track_automatic(inner, &Lifecycle::DailyActive, now);
+    track_automatic(inner, &[Lifecycle::DailyActive], now);
 }
 
 /// Whether the `sampleRate` keeps this install's events: decided on a hash of the install id,
@@ -206,19 +312,4 @@ pub(crate) fn daily(inner: &mut Inner, now: u64) {
 fn sampled_in(inner: &Inner) -> bool {
     let rate = inner.engine.config().sample_rate;
     rate >= 1.0 || inner.engine.install_id().is_some_and(|id| sample_point(id) < rate)
-}
-
-/// Runs `beforeSend` on a call: `Ok(None)` when it dropped the event. When the hook throws or
-/// returns something that is not an event, the event goes on unchanged and the error is
-/// reported through `onError`.
-fn before_send(inner: &mut Inner, call: TrackCall) -> Option<TrackCall> {
-    let Some(hook) = inner.hooks.before_send.clone() else { return Some(call) };
-    match super::hooks::before_send(&hook, &call) {
-        Ok(Some(props)) => Some(TrackCall { props, ..call }),
-        Ok(None) => None,
-        Err(e) => {
-            inner.engine.report_error(e, call.at);
-            Some(call)
-        }
-    }
 }

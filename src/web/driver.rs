@@ -16,11 +16,11 @@ use crate::core::error::{Error, ErrorCode};
 use crate::core::event::EventContext;
 use crate::core::lifecycle::{uninstall_url, utc_day, LIFECYCLE_KEY, STARTED_KEY};
 use crate::core::origin::ExtensionPages;
-use crate::core::policy::Verdict;
 use crate::core::profile::PROFILE_KEY;
 use crate::core::session::{Sessions, SESSION_KEY};
 use js_sys::{Function, Object, Reflect};
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
@@ -28,7 +28,7 @@ use wasm_bindgen_futures::spawn_local;
 /// Where the tracker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
-    /// Created; reading the stored queue. Tracked events wait in `early`.
+    /// Created; reading the stored queue. Calls wait in `waiting`.
     Starting,
     Running,
     ShutDown,
@@ -50,12 +50,19 @@ pub(crate) struct Inner {
     pub(crate) session_writing: bool,
     /// This start found no marker of the browser run (see `restore`).
     pub(crate) browser_started: bool,
+    /// Other code cleared `chrome.storage.session` while this tracker was starting: a missing
+    /// marker of the browser run means that, not a browser start.
+    pub(crate) session_cleared: bool,
     /// The manifest's pages, to tell a relayed event's surface.
     pub(crate) pages: ExtensionPages,
-    /// Calls made before the stored index, the install id and the profile were read: `track`
-    /// calls checked, and built once they are known (see `restored`); and `track` calls with a
-    /// `dedupKey` made while segments are still being read (see `load_queue`).
-    pub(crate) early: Vec<EarlyCall>,
+    /// Calls that wait their turn, in order (see `calls`): before the stored index, the install
+    /// id and the profile are read; a `dedupKey` while segments are being read; an event for
+    /// `beforeSend`; any call made while others wait.
+    pub(crate) waiting: VecDeque<EarlyCall>,
+    /// `beforeSend` runs now (calls it makes are not passed to it again).
+    pub(crate) in_before_send: bool,
+    /// `calls::run_waiting` runs now (a call a hook makes joins its queue).
+    pub(crate) draining: bool,
     /// By engine ticket, in ticket order: found by a binary search and taken (leaving `None`);
     /// `dispatch` removes the settled ones in one pass. A burst of 10,000 calls settles in
     /// linear time, and the wasm needs no hash table.
@@ -87,7 +94,7 @@ pub(crate) type Shared = Rc<RefCell<Inner>>;
 pub(crate) struct Hooks {
     pub(crate) on_error: Option<Function>,
     pub(crate) on_drop: Option<Function>,
-    /// Sees each event before it is stored: may edit it or drop it (see `calls::before_send`).
+    /// Sees each event before it is stored: may edit it or drop it (see `calls::run_waiting`).
     pub(crate) before_send: Option<Function>,
 }
 
@@ -104,8 +111,11 @@ pub(crate) fn start(engine: Engine, hooks: Hooks) -> Shared {
         ctx,
         session_writing: false,
         browser_started: false,
+        session_cleared: false,
         pages,
-        early: Vec::new(),
+        waiting: VecDeque::new(),
+        in_before_send: false,
+        draining: false,
         waiters: Vec::new(),
         flush_waiters: Vec::new(),
         ready_waiters: Vec::new(),
@@ -181,7 +191,7 @@ pub(crate) async fn restore(s: Shared) {
         inner.sessions.adopt(session.as_ref().and_then(|found| found.text(SESSION_KEY)).as_deref());
         // No marker of this browser run: the browser started (or the extension was installed,
         // updated or reloaded, which also empties chrome.storage.session).
-        inner.browser_started = session.as_ref().is_some_and(|found| !found.present(STARTED_KEY));
+        inner.browser_started = session.as_ref().is_some_and(|found| !found.present(STARTED_KEY)) && !inner.session_cleared;
         inner.ctx.os = os;
     }
     if let Some(index) = restored(&s, now, loaded) {
@@ -236,11 +246,8 @@ async fn load_queue(s: Shared, index: Option<String>) {
         }
     }
     runtime::mark("inhouse:queue-loaded");
-    let early = std::mem::take(&mut s.borrow_mut().early);
-    if !early.is_empty() {
-        calls::run_early(&mut s.borrow_mut(), early, now_ms());
-        pump(&s);
-    }
+    // The calls that needed the whole queue (a `dedupKey`) can run now.
+    pump(&s);
     if let Some(all) = storage::keys_with_prefix(SEGMENT_PREFIX).await {
         storage::remove_later(Engine::orphan_segments(index.as_deref(), &all));
     }
@@ -307,10 +314,10 @@ fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Opti
             calls::lifecycle_at_start(&mut inner, browser_started, now);
             start_of_run(&inner, now);
         }
-        let early = std::mem::take(&mut inner.early);
-        calls::run_early(&mut inner, early, now);
         std::mem::take(&mut inner.ready_waiters)
     };
+    // The calls that waited for the start, in order (no borrow held: `beforeSend` may run).
+    calls::run_waiting(s);
     dispatch(s, notes);
     runtime::mark("inhouse:ready");
     for f in ready {
@@ -334,13 +341,8 @@ fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Opti
 /// alarm, and gives Chrome the uninstall URL with this install's id. In the next task: none of
 /// it is needed to be ready, and each is a call into the browser.
 fn start_of_run(inner: &Inner, now: u64) {
-    let config = inner.engine.config();
-    let daily = config.auto_events.daily;
-    let uninstall = config.uninstall_url.as_ref().map(|base| {
-        let installed = inner.engine.lifecycle().and_then(|s| s.installed);
-        let version = inner.ctx.extension_version.as_deref();
-        uninstall_url(base, inner.engine.install_id(), version, installed, utc_day(now))
-    });
+    let daily = inner.engine.config().auto_events.daily;
+    let uninstall = uninstall_url_now(inner, now);
     spawn_local(async move {
         schedule::sleep(0).await;
         if daily {
@@ -351,6 +353,38 @@ fn start_of_run(inner: &Inner, now: u64) {
         }
         let _ = storage::set_session_text(STARTED_KEY, "1").await;
     });
+}
+
+/// The `uninstallUrl` to give Chrome now, if one is configured: with this install's id, version
+/// and age; opted out, the configured URL alone (nothing that joins the uninstall to the user's
+/// events).
+pub(crate) fn uninstall_url_now(inner: &Inner, now: u64) -> Option<String> {
+    let base = inner.engine.config().uninstall_url.as_ref()?;
+    if !inner.engine.enabled() {
+        return Some(base.clone());
+    }
+    let installed = inner.engine.lifecycle().and_then(|s| s.installed);
+    let version = inner.ctx.extension_version.as_deref();
+    Some(uninstall_url(base, inner.engine.install_id(), version, installed, utc_day(now)))
+}
+
+/// Other code removed the SDK's keys from `chrome.storage.session` (the loader watches
+/// `chrome.storage.onChanged`): the marker of this browser run and the session are written
+/// again, so the next start does not take the clear for a browser start.
+pub(crate) fn session_storage_lost(s: &Shared) {
+    let mut inner = s.borrow_mut();
+    match inner.phase {
+        Phase::Starting => inner.session_cleared = true,
+        Phase::Running => {
+            inner.sessions.unstored();
+            drop(inner);
+            spawn_local(async move {
+                let _ = storage::set_session_text(STARTED_KEY, "1").await;
+            });
+            schedule_pump(s);
+        }
+        Phase::ShutDown => {}
+    }
 }
 
 /// The context stamped on new events follows the engine's install id (read at start, new after
@@ -388,6 +422,13 @@ pub(crate) fn schedule_pump(s: &Shared) {
 /// Starts every write and send the engine wants now, passes on its notes, answers flushes,
 /// and sets the next wake-up (a timer, and an alarm that survives the worker).
 pub(crate) fn pump(s: &Shared) {
+    {
+        let mut inner = s.borrow_mut();
+        if inner.phase == Phase::Running {
+            calls::daily(&mut inner, now_ms());
+        }
+    }
+    calls::run_waiting(s);
     let now = now_ms();
     let online = runtime::online();
     let mut sends = Vec::new();
@@ -396,7 +437,6 @@ pub(crate) fn pump(s: &Shared) {
         if inner.phase != Phase::Running {
             return;
         }
-        calls::daily(&mut inner, now);
         let flushing = !inner.flush_waiters.is_empty();
         let write = if inner.writing { None } else { inner.engine.take_write_plan(now, flushing) };
         if write.is_some() {
@@ -448,12 +488,7 @@ pub(crate) fn start_send(s: &Shared, send: Send) {
     spawn_local(async move {
         let verdict = sent.await;
         if let Some(label) = label {
-            let outcome = match &verdict {
-                Verdict::Delivered => "delivered",
-                Verdict::Retry { error, .. } | Verdict::Unreachable { error } | Verdict::Pause { error } | Verdict::Reject { error } => {
-                    error.code.as_str()
-                }
-            };
+            let outcome = verdict.error().map_or("delivered", |e| e.code.as_str());
             web_sys::console::debug_1(&format!("{label}{outcome}").into());
         }
         s.borrow_mut().engine.on_result(slot, verdict, now_ms());
@@ -508,6 +543,8 @@ pub(crate) fn start_write(s: &Shared, w: WritePlan) {
 /// While `shutdown` calls wait: starts the next (forced) write, or, when nothing is left to
 /// write, stops the tracker and settles them.
 pub(crate) fn continue_shutdown(s: &Shared) {
+    // What waits its turn and can run is stored before the tracker stops.
+    calls::run_waiting(s);
     let mut inner = s.borrow_mut();
     // Before the stored queue is read nothing may be written (it would overwrite the stored
     // index): `restored` continues the shutdown.
@@ -524,7 +561,14 @@ pub(crate) fn continue_shutdown(s: &Shared) {
     inner.timer = None;
     schedule::clear_alarm();
     let waiters = std::mem::take(&mut inner.shutdown_waiters);
+    // Calls still waiting for stored segments to be read (a `dedupKey`) are never stored.
+    let unrun = std::mem::take(&mut inner.waiting);
     drop(inner);
+    let stopped = Error::new(ErrorCode::ShutDown, "the tracker was shut down before this call could be stored");
+    for call in unrun {
+        let (EarlyCall::Track(_, w) | EarlyCall::Profile(_, w) | EarlyCall::Identify(_, _, w)) = call;
+        calls::reject(&w, &stopped);
+    }
     for f in waiters {
         let _ = f.call0(&JsValue::UNDEFINED);
     }

@@ -72,6 +72,26 @@ thread_local! {
     static ERROR_CLASS: std::cell::RefCell<Option<Function>> = const { std::cell::RefCell::new(None) };
 }
 
+thread_local! {
+    /// The loader's function to call as the wasm traps (see [`on_trap`]).
+    static ON_TRAP: std::cell::RefCell<Option<Function>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Calls `notify` from the panic hook, before the panic aborts (traps) the wasm. Nothing of the
+/// panic is read or formatted: the loader only needs to know.
+pub fn on_trap(notify: Function) {
+    ON_TRAP.with(|f| *f.borrow_mut() = Some(notify));
+    std::panic::set_hook(Box::new(|_| {
+        let _ = ON_TRAP.try_with(|f| {
+            if let Ok(f) = f.try_borrow() {
+                if let Some(f) = f.as_ref() {
+                    let _ = f.call0(&JsValue::UNDEFINED);
+                }
+            }
+        });
+    }));
+}
+
 /// Makes every error the wasm creates an instance of `class` (`new class(code, message,
 /// field)`), so that the loader passes them on as they are, with no wrapper on the hot path.
 pub fn use_error_class(class: Function) {

@@ -64,6 +64,9 @@ fn bad(at: Path, rest: &[&str]) -> Error {
 
 /// Writes `v` (not `undefined`; the caller decides what that means where it sits).
 fn walk(v: &JsValue, at: Path, w: &mut PropsWriter, stack: &mut Vec<JsValue>) -> Result<()> {
+    if let Some(s) = v.dyn_ref::<js_sys::JsString>() {
+        w.refuse_long(s.length() as usize, at)?;
+    }
     if let Some(s) = v.as_string() {
         return w.string(&s, at);
     }

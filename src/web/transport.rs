@@ -7,7 +7,7 @@ use super::js::{describe, get};
 use crate::core::config::Credentials;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::policy::{classify, Answer, Doc, ServerError, Verdict};
-use gloo_net::http::{Request as HttpRequest, Response};
+use gloo_net::http::{Headers, Request as HttpRequest, Response};
 use js_sys::Promise;
 use std::future::Future;
 use wasm_bindgen::prelude::*;
@@ -43,26 +43,25 @@ pub struct Request<'a> {
 /// Sends one event and resolves to the verdict on it (every failure is a verdict). The request
 /// is built now, from the borrowed parts; the future owns what it needs.
 pub fn send(req: Request<'_>) -> impl Future<Output = Verdict> + 'static {
-    let built = HttpRequest::post(req.url)
-        .header("content-type", "application/json")
-        .header("x-inhouse-token-id", &req.credentials.token_id)
-        .header("x-inhouse-token-secret", &req.credentials.token_secret)
-        .header("x-inhouse-app", req.app_id)
-        .header("idempotency-key", req.event_id)
-        .header("x-request-id", req.event_id)
-        // Covers the whole exchange, body included, and needs no timer of ours.
-        .abort_signal(abort_after(req.timeout_ms).ok().as_ref())
-        .credentials(RequestCredentials::Omit)
-        .cache(RequestCache::NoStore)
-        // Never followed (the secret must not reach another address); seen as a redirect, not
-        // as a network error ("error" would make both "Failed to fetch").
-        .redirect(RequestRedirect::Manual)
-        .body(req.body);
+    let headers = headers(&req);
+    let built = headers.map(|headers| {
+        HttpRequest::post(req.url)
+            .headers(headers)
+            // Covers the whole exchange, body included, and needs no timer of ours.
+            .abort_signal(abort_after(req.timeout_ms).ok().as_ref())
+            .credentials(RequestCredentials::Omit)
+            .cache(RequestCache::NoStore)
+            // Never followed (the secret must not reach another address); seen as a redirect, not
+            // as a network error ("error" would make both "Failed to fetch").
+            .redirect(RequestRedirect::Manual)
+            .body(req.body)
+    });
     let (url, timeout_ms) = (req.url.to_string(), req.timeout_ms);
     async move {
         let request: web_sys::Request = match built {
-            Ok(request) => request.into(),
-            Err(e) => return unreachable_error(&url, &e.to_string()),
+            Ok(Ok(request)) => request.into(),
+            Ok(Err(e)) => return unreachable_error(&url, &e.to_string()),
+            Err(verdict) => return verdict,
         };
         let fetched = match fetch(&request) {
             Ok(promise) => JsFuture::from(promise).await,
@@ -92,6 +91,36 @@ pub fn send(req: Request<'_>) -> impl Future<Output = Verdict> + 'static {
             Err(e) => unreachable_error(&url, &e.to_string()),
         }
     }
+}
+
+/// The request's headers, each set through a binding that returns the browser's refusal
+/// instead of throwing it (gloo-net's `header` throws, which would unwind through the tracker's
+/// frames with its state borrowed). A value the browser refuses is a verdict: the event's own
+/// id (damaged storage) drops that event alone; the configured credentials or app id (checked
+/// by the options, so never expected) pause delivery with the reason.
+fn headers(req: &Request<'_>) -> Result<Headers, Verdict> {
+    let raw = web_sys::Headers::new().map_err(|e| unreachable_error(req.url, &describe(&e)))?;
+    let set = |name: &str, value: &str| raw.set(name, value).map_err(|e| describe(&e));
+    let configured = [
+        ("content-type", "application/json"),
+        ("x-inhouse-token-id", req.credentials.token_id.as_str()),
+        ("x-inhouse-token-secret", req.credentials.token_secret.as_str()),
+        ("x-inhouse-app", req.app_id),
+    ];
+    for (name, value) in configured {
+        // The message names the header, never its value (the secret).
+        set(name, value).map_err(|why| {
+            let msg = format!("the browser refused the {name} header built from the options ({why}); delivery is paused");
+            Verdict::Pause { error: Error::new(ErrorCode::InvalidOption, msg) }
+        })?;
+    }
+    for name in ["idempotency-key", "x-request-id"] {
+        set(name, req.event_id).map_err(|why| {
+            let msg = format!("the stored event's id cannot be sent as the {name} header ({why}): damaged storage; the event was dropped");
+            Verdict::Unsendable { error: Error::new(ErrorCode::StorageError, msg) }
+        })?;
+    }
+    Ok(Headers::from_raw(raw))
 }
 
 /// The verdict on a redirect: a configuration error, which pauses delivery.

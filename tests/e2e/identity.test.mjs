@@ -191,6 +191,8 @@ test('a content script\'s events carry the surface, tab and origin Chrome report
     const p = ev.properties;
     eq([p.$source, p.$tab_id, p.$frame_id, p.$origin], ['content_script', real.tabId, real.frameId, site.origin], `${name}: what Chrome reports`);
     assert(p.$url === undefined && p.$path === undefined, `${name}: the origin only by default, no path or query`);
+    // The page's title says as much as its path: kept only with the same opt-in (issue 22).
+    eq(p.title, undefined, `${name}: no page title by default`);
     eq(p.$incognito, false, `${name}: $incognito`);
   }
   eq(summarize(await server.events(), byName('forged_props')).events.length, 0, 'the event with forged $ properties was not stored');

@@ -67,7 +67,9 @@ export async function waitStored(server, filter, n, timeoutMs = 30_000, what = `
 // By default the server stores every POST (`--no-idempotency`): a test that says "once" sees any
 // resend as a stored duplicate. `serverArgs: []` gives the idempotent server.
 // `beforeLaunch(server)` runs before Chromium starts (the extension installs as it launches).
-export async function env(t, { tokens, serverArgs = ['--no-idempotency'], config = {}, site = false, beforeLaunch } = {}) {
+// `background(config)`: the source of a background.js of the test's own, instead of the demo's
+// (top-level calls at each worker start); `config` is what the demo reads from demo-config.json.
+export async function env(t, { tokens, serverArgs = ['--no-idempotency'], config = {}, site = false, beforeLaunch, background } = {}) {
   const server = await startServer({ tokens, args: serverArgs });
   t.cleanup(() => server.stop());
   t.server = server;
@@ -75,6 +77,10 @@ export async function env(t, { tokens, serverArgs = ['--no-idempotency'], config
   const dir = tempDir(`${t.slug}-`, TMP);
   t.cleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
   const extDir = cloneWithConfig(BASE_EXT, path.join(dir, 'extension'), { baseUrl: server.baseUrl, ...config });
+  if (background) {
+    const demoConfig = JSON.parse(fs.readFileSync(path.join(extDir, 'demo-config.json'), 'utf8'));
+    fs.writeFileSync(path.join(extDir, 'background.js'), background(demoConfig));
+  }
   const userDataDir = path.join(dir, 'profile');
   const consoleLog = t.consoleLog;
   const open = async () => {

@@ -6,7 +6,7 @@
 // The tests live in tests/e2e/*.test.mjs (each default-exports its list, see lib.mjs), loaded in
 // file-name order; the fixtures and assertions they share are in lib.mjs.
 //
-//   node tests/e2e/run.mjs            E2E_ONLY=<substring> runs the tests whose name contains it.
+//   node tests/e2e/run.mjs            E2E_ONLY=<substring>[|<substring>...] runs the tests whose name contains one.
 // The last line is `e2e: N passed, M failed, K skipped`; the exit status is non-zero on failure.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -93,7 +93,8 @@ async function runOne(tc) {
 async function main() {
   const tests = await loadTests();
   const only = process.env.E2E_ONLY;
-  const selected = tests.filter((tc) => tc.always || !only || tc.name.includes(only));
+  // `a|b`: the tests whose name contains any of the parts.
+  const selected = tests.filter((tc) => tc.always || !only || only.split('|').some((part) => tc.name.includes(part)));
   let passed = 0;
   let failed = 0;
   const skipped = tests.length - selected.length;

@@ -445,9 +445,26 @@ test('WXT with @wxt-dev/analytics: the Inhouse provider routes analytics.track()
       await page.evaluate(() => globalThis.pkgClient.analytics.track('wxt_analytics_event', { from: 'popup' }));
       const relayed = await from('wxt_analytics_event', 'popup');
       assert(typeof relayed.properties.$install_id === 'string', 'stored with the tracker\'s context');
-      log('wxt-analytics: analytics.track() from the background and the popup stored through the Inhouse provider');
+      eq(relayed.properties.wxt_event_name, undefined, 'a valid name is sent as it is, without wxt_event_name');
+      // Names of @wxt-dev/analytics's README, which the rule refuses: mapped, the original kept.
+      await page.evaluate(() => globalThis.pkgClient.analytics.track('some-event', { from: 'popup' }));
+      eq((await from('some_event', 'popup')).properties.wxt_event_name, 'some-event', "'some-event' stored as some_event");
+      eq((await from('button_clicked', 'background')).properties.wxt_event_name, 'Button Clicked', "'Button Clicked' stored as button_clicked");
+      log('wxt-analytics: analytics.track() from the background and the popup stored through the Inhouse provider; README names mapped (some-event → some_event, Button Clicked → button_clicked)');
     },
   });
+});
+
+test('WXT provider in node: event names mapped to the rule, rejections reported (tests/package/wxt-analytics.test.mjs)', 60_000, async (t) => {
+  // The provider module as installed from the tarball, with @wxt-dev/analytics stubbed.
+  const { pkgDir } = await scratchProject(t.slug, t.tarball);
+  const r = await run(process.execPath, ['--test', '--test-reporter=tap', path.join(HERE, 'wxt-analytics.test.mjs')], {
+    cwd: ROOT, timeoutMs: 50_000, env: { WXT_ANALYTICS_MODULE: path.join(pkgDir, 'wxt-analytics.js') },
+  });
+  const count = (re) => Number((r.out.match(re) ?? [])[1]);
+  const [pass, fail] = [count(/^# pass (\d+)/m), count(/^# fail (\d+)/m)];
+  assert(pass > 0 && fail === 0, `node --test wxt-analytics.test.mjs: ${pass} passed, ${fail} failed (${r.out.slice(-300)})`);
+  log(`wxt-analytics.test.mjs against the installed wxt-analytics.js: ${pass}/${pass}`);
 });
 
 const PLASMO_VERSION = '0.90.5';

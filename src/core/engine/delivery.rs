@@ -104,7 +104,7 @@ impl Engine {
         slot.in_flight = false;
         let (was_done, attempts, known_bad) = (slot.done, u32::from(slot.attempts) + 1, slot.net_failures > 0);
         self.delivery.in_flight -= 1;
-        if !matches!(verdict, Verdict::Unreachable { .. }) {
+        if !matches!(verdict, Verdict::Unreachable { .. } | Verdict::Unsendable { .. }) {
             // The server answered: this event got through after all, and the network works, so
             // the events that failed on it before this request was sent failed by themselves.
             self.delivery.suspects.retain(|x| x.0 != slot_ref);
@@ -129,6 +129,13 @@ impl Engine {
                 self.delivery.gate = self.reopened_gate(now);
                 if !was_done {
                     self.drop_slot(slot_ref, DropReason::Rejected, error.message.clone(), now);
+                }
+                error
+            }
+            // Nothing was sent: the gate, the failure count and the suspects stay as they are.
+            Verdict::Unsendable { error } => {
+                if !was_done {
+                    self.drop_slot(slot_ref, DropReason::Corrupt, error.message.clone(), now);
                 }
                 error
             }
@@ -275,11 +282,17 @@ impl Engine {
         backoff_ms(&policy, failures, self.rng.next_f64())
     }
 
-    /// An explicit `flush`: a wait caused by network errors ends now (the network may be back).
-    /// Waits the server asked for (`Retry-After`, 5xx) and per-event backoff still hold.
+    /// An explicit `flush`: a wait caused by network errors ends now (the network may be back),
+    /// and a pause (refused credentials, a redirect) is probed now with one request (the server
+    /// may have been fixed): if that fails too, the pause starts again. Waits the server asked
+    /// for (`Retry-After`, 5xx) and per-event backoff still hold.
     pub fn retry_network_now(&mut self, now: u64) {
-        if matches!(self.delivery.gate, Gate::Backoff { server: false, .. }) {
-            self.delivery.gate = self.reopened_gate(now);
+        match self.delivery.gate {
+            Gate::Backoff { server: false, .. } => self.delivery.gate = self.reopened_gate(now),
+            Gate::Paused { probe_at } if probe_at > now => {
+                self.delivery.gate = Gate::Paused { probe_at: now.max(self.delivery.retry_after_until) };
+            }
+            _ => {}
         }
     }
 

@@ -33,7 +33,7 @@
 
 use super::config::{Config, Credentials};
 use super::error::{Error, ErrorCode};
-use super::event::{field, is_uuid, line_stored_bytes, new_install_id, request_body, NewEvent, Rng};
+use super::event::{field, is_event_id, is_uuid, line_stored_bytes, new_install_id, request_body, NewEvent, Rng};
 use super::exception::Throttle;
 use super::lifecycle::{Seen, LIFECYCLE_KEY};
 use super::policy::{backoff_ms, Verdict};
@@ -162,6 +162,9 @@ struct Queue {
     /// first ([`Engine::begin_restore`]), and their events not done.
     unloaded: Vec<Vec<u64>>,
     unloaded_live: usize,
+    /// The index lines of stored segments an opt-out with purge dropped before they were read:
+    /// read all the same, to report each event to `onDrop`, then removed.
+    purging: Vec<Vec<u64>>,
     /// The events `track` accepted and no write carries yet, in the segments they will be
     /// written as (numbered then); the oldest may be done (evicted), the others are live.
     pending: Vec<Segment>,
@@ -260,6 +263,7 @@ impl Engine {
                 dedup_live: BTreeSet::new(),
                 unloaded: Vec::new(),
                 unloaded_live: 0,
+                purging: Vec::new(),
                 pending: Vec::new(),
                 pending_count: 0,
                 pending_bytes: 0,
@@ -381,9 +385,17 @@ impl Engine {
         out
     }
 
-    /// Whether the opt-in choice and the profile, as they are now, are stored.
+    /// Whether the opt-in choice and the profile, as they are now, are stored (as far as they
+    /// will be: see [`Engine::profile_due`]).
     pub fn settings_persisted(&self) -> bool {
-        self.consent_persisted() && self.install.profile.due().is_none()
+        self.consent_persisted() && self.profile_due().is_none()
+    }
+
+    /// The profile's generation to write, if any. Opted out, nothing about the user is stored:
+    /// a changed profile stays in memory (written once the user opts in), unless it is the
+    /// empty one (a reset or a purge), which erases what was stored.
+    pub(super) fn profile_due(&self) -> Option<u64> {
+        self.install.profile.due().filter(|_| self.consent.enabled || self.install.profile.value == Profile::default())
     }
 
     /// Offers a validated event. It is accepted once the write that carries it commits.

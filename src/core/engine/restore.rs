@@ -70,15 +70,25 @@ impl Engine {
         !self.queue.unloaded.is_empty()
     }
 
-    /// The keys of the next `count` segments to read, oldest first.
+    /// The keys of the next `count` segments to read, oldest first (those a purge dropped
+    /// unread before the others: see [`Engine::load_segments`]).
     pub fn unloaded_keys(&self, count: usize) -> Vec<String> {
-        self.queue.unloaded.iter().take(count).map(|line| segment_key(line[0])).collect()
+        self.queue.purging.iter().chain(&self.queue.unloaded).take(count).map(|line| segment_key(line[0])).collect()
     }
 
     /// Reads up to `count` of the oldest segments not yet read: `segment` returns the stored
     /// text of a key. A missing or unreadable segment loses only its own events, counted as
     /// `corrupt` and reported (all such segments of one call in one error).
+    ///
+    /// The segments a purge dropped unread come first ([`Engine::unloaded_keys`]): each of
+    /// their events not done is reported as dropped (`purged`, to `onDrop`), and the segment is
+    /// removed by the next write.
     pub fn load_segments(&mut self, mut segment: impl FnMut(&str) -> Option<String>, count: usize, now: u64) {
+        let purged = count.min(self.queue.purging.len());
+        for line in self.queue.purging.drain(..purged).collect::<Vec<_>>() {
+            self.report_purged(&line, segment(&segment_key(line[0])));
+        }
+        let count = count - purged;
         let take = count.min(self.queue.unloaded.len());
         let lines: Vec<Vec<u64>> = self.queue.unloaded.drain(..take).collect();
         let (mut lost_keys, mut lost) = (String::new(), 0);
@@ -122,7 +132,7 @@ impl Engine {
                     slot.done = true;
                 }
             }
-            self.adopt(seg);
+            self.adopt(seg, now);
         }
         if lost_keys.contains(',') {
             lost_keys.insert_str(0, "stored segments ");
@@ -140,15 +150,33 @@ impl Engine {
         self.enforce_bounds(now);
     }
 
-    /// Drops the segments not yet read as `purged` (an opt-out with purge): counted, removed by
-    /// the next write, never read. Their events are not reported one by one (`onDrop`): they
-    /// were never read.
+    /// Drops the segments not yet read (an opt-out with purge): they leave the queue and the
+    /// index now, and are read afterwards only to report their events ([`Engine::load_segments`]).
     pub(super) fn purge_unloaded(&mut self) {
-        for line in std::mem::take(&mut self.queue.unloaded) {
-            self.report.totals.dropped.purged += live_in_line(&line) as u64;
-            self.store.unremoved.push(line[0]);
-        }
+        let lines = std::mem::take(&mut self.queue.unloaded);
+        self.queue.purging.extend(lines);
         self.queue.unloaded_live = 0;
+    }
+
+    /// Reports each event not done of a purged segment read back (`text`), counted as `purged`;
+    /// the segment is removed by the next write. One that cannot be read is counted alone.
+    fn report_purged(&mut self, line: &[u64], text: Option<String>) {
+        let (seq, marks) = (line[0], &line[2..]);
+        self.store.unremoved.push(seq);
+        self.write_soon();
+        let Some(seg) = text.and_then(|t| decode_segment(seq, t, line[1])) else {
+            self.report.totals.dropped.purged += live_in_line(line) as u64;
+            return;
+        };
+        for i in 0..seg.slots.len() {
+            if marks.contains(&(i as u64)) {
+                continue;
+            }
+            let (id, name, _) = seg.fields(i);
+            self.report.totals.dropped.purged += 1;
+            let dropped = Dropped { id: id.into(), event_name: name.into(), reason: DropReason::Purged, message: "purged on opt-out".into() };
+            self.report.notes.push(Note::Dropped(dropped));
+        }
     }
 
     /// Rebuilds the queue when the index is unreadable (damaged, or not text at all), from every
@@ -165,7 +193,7 @@ impl Engine {
             match text.and_then(|t| decode_segment(seq, t, SEGMENT_EVENTS as u64)) {
                 Some(seg) => {
                     events += seg.slots.len() as u64;
-                    self.adopt(seg);
+                    self.adopt(seg, now);
                 }
                 None => {
                     unreadable += 1;
@@ -183,7 +211,7 @@ impl Engine {
     }
 
     /// Takes a restored segment into the queue (its done slots marked).
-    pub(super) fn adopt(&mut self, mut seg: Segment) {
+    pub(super) fn adopt(&mut self, mut seg: Segment, now: u64) {
         seg.live = 0;
         self.queue.live_bytes += seg.all_stored_bytes();
         for i in 0..seg.slots.len() {
@@ -201,7 +229,21 @@ impl Engine {
         seg.advance();
         // Segments written since the start (numbered higher) may be in memory already.
         let at = self.queue.segments.partition_point(|s| s.seq < seg.seq);
+        let seq = seg.seq;
         self.queue.segments.insert(at, seg);
+        self.drop_foreign_ids(seq, now);
+    }
+
+    /// Drops, as `corrupt` and reported, the live events of segment `seq` whose id the SDK could
+    /// not have made ([`is_event_id`]): damaged storage. Such an id could not be sent anyway
+    /// (the browser refuses it as a header value); the segment's other events are kept.
+    fn drop_foreign_ids(&mut self, seq: u64, now: u64) {
+        let Some(seg) = self.seg_index(seq).and_then(|si| self.queue.segments.get(si)) else { return };
+        let foreign: Vec<u32> = (0..seg.slots.len()).filter(|&i| !seg.slots[i].done && !is_event_id(seg.fields(i).0)).map(|i| i as u32).collect();
+        for index in foreign {
+            let message = "a stored event's id is not one the SDK makes (damaged storage); the event was dropped".to_string();
+            self.drop_slot(SlotRef { seq, index }, DropReason::Corrupt, message, now);
+        }
     }
 
     /// A wait or a pause the stored index carries, if it still runs (and, for a pause, the

@@ -61,7 +61,7 @@ impl Engine {
         let marks_due =
             self.store.dirty_marks > 0 && (force || self.marks_due_now() || self.store.dirty_since.is_some_and(|t| now >= t + ACK_DELAY_MS));
         let enabled_due = self.consent.enabled != self.consent.enabled_persisted;
-        let (profile_due, lifecycle_due) = (self.install.profile.due(), self.install.lifecycle.due());
+        let (profile_due, lifecycle_due) = (self.profile_due(), self.install.lifecycle.due());
         if self.queue.pending_count == 0 && !marks_due && !enabled_due && profile_due.is_none() && lifecycle_due.is_none() {
             return None;
         }

@@ -1,0 +1,48 @@
+// A trap (a bug that aborts the wasm) in Node through the /testing entry, which takes the same
+// path as init() in a worker: the loader reports INTERNAL once through onError, rebuilds the
+// tracker from storage on a fresh instance of the wasm, and delivery goes on. The discarded
+// instance's pending callbacks (timers, storage and fetch answers) never fire: node:test fails a
+// test that leaves an error behind ("Cannot invoke closure from previous WASM instance").
+import assert from 'node:assert/strict';
+import { test, afterEach } from 'node:test';
+
+const pkg = process.env.INHOUSE_PKG_DIR ?? new URL('../../dist/pkg/', import.meta.url).pathname;
+const { createTestTracker, reset, InhouseError } = await import(`${pkg}/testing.js`);
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const named = (t, name) => t.sent().filter((e) => e.eventName === name);
+
+async function drained(t) {
+  for (let i = 0; i < 100; i++) {
+    if ((await t.flush()).status === 'empty') return;
+    await sleep(50);
+  }
+  throw new Error('the queue did not drain');
+}
+
+afterEach(() => reset());
+
+test('a trap is reported once as INTERNAL and the tracker is rebuilt from storage', async () => {
+  const errors = [];
+  const t = createTestTracker({ retry: { baseDelayMs: 100 }, onError: (e) => errors.push(e.code) });
+  await t.ready;
+  await drained(t);
+  t.respondWith(503);
+  await t.track('stored_before_the_trap');
+  for (let i = 0; i < 100 && named(t, 'stored_before_the_trap').length === 0; i++) await sleep(10);
+  assert.equal(named(t, 'stored_before_the_trap')[0]?.status, 503, 'answered 503: it stays queued');
+  const trapped = await t._trapForTests().then(() => null, (e) => e);
+  assert.ok(trapped instanceof InhouseError && trapped.code === 'INTERNAL', `${trapped}`);
+  // Every later call works on the rebuilt tracker, which read the queue back from storage.
+  t.respondWith(200);
+  const r = await t.track('after_the_trap', { n: 1 });
+  assert.equal(r.status, 'queued');
+  assert.ok((await t.stats()).queued >= 2, 'the event stored before the trap is still queued');
+  await drained(t);
+  assert.equal(named(t, 'stored_before_the_trap').filter((e) => e.status === 200).length, 1);
+  assert.equal(named(t, 'after_the_trap').length, 1);
+  assert.deepEqual(errors.filter((c) => c === 'INTERNAL'), ['INTERNAL'], 'reported once');
+  // The old instance's answers land nowhere: a 2xx whose done-mark it never wrote is sent again
+  // by the rebuilt tracker (at least once), never lost.
+});
+
