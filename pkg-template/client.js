@@ -180,38 +180,68 @@ function trackMessage(eventName, properties, options) {
   return message;
 }
 
+// A worker Chrome stops (idle, or by DevTools) while it answers, or before it starts again, makes
+// sendMessage fail with one of these: the call is sent again, with the same call id, until a
+// worker answers. The background recognises the repeat (a track() is stored once, see the loader's
+// handleMessage), so a stop is invisible to the caller, and SHUT_DOWN means no tracker answers.
+const WORKER_GONE = /message (port|channel) closed|receiving end does not exist|could not establish connection/i;
+const RETRY_DELAYS_MS = [20, 50, 100, 200, 400, 800, 1600, 3200];
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A random id for one call, the same for each of its attempts (128 bits as hex). */
+function newCallId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 async function send(message) {
-  let pending;
-  try {
-    pending = chrome.runtime.sendMessage({ [MESSAGE_TAG]: 1, ...message });
-  } catch (e) {
-    // Thrown at once: the message could not be serialized (too large, not cloneable), or there
-    // is no extension to send it to (reloaded or uninstalled: "Extension context invalidated").
-    const why = describe(e);
-    let name = '';
+  const msg = { [MESSAGE_TAG]: 1, ...message, callId: newCallId() };
+  for (let attempt = 0; ; attempt++) {
+    let pending;
     try {
-      name = String(e.name);
-    } catch {}
-    if (message.op === 'track' && /length exceeded|too large/i.test(why)) {
-      throw new InhouseError('EVENT_TOO_LARGE', `the event could not be sent to the background: ${why}`, 'properties');
+      pending = chrome.runtime.sendMessage(msg);
+    } catch (e) {
+      // Thrown at once: the message could not be serialized (too large, not cloneable), or there
+      // is no extension to send it to (reloaded or uninstalled: "Extension context invalidated").
+      const why = describe(e);
+      let name = '';
+      try {
+        name = String(e.name);
+      } catch {}
+      if (message.op === 'track' && /length exceeded|too large/i.test(why)) {
+        throw new InhouseError('EVENT_TOO_LARGE', `the event could not be sent to the background: ${why}`, 'properties');
+      }
+      if (message.op === 'track' && (name === 'DataCloneError' || /serializ|clone/i.test(why))) {
+        throw new InhouseError('INVALID_PROPERTIES', `the properties could not be sent to the background: ${why}`, 'properties');
+      }
+      throw new InhouseError('SHUT_DOWN', `the background service worker cannot be reached: ${why}`);
     }
-    if (message.op === 'track' && (name === 'DataCloneError' || /serializ|clone/i.test(why))) {
-      throw new InhouseError('INVALID_PROPERTIES', `the properties could not be sent to the background: ${why}`, 'properties');
+    let reply;
+    try {
+      reply = await pending;
+    } catch (e) {
+      const why = describe(e);
+      if (WORKER_GONE.test(why) && attempt < RETRY_DELAYS_MS.length) {
+        await sleep(RETRY_DELAYS_MS[attempt]);
+        continue;
+      }
+      throw new InhouseError('SHUT_DOWN', `the background service worker did not answer: ${why}`);
     }
-    throw new InhouseError('SHUT_DOWN', `the background service worker cannot be reached: ${why}`);
+    if (!reply) {
+      // No listener answered: a worker stopped while the message reached it (or none imports the
+      // package's loader). Sent again like a cut-off call.
+      if (attempt < RETRY_DELAYS_MS.length) {
+        await sleep(RETRY_DELAYS_MS[attempt]);
+        continue;
+      }
+      throw new InhouseError('SHUT_DOWN', 'no tracker in the background: call init() in the service worker');
+    }
+    if (!reply.ok) {
+      const error = reply.error ?? {};
+      throw new InhouseError(typeof error.code === 'string' ? error.code : 'INTERNAL', String(error.message ?? 'the background failed'), error.field ?? undefined);
+    }
+    return reply.result;
   }
-  let reply;
-  try {
-    reply = await pending;
-  } catch (e) {
-    throw new InhouseError('SHUT_DOWN', `the background service worker did not answer: ${describe(e)}`);
-  }
-  if (!reply) throw new InhouseError('SHUT_DOWN', 'no tracker in the background: call init() in the service worker');
-  if (!reply.ok) {
-    const error = reply.error ?? {};
-    throw new InhouseError(typeof error.code === 'string' ? error.code : 'INTERNAL', String(error.message ?? 'the background failed'), error.field ?? undefined);
-  }
-  return reply.result;
 }
 
 /**

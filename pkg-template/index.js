@@ -54,9 +54,12 @@ const mark = (name) => globalThis.performance?.mark?.(name);
 /** The trackers that would hear of a trap (one per context; the testing entry's, one at a time). */
 let trapListener = null;
 
+/** The instance's exports (its memory), for `wasmMemoryBytes`. */
+let wasmExports = null;
+
 /** Instantiates the compiled module and hands it what it needs from the loader. */
 function startWasm(module) {
-  initSync({ module });
+  wasmExports = initSync({ module });
   mark('inhouse:wasm-instantiated');
   useErrorClass(InhouseError); // the wasm's errors are InhouseErrors from the start
   onTrap(() => trapListener?.());
@@ -65,13 +68,19 @@ function startWasm(module) {
 /** A fresh instance of the wasm after a trap: the old one's memory is not trusted again. */
 function restartWasm() {
   resetWasm();
+  wasmExports = initSync({ module: undefined }); // the glue answers with the current instance
   useErrorClass(InhouseError);
   onTrap(() => trapListener?.());
 }
 
 let wasmLoading = null;
-/** @internal the testing entry's way in: the wasm compiled in Node. */
-export function useCompiledWasm(module) {
+/** The wasm's linear memory in bytes (it never shrinks): for tests and benchmarks. */
+function wasmMemoryBytes() {
+  return wasmExports?.memory?.buffer?.byteLength ?? 0;
+}
+
+/** The testing entry's way in: the wasm compiled in Node. */
+function useCompiledWasm(module) {
   wasmLoading ??= Promise.resolve().then(() => startWasm(module));
   return wasmLoading;
 }
@@ -460,11 +469,11 @@ export function init(options) {
 }
 
 /**
- * @internal the testing entry's tracker: the same class and path as `init()`'s, over the wasm it
+ * The testing entry's tracker: the same class and path as `init()`'s, over the wasm it
  * compiled (`useCompiledWasm`), outside any service worker. `hooks.onTrap()` hears of a trap as
  * it happens, before the rebuild.
  */
-export function createTracker(options, hooks) {
+function createTracker(options, hooks) {
   if (current) throw new InhouseError('INVALID_OPTION', 'a tracker already runs: call shutdown() on it first');
   const tracker = new Tracker(options, wasmLoading ?? Promise.reject(new InhouseError('WASM_LOAD_FAILED', 'useCompiledWasm() first')), hooks);
   current = tracker;
@@ -492,8 +501,8 @@ function trackerForMessage() {
   });
 }
 
-/** @internal the testing entry's `/client`: a relayed message, answered as the background answers it. */
-export function relayForTesting(tracker, msg, sender) {
+/** The testing entry's `/client`: a relayed message, answered as the background answers it. */
+function relayForTesting(tracker, msg, sender) {
   return handleMessage(tracker, msg, sender);
 }
 
@@ -501,8 +510,15 @@ export function relayForTesting(tracker, msg, sender) {
 // What the page claims about itself is never read: the background takes it from `sender`.
 async function handleMessage(tracker, msg, sender) {
   switch (msg.op) {
-    case 'track':
-      return tracker[RELAYED_TRACK](msg.eventName, msg.properties, msg.options, sender);
+    case 'track': {
+      // The client sends a call again, with the same id, when a worker stop cut it off: the call
+      // id is the event's dedup key (unless the caller gave one), so the repeat is stored once.
+      const implicit = typeof msg.callId === 'string' && /^[0-9a-f]{32}$/.test(msg.callId) && (msg.options?.dedupKey === undefined);
+      const options = implicit ? { ...msg.options, dedupKey: `relay:${msg.callId}` } : msg.options;
+      const result = await tracker[RELAYED_TRACK](msg.eventName, msg.properties, options, sender);
+      // Deduplicated against its own first attempt: to the caller, which asked for no dedup, queued.
+      return implicit && result?.status === 'deduplicated' ? { ...result, status: 'queued' } : result;
+    }
     case 'identify':
       return tracker.identify(msg.userId, msg.traits, sender);
     case 'register':
@@ -578,3 +594,9 @@ if (chromeApi?.storage?.onChanged) {
     if (area === 'session' && started && started.newValue === undefined) current?.sessionStorageLost();
   });
 }
+
+// What the /testing entry (testing.js) needs of the loader, out of the public exports and types:
+// the same tracker class and path as init()'s, over a wasm compiled in Node.
+Object.defineProperty(init, Symbol.for('@inhouse/chrome-tracker/testing'), {
+  value: Object.freeze({ useCompiledWasm, createTracker, relayForTesting, wasmMemoryBytes }),
+});

@@ -3,7 +3,9 @@
 // it would there; chrome.storage is in memory and nothing goes to the network: what would have
 // been sent is recorded, and the server's answers are yours to choose.
 import { readFileSync } from 'node:fs';
-import { InhouseError, useCompiledWasm, createTracker, relayForTesting } from './index.js';
+import { InhouseError, init } from './index.js';
+
+const { useCompiledWasm, createTracker, relayForTesting, wasmMemoryBytes } = init[Symbol.for('@inhouse/chrome-tracker/testing')];
 
 export { InhouseError };
 
@@ -201,6 +203,8 @@ export function createTestTracker(options = {}) {
     },
     /** @internal for the loader's tests: makes the wasm trap, as a bug would. */
     _trapForTests: () => tracker._trapForTests(),
+    /** @internal the wasm's linear memory in bytes. */
+    _wasmMemoryBytes: () => wasmMemoryBytes(),
   };
   current = test;
   return test;

@@ -215,7 +215,7 @@ fn fully_done_segments_are_removed_in_the_write() {
     assert_eq!(h.store.index_segs(), vec![1, 2]);
     let mut delivered_ids = vec![];
     while delivered_ids.len() < SEGMENT_EVENTS + 1 {
-        let s = h.poll().unwrap();
+        let s = h.send_next().unwrap();
         delivered_ids.push(s.id.clone());
         h.answer(&s, delivered());
     }
@@ -578,7 +578,7 @@ fn eviction_of_the_oldest_by_count_sparing_in_flight() {
     want.extend(H::ids(&newer));
     assert_eq!(h.deliver_all(), want);
     // The evictions were persisted as done marks.
-    h.commit_with(true);
+    h.force_writes();
     assert_eq!(h.store.index_json()["totals"]["dropped"]["evicted"], 3);
 }
 
@@ -857,7 +857,7 @@ fn restore_gives_back_the_undelivered_events_in_order() {
     // Deliver the first 510 (all of segment 1), reject two, deliver one, leave one in flight.
     let mut gone = std::collections::HashSet::new();
     for _ in 0..510 {
-        let s = h.poll().unwrap();
+        let s = h.send_next().unwrap();
         h.answer(&s, delivered());
         gone.insert(s.id);
     }
@@ -890,12 +890,8 @@ fn restore_gives_back_the_undelivered_events_in_order() {
     let st = r.stats(h.now);
     assert_eq!((st.queued, st.delivered, st.dropped.rejected), (want.len(), 511, 2));
     assert_eq!(st.bytes_stored, evs.iter().filter(|e| !gone.contains(e.id())).map(|e| e.stored_bytes()).sum::<usize>());
-    let mut sent = vec![];
-    while let Some(x) = r.poll_send(h.now, true) {
-        assert_eq!(x.body, bodies[&x.id], "same bytes as before the restart");
-        sent.push(x.id.clone());
-        r.on_result(x.slot, delivered(), h.now);
-    }
+    let mut store = h.store.clone();
+    let sent = deliver_into(&mut r, h.now, &mut store, |x| assert_eq!(x.body, bodies[&x.id], "same bytes as before the restart"));
     assert_eq!(sent, want, "same events, same order, same ids");
     assert_eq!(sent[0], s[3].id, "the event in flight when the worker died is sent again");
     // New segments continue the numbering.
@@ -903,7 +899,8 @@ fn restore_gives_back_the_undelivered_events_in_order() {
     assert!(matches!(r.track(ev, h.now), Admission::Pending(_)));
     let w = r.take_write(h.now, true).unwrap();
     assert_eq!(w.set[0].0, segment_key(4));
-    assert_eq!(w.remove, vec![segment_key(2), segment_key(3)]);
+    store.apply(&w);
+    assert!(!store.0.contains_key(&segment_key(2)) && !store.0.contains_key(&segment_key(3)), "the delivered segments removed");
 }
 
 #[test]
@@ -930,7 +927,7 @@ fn a_missing_segment_loses_only_its_own_events() {
     let evs = h.track_n(1100);
     h.commit();
     for _ in 0..505 {
-        let s = h.poll().unwrap();
+        let s = h.send_next().unwrap();
         h.answer(&s, delivered());
     }
     h.commit_with(true);
@@ -955,17 +952,14 @@ fn a_missing_segment_loses_only_its_own_events() {
         assert!(errs[0].message.contains("inhouse:v1:seg:2") && errs[0].message.contains("495"), "{}", errs[0].message);
         let st = r.stats(h.now);
         assert_eq!((st.queued, st.dropped.corrupt), (100, 495));
-        let sent: Vec<String> = std::iter::from_fn(|| {
-            let s = r.poll_send(h.now, true)?;
-            r.on_result(s.slot, delivered(), h.now);
-            Some(s.id)
-        })
-        .collect();
+        let sent = deliver_into(&mut r, h.now, &mut store, |_| {});
         assert_eq!(sent, H::ids(&evs[1000..]));
-        // The next write drops the broken segment from storage and from the index.
-        let w = r.take_write(h.now, true).unwrap();
-        assert!(w.remove.contains(&segment_key(2)), "{:?}", w.remove);
-        store.apply(&w);
+        // The writes drop the broken segment from storage and from the index.
+        while let Some(w) = r.take_write(h.now, true) {
+            store.apply(&w);
+            r.write_done(Ok(()), h.now);
+        }
+        assert!(!store.0.contains_key(&segment_key(2)), "removed");
         assert!(!store.index_segs().contains(&2));
         assert_eq!(store.index_json()["totals"]["dropped"]["corrupt"], 495);
     }
@@ -1123,7 +1117,7 @@ fn orphan_segments_are_the_unnamed_ones_below_next() {
     h.track_n(SEGMENT_EVENTS + 1);
     h.commit();
     for _ in 0..SEGMENT_EVENTS {
-        let s = h.poll().unwrap();
+        let s = h.send_next().unwrap();
         h.answer(&s, delivered());
     }
     // The write removing segment 1 stores its `set`, then the worker dies before its `remove`.

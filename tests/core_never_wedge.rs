@@ -173,3 +173,69 @@ fn the_token_secret_never_stays_in_an_errors_text() {
     assert_eq!(plain.clone().redacted(secret), plain);
     assert_eq!(plain.clone().redacted(""), plain);
 }
+
+/// A new worker: the stored index only, as `driver::restore` reads it.
+fn wake(h: &mut H, seed: u64) {
+    let index = h.store.index();
+    h.e = Engine::new(h.config.clone(), seed);
+    h.e.begin_restore(index.as_deref(), h.now);
+}
+
+#[test]
+fn done_marks_waiting_behind_the_write_out_hold_sending_back_so_a_stop_resends_a_bounded_number() {
+    // Each life: relayed calls take the first write, which stays out (slow storage, a busy worker)
+    // while the oldest events are answered; the worker is stopped before its completion runs.
+    // Before the bound, every life sent the same 60 oldest events again (300 duplicates over 5
+    // stops, the "once per worker life"); now sending waits for the marks' write.
+    let mut h = H::new(config(|_| {}));
+    let evs = h.track_n(1_000);
+    h.commit();
+    h.drain();
+    let ids = H::ids(&evs);
+    let mut sends: std::collections::HashMap<String, usize> = Default::default();
+    const LIVES: u64 = 6;
+    for life in 0..LIVES {
+        wake(&mut h, 10 + life);
+        h.track_n(3);
+        let first_write = h.e.take_write(h.now, false).expect("the first write of the life");
+        let store = h.store.clone();
+        h.e.load_segments(|k| store.0.get(k).cloned(), 2, h.now);
+        for _round in 0..10 {
+            for s in h.poll_all() {
+                *sends.entry(s.id.clone()).or_default() += 1;
+                h.answer(&s, delivered());
+            }
+            h.now += 5;
+        }
+        let st = h.e.stats(h.now);
+        assert!(st.delivered <= 11, "life {life}: {} delivered while the marks could not be stored (bound: concurrency 6 + batch 5)", st.delivered);
+        h.store.apply(&first_write);
+        h.now += 300;
+    }
+    let duplicates: usize = sends.values().map(|c| c - 1).sum();
+    let per_stop = duplicates as f64 / (LIVES - 1) as f64;
+    assert!(per_stop <= 11.0, "{per_stop} duplicates per stop");
+    // The same events each life (nothing of a life reached storage), but only the bound's worth.
+    assert!(ids[..11].iter().all(|id| sends[id] == LIVES as usize));
+    assert_eq!(sends.len(), 11);
+}
+
+#[test]
+fn a_slow_write_does_not_slow_a_drain_whose_writes_commit() {
+    let mut h = H::new(config(|_| {}));
+    h.track_n(1_000);
+    h.commit();
+    h.drain();
+    let mut rounds = 0;
+    while h.e.stats(h.now).queued > 0 {
+        let batch = h.poll_all();
+        assert!(!batch.is_empty() || h.settle_writes() > 0, "no progress");
+        for s in &batch {
+            h.answer(s, delivered());
+        }
+        h.settle_writes();
+        rounds += 1;
+        assert!(rounds < 1_000);
+    }
+    assert!(rounds <= 170, "{rounds} rounds for 1,000 events at concurrency 6");
+}

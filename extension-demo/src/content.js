@@ -38,6 +38,28 @@
     window.postMessage({ type: 'inhouse-demo:forge-result', out: JSON.parse(JSON.stringify(out)) }, location.origin);
   });
 
+  // A third diagnostic: a page may ask (window.postMessage({type: 'inhouse-demo:burst', name, ctx,
+  // n})) this content script to track `n` events, 20 at a time, to show that a worker stopped
+  // meanwhile does not show through the client. It answers with what the promises said.
+  window.addEventListener('message', async (ev) => {
+    if (ev.source !== window || ev.data?.type !== 'inhouse-demo:burst') return;
+    const { name, ctx, n } = ev.data;
+    const { track } = await client;
+    const out = { statuses: {}, errors: {}, failed: [] };
+    for (let k = 0; k < n; k += 20) {
+      const calls = Array.from({ length: Math.min(20, n - k) }, (_, j) => track(name, { ctx, i: k + j }));
+      (await Promise.allSettled(calls)).forEach((r, j) => {
+        if (r.status === 'fulfilled') out.statuses[r.value.status] = (out.statuses[r.value.status] ?? 0) + 1;
+        else {
+          out.errors[r.reason.code] = (out.errors[r.reason.code] ?? 0) + 1;
+          out.messages = [...new Set([...(out.messages ?? []), r.reason.message])].slice(0, 5);
+          out.failed.push(k + j);
+        }
+      });
+    }
+    window.postMessage({ type: 'inhouse-demo:burst-result', ctx, out }, location.origin);
+  });
+
   window.addEventListener('message', async (ev) => {
     if (ev.source !== window || ev.data?.type !== 'inhouse-demo:probe') return;
     const seen = {};

@@ -11,6 +11,15 @@ const HONEST = ['--no-idempotency'];
 /** The SDK's default concurrency: the requests a worker stop can catch in flight. */
 const CONCURRENCY = 6;
 
+/** How many events were stored once, twice, ...: `{1: n, 2: n, ...}` by `$event_id`. */
+function copiesPerEvent(events) {
+  const copies = new Map();
+  for (const e of events) copies.set(e.properties.$event_id, (copies.get(e.properties.$event_id) ?? 0) + 1);
+  const dist = {};
+  for (const c of copies.values()) dist[c] = (dist[c] ?? 0) + 1;
+  return dist;
+}
+
 /** Requests the server received per idempotency key, for the events `ids`. */
 async function requestsPerEvent(server, ids) {
   const log = await server.requests();
@@ -103,7 +112,7 @@ test('worker stopped 10 times during a 1,000-event drain, a server that stores e
   eq(s.unique, N, 'unique events stored');
   eq(s.events.filter((e) => !ids.has(e.properties.$event_id)).length, 0, 'stored events never tracked');
   const perStop = s.storedDuplicates / stops;
-  log(`${N} events, ${stops} stops (${confirmed} confirmed) in ${Date.now() - start} ms: ${s.storedDuplicates} duplicates stored, ${perStop.toFixed(1)} per stop (bound ${CONCURRENCY + 2}); ${drainedIn.unique} unique`);
+  log(`${N} events, ${stops} stops (${confirmed} confirmed) in ${Date.now() - start} ms: ${s.storedDuplicates} duplicates stored, ${perStop.toFixed(1)} per stop (bound ${CONCURRENCY + 2}); ${drainedIn.unique} unique; copies per event ${JSON.stringify(copiesPerEvent(s.events))}`);
   assert(perStop <= CONCURRENCY + 2, `${perStop.toFixed(1)} duplicates per worker stop on average, over the bound of concurrency + 2 = ${CONCURRENCY + 2}`);
 });
 
@@ -145,4 +154,65 @@ test('browser killed (SIGKILL) mid-drain, a server that stores every POST: every
   const bound = CONCURRENCY + 2 * 5;
   log(`killed ${killed} Chromium processes with ${before.unique}/${N} stored; after reopening: ${s.unique} unique, ${s.storedDuplicates} duplicates (bound ${bound})`);
   assert(s.storedDuplicates <= bound, `${s.storedDuplicates} duplicates after one browser crash, over ${bound}`);
+});
+
+test('a popup, an options page and 3 content scripts each tracking 1,000 events through /client while the worker is stopped 5 times: no call fails, every event stored, the duplicates bounded', 300_000, async (t) => {
+  const { server, browser, site } = await env(t, { serverArgs: HONEST, site: true });
+  await settle(server);
+  const N = 1000;
+  const STOPS = 5;
+  await server.faults({ latency_ms: 25 });
+  const pages = [['popup', await browser.openExtensionPage('popup.html')], ['options', await browser.openExtensionPage('options.html')]];
+  const tabs = [];
+  for (let k = 0; k < 3; k++) {
+    const tab = await browser.ctx.newPage();
+    await tab.goto(`${site.origin}/tab${k}`);
+    tabs.push([`tab${k}`, tab]);
+  }
+  await waitStored(server, byName('$pageview'), 3, 20_000, "the content scripts' page views");
+  const inPage = (page, ctx) => page.evaluate(async ({ ctx, n }) => {
+    const { track } = await import('./vendor/inhouse/client.js');
+    const out = { statuses: {}, errors: {}, failed: [] };
+    for (let k = 0; k < n; k += 20) {
+      const calls = Array.from({ length: Math.min(20, n - k) }, (_, j) => track('e2e_ctx', { ctx, i: k + j }));
+      (await Promise.allSettled(calls)).forEach((r, j) => {
+        if (r.status === 'fulfilled') out.statuses[r.value.status] = (out.statuses[r.value.status] ?? 0) + 1;
+        else {
+          out.errors[r.reason.code] = (out.errors[r.reason.code] ?? 0) + 1;
+          out.messages = [...new Set([...(out.messages ?? []), r.reason.message])].slice(0, 5);
+          out.failed.push(k + j);
+        }
+      });
+    }
+    return out;
+  }, { ctx, n: N });
+  const inTab = (tab, ctx) => tab.evaluate(({ ctx, n }) => new Promise((resolve) => {
+    addEventListener('message', (e) => { if (e.data?.type === 'inhouse-demo:burst-result' && e.data.ctx === ctx) resolve(e.data.out); });
+    postMessage({ type: 'inhouse-demo:burst', name: 'e2e_ctx', ctx, n }, location.origin);
+  }), { ctx, n: N });
+  const start = Date.now();
+  const runs = [...pages.map(([ctx, p]) => inPage(p, ctx)), ...tabs.map(([ctx, tab]) => inTab(tab, ctx))];
+  let stops = 0;
+  for (; stops < STOPS; stops++) {
+    await sleep(500);
+    await browser.stopWorker(pages[1][1]);
+  }
+  const results = await Promise.all(runs);
+  const names = [...pages, ...tabs].map(([ctx]) => ctx);
+  await waitStored(server, byName('e2e_ctx'), 5 * N - results.reduce((a, r) => a + r.failed.length, 0), 150_000);
+  await sleep(3000);
+  const s = summarize(await server.events(), byName('e2e_ctx'));
+  const calls = new Map();
+  for (const e of s.events) {
+    const key = `${e.properties.ctx}:${e.properties.i}`;
+    calls.set(key, new Set([...(calls.get(key) ?? []), e.properties.$event_id]));
+  }
+  const failedStored = results.reduce((a, r, k) => a + r.failed.filter((i) => calls.has(`${names[k]}:${i}`)).length, 0);
+  const perStop = s.storedDuplicates / stops;
+  const errors = results.map((r, k) => `${names[k]} ${JSON.stringify(r.errors)}${r.messages ? ` ${JSON.stringify(r.messages)}` : ''}`).join(', ');
+  log(`5 contexts × ${N} through /client, ${stops} stops, ${Date.now() - start} ms: statuses ${JSON.stringify(results.map((r) => r.statuses))}; errors ${errors}; ${failedStored} of the failed calls stored anyway; ${s.unique} unique, ${s.storedDuplicates} duplicates (${perStop.toFixed(1)} per stop); copies per event ${JSON.stringify(copiesPerEvent(s.events))}`);
+  eq(results.map((r) => r.failed.length), [0, 0, 0, 0, 0], `calls that failed (a worker stop must not show through the client): ${errors}`);
+  eq(calls.size, 5 * N, 'every call stored');
+  eq([...calls.values()].filter((ids) => ids.size > 1).length, 0, 'a call stored under two ids (a retry not recognised)');
+  assert(perStop <= CONCURRENCY + 5, `${perStop.toFixed(1)} duplicates per worker stop on average, over concurrency + the done-mark batch = ${CONCURRENCY + 5}`);
 });

@@ -159,6 +159,12 @@ impl H {
     pub fn poll_all(&mut self) -> Vec<Req> {
         std::iter::from_fn(|| self.e.poll_send(self.now, true)).collect()
     }
+    /// The next request, as the driver's pump finds it: when none may go out because delivered
+    /// events' done-marks wait to be stored (the engine's bound on resends), the due write is
+    /// performed first.
+    pub fn send_next(&mut self) -> Option<Req> {
+        self.poll().or_else(|| (self.settle_writes() > 0).then(|| self.poll()).flatten())
+    }
     pub fn answer(&mut self, s: &Req, v: Verdict) {
         self.e.on_result(s.slot, v, self.now);
     }
@@ -171,7 +177,10 @@ impl H {
     pub fn deliver_all(&mut self) -> Vec<String> {
         let mut sent = vec![];
         loop {
-            let batch = self.poll_all();
+            let mut batch = self.poll_all();
+            if batch.is_empty() {
+                batch.extend(self.send_next());
+            }
             if batch.is_empty() {
                 break;
             }
@@ -218,4 +227,28 @@ pub fn errors(notes: &[Note]) -> Vec<Error> {
             _ => None,
         })
         .collect()
+}
+
+/// Delivers everything `e` sends at `now`, in the order sent, as the driver does: when sending
+/// waits for done-marks to be stored (the bound on resends), the due write is taken and counted
+/// committed (in no store). `each` sees every request.
+pub fn deliver_on(e: &mut Engine, now: u64, each: impl FnMut(&Req)) -> Vec<String> {
+    deliver_into(e, now, &mut Store::default(), each)
+}
+
+/// [`deliver_on`], the writes applied to `store`.
+pub fn deliver_into(e: &mut Engine, now: u64, store: &mut Store, mut each: impl FnMut(&Req)) -> Vec<String> {
+    let mut sent = vec![];
+    loop {
+        if let Some(s) = e.poll_send(now, true) {
+            each(&s);
+            e.on_result(s.slot, delivered(), now);
+            sent.push(s.id);
+        } else if let Some(w) = e.take_write(now, false) {
+            store.apply(&w);
+            e.write_done(Ok(()), now);
+        } else {
+            return sent;
+        }
+    }
 }

@@ -227,3 +227,17 @@ test('the token secret is replaced in captured errors', async () => {
   assert.equal(e.properties.message, 'request failed with secret [redacted] in its headers');
   assert.ok(!JSON.stringify(t.sent().map((s) => s.properties)).includes('test_secret'));
 });
+
+test('a rejected 9 MB string never crosses into the wasm: its memory does not grow', async () => {
+  const t = createTestTracker();
+  await t.ready;
+  await t.track('warm_up', { s: 'x'.repeat(4000) });
+  const before = t._wasmMemoryBytes();
+  assert.ok(before > 0);
+  const big = 'x'.repeat(9 * 1024 * 1024);
+  for (const call of [() => t.track('big', { s: big }), () => t.track('big', { nested: { s: big } }), () => t.track('big', { list: [big] }), () => t.client.track('big', { s: big })]) {
+    await assert.rejects(call(), (e) => e instanceof InhouseError && e.code === 'INVALID_PROPERTIES');
+  }
+  const grown = t._wasmMemoryBytes() - before;
+  assert.ok(grown < 1024 * 1024, `the wasm's memory grew by ${grown} bytes`);
+});

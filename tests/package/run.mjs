@@ -5,7 +5,7 @@
 // inhouse-server stored. The `types` test checks index.d.ts/client.d.ts with tsc against
 // usage.ts and against the names the JS really exports.
 //
-//   node tests/package/run.mjs          PKG_ONLY=<substring> runs the tests whose name contains it;
+//   node tests/package/run.mjs          PKG_ONLY=<substring>[|<substring>...] runs the tests whose name contains one;
 //                                       PKG_TARBALL=<file> tests another tarball; PKG_KEEP=1 keeps .tmp.
 // Serial, each test bounded in time. The last line is `package: N passed, M failed, K skipped`;
 // the exit status is non-zero on failure.
@@ -553,7 +553,7 @@ const missing = !tarball ? 'no package tarball (build-pkg.sh failed)' : !fs.exis
 if (tarball) console.log(`[package] testing ${path.relative(ROOT, tarball)}`);
 
 for (const [i, tc] of tests.entries()) {
-  if (only && !tc.name.includes(only)) {
+  if (only && !only.split('|').some((part) => tc.name.includes(part))) {
     skipped++;
     continue;
   }

@@ -315,11 +315,10 @@ impl Engine {
     /// Requests allowed out at once: after a failure (or while paused), one probe until one
     /// succeeds; otherwise the configured concurrency.
     pub(super) fn send_cap(&self) -> usize {
-        if self.delivery.failures > 0 || matches!(self.delivery.gate, Gate::Paused { .. }) {
-            1
-        } else {
-            self.config.concurrency
-        }
+        let cap = if self.delivery.failures > 0 || matches!(self.delivery.gate, Gate::Paused { .. }) { 1 } else { self.config.concurrency };
+        // Delivered events whose done-marks are not stored yet count against it: see
+        // `Engine::resend_bound`.
+        cap.min(self.resend_bound().saturating_sub(self.store.unpersisted))
     }
 
     /// The gate once a request succeeds: open, unless a wait the server asked for still runs.

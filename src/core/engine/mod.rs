@@ -86,6 +86,8 @@ struct Writing {
     /// The generations of the profile and the lifecycle record it stores.
     profile: Option<u64>,
     lifecycle: Option<u64>,
+    /// The done-marks not stored when it was planned: its index stores them.
+    marks: usize,
 }
 
 /// The engine. See the module documentation. Its state, by concern: the queue of events, the
@@ -187,6 +189,9 @@ struct StoreState {
     ack_batch: usize,
     /// The next write stores every segment again (see [`Engine::storage_lost`]).
     rewrite_all: bool,
+    /// Done-marks not yet in a committed index (waiting, or in the write out): each is an event
+    /// a stopped worker would send again. Bounded with the requests out (see `send_cap`).
+    unpersisted: usize,
     storage_writes: u64,
 }
 
@@ -277,6 +282,7 @@ impl Engine {
                 force_write: false,
                 ack_batch: ACK_BATCH,
                 rewrite_all: false,
+                unpersisted: 0,
                 storage_writes: 0,
             },
             delivery: DeliveryState {
@@ -601,6 +607,14 @@ impl Engine {
         self.store.dirty_marks > 0 && (self.store.force_write || self.store.dirty_marks >= self.store.ack_batch || drained)
     }
 
+    /// The most events a stopped worker sends again: the requests out and the done-marks not yet
+    /// stored together never exceed `concurrency` + the done-mark batch. Sending waits for the
+    /// write that stores the marks (`send_cap`; a full batch of marks is always due), so a slow
+    /// storage or a busy worker cannot widen the window.
+    pub(super) fn resend_bound(&self) -> usize {
+        self.config.concurrency + self.store.ack_batch
+    }
+
     /// `Some` when `flush` can answer: the queue is empty and durable, or delivery is blocked.
     pub fn flush_status(&mut self, now: u64) -> Option<FlushStatus> {
         let queued = self.queue.live_count + self.queue.unloaded_live + self.queue.pending_count;
@@ -687,6 +701,7 @@ impl Engine {
             return;
         }
         seg.mark_done(i);
+        self.store.unpersisted += 1;
         self.queue.live_count -= 1;
         self.queue.live_bytes -= seg.stored_bytes(i);
         let id = seg.fields(i).0;

@@ -86,6 +86,7 @@ impl Engine {
             keep
         });
         let index = self.index_text(&new_segments);
+        let marks = self.store.unpersisted;
         self.store.dirty_marks = 0;
         self.store.dirty_since = None;
         self.store.force_write = false;
@@ -106,6 +107,7 @@ impl Engine {
             install: if self.install.persisted { None } else { self.install.id.clone() },
             profile: profile_due,
             lifecycle: lifecycle_due,
+            marks,
         });
         self.store.rewrite_all = false;
         let install = if self.install.persisted { None } else { self.install.id.clone() };
@@ -210,6 +212,8 @@ impl Engine {
         let Some(w) = self.store.writing.take() else { return };
         let settled = match result {
             Ok(()) => {
+                // Its index holds every mark made before it was planned.
+                self.store.unpersisted -= w.marks.min(self.store.unpersisted);
                 self.consent.enabled_persisted = w.enabled_written;
                 // Stored, unless a newer id (a purge) came while the write was out.
                 if w.install.is_some() && w.install == self.install.id {
@@ -238,6 +242,8 @@ impl Engine {
                 self.fail(error.clone(), now);
                 self.store.unremoved.extend(w.removed);
                 self.mark_dirty(now);
+                // Its marks were not stored: they are due again, with those made since.
+                self.store.dirty_marks = self.store.dirty_marks.max(self.store.unpersisted);
                 TicketResult::Failed(error)
             }
         };
