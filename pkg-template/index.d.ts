@@ -172,7 +172,8 @@ export interface TrackResult {
 
 export interface FlushResult {
   status: 'empty' | 'blocked';
-  reason?: 'disabled' | 'paused' | 'offline' | 'backoff';
+  /** `storage`: the stored queue could not be read at the start; it is read again, and nothing is written meanwhile. */
+  reason?: 'disabled' | 'paused' | 'offline' | 'backoff' | 'storage';
   /** When delivery will try again (ms since epoch). */
   retryAt?: number;
   queued: number;

@@ -239,3 +239,27 @@ fn a_slow_write_does_not_slow_a_drain_whose_writes_commit() {
     }
     assert!(rounds <= 170, "{rounds} rounds for 1,000 events at concurrency 6");
 }
+
+#[test]
+fn a_start_that_could_not_read_storage_writes_nothing_until_it_has_read_it() {
+    let (mut h, ids) = stored(20);
+    // A new worker whose read of the stored queue failed: it runs, and events are tracked.
+    h.e = Engine::new(h.config.clone(), 8);
+    h.e.adopt_install_id(None);
+    h.e.hold_writes_until_restored();
+    let during = h.track_n(3);
+    assert!(h.e.take_write(h.now, true).is_none(), "no write: it would replace the stored index and segment 1");
+    let fs = h.e.flush_status(h.now).expect("flush answers");
+    assert_eq!((fs.status, fs.reason), ("blocked", Some(inhouse_tracker::core::engine::BlockReason::Storage)));
+    assert_eq!(h.e.next_wakeup(h.now), None, "nothing to do until the read is tried again");
+    // The read works the second time: the stored queue first, then what was tracked meanwhile.
+    let index = h.store.index();
+    h.e.begin_restore(index.as_deref(), h.now);
+    let store = h.store.clone();
+    h.e.load_segments(|k| store.0.get(k).cloned(), usize::MAX, h.now);
+    h.settle_writes();
+    assert_eq!(h.store.segment_keys(), vec![segment_key(1), segment_key(2)], "the new events in a new segment");
+    let mut want = ids.clone();
+    want.extend(H::ids(&during));
+    assert_eq!(h.deliver_all(), want);
+}

@@ -299,10 +299,13 @@ fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Opti
                 stored_index = Some(index);
             }
             Err(why) => {
-                notes.push(Note::Error(Error::new(ErrorCode::StorageError, format!("could not read the stored queue: {why}"))));
+                let message = format!("could not read the stored queue (read again shortly; nothing is written meanwhile): {why}");
+                notes.push(Note::Error(Error::new(ErrorCode::StorageError, message)));
                 if inner.engine.install_id().is_none() {
                     inner.engine.adopt_install_id(None);
                 }
+                inner.engine.hold_writes_until_restored();
+                spawn_local(read_again(s.clone()));
             }
         }
         inner.phase = Phase::Running;
@@ -335,6 +338,43 @@ fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Opti
     let handler = inner.pump_handler.clone().expect("set in new");
     inner.timer = Some(schedule::Timeout::start(&handler, 0, now));
     stored_index
+}
+
+/// The start could not read the stored queue: the tracker runs (calls are accepted and kept in
+/// memory) but writes nothing, which would replace the stored index and segments; the read is
+/// tried again with a growing wait (1 s, 2 s, ... 1 min), and once it works the start goes on as
+/// usual: the stored queue, the automatic events, the segments.
+async fn read_again(s: Shared) {
+    let mut failures = 0u32;
+    loop {
+        failures += 1;
+        schedule::sleep(500u64 << failures.min(7)).await;
+        if s.borrow().phase != Phase::Running {
+            return;
+        }
+        let now = now_ms();
+        let Ok(loaded) = read_stored(&s, now).await else { continue };
+        let index = {
+            let mut inner = s.borrow_mut();
+            let index = match loaded {
+                Loaded::Stored { index } => {
+                    inner.engine.begin_restore(index.as_deref(), now);
+                    Some(index)
+                }
+                Loaded::Rebuilt => None,
+            };
+            sync_context(&mut inner);
+            let browser_started = inner.browser_started;
+            calls::lifecycle_at_start(&mut inner, browser_started, now);
+            start_of_run(&inner, now);
+            index
+        };
+        pump(&s);
+        if let Some(index) = index {
+            load_queue(s, index).await;
+        }
+        return;
+    }
 }
 
 /// What each start does once: marks this browser run in `chrome.storage.session`, sets the daily

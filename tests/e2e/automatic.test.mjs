@@ -1,7 +1,7 @@
 // The events an extension needs without writing them: install (once, even when the worker is
 // stopped at once and the server is down), the daily event by a real alarm, the uninstall page,
 // page views, errors (bounded), beforeSend, sampling by install, and consent from any page.
-import { defineTests, assert, eq, summarize, byName, waitStored, env, log, sleep, waitFor, settle, trackInWorker, workerStats } from './lib.mjs';
+import { defineTests, assert, eq, summarize, byName, waitStored, env, log, sleep, waitFor, settle, trackInWorker, workerStats, uninstallPage } from './lib.mjs';
 
 const { tests, test } = defineTests();
 export default tests;
@@ -67,12 +67,7 @@ test('a real daily alarm delivers the next day\'s $daily_active; the uninstall p
   assert(daily[0].properties.$session_id !== undefined && daily[1].properties.$install_id === daily[0].properties.$install_id, 'same install');
   // Uninstall: Chrome opens the uninstall URL, with what the SDK appended.
   const installId = daily[0].properties.$install_id;
-  const options = await browser.openExtensionPage('options.html');
-  const requested = [];
-  browser.ctx.on('request', (r) => r.url().includes('/bye') && requested.push(r.url()));
-  await options.evaluate(() => chrome.management.uninstallSelf({ showConfirmDialog: false })).catch(() => {});
-  await waitFor(async () => requested.length > 0, { timeoutMs: 15_000, what: 'the uninstall page to be requested' });
-  const url = new URL(requested[0]);
+  const url = await uninstallPage(browser);
   eq([url.searchParams.get('from'), url.searchParams.get('install_id'), url.searchParams.get('version'), url.searchParams.get('days_installed')], ['e2e', installId, '0.1.0', '0'], `the uninstall URL ${url}`);
   log(`$daily_active ×2 (the second by the daily alarm in a new worker); uninstall opened ${url}`);
 });

@@ -112,3 +112,12 @@ export function trackInWorker(browser, name, n, props = {}) {
 export const workerStats = (browser) => browser.inWorker(() => globalThis.inhouseDemo.tracker().stats());
 export const settle = (server) => waitStored(server, byName('$extension_installed'), 1, 15_000, '$extension_installed');
 
+/** Uninstalls the extension from one of its pages and returns the uninstall URL Chrome opened. */
+export async function uninstallPage(browser, marker = '/bye') {
+  const options = await browser.openExtensionPage('options.html');
+  const requested = [];
+  browser.ctx.on('request', (r) => r.url().includes(marker) && requested.push(r.url()));
+  await options.evaluate(() => chrome.management.uninstallSelf({ showConfirmDialog: false })).catch(() => {});
+  await waitFor(async () => requested.length > 0, { timeoutMs: 15_000, what: 'the uninstall page to be requested' });
+  return new URL(requested[0]);
+}

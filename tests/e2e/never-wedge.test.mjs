@@ -3,7 +3,7 @@
 // identity at the call, a dedupKey across five starts), a damaged stored id, an explicit flush
 // after a redirect, a trap of the wasm, storage.session cleared by the extension, and an opted-out
 // install's uninstall page and storage.
-import { defineTests, assert, eq, summarize, byName, waitStored, env, trackInWorker, settle, log, statsFromPage, sleep, waitFor } from './lib.mjs';
+import { defineTests, assert, eq, summarize, byName, waitStored, env, trackInWorker, settle, log, statsFromPage, sleep, waitFor, uninstallPage } from './lib.mjs';
 
 const { tests, test } = defineTests();
 export default tests;
@@ -209,12 +209,42 @@ test('opted out: identify and register store nothing, and the uninstall page car
   });
   const stored = JSON.stringify(await browser.inWorker(() => chrome.storage.local.get(null)));
   assert(!stored.includes('user_secret_42') && !stored.includes('gold'), `nothing about the user stored: ${stored.slice(0, 300)}`);
-  const options = await browser.openExtensionPage('options.html');
-  const requested = [];
-  browser.ctx.on('request', (r) => r.url().includes('/bye') && requested.push(r.url()));
-  await options.evaluate(() => chrome.management.uninstallSelf({ showConfirmDialog: false })).catch(() => {});
-  await waitFor(async () => requested.length > 0, { timeoutMs: 15_000, what: 'the uninstall page to be requested' });
-  const url = new URL(requested[0]);
+  const url = await uninstallPage(browser);
   eq([url.searchParams.get('from'), url.searchParams.get('install_id')], ['e2e', null], `the uninstall URL ${url}`);
   log(`opted out: storage holds no user; uninstall opened ${url}`);
+});
+
+test('a start whose read of the stored queue fails writes nothing over it: read again, every event of every life delivered', 120_000, async (t) => {
+  // Every worker start's first chrome.storage.local.get fails (a storage hiccup at start).
+  const background = (config) => `const realGet = chrome.storage.local.get.bind(chrome.storage.local);
+let failed = false;
+chrome.storage.local.get = (...args) => {
+  if (!failed) {
+    failed = true;
+    return Promise.reject(new Error('e2e: storage unavailable at start'));
+  }
+  return realGet(...args);
+};
+${topLevelBackground(`
+const life = Date.now();
+globalThis.topLevel = Promise.all(Array.from({ length: 10 }, (_, i) => tracker.track('e2e_unread_start', { life, i }))).then((rs) => rs.map((r) => r.status));
+`)(config)}`;
+  const e = await env(t, { background, beforeLaunch: (server) => server.faults({ down: true }) });
+  const { server, browser } = e;
+  let w = await browser.worker();
+  eq(await w.evaluate(() => globalThis.topLevel), Array(10).fill('queued'), 'life 1: queued once the stored queue was read again');
+  const page = await browser.openExtensionPage('options.html');
+  await browser.stopWorker(page);
+  await statsFromPage(page).catch(() => null);
+  w = await browser.worker();
+  eq(await w.evaluate(() => globalThis.topLevel), Array(10).fill('queued'), 'life 2: queued');
+  const errors = (await w.evaluate(() => globalThis.inhouseDemo.recent())).filter((r) => r.kind === 'error');
+  assert(errors.some((r) => r.code === 'STORAGE_ERROR' && /read again/.test(r.message)), `onError heard of it: ${JSON.stringify(errors)}`);
+  await server.faults({ down: false });
+  await w.evaluate(() => globalThis.inhouseDemo.tracker().flush());
+  await waitStored(server, byName('e2e_unread_start'), 20, 30_000);
+  await sleep(1000);
+  const s = summarize(await server.events(), byName('e2e_unread_start'));
+  eq([s.unique, s.storedDuplicates], [20, 0], 'both lives\' events, once each');
+  log(`two starts with a failed first read: 20 events delivered once; onError: ${errors[0].message.slice(0, 80)}…`);
 });

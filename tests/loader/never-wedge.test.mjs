@@ -5,21 +5,7 @@
 import assert from 'node:assert/strict';
 import { test, afterEach } from 'node:test';
 
-const pkg = process.env.INHOUSE_PKG_DIR ?? new URL('../../dist/pkg/', import.meta.url).pathname;
-const { createTestTracker, reset, InhouseError } = await import(`${pkg}/testing.js`);
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const named = (t, name) => t.sent().filter((e) => e.eventName === name);
-const own = (props) => Object.fromEntries(Object.entries(props).filter(([k]) => !k.startsWith('$')));
-
-/** Flushes until the queue is empty, at most 5 s. */
-async function drained(t) {
-  for (let i = 0; i < 100; i++) {
-    if ((await t.flush()).status === 'empty') return;
-    await sleep(50);
-  }
-  throw new Error('the queue did not drain');
-}
+import { createTestTracker, reset, InhouseError, sleep, named, drained, own } from './lib.mjs';
 
 afterEach(() => reset());
 

@@ -189,6 +189,9 @@ struct StoreState {
     ack_batch: usize,
     /// The next write stores every segment again (see [`Engine::storage_lost`]).
     rewrite_all: bool,
+    /// The start could not read the stored queue: nothing is written until it is read
+    /// ([`Engine::hold_writes_until_restored`]), or a write would overwrite what is stored.
+    unread: bool,
     /// Done-marks not yet in a committed index (waiting, or in the write out): each is an event
     /// a stopped worker would send again. Bounded with the requests out (see `send_cap`).
     unpersisted: usize,
@@ -283,6 +286,7 @@ impl Engine {
                 ack_batch: ACK_BATCH,
                 rewrite_all: false,
                 unpersisted: 0,
+                unread: false,
                 storage_writes: 0,
             },
             delivery: DeliveryState {
@@ -571,7 +575,7 @@ impl Engine {
     pub fn next_wakeup(&self, now: u64) -> Option<u64> {
         let mut at: Option<u64> = None;
         let mut consider = |t: u64| at = Some(at.map_or(t, |a| a.min(t)));
-        if self.store.writing.is_none() {
+        if self.store.writing.is_none() && !self.store.unread {
             // Due now exactly when `take_write(now, false)` would write (including a full batch of
             // done-marks, not only a forced one).
             if self.queue.pending_count > 0 || self.consent.enabled != self.consent.enabled_persisted || self.marks_due_now() {
@@ -615,9 +619,19 @@ impl Engine {
         self.config.concurrency + self.store.ack_batch
     }
 
+    /// The start could not read the stored queue (the edge reads it again): nothing is written
+    /// until a restore ([`Engine::begin_restore`], [`Engine::rebuild`]) has read it, so that no
+    /// write replaces the stored index and segments with the few events tracked meanwhile.
+    pub fn hold_writes_until_restored(&mut self) {
+        self.store.unread = true;
+    }
+
     /// `Some` when `flush` can answer: the queue is empty and durable, or delivery is blocked.
     pub fn flush_status(&mut self, now: u64) -> Option<FlushStatus> {
         let queued = self.queue.live_count + self.queue.unloaded_live + self.queue.pending_count;
+        if self.store.unread {
+            return Some(FlushStatus { status: "blocked", reason: Some(BlockReason::Storage), retry_at: None, queued });
+        }
         let busy_writing = self.store.writing.is_some() || self.queue.pending_count > 0;
         if queued == 0 && !busy_writing && self.store.dirty_marks == 0 && self.delivery.in_flight == 0 {
             return Some(FlushStatus { status: "empty", reason: None, retry_at: None, queued: 0 });

@@ -167,6 +167,9 @@ pub enum BlockReason {
     Paused,
     Offline,
     Backoff,
+    /// The stored queue could not be read at the start; it is read again, and nothing is
+    /// written meanwhile.
+    Storage,
 }
 
 impl BlockReason {
@@ -177,6 +180,7 @@ impl BlockReason {
             BlockReason::Paused => "paused",
             BlockReason::Offline => "offline",
             BlockReason::Backoff => "backoff",
+            BlockReason::Storage => "storage",
         }
     }
 }

@@ -266,6 +266,7 @@ impl Engine {
     /// The end of every restore: what the user chose before it wins over what was stored.
     pub(super) fn finish_restore(&mut self, now: u64) {
         self.consent.restored = true;
+        self.store.unread = false;
         if let Some(enabled) = self.consent.consent_override.take() {
             self.consent.enabled = enabled;
             if std::mem::take(&mut self.consent.purge_on_restore) {

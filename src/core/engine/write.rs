@@ -55,7 +55,7 @@ impl Engine {
     /// [`Engine::segment_text`] and hands it over before asking for the next, so a burst's
     /// events are not held twice (as events and as text) in memory at once.
     pub fn take_write_plan(&mut self, now: u64, force: bool) -> Option<WritePlan> {
-        if self.store.writing.is_some() {
+        if self.store.writing.is_some() || self.store.unread {
             return None;
         }
         let marks_due =
