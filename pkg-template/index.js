@@ -15,9 +15,10 @@ const STARTED_KEY = 'inhouse:v1:started';
 // After a trap, the tracker is rebuilt from storage at most this often; more traps in a row
 // than that mean the rebuilt tracker traps too, and calls fail with INTERNAL instead.
 const REBUILD_MIN_INTERVAL_MS = 10_000;
-// Batches of track() calls handed over, remembered so that a trap can reject those whose write
-// never committed (a settled promise ignores it). Writes commit within milliseconds.
-const RECENT_BATCHES = 64;
+// The last track() calls handed over (by batch), remembered so that a trap can reject those
+// whose write never committed (a settled promise ignores it). Twice the largest queue: a call
+// older than that was stored or refused long ago.
+const RECENT_CALLS = 200_000;
 const INIT_WAIT_MS = 10_000;
 const RELAYED_FLUSH = Symbol();
 const RELAYED_TRACK = Symbol();
@@ -196,6 +197,7 @@ class Tracker {
   // Trap recovery: the settlers of the last batches handed over, the promise every other call's
   // answer races against, and when the tracker was last rebuilt.
   #recent = [];
+  #recentCalls = 0;
   #lost = null;
   #rebuiltAt = -Infinity;
   #broken = false;
@@ -210,9 +212,27 @@ class Tracker {
     this.#onError = typeof rest.onError === 'function' ? rest.onError : null;
     this.#loading = loading.then(() => this.#create());
     /** Resolves when the stored queue is loaded; rejects with an InhouseError for bad options. */
-    this.ready = this.#loading.then((t) => t.ready()).then(() => {
-      this.#started = true;
-    });
+    this.ready = this.#whenReady();
+  }
+
+  /**
+   * Resolves once the tracker has read the stored queue: the current instance's, or, if the wasm
+   * traps before that, the rebuilt one's (a trap's rebuild is a start again).
+   */
+  async #whenReady() {
+    for (;;) {
+      const t = await this.#loading;
+      try {
+        await this.#guard(t.ready());
+        if (t === this.#wasm) {
+          this.#started = true;
+          return;
+        }
+      } catch (e) {
+        if (t === this.#wasm && !this.#broken) throw e;
+      }
+      await null; // the rebuild runs in a microtask: let it
+    }
   }
 
   #create() {
@@ -246,18 +266,16 @@ class Tracker {
       for (let i = 1; i < settlers.length; i += 2) settlers[i](error);
     }
     this.#recent = [];
+    this.#recentCalls = 0;
     this.#lost?.reject(error);
     try {
       this.#onError?.(error);
     } catch {}
-    if (this.#closed) return; // shut down meanwhile
+    if (this.#closed) return this.#stop(new InhouseError('SHUT_DOWN', 'the tracker was shut down'));
     const now = Date.now();
     if (now - this.#rebuiltAt < REBUILD_MIN_INTERVAL_MS) {
       // The rebuilt tracker trapped again at once: stop here rather than loop.
-      this.#loading = Promise.reject(new InhouseError('INTERNAL', 'the tracker failed again right after it was rebuilt; it is stopped until the worker restarts'));
-      this.#loading.catch(() => {});
-      this.#wasm = null;
-      return;
+      return this.#stop(new InhouseError('INTERNAL', 'the tracker failed again right after it was rebuilt; it is stopped until the worker restarts'));
     }
     this.#rebuiltAt = now;
     try {
@@ -266,15 +284,21 @@ class Tracker {
       this.#broken = false;
       this.#started = false;
       this.#loading = Promise.resolve(this.#wasm);
-      this.#wasm.ready().then(() => {
-        this.#started = true;
-      });
       this.#handOver(); // what waited for this turn's end goes to the new tracker
     } catch (e) {
-      this.#wasm = null;
-      this.#loading = Promise.reject(asInhouseError(e));
-      this.#loading.catch(() => {});
+      this.#stop(asInhouseError(e));
     }
+  }
+
+  /** No tracker from now on: every call, and those waiting for this turn's end, fail with `error`. */
+  #stop(error) {
+    this.#wasm = null;
+    this.#loading = Promise.reject(error);
+    this.#loading.catch(() => {});
+    const settlers = this.#settlers;
+    this.#lines = [];
+    this.#settlers = [];
+    for (let i = 1; i < settlers.length; i += 2) settlers[i](error);
   }
 
   /** A call's failure: a trap is recovered from (and fails the call with INTERNAL). */
@@ -295,7 +319,7 @@ class Tracker {
   // Answers that describe the stored queue wait until it has been read.
   #afterReady(fn) {
     if (this.#started && this.#wasm && !this.#broken) return this.#call(fn);
-    return this.#loading.then((t) => t.ready()).then(() => this.#call(fn));
+    return this.#whenReady().then(() => this.#call(fn), rethrow);
   }
 
   // The track() calls waiting for the end of this turn go in first: calls keep their order.
@@ -305,7 +329,9 @@ class Tracker {
     const settlers = this.#settlers;
     this.#lines = [];
     this.#settlers = [];
-    if (this.#recent.push(settlers) > RECENT_BATCHES) this.#recent.shift();
+    this.#recent.push(settlers);
+    this.#recentCalls += settlers.length / 2;
+    while (this.#recentCalls > RECENT_CALLS && this.#recent.length > 1) this.#recentCalls -= this.#recent.shift().length / 2;
     try {
       this.#wasm.trackBatch(lines, settlers);
     } catch (e) {
@@ -326,7 +352,8 @@ class Tracker {
         return Promise.reject(this.#failed(e));
       }
     }
-    return this.#loading.then(() => this.#call(fn), rethrow);
+    // Not ready, or being rebuilt (in a microtask queued before this one): once it is.
+    return this.#loading.then(() => (this.#wasm && !this.#broken ? this.#call(fn) : Promise.reject(new InhouseError('INTERNAL', 'the tracker is not available'))), rethrow);
   }
 
   track(eventName, properties, options) {

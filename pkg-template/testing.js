@@ -74,6 +74,11 @@ function fakeChrome(version) {
 }
 
 let current = null;
+/**
+ * Bumped at each trap: the wasm instance every callback, timer and storage or fetch answer
+ * created before it belongs to is gone (a disposed test tracker's too).
+ */
+let generation = 0;
 
 /**
  * Ends the current test tracker (call it after each test): stops it, forgets what it stored and
@@ -104,7 +109,6 @@ export function createTestTracker(options = {}) {
   // the discarded instance's timers, microtasks and pending storage and fetch answers must not
   // call into it (they would throw "Cannot invoke closure from previous WASM instance", an
   // uncaught error in Node). Each is tied to the instance that asked for it, and dropped after.
-  let generation = 0;
   const current_ = () => generation;
   globalThis.setTimeout = (fn, ms, ...args) => {
     const gen = current_();
@@ -124,9 +128,11 @@ export function createTestTracker(options = {}) {
       area[op] = (...args) => ours(real(...args));
     }
   }
-  for (const op of ['create', 'get', 'clear']) {
-    const real = chrome.alarms[op];
-    chrome.alarms[op] = (...args) => ours(real(...args));
+  for (const [api, ops] of [[chrome.alarms, ['create', 'get', 'clear']], [chrome.runtime, ['getPlatformInfo', 'setUninstallURL']]]) {
+    for (const op of ops) {
+      const real = api[op];
+      api[op] = (...args) => ours(real(...args));
+    }
   }
   const requests = [];
   let answer = { status: 200, retryAfter: undefined };

@@ -20,7 +20,7 @@
 # fresh worker, not 13.5 µs); 96,088 B once the error frames were found by a byte-window search
 # rather than str::contains, whose two-way searcher had brought str slicing's panic path back
 # (-5 KB gzipped, twiggy). The numbers are in the README's performance table.
-# Never wedge (issue 22): 103,484 B, from 96,003 B (+7.5 KB): the loader's trap recovery (a fresh
+# Never wedge (issue 22): 104,608 B, from 96,003 B (+8.6 KB): the loader's trap recovery (a fresh
 # wasm instance, wasm-bindgen's reset-state glue, +1.3 KB of JS with the call-time snapshots),
 # calls that wait their turn with beforeSend run outside the tracker's state, a request built
 # without throwing, ids checked at restore, purged segments read to report their events, the
@@ -29,7 +29,7 @@
 # down from here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=103500
+BUDGET=104700
 out=dist/pkg
 wasm=$(gzip -9 -n -c "$out/inhouse_tracker_bg.wasm" | wc -c)
 # The JS a customer ships: the loader bundled with the wasm-bindgen glue, minified.

@@ -15,7 +15,7 @@ use crate::core::origin::{relayed, Origin, PageUrl, Source};
 use crate::core::profile::check_user_id;
 use crate::web::answer::{to_js, IdentityAnswer};
 use crate::web::calls::{self, EarlyCall, ProfileChange, TrackCall};
-use crate::web::driver::{self, answer_settings, continue_shutdown, dispatch, schedule_pump, sync_context, Hooks, Phase, Shared, Waiter};
+use crate::web::driver::{self, answer_flushes, answer_settings, continue_shutdown, dispatch, schedule_pump, Hooks, Phase, Shared, Waiter};
 use crate::web::js::{deferred, describe, get, now_ms, to_js_error, Deferred};
 use crate::web::{options, props, runtime};
 use js_sys::{Function, Promise};
@@ -375,7 +375,12 @@ impl Tracker {
             inner.engine.retry_network_now(now_ms());
         }
         inner.flush_waiters.push(d.resolve);
+        // The stored queue could not be read (read again meanwhile): answered at once, blocked.
+        let held = inner.engine.writes_held();
         drop(inner);
+        if held {
+            answer_flushes(&self.shared, now_ms());
+        }
         schedule_pump(&self.shared);
         d.promise
     }
@@ -401,28 +406,25 @@ impl Tracker {
     /// every queued event. Resolves once the choice is stored.
     #[wasm_bindgen(js_name = setEnabled)]
     pub fn set_enabled(&self, enabled: bool, purge: bool) -> Promise {
+        let d = deferred();
         let uninstall = {
             let mut inner = self.shared.borrow_mut();
-            let now = now_ms();
-            inner.engine.set_enabled(enabled, purge, now);
-            // A purge forgets the install id: later events carry the new one.
-            sync_context(&mut inner);
-            if enabled && inner.phase == Phase::Running {
-                calls::lifecycle_at_consent(&mut inner, now);
+            // While other calls wait their turn, the choice takes its own: a call made before it
+            // is stored (or not) by the choice it was made under.
+            if inner.phase == Phase::Running && !inner.waiting.is_empty() {
+                inner.waiting.push_back(EarlyCall::Consent { enabled, purge, resolve: d.resolve });
+                drop(inner);
+                schedule_pump(&self.shared);
+                return d.promise;
             }
-            // The uninstall page follows the choice at once (before the start, `restored` sets it).
-            if inner.phase == Phase::Running {
-                driver::uninstall_url_now(&inner, now)
-            } else {
-                None
-            }
+            inner.settings_waiters.push(d.resolve);
+            calls::set_consent(&mut inner, enabled, purge, now_ms())
         };
+        // The uninstall page follows the choice at once (before the start, `restored` sets it).
         if let Some(url) = uninstall {
             runtime::set_uninstall_url(&url);
         }
         schedule_pump(&self.shared);
-        let d = deferred();
-        self.shared.borrow_mut().settings_waiters.push(d.resolve);
         answer_settings(&self.shared);
         d.promise
     }

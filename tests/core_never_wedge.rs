@@ -263,3 +263,21 @@ fn a_start_that_could_not_read_storage_writes_nothing_until_it_has_read_it() {
     want.extend(H::ids(&during));
     assert_eq!(h.deliver_all(), want);
 }
+
+#[test]
+fn while_storage_refuses_writes_delivery_is_not_held_back_for_marks_it_cannot_store() {
+    let (mut h, ids) = stored(30);
+    let mut sent = vec![];
+    for _ in 0..100 {
+        for s in h.poll_all() {
+            sent.push(s.id.clone());
+            h.answer(&s, delivered());
+        }
+        // Every write fails (a full quota): the marks cannot be stored.
+        if h.e.take_write(h.now, false).is_some() {
+            h.e.write_done(Err("QUOTA_BYTES quota exceeded".into()), h.now);
+        }
+        h.now += 10;
+    }
+    assert_eq!(sent, ids, "all 30 delivered, not only concurrency + batch (11)");
+}

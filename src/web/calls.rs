@@ -9,7 +9,7 @@
 
 use super::driver::{admit_event, settle, sync_context, Inner, Phase, Shared, Waiter};
 use super::js::{deferred, now_ms, Deferred};
-use crate::core::error::{Error, Result};
+use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::event::{build_named_event, EventName, NewEvent, Props};
 use crate::core::lifecycle::{at_start, daily_due, sample_point, utc_day, Lifecycle, Seen, Start, LIFECYCLE_EVENTS};
 use crate::core::origin::{Origin, Source};
@@ -47,6 +47,39 @@ pub(crate) enum EarlyCall {
     /// `identify`: the profile change and its `$identify` event, which stand or fall together
     /// (an event that cannot be stored changes nothing).
     Identify(String, TrackCall, Waiter),
+    /// `setEnabled(enabled, {purge})`; settles like a profile change, once stored.
+    Consent {
+        enabled: bool,
+        purge: bool,
+        resolve: js_sys::Function,
+    },
+}
+
+/// Refuses every call in `calls` with `e` (the tracker stopped before they could run).
+pub(crate) fn refuse_all(calls: impl IntoIterator<Item = EarlyCall>, e: &Error) {
+    for call in calls {
+        match call {
+            EarlyCall::Track(_, w) | EarlyCall::Profile(_, w) | EarlyCall::Identify(_, _, w) => reject(&w, e),
+            // A choice that could not be stored: its promise settles as a shutdown's does.
+            EarlyCall::Consent { resolve, .. } => drop(resolve.call0(&JsValue::UNDEFINED)),
+        }
+    }
+}
+
+/// Applies the opt-in choice now: the engine's consent (a purge forgets the install id and the
+/// profile), the install counted on a late opt-in. Returns the uninstall URL to give Chrome, if
+/// one is configured (it follows the choice).
+pub(crate) fn set_consent(inner: &mut Inner, enabled: bool, purge: bool, now: u64) -> Option<String> {
+    inner.engine.set_enabled(enabled, purge, now);
+    // A purge forgets the install id: later events carry the new one.
+    sync_context(inner);
+    if inner.phase != Phase::Running {
+        return None;
+    }
+    if enabled {
+        lifecycle_at_consent(inner, now);
+    }
+    super::driver::uninstall_url_now(inner, now)
 }
 
 /// Whether `call` must wait its turn rather than run now.
@@ -132,6 +165,16 @@ fn sampled(inner: &mut Inner, call: &TrackCall) -> bool {
 /// documentation). Holds no borrow while `beforeSend` runs. A call made meanwhile (by the hook)
 /// joins the queue; one drain at a time takes it.
 pub(crate) fn run_waiting(s: &Shared) {
+    drain_waiting(s, false);
+}
+
+/// [`run_waiting`] at shutdown: a `dedupKey` call does not wait for the stored segments (it is
+/// checked against those read so far).
+pub(crate) fn run_waiting_forced(s: &Shared) {
+    drain_waiting(s, true);
+}
+
+fn drain_waiting(s: &Shared, forced: bool) {
     {
         let mut inner = s.borrow_mut();
         if inner.draining {
@@ -145,7 +188,7 @@ pub(crate) fn run_waiting(s: &Shared) {
             let blocked = inner.phase != Phase::Running
                 || match inner.waiting.front() {
                     None => true,
-                    Some(EarlyCall::Track(call, _)) => call.dedup_key.is_some() && inner.engine.loading(),
+                    Some(EarlyCall::Track(call, _)) => !forced && call.dedup_key.is_some() && inner.engine.loading(),
                     Some(_) => false,
                 };
             if blocked {
@@ -156,7 +199,19 @@ pub(crate) fn run_waiting(s: &Shared) {
         };
         let now = now_ms();
         match next {
-            Some(EarlyCall::Track(call, waiter)) => track_hooked(s, call, waiter, now),
+            Some(EarlyCall::Track(call, waiter)) => {
+                let _ = track_hooked(s, call, waiter, now);
+            }
+            Some(EarlyCall::Consent { enabled, purge, resolve }) => {
+                let uninstall = {
+                    let mut inner = s.borrow_mut();
+                    inner.settings_waiters.push(resolve);
+                    set_consent(&mut inner, enabled, purge, now)
+                };
+                if let Some(url) = uninstall {
+                    super::runtime::set_uninstall_url(&url);
+                }
+            }
             Some(EarlyCall::Profile(change, waiter)) => {
                 let mut inner = s.borrow_mut();
                 match change_profile(&mut inner, change) {
@@ -168,8 +223,15 @@ pub(crate) fn run_waiting(s: &Shared) {
                 let checked = check_identify(&mut s.borrow_mut(), &user_id, &call);
                 match checked {
                     Ok(()) => {
+                        let before = s.borrow().engine.profile().clone();
                         let _ = change_profile(&mut s.borrow_mut(), ProfileChange::Identify(user_id));
-                        track_hooked(s, call, waiter, now);
+                        // `beforeSend` may have made the event one that cannot be stored: then
+                        // the call changes nothing.
+                        if !track_hooked(s, call, waiter, now) {
+                            let mut inner = s.borrow_mut();
+                            inner.engine.change_profile(|p| *p = before);
+                            sync_context(&mut inner);
+                        }
                     }
                     Err(e) => reject(&waiter, &e),
                 }
@@ -182,7 +244,8 @@ pub(crate) fn run_waiting(s: &Shared) {
 /// [`track`] after `beforeSend` (if it is to see the call), run with no borrow held: it may
 /// edit the event, drop it (`filtered`), or fail (the event goes on unchanged, and `onError`
 /// hears why).
-fn track_hooked(s: &Shared, call: TrackCall, waiter: Waiter, now: u64) {
+/// Returns whether the call was accepted (stored, or left out on purpose: sampled, filtered).
+fn track_hooked(s: &Shared, call: TrackCall, waiter: Waiter, now: u64) -> bool {
     let hook = {
         let mut inner = s.borrow_mut();
         let hook = if call.hooked { inner.hooks.before_send.clone() } else { None };
@@ -191,21 +254,27 @@ fn track_hooked(s: &Shared, call: TrackCall, waiter: Waiter, now: u64) {
                 inner.in_before_send = true;
                 hook
             }
-            Some(_) => return settle(&waiter, "", "sampled"),
-            None => {
-                let _ = track(&mut inner, call, waiter, now);
-                return;
+            Some(_) => {
+                settle(&waiter, "", "sampled");
+                return true;
             }
+            None => return track(&mut inner, call, waiter, now),
         }
     };
     let seen = super::hooks::before_send(&hook, &call);
     let mut inner = s.borrow_mut();
     inner.in_before_send = false;
+    // The hook may have shut the tracker down.
+    if inner.phase == Phase::ShutDown {
+        reject(&waiter, &Error::new(ErrorCode::ShutDown, "the tracker was shut down (by beforeSend) before this call could be stored"));
+        return false;
+    }
     let call = match seen {
         Ok(Some((name, props))) => TrackCall { name: name.unwrap_or(call.name), props, hooked: false, ..call },
         Ok(None) => {
             inner.engine.count_unstored(false);
-            return settle(&waiter, "", "filtered");
+            settle(&waiter, "", "filtered");
+            return true;
         }
         Err(e) => {
             inner.engine.report_error(e, call.at);
@@ -214,8 +283,12 @@ fn track_hooked(s: &Shared, call: TrackCall, waiter: Waiter, now: u64) {
     };
     match build(&mut inner, call) {
         Ok(event) => admit_event(&mut inner, event, waiter, now),
-        Err(e) => reject(&waiter, &e),
+        Err(e) => {
+            reject(&waiter, &e);
+            return false;
+        }
     }
+    true
 }
 
 /// Applies a profile change; the events tracked from now on carry it.

@@ -299,32 +299,29 @@ fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Opti
                 stored_index = Some(index);
             }
             Err(why) => {
-                let message = format!("could not read the stored queue (read again shortly; nothing is written meanwhile): {why}");
+                let message = format!("could not read the stored queue (read again shortly; calls wait, nothing is written meanwhile): {why}");
                 notes.push(Note::Error(Error::new(ErrorCode::StorageError, message)));
-                if inner.engine.install_id().is_none() {
-                    inner.engine.adopt_install_id(None);
-                }
                 inner.engine.hold_writes_until_restored();
-                spawn_local(read_again(s.clone()));
             }
         }
-        inner.phase = Phase::Running;
-        sync_context(&mut inner);
-        // What happened since the last start (install, update, ...) comes before the calls that
-        // waited; without the stored state read, nothing can be told.
         if read {
-            let browser_started = inner.browser_started;
-            calls::lifecycle_at_start(&mut inner, browser_started, now);
-            start_of_run(&inner, now);
+            started(&mut inner, now);
         }
         std::mem::take(&mut inner.ready_waiters)
     };
+    if !read {
+        // Still `Starting`: calls wait (in order) until the read works (`read_again`).
+        spawn_local(read_again(s.clone()));
+    }
     // The calls that waited for the start, in order (no borrow held: `beforeSend` may run).
     calls::run_waiting(s);
     dispatch(s, notes);
     runtime::mark("inhouse:ready");
     for f in ready {
         let _ = f.call0(&JsValue::UNDEFINED);
+    }
+    if !read {
+        return None;
     }
     // A `shutdown()` that came before the queue was read: it stores what was tracked
     // meanwhile, then stops.
@@ -340,17 +337,27 @@ fn restored(s: &Shared, now: u64, loaded: Result<Loaded, String>) -> Option<Opti
     stored_index
 }
 
-/// The start could not read the stored queue: the tracker runs (calls are accepted and kept in
-/// memory) but writes nothing, which would replace the stored index and segments; the read is
-/// tried again with a growing wait (1 s, 2 s, ... 1 min), and once it works the start goes on as
-/// usual: the stored queue, the automatic events, the segments.
+/// The stored state is read: the tracker runs, and what happened since the last start (install,
+/// update, ...) is tracked before the calls that waited.
+fn started(inner: &mut Inner, now: u64) {
+    inner.phase = Phase::Running;
+    sync_context(inner);
+    let browser_started = inner.browser_started;
+    calls::lifecycle_at_start(inner, browser_started, now);
+    start_of_run(inner, now);
+}
+
+/// The start could not read the stored queue: the tracker stays `Starting` (calls wait, in
+/// order, and nothing is written, which would replace the stored index and segments), and the
+/// read is tried again with a growing wait (1 s, 2 s, ... about a minute); once it works the
+/// start goes on as usual. A `shutdown()` meanwhile stops it: the calls that waited are refused.
 async fn read_again(s: Shared) {
     let mut failures = 0u32;
     loop {
         failures += 1;
         schedule::sleep(500u64 << failures.min(7)).await;
-        if s.borrow().phase != Phase::Running {
-            return;
+        if !s.borrow().shutdown_waiters.is_empty() {
+            return stop_unread(&s);
         }
         let now = now_ms();
         let Ok(loaded) = read_stored(&s, now).await else { continue };
@@ -363,17 +370,35 @@ async fn read_again(s: Shared) {
                 }
                 Loaded::Rebuilt => None,
             };
-            sync_context(&mut inner);
-            let browser_started = inner.browser_started;
-            calls::lifecycle_at_start(&mut inner, browser_started, now);
-            start_of_run(&inner, now);
+            started(&mut inner, now);
             index
         };
+        calls::run_waiting(&s);
+        if !s.borrow().shutdown_waiters.is_empty() {
+            return continue_shutdown(&s);
+        }
         pump(&s);
         if let Some(index) = index {
             load_queue(s, index).await;
         }
         return;
+    }
+}
+
+/// `shutdown()` while the stored queue could not be read: nothing can be stored, so the calls
+/// that waited are refused, and the tracker stops.
+fn stop_unread(s: &Shared) {
+    let (waiting, shutdown, settings) = {
+        let mut inner = s.borrow_mut();
+        inner.phase = Phase::ShutDown;
+        (std::mem::take(&mut inner.waiting), std::mem::take(&mut inner.shutdown_waiters), std::mem::take(&mut inner.settings_waiters))
+    };
+    calls::refuse_all(
+        waiting,
+        &Error::new(ErrorCode::ShutDown, "the tracker was shut down before the stored queue could be read; this call was not stored"),
+    );
+    for f in shutdown.into_iter().chain(settings) {
+        let _ = f.call0(&JsValue::UNDEFINED);
     }
 }
 
@@ -583,8 +608,11 @@ pub(crate) fn start_write(s: &Shared, w: WritePlan) {
 /// While `shutdown` calls wait: starts the next (forced) write, or, when nothing is left to
 /// write, stops the tracker and settles them.
 pub(crate) fn continue_shutdown(s: &Shared) {
-    // What waits its turn and can run is stored before the tracker stops.
-    calls::run_waiting(s);
+    // What waits its turn is stored before the tracker stops, a `dedupKey` call too (checked
+    // against the segments read so far): a possible duplicate rather than a lost call.
+    if !s.borrow().shutdown_waiters.is_empty() {
+        calls::run_waiting_forced(s);
+    }
     let mut inner = s.borrow_mut();
     // Before the stored queue is read nothing may be written (it would overwrite the stored
     // index): `restored` continues the shutdown.
@@ -601,12 +629,14 @@ pub(crate) fn continue_shutdown(s: &Shared) {
     inner.timer = None;
     schedule::clear_alarm();
     let waiters = std::mem::take(&mut inner.shutdown_waiters);
-    // Calls still waiting for stored segments to be read (a `dedupKey`) are never stored.
+    // Nothing is left waiting (`run_waiting` ran them all, forced), but a ticket a write never
+    // carried would wait forever: refused.
     let unrun = std::mem::take(&mut inner.waiting);
+    let tickets: Vec<Waiter> = std::mem::take(&mut inner.waiters).into_iter().filter_map(|(_, w)| w).collect();
     drop(inner);
     let stopped = Error::new(ErrorCode::ShutDown, "the tracker was shut down before this call could be stored");
-    for call in unrun {
-        let (EarlyCall::Track(_, w) | EarlyCall::Profile(_, w) | EarlyCall::Identify(_, _, w)) = call;
+    calls::refuse_all(unrun, &stopped);
+    for w in tickets {
         calls::reject(&w, &stopped);
     }
     for f in waiters {

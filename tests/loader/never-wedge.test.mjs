@@ -227,3 +227,41 @@ test('a rejected 9 MB string never crosses into the wasm: its memory does not gr
   const grown = t._wasmMemoryBytes() - before;
   assert.ok(grown < 1024 * 1024, `the wasm's memory grew by ${grown} bytes`);
 });
+
+test('setEnabled takes its turn behind calls that wait: a call made opted out is not stored by a later opt-in', async () => {
+  const t = createTestTracker({ enabled: false, beforeSend: (e) => e });
+  await t.ready;
+  const before = t.track('made_opted_out');
+  const optIn = t.setEnabled(true);
+  const after = t.track('made_opted_in');
+  const [a, , c] = await Promise.all([before, optIn, after]);
+  eqStatus(a, 'disabled');
+  eqStatus(c, 'queued');
+  await drained(t);
+  assert.equal(named(t, 'made_opted_out').length, 0);
+  assert.equal(named(t, 'made_opted_in').length, 1);
+});
+
+test('beforeSend that shuts the tracker down: the call it saw settles (stored by the shutdown, or refused), never left waiting', async () => {
+  let t;
+  t = createTestTracker({
+    beforeSend(e) {
+      if (e.eventName === 'last_one') t.dispose();
+      return e;
+    },
+  });
+  await t.ready;
+  const outcome = await Promise.race([t.track('last_one').then((r) => r.status, (e) => e.code), sleep(2000).then(() => 'left waiting')]);
+  assert.ok(['queued', 'SHUT_DOWN'].includes(outcome), outcome);
+});
+
+test('a rejected identify changes nothing, also when beforeSend made its event too large', async () => {
+  const t = createTestTracker({ beforeSend: (e) => (e.eventName === '$identify' ? { ...e, properties: Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`k${i}`, 'x'.repeat(8000)])) } : e) });
+  await t.ready;
+  await assert.rejects(t.identify('big_user'), (e) => e.code === 'EVENT_TOO_LARGE');
+  assert.equal((await t.identity()).userId, null);
+});
+
+function eqStatus(r, status) {
+  assert.equal(r.status, status, JSON.stringify(r));
+}

@@ -34,3 +34,23 @@ test('a trap is reported once as INTERNAL and the tracker is rebuilt from storag
   // by the rebuilt tracker (at least once), never lost.
 });
 
+
+test('a trap before the tracker is ready: ready resolves once the rebuilt tracker has read the queue', async () => {
+  const errors = [];
+  const t = createTestTracker({ onError: (e) => errors.push(e.code) });
+  const trapped = await t._trapForTests().then(() => null, (e) => e);
+  assert.equal(trapped?.code, 'INTERNAL');
+  await t.ready;
+  assert.equal(typeof (await t.stats()).queued, 'number');
+  assert.equal((await t.track('after_an_early_trap')).status, 'queued');
+  assert.deepEqual(errors, ['INTERNAL']);
+});
+
+test('a trap after shutdown: later calls fail at once instead of spinning', { timeout: 10_000 }, async () => {
+  const t = createTestTracker();
+  await t.ready;
+  await t.dispose();
+  await t._trapForTests().catch(() => {});
+  const outcome = await Promise.race([t.stats().then(() => 'resolved', (e) => `rejected ${e.code}`), sleep(1000).then(() => 'hung')]);
+  assert.match(outcome, /^(resolved|rejected)/);
+});

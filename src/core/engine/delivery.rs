@@ -316,8 +316,12 @@ impl Engine {
     /// succeeds; otherwise the configured concurrency.
     pub(super) fn send_cap(&self) -> usize {
         let cap = if self.delivery.failures > 0 || matches!(self.delivery.gate, Gate::Paused { .. }) { 1 } else { self.config.concurrency };
-        // Delivered events whose done-marks are not stored yet count against it: see
-        // `Engine::resend_bound`.
+        // Delivered events whose done-marks are not stored yet count against it (see
+        // `Engine::resend_bound`), unless storage refuses writes: then delivery goes on, and a
+        // stop resends what was delivered since the last write that worked.
+        if self.store.failing {
+            return cap;
+        }
         cap.min(self.resend_bound().saturating_sub(self.store.unpersisted))
     }
 

@@ -192,6 +192,9 @@ struct StoreState {
     /// The start could not read the stored queue: nothing is written until it is read
     /// ([`Engine::hold_writes_until_restored`]), or a write would overwrite what is stored.
     unread: bool,
+    /// The last write failed (a full quota, storage refusing): sending is not held back for
+    /// done-marks that cannot be stored now (they would wait with their events undelivered).
+    failing: bool,
     /// Done-marks not yet in a committed index (waiting, or in the write out): each is an event
     /// a stopped worker would send again. Bounded with the requests out (see `send_cap`).
     unpersisted: usize,
@@ -287,6 +290,7 @@ impl Engine {
                 rewrite_all: false,
                 unpersisted: 0,
                 unread: false,
+                failing: false,
                 storage_writes: 0,
             },
             delivery: DeliveryState {
@@ -624,6 +628,11 @@ impl Engine {
     /// write replaces the stored index and segments with the few events tracked meanwhile.
     pub fn hold_writes_until_restored(&mut self) {
         self.store.unread = true;
+    }
+
+    /// Whether writes wait for the stored queue to be read ([`Engine::hold_writes_until_restored`]).
+    pub fn writes_held(&self) -> bool {
+        self.store.unread
     }
 
     /// `Some` when `flush` can answer: the queue is empty and durable, or delivery is blocked.

@@ -212,6 +212,7 @@ impl Engine {
         let Some(w) = self.store.writing.take() else { return };
         let settled = match result {
             Ok(()) => {
+                self.store.failing = false;
                 // Its index holds every mark made before it was planned.
                 self.store.unpersisted -= w.marks.min(self.store.unpersisted);
                 self.consent.enabled_persisted = w.enabled_written;
@@ -237,6 +238,7 @@ impl Engine {
                 }
             }
             Err(message) => {
+                self.store.failing = true;
                 self.store.rewrite_all |= w.rewrite;
                 let error = Error::new(ErrorCode::StorageError, String::from("chrome.storage.local write failed: ") + &message);
                 self.fail(error.clone(), now);
