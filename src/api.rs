@@ -14,7 +14,7 @@ use crate::core::handover;
 use crate::core::origin::{relayed, Origin, PageUrl, Source};
 use crate::core::profile::check_user_id;
 use crate::web::answer::{to_js, IdentityAnswer};
-use crate::web::calls::{self, EarlyCall, ProfileChange, TrackCall};
+use crate::web::calls::{self, ProfileChange, TrackCall, WaitingCall};
 use crate::web::driver::{self, answer_flushes, answer_settings, continue_shutdown, dispatch, schedule_pump, Hooks, Phase, Shared, Waiter};
 use crate::web::js::{deferred, describe, get, now_ms, to_js_error, Deferred};
 use crate::web::{options, props, runtime};
@@ -194,7 +194,7 @@ impl Tracker {
         calls::check_identify(&mut inner, &user_id, &call)?;
         call.hooked = calls::hooked(&inner);
         if calls::must_wait(&inner, &call) {
-            inner.waiting.push_back(EarlyCall::Identify(user_id, call, waiter));
+            inner.waiting.push_back(WaitingCall::Identify(user_id, call, waiter));
         } else {
             calls::change_profile(&mut inner, ProfileChange::Identify(user_id))?;
             let _ = calls::track(&mut inner, call, waiter, now_ms());
@@ -323,9 +323,9 @@ impl Tracker {
         // A call that waits its turn (`calls`) is checked now, and built when it runs: bad input
         // rejects at once.
         if calls::must_wait(&inner, &call) {
-            return match calls::check_early(&mut inner, &call) {
+            return match calls::check_waiting(&mut inner, &call) {
                 Ok(()) => {
-                    inner.waiting.push_back(EarlyCall::Track(call, waiter));
+                    inner.waiting.push_back(WaitingCall::Track(call, waiter));
                     true
                 }
                 Err(e) => {
@@ -346,7 +346,7 @@ impl Tracker {
         }
         let Deferred { promise, resolve, reject } = deferred();
         if inner.phase == Phase::Starting || !inner.waiting.is_empty() {
-            inner.waiting.push_back(EarlyCall::Profile(change, Waiter { resolve, reject }));
+            inner.waiting.push_back(WaitingCall::Profile(change, Waiter { resolve, reject }));
             drop(inner);
             schedule_pump(&self.shared);
             return Ok(promise);
@@ -412,7 +412,7 @@ impl Tracker {
             // While other calls wait their turn, the choice takes its own: a call made before it
             // is stored (or not) by the choice it was made under.
             if inner.phase == Phase::Running && !inner.waiting.is_empty() {
-                inner.waiting.push_back(EarlyCall::Consent { enabled, purge, resolve: d.resolve });
+                inner.waiting.push_back(WaitingCall::Consent { enabled, purge, resolve: d.resolve });
                 drop(inner);
                 schedule_pump(&self.shared);
                 return d.promise;

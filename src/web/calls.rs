@@ -41,7 +41,7 @@ pub(crate) enum ProfileChange {
 }
 
 /// A call that waits its turn (see the module documentation).
-pub(crate) enum EarlyCall {
+pub(crate) enum WaitingCall {
     Track(TrackCall, Waiter),
     Profile(ProfileChange, Waiter),
     /// `identify`: the profile change and its `$identify` event, which stand or fall together
@@ -56,12 +56,12 @@ pub(crate) enum EarlyCall {
 }
 
 /// Refuses every call in `calls` with `e` (the tracker stopped before they could run).
-pub(crate) fn refuse_all(calls: impl IntoIterator<Item = EarlyCall>, e: &Error) {
+pub(crate) fn refuse_all(calls: impl IntoIterator<Item = WaitingCall>, e: &Error) {
     for call in calls {
         match call {
-            EarlyCall::Track(_, w) | EarlyCall::Profile(_, w) | EarlyCall::Identify(_, _, w) => reject(&w, e),
+            WaitingCall::Track(_, w) | WaitingCall::Profile(_, w) | WaitingCall::Identify(_, _, w) => reject(&w, e),
             // A choice that could not be stored: its promise settles as a shutdown's does.
-            EarlyCall::Consent { resolve, .. } => drop(resolve.call0(&JsValue::UNDEFINED)),
+            WaitingCall::Consent { resolve, .. } => drop(resolve.call0(&JsValue::UNDEFINED)),
         }
     }
 }
@@ -109,13 +109,13 @@ pub(crate) fn build(inner: &mut Inner, call: TrackCall) -> Result<NewEvent> {
     build_named_event(&call.name, call.props, call.dedup_key.as_deref(), &state.ctx, &call.origin, call.at, max, &mut state.rng)
 }
 
-/// Checks `call` before the stored ids are known (a bad event rejects at once), with ids of
-/// the right length standing in for them.
-pub(crate) fn check_early(inner: &mut Inner, call: &TrackCall) -> Result<()> {
+/// Checks a call that waits its turn now, so that a bad event rejects at once: the stored ids
+/// may not be known yet, ids of the right length stand in for them.
+pub(crate) fn check_waiting(inner: &mut Inner, call: &TrackCall) -> Result<()> {
     check_as(inner, call, None)
 }
 
-/// [`check_early`] with the user `identify` sets: whether its `$identify` event can be stored.
+/// [`check_waiting`] with the user `identify` sets: whether its `$identify` event can be stored.
 pub(crate) fn check_identify(inner: &mut Inner, user_id: &str, call: &TrackCall) -> Result<()> {
     check_as(inner, call, Some(user_id))
 }
@@ -141,14 +141,21 @@ pub(crate) fn track(inner: &mut Inner, call: TrackCall, waiter: Waiter, now: u64
         settle(&waiter, "", "sampled");
         return true;
     }
+    build_and_admit(inner, call, waiter, now)
+}
+
+/// Builds `call`'s event and offers it, or rejects the call; returns whether it was accepted.
+fn build_and_admit(inner: &mut Inner, call: TrackCall, waiter: Waiter, now: u64) -> bool {
     match build(inner, call) {
-        Ok(event) => admit_event(inner, event, waiter, now),
+        Ok(event) => {
+            admit_event(inner, event, waiter, now);
+            true
+        }
         Err(e) => {
             reject(&waiter, &e);
-            return false;
+            false
         }
     }
-    true
 }
 
 /// Whether the `sampleRate` keeps `call` (counted when it does not): lifecycle events always.
@@ -188,7 +195,7 @@ fn drain_waiting(s: &Shared, forced: bool) {
             let blocked = inner.phase != Phase::Running
                 || match inner.waiting.front() {
                     None => true,
-                    Some(EarlyCall::Track(call, _)) => !forced && call.dedup_key.is_some() && inner.engine.loading(),
+                    Some(WaitingCall::Track(call, _)) => !forced && call.dedup_key.is_some() && inner.engine.loading(),
                     Some(_) => false,
                 };
             if blocked {
@@ -199,10 +206,10 @@ fn drain_waiting(s: &Shared, forced: bool) {
         };
         let now = now_ms();
         match next {
-            Some(EarlyCall::Track(call, waiter)) => {
+            Some(WaitingCall::Track(call, waiter)) => {
                 let _ = track_hooked(s, call, waiter, now);
             }
-            Some(EarlyCall::Consent { enabled, purge, resolve }) => {
+            Some(WaitingCall::Consent { enabled, purge, resolve }) => {
                 let uninstall = {
                     let mut inner = s.borrow_mut();
                     inner.settings_waiters.push(resolve);
@@ -212,14 +219,14 @@ fn drain_waiting(s: &Shared, forced: bool) {
                     super::runtime::set_uninstall_url(&url);
                 }
             }
-            Some(EarlyCall::Profile(change, waiter)) => {
+            Some(WaitingCall::Profile(change, waiter)) => {
                 let mut inner = s.borrow_mut();
                 match change_profile(&mut inner, change) {
                     Ok(()) => inner.settings_waiters.push(waiter.resolve),
                     Err(e) => reject(&waiter, &e),
                 }
             }
-            Some(EarlyCall::Identify(user_id, call, waiter)) => {
+            Some(WaitingCall::Identify(user_id, call, waiter)) => {
                 let checked = check_identify(&mut s.borrow_mut(), &user_id, &call);
                 match checked {
                     Ok(()) => {
@@ -281,14 +288,7 @@ fn track_hooked(s: &Shared, call: TrackCall, waiter: Waiter, now: u64) -> bool {
             TrackCall { hooked: false, ..call }
         }
     };
-    match build(&mut inner, call) {
-        Ok(event) => admit_event(&mut inner, event, waiter, now),
-        Err(e) => {
-            reject(&waiter, &e);
-            return false;
-        }
-    }
-    true
+    build_and_admit(&mut inner, call, waiter, now)
 }
 
 /// Applies a profile change; the events tracked from now on carry it.
@@ -328,7 +328,7 @@ fn track_automatic(inner: &mut Inner, events: &[Lifecycle], now: u64) {
         let Deferred { resolve, reject, .. } = deferred();
         let waiter = Waiter { resolve, reject };
         if hooked || !inner.waiting.is_empty() {
-            inner.waiting.insert(k, EarlyCall::Track(call, waiter));
+            inner.waiting.insert(k, WaitingCall::Track(call, waiter));
         } else {
             let _ = track(inner, call, waiter, now);
         }

@@ -6,7 +6,7 @@
 //! borrow is held across an `.await` (clippy's `await_holding_refcell_ref` is denied).
 
 use super::answer::to_js;
-use super::calls::{self, EarlyCall};
+use super::calls::{self, WaitingCall};
 use super::js::{now_ms, to_js_error};
 use super::{runtime, schedule, storage, transport};
 use crate::core::engine::{
@@ -58,7 +58,7 @@ pub(crate) struct Inner {
     /// Calls that wait their turn, in order (see `calls`): before the stored index, the install
     /// id and the profile are read; a `dedupKey` while segments are being read; an event for
     /// `beforeSend`; any call made while others wait.
-    pub(crate) waiting: VecDeque<EarlyCall>,
+    pub(crate) waiting: VecDeque<WaitingCall>,
     /// `beforeSend` runs now (calls it makes are not passed to it again).
     pub(crate) in_before_send: bool,
     /// `calls::run_waiting` runs now (a call a hook makes joins its queue).
