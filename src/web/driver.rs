@@ -361,24 +361,8 @@ async fn read_again(s: Shared) {
         }
         let now = now_ms();
         let Ok(loaded) = read_stored(&s, now).await else { continue };
-        let index = {
-            let mut inner = s.borrow_mut();
-            let index = match loaded {
-                Loaded::Stored { index } => {
-                    inner.engine.begin_restore(index.as_deref(), now);
-                    Some(index)
-                }
-                Loaded::Rebuilt => None,
-            };
-            started(&mut inner, now);
-            index
-        };
-        calls::run_waiting(&s);
-        if !s.borrow().shutdown_waiters.is_empty() {
-            return continue_shutdown(&s);
-        }
-        pump(&s);
-        if let Some(index) = index {
+        // From here, the start a successful read makes (`restore`).
+        if let Some(index) = restored(&s, now, Ok(loaded)) {
             load_queue(s, index).await;
         }
         return;
