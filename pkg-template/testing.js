@@ -109,14 +109,25 @@ export function createTestTracker(options = {}) {
   // the discarded instance's timers, microtasks and pending storage and fetch answers must not
   // call into it (they would throw "Cannot invoke closure from previous WASM instance", an
   // uncaught error in Node). Each is tied to the instance that asked for it, and dropped after.
+  // A callback queued by the discarded instance in the moment between its trap and the rebuild
+  // (an answer already on its way) carries the new generation: the glue refuses to run it, and
+  // that refusal is dropped too.
   const current_ = () => generation;
+  const runIfCurrent = (gen, fn, args) => {
+    if (gen !== current_()) return;
+    try {
+      fn(...args);
+    } catch (e) {
+      if (!/previous WASM instance/.test(e?.message)) throw e;
+    }
+  };
   globalThis.setTimeout = (fn, ms, ...args) => {
     const gen = current_();
-    return saved.setTimeout(() => gen === current_() && fn(...args), ms);
+    return saved.setTimeout(() => runIfCurrent(gen, fn, args), ms);
   };
   globalThis.queueMicrotask = (fn) => {
     const gen = current_();
-    saved.queueMicrotask(() => gen === current_() && fn());
+    saved.queueMicrotask(() => runIfCurrent(gen, fn, []));
   };
   const ours = (promise) => {
     const gen = current_();

@@ -13,3 +13,4 @@ pub mod origin;
 pub mod policy;
 pub mod profile;
 pub mod session;
+pub mod tracker;

@@ -1,7 +1,6 @@
 //! The `beforeSend` hook: the customer's function sees each event before it is stored, and may
 //! edit its properties or drop it. What it returns is checked like `track`'s properties.
 
-use super::calls::TrackCall;
 use super::js::describe;
 use super::props;
 use crate::core::error::{Error, ErrorCode};
@@ -25,14 +24,14 @@ extern "C" {
 /// What it may return: an object whose `properties` is a plain object (checked like `track`'s),
 /// and whose `eventName`, if present and changed, follows `track`'s name rule; the SDK's own `$`
 /// events keep their names.
-pub(crate) fn before_send(hook: &Function, call: &TrackCall) -> Result<Option<(Option<EventName>, Props)>, Error> {
+pub(crate) fn before_send(hook: &Function, event_name: &EventName, props: &Props) -> Result<Option<(Option<EventName>, Props)>, Error> {
     let failed = |why: &str| Error::new(ErrorCode::BeforeSendFailed, format!("beforeSend {why}; the event was kept unchanged"));
-    let name = match &call.name {
+    let name = match event_name {
         EventName::User(name) => name.as_str(),
         EventName::Sdk(name) => name,
     };
     let event = Object::new();
-    let properties = json_parse(call.props.as_str()).map_err(|e| failed(&format!("could not be given the event ({})", describe(&e))))?;
+    let properties = json_parse(props.as_str()).map_err(|e| failed(&format!("could not be given the event ({})", describe(&e))))?;
     let _ = Reflect::set(&event, &"eventName".into(), &name.into());
     let _ = Reflect::set(&event, &"properties".into(), &properties);
     let out = hook.call1(&JsValue::UNDEFINED, &event).map_err(|e| failed(&format!("threw: {}", describe(&e))))?;
@@ -53,7 +52,7 @@ pub(crate) fn before_send(hook: &Function, call: &TrackCall) -> Result<Option<(O
     let renamed = match new_name.as_string() {
         _ if new_name.is_undefined() => None,
         Some(new) if new == name => None,
-        Some(new) => match &call.name {
+        Some(new) => match event_name {
             EventName::Sdk(_) => return Err(failed(&format!("renamed the SDK's own event {name} (its name cannot change)"))),
             EventName::User(_) => {
                 let new =

@@ -3,13 +3,12 @@
 //! same in an MV3 service worker, an extension page and a test page.
 
 pub mod answer;
-pub mod calls;
-pub mod driver;
 pub mod hooks;
 pub mod js;
 pub mod options;
 pub mod props;
 pub mod runtime;
 pub mod schedule;
+pub mod shell;
 pub mod storage;
 pub mod transport;

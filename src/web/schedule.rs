@@ -9,8 +9,7 @@ use wasm_bindgen_futures::JsFuture;
 
 /// Name of the one alarm the SDK owns.
 pub const ALARM_NAME: &str = "inhouse-tracker:wake";
-/// Chrome's minimum alarm delay for packed extensions.
-pub const MIN_ALARM_DELAY_MS: u64 = 30_000;
+pub use crate::core::tracker::MIN_ALARM_DELAY_MS;
 
 #[wasm_bindgen]
 extern "C" {
@@ -27,14 +26,12 @@ extern "C" {
 #[derive(Debug)]
 pub struct Timeout {
     handle: JsValue,
-    /// When it fires, in ms since the epoch.
-    pub at: u64,
 }
 
 impl Timeout {
     /// Calls `handler` after `delay_ms`.
-    pub fn start(handler: &Function, delay_ms: u64, at: u64) -> Timeout {
-        Timeout { handle: set_timeout(handler, delay_ms as f64), at }
+    pub fn start(handler: &Function, delay_ms: u64) -> Timeout {
+        Timeout { handle: set_timeout(handler, delay_ms as f64) }
     }
 }
 
@@ -60,9 +57,6 @@ pub fn set_alarm(when_ms: u64, now_ms: u64) {
         absorb(p);
     }
 }
-
-/// How often a long wait checks that its alarm still exists.
-pub const ALARM_CHECK_MS: u64 = 20_000;
 
 /// Sets the alarm for `when_ms` again if it no longer exists (other code cleared it).
 pub fn ensure_alarm(when_ms: u64, now_ms: u64) {

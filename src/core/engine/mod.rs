@@ -39,11 +39,11 @@ use super::lifecycle::{Seen, LIFECYCLE_KEY};
 use super::policy::{backoff_ms, Verdict};
 use super::profile::{Profile, PROFILE_KEY};
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 mod delivery;
 mod format;
+mod id_set;
 mod report;
 mod restore;
 mod segment;
@@ -159,7 +159,7 @@ struct Queue {
     live_count: usize,
     live_bytes: usize,
     /// Ids of the queued events that came with a dedup key (of the segments read).
-    dedup_live: BTreeSet<String>,
+    dedup_live: id_set::IdSet,
     /// The index lines `[n, events, done...]` of the stored segments not read yet, oldest
     /// first ([`Engine::begin_restore`]), and their events not done.
     unloaded: Vec<Vec<u64>>,
@@ -271,7 +271,7 @@ impl Engine {
                 next_seq: 1,
                 live_count: 0,
                 live_bytes: 0,
-                dedup_live: BTreeSet::new(),
+                dedup_live: id_set::IdSet::default(),
                 unloaded: Vec::new(),
                 unloaded_live: 0,
                 purging: Vec::new(),

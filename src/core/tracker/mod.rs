@@ -1,0 +1,491 @@
+//! The tracker: every decision the SDK makes, as a state machine with no I/O (the style of
+//! quinn-proto, rustls and h2). The shell (`src/web/shell.rs`) gives it [`Command`]s — a call
+//! from the API, what storage or the network answered, the clock — and carries out the
+//! [`Effect`]s it asks for, one at a time ([`Tracker::poll_effect`]), answering those that
+//! have an answer with another command. The tracker never waits and never calls out, so a
+//! customer's hook that calls back in finds it in a consistent state; the shell holds no borrow
+//! of it while any JavaScript runs.
+//!
+//! | command                                  | what the tracker does                             | effects it may ask for                         |
+//! |------------------------------------------|---------------------------------------------------|------------------------------------------------|
+//! | [`Command::Track`] (`page`, `exception`)  | builds the event now or queues the call in order  | `BeforeSend`, `Settle`, `PumpSoon`             |
+//! | [`Command::Identify`], [`Command::Profile`] | changes the profile (with its `$identify` event) | `Settle`, `PumpSoon`                            |
+//! | [`Command::SetEnabled`]                  | opt-in or out (a purge forgets the install)        | `SetUninstallUrl`, `Settle`, `PumpSoon`        |
+//! | [`Command::SetCredentials`]              | sends with the new credentials, ends a pause      | `PumpSoon`                                     |
+//! | [`Command::Flush`], [`Command::Ready`]   | answers once the queue is empty/blocked, started  | `Settle`                                       |
+//! | [`Command::Shutdown`]                    | stores what is pending, then stops                | `Write`, `ClearAlarm`, `Settle`                |
+//! | [`Command::Pump`], [`Command::Timer`]    | writes, sends, reschedules (the loop's turn)      | `Write`, `Send`, `SetTimer`, `SetAlarm`, ...   |
+//! | [`Command::Read`], [`Command::Listed`], [`Command::SessionRead`], [`Command::PlatformRead`] | the start: stored queue, profile, session, OS | `Read`, `ListSegments`, `Remove`, `StartOfRun`, `Mark` |
+//! | [`Command::Written`], [`Command::Sent`], [`Command::SessionStored`] | a write's or a send's outcome | `Settle`, `ReportError`, `ReportDrop`, `Remove` |
+//! | [`Command::BeforeSendDone`]              | the customer's `beforeSend` answered              | `Settle`, the next `BeforeSend`                |
+//! | [`Command::StorageLost`], [`Command::SessionStorageLost`], [`Command::Wake`] | writes again, wakes | `MarkBrowserRun`, `PumpSoon` |
+//!
+//! Reads that need no answer later (`stats`, `identity`, `enabled`, the configuration) are
+//! plain methods.
+
+mod calls;
+mod pump;
+mod start;
+
+pub use calls::{ProfileChange, TrackCall};
+pub use pump::{ALARM_CHECK_MS, MIN_ALARM_DELAY_MS};
+
+use crate::core::config::{Config, Credentials};
+use crate::core::engine::{Dropped, Engine, FlushStatus, Send, SlotRef, Stats, WritePlan};
+use crate::core::error::Error;
+use crate::core::event::{EventContext, EventName, Props, Rng};
+use crate::core::exception::Thrown;
+use crate::core::origin::{ExtensionPages, Sender};
+use crate::core::policy::Verdict;
+use crate::core::session::Sessions;
+use calls::{HookWait, WaitingCall};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// What the shell found out about where the tracker runs, once, before creating it.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// `runtime.id` (the app id when there is none: a test page).
+    pub extension_id: String,
+    pub extension_version: Option<String>,
+    pub pages: ExtensionPages,
+    pub browser: Option<String>,
+    pub browser_version: Option<String>,
+    pub locale: Option<String>,
+    /// The customer gave a `beforeSend` hook.
+    pub before_send: bool,
+}
+
+/// Which promise an answer settles: a number the shell chose when it made the promise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Reply(pub u64);
+
+/// How a promise settles.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A track call's `{id, status}`: `queued`, `deduplicated`, `disabled`, `evicted`,
+    /// `sampled` or `filtered`.
+    Track { id: String, status: &'static str },
+    /// Resolves with nothing (a stored setting, `ready`, `shutdown`).
+    Done,
+    /// Resolves with `null` (an exception that is not this extension's, or throttled).
+    Nothing,
+    /// `flush()`'s answer.
+    Flushed(FlushStatus),
+    /// Rejects with this error.
+    Failed(Error),
+}
+
+/// Why the tracker asks storage for keys (the answer says it back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFor {
+    /// The start: the index, the install id, the profile, the lifecycle record.
+    Start,
+    /// The index is damaged: every segment, to rebuild the queue from.
+    Rebuild,
+    /// Stored segments read after the start, oldest first.
+    Segments,
+}
+
+/// Why the tracker asks for the stored segments' keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFor {
+    Rebuild,
+    /// Segments a crash left behind, to remove once the queue is read.
+    Orphans,
+}
+
+/// One value storage returned: its text, or whether anything else is stored under the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredValue {
+    pub key: String,
+    pub text: Option<String>,
+    pub present: bool,
+}
+
+/// What a `get` returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found(pub Vec<StoredValue>);
+
+impl Found {
+    /// The text under `key`, if one is stored there.
+    pub fn text(&self, key: &str) -> Option<String> {
+        self.0.iter().find(|v| v.key == key).and_then(|v| v.text.clone())
+    }
+
+    /// Whether anything at all is stored under `key`.
+    pub fn present(&self, key: &str) -> bool {
+        self.0.iter().any(|v| v.key == key && v.present)
+    }
+
+    /// Takes the text under `key` (each segment's text is moved, not copied).
+    pub fn take(&mut self, key: &str) -> Option<String> {
+        self.0.iter_mut().find(|v| v.key == key).and_then(|v| v.text.take())
+    }
+}
+
+/// Where and how every request is sent; changes only with the credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub url: String,
+    pub credentials: Credentials,
+    pub app_id: String,
+    pub timeout_ms: u32,
+}
+
+/// What the shell is given to do (or answer to).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `track` (also `page` and `captureException`, which the tracker makes into one):
+    /// `from` is the relayed call's `sender` (`None`: the background).
+    Track {
+        call: TrackCall,
+        from: Option<Sender>,
+        reply: Reply,
+    },
+    /// A `$pageview`: the page's `name` and `title` beside `props`.
+    Page {
+        name: Option<String>,
+        title: Option<String>,
+        props: Props,
+        from: Option<Sender>,
+        at: u64,
+        reply: Reply,
+    },
+    /// A `$exception`, unless it is not this extension's or is throttled.
+    Exception {
+        thrown: Thrown,
+        props: Props,
+        from: Option<Sender>,
+        at: u64,
+        reply: Reply,
+    },
+    /// `identify(userId, traits)`.
+    Identify {
+        user_id: String,
+        traits: Props,
+        from: Option<Sender>,
+        at: u64,
+        reply: Reply,
+    },
+    /// `register`, `unregister`, `reset`.
+    Profile {
+        change: ProfileChange,
+        reply: Reply,
+    },
+    SetEnabled {
+        enabled: bool,
+        purge: bool,
+        reply: Reply,
+    },
+    SetCredentials(Credentials),
+    /// `retry_now`: a wait caused by network errors ends now (an explicit flush in the
+    /// background; a relayed one does not, so a page cannot turn an outage into a request
+    /// per call).
+    Flush {
+        retry_now: bool,
+        reply: Reply,
+    },
+    Ready {
+        reply: Reply,
+    },
+    Shutdown {
+        reply: Reply,
+    },
+    /// The SDK's alarm fired, or the browser started.
+    Wake,
+    /// Other code removed the SDK's data from `chrome.storage.local`.
+    StorageLost,
+    /// Other code removed the SDK's keys from `chrome.storage.session`.
+    SessionStorageLost,
+    /// The microtask [`Effect::PumpSoon`] asked for: `online` is what the browser says.
+    Pump {
+        online: bool,
+    },
+    /// The timer [`Effect::SetTimer`] set fired.
+    Timer {
+        online: bool,
+    },
+    Read {
+        purpose: ReadFor,
+        result: Result<Found, String>,
+    },
+    Listed {
+        purpose: ListFor,
+        keys: Option<Vec<String>>,
+    },
+    /// `chrome.storage.session`'s values (`None`: it could not be read).
+    SessionRead(Option<Found>),
+    /// The operating system, if the browser says.
+    PlatformRead(Option<String>),
+    Written(Result<(), String>),
+    Sent {
+        slot: SlotRef,
+        verdict: Verdict,
+    },
+    SessionStored,
+    /// What `beforeSend` did with the event: `Ok(None)` dropped it, `Ok(Some((renamed,
+    /// props)))` kept it (renamed if `Some`), an error means it failed (the event goes on
+    /// unchanged).
+    BeforeSendDone(Result<Option<(Option<EventName>, Props)>, Error>),
+}
+
+/// What the tracker asks the shell to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Settle(Reply, Outcome),
+    /// Run the customer's `beforeSend` on this event (its own properties, without the SDK's
+    /// context) and answer with [`Command::BeforeSendDone`]. One at a time.
+    BeforeSend {
+        name: EventName,
+        props: Props,
+    },
+    /// `onError` (and the console, with `debug`).
+    ReportError(Error),
+    /// `onDrop`.
+    ReportDrop(Dropped),
+    /// `chrome.storage.local.set` the plan ([`Tracker::write_values`] gives its keys and
+    /// texts), then answer [`Command::Written`].
+    Write(WritePlan),
+    /// `chrome.storage.local.remove`; no answer needed.
+    Remove(Vec<String>),
+    /// `chrome.storage.local.get(keys)` after `after_ms` (`None`: now), then answer
+    /// [`Command::Read`].
+    Read {
+        keys: Vec<String>,
+        purpose: ReadFor,
+        after_ms: Option<u64>,
+    },
+    /// The keys of every stored segment; answer [`Command::Listed`].
+    ListSegments(ListFor),
+    /// `chrome.storage.session.get(keys)`; answer [`Command::SessionRead`].
+    ReadSession(Vec<&'static str>),
+    /// The operating system; answer [`Command::PlatformRead`].
+    ReadPlatform,
+    /// Store the session's text in `chrome.storage.session`; answer [`Command::SessionStored`].
+    StoreSession(String),
+    /// Mark this browser run in `chrome.storage.session`; no answer needed.
+    MarkBrowserRun,
+    /// Send one event; answer [`Command::Sent`] with the verdict.
+    Send(Send, Rc<Target>),
+    /// Answer [`Command::Pump`] from a microtask: a burst of calls shares one write.
+    PumpSoon,
+    /// Answer [`Command::Timer`] after `delay_ms` (replacing any timer set before).
+    SetTimer {
+        delay_ms: u64,
+    },
+    ClearTimer,
+    /// The backstop alarm, which wakes a stopped worker: set or moved to `at`.
+    SetAlarm {
+        at: u64,
+    },
+    /// Set the backstop alarm for `at` again if other code cleared it.
+    EnsureAlarm {
+        at: u64,
+    },
+    ClearAlarm,
+    /// After this task (nothing here is needed to be ready): the daily alarm, the uninstall URL,
+    /// the mark of this browser run.
+    StartOfRun {
+        daily_alarm: bool,
+        uninstall_url: Option<String>,
+    },
+    SetUninstallUrl(String),
+    /// A `performance.mark` of the start's phases.
+    Mark(&'static str),
+}
+
+/// Where the tracker is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading the stored queue. Calls wait.
+    Starting,
+    Running,
+    ShutDown,
+}
+
+/// The tracker's state (see the module documentation).
+#[derive(Debug)]
+pub struct Tracker {
+    phase: Phase,
+    engine: Engine,
+    ctx: EventContext,
+    sessions: Sessions,
+    rng: Rng,
+    facts: Facts,
+    target: Rc<Target>,
+    effects: VecDeque<Effect>,
+    /// Calls that wait their turn, in order (see `calls`).
+    waiting: VecDeque<WaitingCall>,
+    /// `beforeSend` is running on this call: the queue waits for its answer, and calls made
+    /// meanwhile are not passed to it again.
+    hook: Option<HookWait>,
+    /// The replies of offered events, by engine ticket, in ticket order (found by a binary
+    /// search and taken, leaving `None`; the settled ones are removed in one pass).
+    tickets: Vec<(u64, Option<Reply>)>,
+    flushes: Vec<Reply>,
+    readies: Vec<Reply>,
+    /// Setting changes that settle once stored.
+    settings: Vec<Reply>,
+    /// `shutdown` calls waiting for the last writes; while any wait, every write is forced.
+    shutdowns: Vec<Reply>,
+    start: start::StartState,
+    /// The write out, and the keys to remove once it is stored.
+    writing: Option<Vec<String>>,
+    session_writing: bool,
+    pump_queued: bool,
+    /// When the timer fires, if one is set.
+    timer_at: Option<u64>,
+    alarm_at: Option<u64>,
+    /// When the alarm's existence was last checked.
+    alarm_checked_at: u64,
+}
+
+impl Tracker {
+    /// A tracker for `config`, reading the stored queue: the first effects are the start's reads.
+    pub fn new(config: Config, facts: Facts, seed: u64) -> Tracker {
+        let target = Rc::new(Target {
+            url: config.track_url(),
+            credentials: config.credentials.clone(),
+            app_id: config.app_id.clone(),
+            timeout_ms: config.request_timeout_ms,
+        });
+        let ctx = EventContext {
+            extension_version: facts.extension_version.clone(),
+            browser: facts.browser.clone(),
+            browser_version: facts.browser_version.clone(),
+            locale: facts.locale.clone(),
+            ..EventContext::default()
+        };
+        let mut tracker = Tracker {
+            phase: Phase::Starting,
+            sessions: Sessions::new(config.session_timeout_ms),
+            // One source of randomness: the engine's (install ids, jitter) and the tracker's
+            // (event and session ids) are seeded from it.
+            rng: Rng::new(seed ^ 0x5851_F42D_4C95_7F2D),
+            engine: Engine::new(config, seed),
+            ctx,
+            facts,
+            target,
+            effects: VecDeque::new(),
+            waiting: VecDeque::new(),
+            hook: None,
+            tickets: Vec::new(),
+            flushes: Vec::new(),
+            readies: Vec::new(),
+            settings: Vec::new(),
+            shutdowns: Vec::new(),
+            start: start::StartState::default(),
+            writing: None,
+            session_writing: false,
+            pump_queued: false,
+            timer_at: None,
+            alarm_at: None,
+            alarm_checked_at: 0,
+        };
+        tracker.begin_start();
+        tracker
+    }
+
+    /// The next thing to do, oldest first.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// Takes in one command at `now` (ms since the epoch).
+    pub fn handle(&mut self, command: Command, now: u64) {
+        match command {
+            Command::Track { call, from, reply } => self.track(call, from, reply, now),
+            Command::Page { name, title, props, from, at, reply } => self.page(name, title, props, from, at, reply),
+            Command::Exception { thrown, props, from, at, reply } => self.exception(thrown, props, from, at, reply),
+            Command::Identify { user_id, traits, from, at, reply } => self.identify(user_id, traits, from, at, reply),
+            Command::Profile { change, reply } => self.profile(change, reply),
+            Command::SetEnabled { enabled, purge, reply } => self.consent(enabled, purge, reply, now),
+            Command::SetCredentials(credentials) => self.set_credentials(credentials),
+            Command::Flush { retry_now, reply } => self.flush(retry_now, reply, now),
+            Command::Ready { reply } => self.ready(reply),
+            Command::Shutdown { reply } => self.shutdown(reply, now),
+            Command::Wake => self.pump_soon(),
+            Command::StorageLost => self.storage_lost(now),
+            Command::SessionStorageLost => self.session_storage_lost(),
+            Command::Pump { online } => {
+                self.pump_queued = false;
+                self.pump(now, online);
+            }
+            Command::Timer { online } => {
+                self.timer_at = None;
+                self.pump(now, online);
+            }
+            Command::Read { purpose, result } => self.read(purpose, result, now),
+            Command::Listed { purpose, keys } => self.listed(purpose, keys, now),
+            Command::SessionRead(found) => self.session_read(found, now),
+            Command::PlatformRead(os) => self.platform_read(os, now),
+            Command::Written(result) => self.written(result, now),
+            Command::Sent { slot, verdict } => {
+                self.engine.on_result(slot, verdict, now);
+                self.pass_notes();
+                self.pump_soon();
+            }
+            Command::SessionStored => self.session_stored(),
+            Command::BeforeSendDone(result) => self.before_send_done(result, now),
+        }
+    }
+
+    fn emit(&mut self, effect: Effect) {
+        self.effects.push_back(effect);
+    }
+
+    fn settle(&mut self, reply: Reply, outcome: Outcome) {
+        self.emit(Effect::Settle(reply, outcome));
+    }
+
+    /// Where the tracker is in its life.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Counters and state (`stats()`).
+    pub fn stats(&self, now: u64) -> Stats {
+        self.engine.stats(now)
+    }
+
+    /// The install id, the live session's id and the user id (`identity()`).
+    pub fn identity(&self, now: u64) -> (Option<&str>, Option<&str>, Option<&str>) {
+        (self.engine.install_id(), self.sessions.live(now).map(|s| s.id.as_str()), self.engine.profile().user_id())
+    }
+
+    /// Whether tracking is enabled.
+    pub fn enabled(&self) -> bool {
+        self.engine.enabled()
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        self.engine.config()
+    }
+
+    /// Done-marks per index write, for the benchmark that measures resends against writes.
+    pub fn set_ack_batch(&mut self, marks: usize) {
+        self.engine.set_ack_batch(marks);
+    }
+
+    /// The keys and texts a [`Effect::Write`] stores, given to `put` one by one as the engine
+    /// holds them (no copy).
+    pub fn write_values(&self, plan: &WritePlan, mut put: impl FnMut(&str, &str)) {
+        use crate::core::engine::{segment_key, INDEX_KEY, INSTALL_KEY};
+        use crate::core::lifecycle::LIFECYCLE_KEY;
+        use crate::core::profile::PROFILE_KEY;
+        for (i, seq) in plan.segments.iter().enumerate() {
+            put(&segment_key(*seq), self.engine.segment_str(i));
+        }
+        for (key, value) in [(INSTALL_KEY, &plan.install), (PROFILE_KEY, &plan.profile), (LIFECYCLE_KEY, &plan.lifecycle)] {
+            if let Some(text) = value {
+                put(key, text);
+            }
+        }
+        for seq in &plan.rewrite {
+            put(&segment_key(*seq), self.engine.stored_segment_str(*seq));
+        }
+        put(INDEX_KEY, &plan.index);
+    }
+}
