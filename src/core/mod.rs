@@ -12,5 +12,6 @@ pub mod lifecycle;
 pub mod origin;
 pub mod policy;
 pub mod profile;
+pub mod props;
 pub mod session;
 pub mod tracker;

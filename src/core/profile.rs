@@ -8,8 +8,8 @@
 //! characters, and JSON text escapes them.
 
 use super::error::{Error, ErrorCode, Result};
-use super::event::{Props, MAX_STRING_BYTES};
 use super::json::write_str;
+use super::props::{Props, MAX_STRING_BYTES};
 
 /// Key of the profile record in `chrome.storage.local`.
 pub const PROFILE_KEY: &str = "inhouse:v1:profile";
