@@ -628,5 +628,5 @@ if (chromeApi?.storage?.onChanged) {
 // What the /testing entry (testing.js) needs of the loader, out of the public exports and types:
 // the same tracker class and path as init()'s, over a wasm compiled in Node.
 Object.defineProperty(init, Symbol.for('@inhouse/chrome-tracker/testing'), {
-  value: Object.freeze({ useCompiledWasm, createTracker, relayForTesting, wasmMemoryBytes }),
+  value: Object.freeze({ useCompiledWasm, createTracker, relayForTesting, wasmMemoryBytes, handOverLine }),
 });
