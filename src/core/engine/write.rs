@@ -1,5 +1,6 @@
 //! The write pipeline: pending events and done-marks into one `chrome.storage.local.set()`.
 
+use super::records::RecordTexts;
 use super::*;
 
 impl Engine {
@@ -61,8 +62,8 @@ impl Engine {
         let marks_due =
             self.store.dirty_marks > 0 && (force || self.marks_due_now() || self.store.dirty_since.is_some_and(|t| now >= t + ACK_DELAY_MS));
         let enabled_due = self.consent.enabled != self.consent.enabled_persisted;
-        let (profile_due, lifecycle_due) = (self.profile_due(), self.install.lifecycle.due());
-        if self.queue.pending_count == 0 && !marks_due && !enabled_due && profile_due.is_none() && lifecycle_due.is_none() {
+        let profile_due = self.profile_due();
+        if self.queue.pending_count == 0 && !marks_due && !enabled_due && profile_due.is_none() && !self.records.lifecycle_due() {
             return None;
         }
         let (first_ticket, mut new_segments) = self.take_pending();
@@ -96,6 +97,7 @@ impl Engine {
             remove.push(segment_key(seq));
         }
         let rewrite: Vec<u64> = if self.store.rewrite_all { self.queue.segments.iter().map(|s| s.seq).collect() } else { Vec::new() };
+        let (records, texts) = self.records.plan(profile_due);
         self.store.writing = Some(Writing {
             segments: new_segments,
             first_ticket,
@@ -104,15 +106,11 @@ impl Engine {
             enabled_written: self.consent.enabled,
             purged: false,
             rewrite: self.store.rewrite_all,
-            install: if self.install.persisted { None } else { self.install.id.clone() },
-            profile: profile_due,
-            lifecycle: lifecycle_due,
+            records,
             marks,
         });
         self.store.rewrite_all = false;
-        let install = if self.install.persisted { None } else { self.install.id.clone() };
-        let profile = profile_due.map(|_| self.install.profile.value.encode());
-        let lifecycle = lifecycle_due.map(|_| self.install.lifecycle.value.as_ref().map(Seen::encode).unwrap_or_default());
+        let RecordTexts { install, profile, lifecycle } = texts;
         Some(WritePlan { segments, install, profile, lifecycle, rewrite, index, remove })
     }
 
@@ -194,9 +192,7 @@ impl Engine {
     /// and the loss that was avoided is reported.
     pub fn storage_lost(&mut self, now: u64) {
         self.store.rewrite_all = true;
-        self.install.persisted = false;
-        self.install.profile.stored = None;
-        self.install.lifecycle.stored = None;
+        self.records.lost();
         self.write_soon();
         let msg = format!(
             "the SDK's data in chrome.storage.local was removed by other code (clear() or remove()); the {} queued events still in \
@@ -216,16 +212,7 @@ impl Engine {
                 // Its index holds every mark made before it was planned.
                 self.store.unpersisted -= w.marks.min(self.store.unpersisted);
                 self.consent.enabled_persisted = w.enabled_written;
-                // Stored, unless a newer id (a purge) came while the write was out.
-                if w.install.is_some() && w.install == self.install.id {
-                    self.install.persisted = true;
-                }
-                if w.profile.is_some() {
-                    self.install.profile.stored = w.profile;
-                }
-                if w.lifecycle.is_some() {
-                    self.install.lifecycle.stored = w.lifecycle;
-                }
+                self.records.written(w.records);
                 // With `w.purged`, the user opted out with purge while these events were being
                 // written: they are stored now but must not be kept (nor sent after a later
                 // opt-in). Settle them like the pending events a purge finds (`Disabled`), and

@@ -121,7 +121,7 @@ impl Tracker {
         let thrown = thrown.redacted(&self.engine.credentials().token_secret);
         let extension_id = self.facts.extension_id.clone();
         let ours = origin.source != Source::ContentScript || !thrown.own_frames(&extension_id).is_empty();
-        if !ours || !self.engine.admit_exception(thrown.fingerprint(&extension_id), at) {
+        if !ours || !self.exceptions.admit(thrown.fingerprint(&extension_id), at) {
             return self.settle(reply, Outcome::Nothing);
         }
         let props = props.merged(&thrown.props(&extension_id));

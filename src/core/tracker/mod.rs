@@ -34,7 +34,7 @@ use crate::core::config::{Config, Credentials};
 use crate::core::engine::{Dropped, Engine, FlushStatus, Send, SlotRef, Stats, WritePlan};
 use crate::core::error::Error;
 use crate::core::event::{EventContext, EventName, Props, Rng};
-use crate::core::exception::Thrown;
+use crate::core::exception::{Throttle, Thrown};
 use crate::core::origin::{ExtensionPages, Sender};
 use crate::core::policy::Verdict;
 use crate::core::session::Sessions;
@@ -312,6 +312,8 @@ pub struct Tracker {
     ctx: EventContext,
     sessions: Sessions,
     rng: Rng,
+    /// Which errors are stored as `$exception` events (the rest are counted).
+    exceptions: Throttle,
     facts: Facts,
     target: Rc<Target>,
     effects: VecDeque<Effect>,
@@ -364,6 +366,7 @@ impl Tracker {
             // (event and session ids) are seeded from it.
             rng: Rng::new(seed ^ 0x5851_F42D_4C95_7F2D),
             engine: Engine::new(config, seed),
+            exceptions: Throttle::default(),
             ctx,
             facts,
             target,
@@ -446,7 +449,7 @@ impl Tracker {
 
     /// Counters and state (`stats()`).
     pub fn stats(&self, now: u64) -> Stats {
-        self.engine.stats(now)
+        Stats { exceptions_throttled: self.exceptions.throttled, ..self.engine.stats(now) }
     }
 
     /// The install id, the live session's id and the user id (`identity()`).
