@@ -138,7 +138,7 @@ pub struct Options {
     pub request_timeout_ms: Option<u32>,
     pub concurrency: Option<u32>,
     pub session_timeout_ms: Option<u32>,
-    /// `"origin"`, `"path"` or `"full"`: see [`PageUrl`].
+    /// `"origin"`, `"path"` or `"full"`: see [`PageUrl`](crate::core::origin::PageUrl).
     pub page_url: Option<String>,
     /// The opt-in choice of a new install (`false`: opted out until `setEnabled(true)`).
     pub enabled: Option<bool>,

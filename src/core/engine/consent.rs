@@ -61,7 +61,7 @@ impl Engine {
     }
 
     /// Whether the opt-in choice and the profile, as they are now, are stored (as far as they
-    /// will be: see [`Engine::profile_due`]).
+    /// will be: see `Engine::profile_due`).
     pub fn settings_persisted(&self) -> bool {
         self.consent_persisted() && self.profile_due().is_none()
     }
