@@ -2,11 +2,8 @@
 import type { Properties, TrackOptions, TrackResult, FlushResult, TrackerStats, InhouseErrorCode, Identity } from './index.js';
 export type { Properties, TrackOptions, TrackResult, FlushResult, TrackerStats, InhouseErrorCode, Identity };
 
-export declare class InhouseError extends Error {
-  readonly name: 'InhouseError';
-  readonly code: InhouseErrorCode;
-  readonly field?: string;
-}
+/** The same class as the main entry's (one class for the package: `instanceof` holds across entries). */
+export { InhouseError } from './index.js';
 
 /**
  * Tracks through the background tracker; resolves once the event is durably queued there.

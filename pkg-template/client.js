@@ -11,15 +11,26 @@ const MAX_STRING_BYTES = 8192;
 // to more can never be sent, whatever the background's setting.
 const MAX_EVENT_BYTES = 1024 * 1024;
 
-/** Same class as the main entry's InhouseError (code, message, field). */
-export class InhouseError extends Error {
-  constructor(code, message, field) {
-    super(message);
-    this.name = 'InhouseError';
-    this.code = code;
-    if (field !== undefined) this.field = field;
-  }
+/**
+ * An error with a stable `code` (see index.d.ts) and, for bad input, the offending `field`. One
+ * class for the whole package: the main entry and /client each stand alone (a content script
+ * loads client.js by itself), so the first of them to load in a context registers the class and
+ * the other takes it, and `instanceof InhouseError` holds whichever entry made the error.
+ */
+const ERROR_CLASS = Symbol.for('@inhouse/chrome-tracker/InhouseError');
+if (typeof globalThis[ERROR_CLASS] !== 'function') {
+  Object.defineProperty(globalThis, ERROR_CLASS, {
+    value: class InhouseError extends Error {
+      constructor(code, message, field) {
+        super(message);
+        this.name = 'InhouseError';
+        this.code = code;
+        if (field !== undefined) this.field = field;
+      }
+    },
+  });
 }
+export const InhouseError = globalThis[ERROR_CLASS];
 
 /** The message of whatever was thrown; reading it must not throw in turn. */
 function describe(e) {

@@ -449,7 +449,9 @@ impl Tracker {
 
     /// Counters and state (`stats()`).
     pub fn stats(&self, now: u64) -> Stats {
-        Stats { exceptions_throttled: self.exceptions.throttled, ..self.engine.stats(now) }
+        let mut stats = self.engine.stats(now);
+        stats.exceptions_throttled = self.exceptions.throttled;
+        stats
     }
 
     /// The install id, the live session's id and the user id (`identity()`).

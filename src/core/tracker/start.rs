@@ -230,8 +230,12 @@ impl Tracker {
         let keys = self.engine.unloaded_keys(LOAD_SEGMENTS);
         if keys.is_empty() {
             self.emit(Effect::Mark("inhouse:queue-loaded"));
-            // The calls that needed the whole queue (a `dedupKey`) can run now.
-            self.pump_soon();
+            // The calls that needed the whole queue (a `dedupKey`) can run now: in a turn of the
+            // loop now, or, at the start (`after_ms` given), in the one the start's timer runs
+            // in the next task (what waits for `ready` runs first).
+            if after_ms.is_none() {
+                self.pump_soon();
+            }
             // The segments a crash left between a write's `set` and its `remove`: done, never
             // named again, judged against the index read at start.
             return self.emit(Effect::ListSegments(ListFor::Orphans));
