@@ -1,13 +1,16 @@
 //! The stored format: keys, the index's text and the segments' lines (see the module
 //! documentation of `engine`).
 
-use super::*;
+use super::report::{DropCounts, Totals};
+use super::segment::{Segment, Slot, SEGMENT_EVENTS};
+use crate::core::config::Credentials;
+
 use crate::core::json::{fnv1a, FNV_OFFSET};
 
 /// Key of the index record.
 pub const INDEX_KEY: &str = "inhouse:v1:index";
 
-/// Key of the install id (a UUID; see [`Engine::adopt_install_id`]).
+/// Key of the install id (a UUID; see [`Engine::adopt_install_id`](crate::core::engine::Engine::adopt_install_id)).
 pub const INSTALL_KEY: &str = "inhouse:v1:install";
 /// Prefix of every segment key.
 pub const SEGMENT_PREFIX: &str = "inhouse:v1:seg:";
@@ -22,7 +25,7 @@ pub(super) fn segment_seq(key: &str) -> Option<u64> {
     key.strip_prefix(SEGMENT_PREFIX)?.parse().ok()
 }
 
-/// What a start finds under [`INDEX_KEY`] (see [`Engine::index_state`]).
+/// What a start finds under [`INDEX_KEY`] (see [`Engine::index_state`](crate::core::engine::Engine::index_state)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexState {
     /// Nothing: a first start (or everything was cleared).
@@ -149,17 +152,6 @@ mod tests {
         for text in ["", "\n", "a\tb\tc", "a\tb\tc\n", "a\tb\tc\nd\te\tf", "a\tb", "a\tb\tc\td", "\t\t", "\t\t\n\t\t", "é\tü\t{}"] {
             assert_eq!(events(text), std_segment(text), "{text:?}");
         }
-    }
-
-    #[test]
-    fn orphan_keys_are_read_like_std() {
-        let keys: Vec<String> =
-            ["+3", "18446744073709551615", "18446744073709551616", "", "-1", "4"].into_iter().map(|n| String::from(SEGMENT_PREFIX) + n).collect();
-        let orphans = |index| Engine::orphan_segments(index, &keys);
-        // No readable index: nothing is an orphan (the queue is rebuilt from the segments).
-        assert!(orphans(None).is_empty());
-        assert_eq!(orphans(Some("1 5 1\n0 0 0 0 0 0 0\n4 1")), [keys[0].clone()]);
-        assert_eq!(orphans(Some("1 3 1\n0 0 0 0 0 0 0")), Vec::<String>::new());
     }
 
     proptest! {

@@ -38,16 +38,16 @@
 
 use super::config::{Config, Credentials};
 use super::error::{Error, ErrorCode};
-use super::event::{field, is_event_id, line_stored_bytes, request_body, NewEvent, Rng};
+use super::event::{is_event_id, request_body, NewEvent, Rng};
 use super::lifecycle::{Seen, LIFECYCLE_KEY};
 use super::policy::{backoff_ms, Verdict};
 use super::profile::{Profile, PROFILE_KEY};
-use serde::Serialize;
 use std::fmt::Write as _;
 
 mod consent;
 mod delivery;
 mod format;
+mod gate;
 mod id_set;
 mod queue;
 mod records;
@@ -57,10 +57,10 @@ mod segment;
 mod status;
 mod write;
 
-use delivery::Gate;
-pub use delivery::{NETWORK_BACKOFF_CAP_MS, NETWORK_CHARGES_MIN, OFFLINE_RECHECK_MS, PAUSE_PROBE_MS};
 use format::*;
 pub use format::{segment_key, IndexState, INDEX_KEY, INSTALL_KEY, SEGMENT_PREFIX};
+use gate::Gate;
+pub use gate::{NETWORK_BACKOFF_CAP_MS, NETWORK_CHARGES_MIN, OFFLINE_RECHECK_MS, PAUSE_PROBE_MS};
 pub use report::*;
 pub use segment::SEGMENT_EVENTS;
 use segment::*;

@@ -1,7 +1,8 @@
 //! What the engine reports: the answers that cross to JavaScript (stats, flush status, drop
 //! reports, track results) and the units of work it hands the edge (writes, sends).
 
-use super::*;
+use crate::core::error::Error;
+use serde::Serialize;
 
 /// Lifetime counters, persisted with the index.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -124,20 +125,20 @@ pub struct Write {
     pub remove: Vec<String>,
 }
 
-/// [`Write`] with the segments' text left to [`Engine::segment_text`]: `set` the segments
+/// [`Write`] with the segments' text left to [`Engine::segment_text`](crate::core::engine::Engine::segment_text): `set` the segments
 /// (`segment_key` of each number) and the index (`INDEX_KEY`) in one call, then `remove`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WritePlan {
     /// The numbers of the new segments, in order.
     pub segments: Vec<u64>,
-    /// The install id to store (under [`INSTALL_KEY`], in the same `set`), when it is not yet.
+    /// The install id to store (under [`INSTALL_KEY`](crate::core::engine::INSTALL_KEY), in the same `set`), when it is not yet.
     pub install: Option<String>,
-    /// The profile's text to store (under [`PROFILE_KEY`], in the same `set`), when it changed.
+    /// The profile's text to store (under [`PROFILE_KEY`](crate::core::profile::PROFILE_KEY), in the same `set`), when it changed.
     pub profile: Option<String>,
-    /// The lifecycle record's text to store (under [`LIFECYCLE_KEY`]), when it changed.
+    /// The lifecycle record's text to store (under [`LIFECYCLE_KEY`](crate::core::lifecycle::LIFECYCLE_KEY)), when it changed.
     pub lifecycle: Option<String>,
     /// Segments already stored that must be written again (their text from
-    /// [`Engine::stored_segment_str`]): other code removed them ([`Engine::storage_lost`]).
+    /// [`Engine::stored_segment_str`](crate::core::engine::Engine::stored_segment_str)): other code removed them ([`Engine::storage_lost`](crate::core::engine::Engine::storage_lost)).
     pub rewrite: Vec<u64>,
     pub index: String,
     pub remove: Vec<String>,

@@ -289,3 +289,19 @@ fn live_in_line(line: &[u64]) -> usize {
     }
     events.saturating_sub(done) as usize
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orphan_keys_are_read_like_std() {
+        let keys: Vec<String> =
+            ["+3", "18446744073709551615", "18446744073709551616", "", "-1", "4"].into_iter().map(|n| String::from(SEGMENT_PREFIX) + n).collect();
+        let orphans = |index| Engine::orphan_segments(index, &keys);
+        // No readable index: nothing is an orphan (the queue is rebuilt from the segments).
+        assert!(orphans(None).is_empty());
+        assert_eq!(orphans(Some("1 5 1\n0 0 0 0 0 0 0\n4 1")), [keys[0].clone()]);
+        assert_eq!(orphans(Some("1 3 1\n0 0 0 0 0 0 0")), Vec::<String>::new());
+    }
+}

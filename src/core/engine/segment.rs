@@ -1,6 +1,7 @@
 //! A segment in memory: its stored text and a small slot per event.
 
-use super::*;
+use super::report::SlotRef;
+use crate::core::event::{field, line_stored_bytes, NewEvent};
 
 /// Events per segment at most: bounds the size of one storage value.
 pub const SEGMENT_EVENTS: usize = 500;

@@ -8,7 +8,9 @@
 //! run the hook, [`Effect::BeforeSend`], and waits for its answer); and any call made while
 //! others wait, so that calls keep their order.
 
-use super::{Effect, Outcome, Phase, Reply, Tracker};
+use super::protocol::{Effect, Outcome, Phase, ProfileChange, Reply, TrackCall};
+use super::state::{HookWait, WaitingCall};
+use super::Tracker;
 use crate::core::engine::Admission;
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::event::{build_named_event, EventName, NewEvent, Props};
@@ -17,60 +19,6 @@ use crate::core::lifecycle::{sample_point, LIFECYCLE_EVENTS};
 use crate::core::origin::{relayed, Origin, PageUrl, Sender, Source};
 use crate::core::profile::{check_user_id, Profile};
 use crate::core::session::Activity;
-
-/// A `track` call: what it was called with, where from, and when.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrackCall {
-    pub name: EventName,
-    pub props: Props,
-    pub dedup_key: Option<String>,
-    pub origin: Origin,
-    pub at: u64,
-}
-
-/// A change of the profile.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ProfileChange {
-    Register(Props),
-    Unregister(String),
-    /// Forgets the user and the super properties and ends the session.
-    Reset,
-}
-
-/// A call that waits its turn (see the module documentation).
-#[derive(Debug)]
-pub(super) enum WaitingCall {
-    /// `hooked`: `beforeSend` is still to see it (decided when the call is made: calls made
-    /// while the hook runs are not passed to it again, so a hook that tracks cannot loop).
-    Track {
-        call: TrackCall,
-        hooked: bool,
-        reply: Option<Reply>,
-    },
-    Profile(ProfileChange, Reply),
-    /// `identify`: the profile change and its `$identify` event, which stand or fall together
-    /// (an event that cannot be stored changes nothing).
-    Identify {
-        user_id: String,
-        call: TrackCall,
-        hooked: bool,
-        reply: Reply,
-    },
-    Consent {
-        enabled: bool,
-        purge: bool,
-        reply: Reply,
-    },
-}
-
-/// The call `beforeSend` is looking at.
-#[derive(Debug)]
-pub(super) struct HookWait {
-    call: TrackCall,
-    reply: Option<Reply>,
-    /// For `identify`: the profile before it, restored if the event cannot be stored.
-    profile_before: Option<Profile>,
-}
 
 /// What stands in for the install and session ids while a call made before they were read is
 /// checked: an id of the same length.

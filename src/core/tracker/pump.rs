@@ -3,17 +3,12 @@
 //! wake-up (a timer, and an alarm backstop that survives the worker). Also the outcomes of
 //! writes, `flush`, `shutdown`, and the engine's notes made into effects.
 
-use super::{Effect, Outcome, Phase, Reply, Target, Tracker};
+use super::protocol::{Effect, Outcome, Phase, Reply, Target, ALARM_CHECK_MS, MIN_ALARM_DELAY_MS};
+use super::Tracker;
 use crate::core::config::Credentials;
 use crate::core::engine::{Note, TicketResult};
 use crate::core::error::{Error, ErrorCode};
 use std::rc::Rc;
-
-/// The browser's minimum alarm delay for packed extensions.
-pub const MIN_ALARM_DELAY_MS: u64 = 30_000;
-/// How often a long wait checks that its alarm still exists: the worker lives 30 s after its
-/// last event, so a check every 20 s sees a cleared alarm before the worker stops.
-pub const ALARM_CHECK_MS: u64 = 20_000;
 
 impl Tracker {
     /// Asks for a turn of the loop in a microtask: a burst of synchronous calls shares one write.

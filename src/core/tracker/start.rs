@@ -4,7 +4,9 @@
 //! that fails is tried again with a growing wait, and nothing is written meanwhile (it would
 //! replace the stored index and segments).
 
-use super::{Effect, Found, ListFor, Outcome, Phase, ReadFor, Tracker};
+use super::protocol::{Effect, Found, ListFor, Outcome, Phase, ReadFor};
+use super::state::Loaded;
+use super::Tracker;
 use crate::core::engine::{Engine, IndexState, INDEX_KEY, INSTALL_KEY};
 use crate::core::error::{Error, ErrorCode};
 use crate::core::lifecycle::{at_start, daily_due, uninstall_url, utc_day, Lifecycle, Seen, Start, LIFECYCLE_KEY, STARTED_KEY};
@@ -14,37 +16,6 @@ use crate::core::session::SESSION_KEY;
 /// Segments read per `get` after the start: 1,000 events at most, so delivery starts after the
 /// first few milliseconds, not after the whole queue is read.
 const LOAD_SEGMENTS: usize = 2;
-
-/// What the start read from storage.
-#[derive(Debug)]
-enum Loaded {
-    /// The stored index (`None`: nothing stored); the segments it names are read afterwards.
-    Stored(Option<String>),
-    /// The index could not be read: the queue was rebuilt from every stored segment.
-    Rebuilt,
-}
-
-/// How far the start is.
-#[derive(Debug, Default)]
-pub(super) struct StartState {
-    /// `chrome.storage.session`'s answer, once it came (`Some(None)`: unreadable).
-    session: Option<Option<Found>>,
-    os: Option<Option<String>>,
-    /// The stored queue's answer, once it came.
-    stored: Option<Result<Loaded, String>>,
-    /// The session and the platform were taken into the context (the first start only).
-    context_read: bool,
-    /// Start reads that failed so far (each tried again after a longer wait).
-    failures: u32,
-    /// Other code cleared `chrome.storage.session` while starting: a missing marker of the
-    /// browser run means that, not a browser start.
-    session_cleared: bool,
-    /// The index read at start, against which orphan segments are judged.
-    index: Option<String>,
-    /// Segment keys being read, and the reads of them that failed in a row.
-    segment_keys: usize,
-    segment_failures: u32,
-}
 
 impl Tracker {
     /// The first reads, all at once.
