@@ -1,12 +1,8 @@
 // @inhouse/chrome-tracker/testing: the real tracker (the same wasm) for unit tests in Node.
-import type { TrackerOptions, Tracker, Properties, InhouseErrorCode } from './index.js';
+import type { TrackerOptions, Tracker, Properties } from './index.js';
 
-/** The same error class as the main entry's (code, message, field). */
-export declare class InhouseError extends Error {
-  readonly name: 'InhouseError';
-  readonly code: InhouseErrorCode;
-  readonly field?: string;
-}
+/** The main entry's error class (one class for the package). */
+export { InhouseError } from './index.js';
 
 /** The extension id the test tracker runs as. */
 export declare const TEST_EXTENSION_ID: string;
