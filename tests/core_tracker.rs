@@ -224,6 +224,9 @@ enum Op {
     Tick(u64),
     FailReads(u32),
     ServerDown(bool),
+    /// `shutdown()`: what is pending is stored, the tracker stops, and the extension's next start
+    /// (a new tracker) goes on.
+    Shutdown,
     /// Other code clears `chrome.storage.local` (the loader hears of it: `storageLost`).
     ClearStorage,
     /// The worker stops: everything in memory and every owed answer is gone (a send owed may
@@ -245,6 +248,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<bool>().prop_map(Op::ServerDown),
         1 => any::<bool>().prop_map(|sent_first| Op::Stop { sent_first }),
         1 => Just(Op::ClearStorage),
+        1 => Just(Op::Shutdown),
     ]
 }
 
@@ -253,6 +257,8 @@ fn play(ops: &[Op], before_send: bool) -> World {
     let mut now = T0;
     let mut s = Shell::new(before_send, now);
     s.run(&mut w);
+    // The replies of the calls made before this tracker (its predecessors' stopped with them).
+    let mut first_reply = 0;
     for op in ops {
         match op {
             Op::Track | Op::Hooked => {
@@ -291,6 +297,28 @@ fn play(ops: &[Op], before_send: bool) -> World {
                 }
             }
             Op::ClearStorage => {}
+            Op::Shutdown => {
+                w.next_reply += 1;
+                let r = w.next_reply;
+                s.command(&mut w, Command::Shutdown { reply: Reply(r) });
+                // Storage answers (the stored queue may still be read, reads may fail a while).
+                for _ in 0..1_000 {
+                    if w.outcomes.contains_key(&r) || s.owed.is_empty() {
+                        break;
+                    }
+                    s.failing_reads = 0;
+                    s.answer(&mut w, 0);
+                }
+                assert_eq!(w.outcomes.get(&r), Some(&Outcome::Done), "shutdown settles once what was pending is stored");
+                // Nothing is left waiting: every call this tracker took is settled (stored or refused).
+                let unsettled: Vec<_> = w.names.iter().filter(|(r, _)| **r > first_reply && !w.outcomes.contains_key(r)).collect();
+                assert!(unsettled.is_empty(), "calls left unsettled by shutdown: {unsettled:?}");
+                now = s.now + 1_000;
+                let hook = s.hook_calls_back;
+                s = Shell::new(hook, now);
+                s.run(&mut w);
+                first_reply = w.next_reply;
+            }
             Op::Stop { sent_first } => {
                 if *sent_first {
                     // Sends already out reach the server; their answers are lost with the worker.
@@ -307,6 +335,7 @@ fn play(ops: &[Op], before_send: bool) -> World {
                 let hook = s.hook_calls_back;
                 s = Shell::new(hook, now);
                 s.run(&mut w);
+                first_reply = w.next_reply;
             }
         }
     }

@@ -62,9 +62,10 @@ fn key_array(keys: &[String]) -> Array {
     keys.iter().map(|k| JsValue::from_str(k)).collect()
 }
 
-/// Reads `keys` in one `get` call.
-pub async fn get_keys(keys: &[String]) -> Result<Stored, String> {
-    run("get", &[&key_array(keys)]).await.map(Stored)
+/// Reads `keys` in one `get` call, which starts now; the future gives its answer.
+pub fn get_keys(keys: &[String]) -> impl Future<Output = Result<Stored, String>> {
+    let started = start("local", "get", &[&key_array(keys)]);
+    async move { started?.await.map(Stored).map_err(|e| describe(&e)) }
 }
 
 /// Writes every property of `values` in one `set` call, which Chrome applies atomically.

@@ -241,7 +241,11 @@ impl Tracker {
             Ok(event) => {
                 let answer = |status| Outcome::Track { id: event.id().to_string(), status };
                 match self.engine.offer(&event, now) {
-                    Admission::Pending(ticket) => self.tickets.push((ticket, reply)),
+                    Admission::Pending(ticket) => {
+                        if reply.is_some() {
+                            self.tickets.push_back((ticket, reply));
+                        }
+                    }
                     Admission::Duplicate => self.settle_some(reply, answer("deduplicated")),
                     Admission::Disabled => self.settle_some(reply, answer("disabled")),
                 }

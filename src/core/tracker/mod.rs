@@ -32,13 +32,30 @@ mod state;
 pub use protocol::*;
 
 use crate::core::config::Config;
-use crate::core::engine::{Engine, Stats, WritePlan};
+use crate::core::engine::{Engine, Note, Stats, WritePlan};
 use crate::core::event::{EventContext, Rng};
 use crate::core::exception::Throttle;
 use crate::core::session::Sessions;
 use state::{HookWait, StartState, WaitingCall};
 use std::collections::VecDeque;
 use std::rc::Rc;
+
+/// What waits to be polled: an effect, or the engine's notes, each made into its effect when it
+/// is polled (the 10,000 settled promises of a burst's write are never held twice).
+#[derive(Debug)]
+enum Queued {
+    Effect(Effect),
+    Notes(std::vec::IntoIter<Note>),
+}
+
+impl Queued {
+    fn effect(self) -> Option<Effect> {
+        match self {
+            Queued::Effect(effect) => Some(effect),
+            Queued::Notes(_) => None,
+        }
+    }
+}
 
 /// The tracker's state (see the module documentation).
 #[derive(Debug)]
@@ -52,7 +69,8 @@ pub struct Tracker {
     exceptions: Throttle,
     facts: Facts,
     target: Rc<Target>,
-    effects: VecDeque<Effect>,
+    /// What waits to be polled, in order.
+    effects: VecDeque<Queued>,
     /// Calls that wait their turn, in order (see `calls`).
     waiting: VecDeque<WaitingCall>,
     /// `beforeSend` is running on this call: the queue waits for its answer, and calls made
@@ -60,7 +78,7 @@ pub struct Tracker {
     hook: Option<HookWait>,
     /// The replies of offered events, by engine ticket, in ticket order (found by a binary
     /// search and taken, leaving `None`; the settled ones are removed in one pass).
-    tickets: Vec<(u64, Option<Reply>)>,
+    tickets: VecDeque<(u64, Option<Reply>)>,
     flushes: Vec<Reply>,
     readies: Vec<Reply>,
     /// Setting changes that settle once stored.
@@ -109,7 +127,7 @@ impl Tracker {
             effects: VecDeque::new(),
             waiting: VecDeque::new(),
             hook: None,
-            tickets: Vec::new(),
+            tickets: VecDeque::new(),
             flushes: Vec::new(),
             readies: Vec::new(),
             settings: Vec::new(),
@@ -128,7 +146,20 @@ impl Tracker {
 
     /// The next thing to do, oldest first.
     pub fn poll_effect(&mut self) -> Option<Effect> {
-        self.effects.pop_front()
+        loop {
+            let note = match self.effects.front_mut()? {
+                Queued::Notes(notes) => notes.next(),
+                Queued::Effect(_) => return self.effects.pop_front().and_then(Queued::effect),
+            };
+            match note {
+                Some(note) => {
+                    if let Some(effect) = self.note_effect(note) {
+                        return Some(effect);
+                    }
+                }
+                None => drop(self.effects.pop_front()),
+            }
+        }
     }
 
     /// Takes in one command at `now` (ms since the epoch).
@@ -171,7 +202,7 @@ impl Tracker {
     }
 
     fn emit(&mut self, effect: Effect) {
-        self.effects.push_back(effect);
+        self.effects.push_back(Queued::Effect(effect));
     }
 
     fn settle(&mut self, reply: Reply, outcome: Outcome) {

@@ -239,7 +239,7 @@ pub enum Effect {
     ReportDrop(Dropped),
     /// `chrome.storage.local.set` the plan ([`Tracker::write_values`](crate::core::tracker::Tracker::write_values) gives its keys and
     /// texts), then answer [`Command::Written`].
-    Write(WritePlan),
+    Write(Box<WritePlan>),
     /// `chrome.storage.local.remove`; no answer needed.
     Remove(Vec<String>),
     /// `chrome.storage.local.get(keys)` after `after_ms` (`None`: now), then answer

@@ -4,7 +4,7 @@
 //! writes, `flush`, `shutdown`, and the engine's notes made into effects.
 
 use super::protocol::{Effect, Outcome, Phase, Reply, Target, ALARM_CHECK_MS, MIN_ALARM_DELAY_MS};
-use super::Tracker;
+use super::{Queued, Tracker};
 use crate::core::config::Credentials;
 use crate::core::engine::{Note, TicketResult};
 use crate::core::error::{Error, ErrorCode};
@@ -49,7 +49,7 @@ impl Tracker {
     fn start_write(&mut self, now: u64, force: bool) -> bool {
         let Some(mut plan) = self.engine.take_write_plan(now, force) else { return false };
         self.writing = Some(std::mem::take(&mut plan.remove));
-        self.emit(Effect::Write(plan));
+        self.emit(Effect::Write(Box::new(plan)));
         true
     }
 
@@ -174,6 +174,7 @@ impl Tracker {
         // running; a ticket a write never carried would wait forever: refused.
         let stopped = Error::new(ErrorCode::ShutDown, "the tracker was shut down before this call could be stored");
         self.refuse_waiting(&stopped);
+        self.make_notes_effects();
         for (_, reply) in std::mem::take(&mut self.tickets) {
             self.settle_some(reply, Outcome::Failed(stopped.clone()));
         }
@@ -183,32 +184,52 @@ impl Tracker {
         self.answer_settings();
     }
 
-    /// The engine's notes as effects: promises settled, `onError`, `onDrop`.
+    /// Queues the engine's notes (promises settled, `onError`, `onDrop`), each made into its
+    /// effect when it is polled.
     pub(super) fn pass_notes(&mut self) {
-        let mut settled_any = false;
-        for note in self.engine.drain_notes() {
-            match note {
-                Note::Ticket { ticket, id, result } => {
-                    let Ok(at) = self.tickets.binary_search_by_key(&ticket, |(t, _)| *t) else { continue };
-                    let Some(reply) = self.tickets[at].1.take() else { continue };
-                    settled_any = true;
-                    let status = match result {
-                        TicketResult::Queued => "queued",
-                        TicketResult::Evicted => "evicted",
-                        TicketResult::Disabled => "disabled",
-                        TicketResult::Failed(e) => {
-                            self.settle(reply, Outcome::Failed(e));
-                            continue;
-                        }
-                    };
-                    self.settle(reply, Outcome::Track { id, status });
-                }
-                Note::Error(e) => self.emit(Effect::ReportError(e)),
-                Note::Dropped(d) => self.emit(Effect::ReportDrop(d)),
-            }
+        let notes = self.engine.drain_notes();
+        if !notes.is_empty() {
+            self.effects.push_back(Queued::Notes(notes.into_iter()));
         }
-        if settled_any {
-            self.tickets.retain(|(_, reply)| reply.is_some());
+    }
+
+    /// One note as its effect (`None`: a settled ticket nobody waits for).
+    pub(super) fn note_effect(&mut self, note: Note) -> Option<Effect> {
+        match note {
+            Note::Ticket { ticket, id, result } => {
+                let at = self.tickets.binary_search_by_key(&ticket, |(t, _)| *t).ok()?;
+                let reply = self.tickets[at].1.take()?;
+                // Tickets settle about in order: the settled ones at the front go.
+                while self.tickets.front().is_some_and(|(_, r)| r.is_none()) {
+                    self.tickets.pop_front();
+                }
+                let status = match result {
+                    TicketResult::Queued => "queued",
+                    TicketResult::Evicted => "evicted",
+                    TicketResult::Disabled => "disabled",
+                    TicketResult::Failed(e) => return Some(Effect::Settle(reply, Outcome::Failed(e))),
+                };
+                Some(Effect::Settle(reply, Outcome::Track { id, status }))
+            }
+            Note::Error(e) => Some(Effect::ReportError(e)),
+            Note::Dropped(d) => Some(Effect::ReportDrop(d)),
+        }
+    }
+
+    /// The notes still queued made into effects now, in their place (before the tickets they
+    /// settle are refused at shutdown).
+    fn make_notes_effects(&mut self) {
+        for queued in std::mem::take(&mut self.effects) {
+            match queued {
+                Queued::Notes(notes) => {
+                    for note in notes {
+                        if let Some(effect) = self.note_effect(note) {
+                            self.emit(effect);
+                        }
+                    }
+                }
+                effect => self.effects.push_back(effect),
+            }
         }
     }
 

@@ -20,9 +20,10 @@ const LOAD_SEGMENTS: usize = 2;
 impl Tracker {
     /// The first reads, all at once.
     pub(super) fn begin_start(&mut self) {
+        // The stored queue first: it is on the way to `ready`.
+        self.read_start(None);
         self.emit(Effect::ReadSession(vec![SESSION_KEY, STARTED_KEY]));
         self.emit(Effect::ReadPlatform);
-        self.read_start(None);
     }
 
     fn read_start(&mut self, after_ms: Option<u64>) {
