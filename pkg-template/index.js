@@ -24,8 +24,19 @@ const RELAYED_FLUSH = Symbol();
 const RELAYED_TRACK = Symbol();
 
 const chromeApi = globalThis.chrome;
-const inServiceWorker =
-  typeof ServiceWorkerGlobalScope !== 'undefined' && globalThis instanceof ServiceWorkerGlobalScope;
+/**
+ * Whether this context is the extension's background, recognised by what it is: Chrome's and
+ * Edge's service worker, or Firefox's event page (a window that is its own background page).
+ */
+function isBackground() {
+  if (typeof ServiceWorkerGlobalScope !== 'undefined' && globalThis instanceof ServiceWorkerGlobalScope) return true;
+  try {
+    return typeof window !== 'undefined' && chromeApi?.extension?.getBackgroundPage?.() === globalThis;
+  } catch {
+    return false;
+  }
+}
+const inBackground = isBackground();
 
 let current = null;
 let initWaiters = [];
@@ -495,8 +506,8 @@ class Tracker {
 export function init(options) {
   // In a popup, options page or content script, a second tracker would share the background's
   // storage and lose events.
-  if (chromeApi?.runtime?.id && !inServiceWorker) {
-    throw new InhouseError('INVALID_OPTION', "init() belongs in the background service worker: pages and content scripts use '@inhouse/chrome-tracker/client'");
+  if (chromeApi?.runtime?.id && !inBackground) {
+    throw new InhouseError('INVALID_OPTION', "init() belongs in the extension's background (Chrome's service worker, Firefox's event page): pages and content scripts use '@inhouse/chrome-tracker/client'");
   }
   if (current) {
     throw new InhouseError('INVALID_OPTION', 'init() was already called in this context; call shutdown() on the first tracker before creating another');
@@ -534,7 +545,7 @@ function captureWorkerErrors(tracker) {
 
 function trackerForMessage() {
   if (current) return Promise.resolve(current);
-  if (!inServiceWorker) return null;
+  if (!inBackground) return null;
   // The background may call init() after an await (reading its settings): wait for it a while.
   return new Promise((resolve, reject) => {
     initWaiters.push(resolve);

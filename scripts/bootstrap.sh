@@ -51,7 +51,16 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
-# Node tooling (playwright-core, binaryen's working wasm-opt, esbuild, typescript, ...) exactly as
+# Firefox for the Firefox suite (an event page instead of a service worker), driven by puppeteer-core
+# over WebDriver BiDi: Debian's ESR (153 here; the SDK needs 140 or later).
+if [ ! -x /usr/bin/firefox-esr ]; then
+  say "installing Debian's firefox-esr"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq firefox-esr >/dev/null
+fi
+
+# Node tooling (playwright-core, puppeteer-core, binaryen's working wasm-opt, esbuild, typescript, ...) exactly as
 # locked. The stamp holds the lock file's hash, so an unchanged lock costs nothing.
 stamp=node_modules/.bootstrap-lock-hash
 want=$(sha256sum package-lock.json | cut -d' ' -f1)

@@ -34,9 +34,12 @@
 # with the engine's notes made into effects one at a time as they are polled (+0.5 KB: a 10,000-
 # event burst's high-water mark back to 8.0 MiB from 10.2, the code before the core 7.4) and the
 # shell's effects in functions of their own (+0.2 KB: a woken worker's start 1-2 ms sooner).
+# Firefox (issue 24, first part): 102,157 B: the background recognised as an event page, the
+# browser from the user agent, the extension's pages and frames by its own origin with a Firefox
+# install's uuid kept out of events (+0.5 KB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=101700
+BUDGET=102200
 out=dist/pkg
 wasm=$(gzip -9 -n -c "$out/inhouse_tracker_bg.wasm" | wc -c)
 # The JS a customer ships: the loader bundled with the wasm-bindgen glue, minified.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test, serially (2 cores): rustfmt and clippy, host `cargo test` (the SDK core and the local server),
 # `wasm-pack test --headless --chrome` (the browser edge), the package build and its size budget, the
-# end-to-end suite (the demo extension in headless Chromium against the local server), and the
+# end-to-end suite (the demo extension in headless Chromium against the local server), the Firefox
+# suite (the same extension in headless Firefox, whose background is an event page), and the
 # package suite (the packed tarball built into extensions with no bundler, esbuild, Vite, webpack).
 # Ends with one line: `N passed, N failed[, N skipped]`; exits non-zero on any failure.
 #
@@ -161,6 +162,9 @@ node_suite loader tests/loader/run.mjs
 
 echo "[test] end-to-end: node tests/e2e/run.mjs"
 node_suite e2e tests/e2e/run.mjs
+
+echo "[test] firefox: node tests/firefox/run.mjs (the demo extension in Firefox, its background an event page)"
+node_suite firefox tests/firefox/run.mjs
 
 echo "[test] package: node tests/package/run.mjs (the tarball in no-bundler, esbuild, Vite and webpack extensions; types)"
 node_suite package tests/package/run.mjs

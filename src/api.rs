@@ -10,7 +10,7 @@ use crate::core::config;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::event::{EventName, Props};
 use crate::core::handover;
-use crate::core::origin::{Origin, Sender};
+use crate::core::origin::{Extension, Origin, Sender};
 use crate::core::tracker::{Command, Facts, ProfileChange, Reply, TrackCall, Tracker as Core};
 use crate::web::answer::{to_js, IdentityAnswer};
 use crate::web::js::{describe, get, now_ms, to_js_error};
@@ -69,8 +69,13 @@ impl Tracker {
         }
         let (browser, browser_version) = runtime::browser();
         let (extension_version, pages) = runtime::manifest_facts();
+        let id = runtime::extension_id().unwrap_or_else(|| config.app_id.clone());
+        let extension = match runtime::extension_origin() {
+            Some(origin) => Extension { id, origin },
+            None => Extension::chrome(&id),
+        };
         let facts = Facts {
-            extension_id: runtime::extension_id().unwrap_or_else(|| config.app_id.clone()),
+            extension,
             extension_version,
             pages,
             browser,

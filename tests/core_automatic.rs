@@ -8,8 +8,13 @@ use inhouse_tracker::core::error::ErrorCode;
 use inhouse_tracker::core::event::{new_install_id, Props, Rng};
 use inhouse_tracker::core::exception::{Throttle, Thrown, MAX_DISTINCT_PER_MINUTE};
 use inhouse_tracker::core::lifecycle::{at_start, daily_due, sample_point, uninstall_url, utc_day, AutoEvents, Lifecycle, Seen, Start};
+use inhouse_tracker::core::origin::Extension;
 
 const EXT: &str = "abcdefghijklmnopabcdefghijklmnop";
+
+fn ext() -> Extension {
+    Extension::chrome(EXT)
+}
 const DAY: u64 = 20_418; // 2025-11-26
 const ALL: AutoEvents = AutoEvents { install: true, update: true, startup: true, daily: true };
 
@@ -115,6 +120,21 @@ fn the_uninstall_url_carries_the_install_and_fits_chromes_limit() {
 }
 
 #[test]
+fn firefox_frames_are_kept_with_the_extensions_id_for_the_installs_uuid() {
+    let firefox = Extension { id: "name@example.com".into(), origin: "moz-extension://3c2d8a7e-1b4f-4e6a-9c5d-0f1e2a3b4c5d".into() };
+    let stack = "handler@moz-extension://3c2d8a7e-1b4f-4e6a-9c5d-0f1e2a3b4c5d/background.js?v=1:12:7\n\
+                 @https://example.com/app.js:1:2\n\
+                 other@moz-extension://00000000-1111-4222-8333-444444444444/x.js:1:1\n\
+                 @moz-extension://3c2d8a7e-1b4f-4e6a-9c5d-0f1e2a3b4c5d/lib/a.js:3:4";
+    let thrown = Thrown { kind: "TypeError".into(), message: "x is undefined".into(), stack: Some(stack.into()) };
+    assert_eq!(
+        thrown.own_frames(&firefox),
+        ["handler@moz-extension://name@example.com/background.js:12:7", "@moz-extension://name@example.com/lib/a.js:3:4"]
+    );
+    assert!(!thrown.props(&firefox).as_str().contains("3c2d8a7e"), "the install's uuid never reaches the event");
+}
+
+#[test]
 fn exceptions_keep_this_extensions_frames_without_queries() {
     let stack = format!(
         "TypeError: x is undefined\n    at f (chrome-extension://{EXT}/popup.js?v=3:10:5)\n    at https://example.com/app.js:1:2\n    at \
@@ -122,20 +142,20 @@ fn exceptions_keep_this_extensions_frames_without_queries() {
     );
     let thrown = Thrown { kind: "TypeError".into(), message: "x is undefined".into(), stack: Some(stack) };
     assert_eq!(
-        thrown.own_frames(EXT),
+        thrown.own_frames(&ext()),
         [format!("at f (chrome-extension://{EXT}/popup.js:10:5)"), format!("at chrome-extension://{EXT}/lib/a.js:3:4")]
     );
-    let props: serde_json::Value = serde_json::from_str(thrown.props(EXT).as_str()).unwrap();
+    let props: serde_json::Value = serde_json::from_str(thrown.props(&ext()).as_str()).unwrap();
     assert_eq!(props["type"], "TypeError");
     assert_eq!(props["message"], "x is undefined");
     assert!(!props["stack"].as_str().unwrap().contains("example.com"));
     // A host page's error has no frame of ours.
     let page = Thrown { kind: "Error".into(), message: "page".into(), stack: Some("Error: page\n    at https://example.com/a.js:1:1".into()) };
-    assert!(page.own_frames(EXT).is_empty());
+    assert!(page.own_frames(&ext()).is_empty());
     // The same error is one fingerprint; another message another.
     let again = Thrown { stack: Some(format!("TypeError: x\n    at f (chrome-extension://{EXT}/popup.js?v=4:10:5)")), ..thrown.clone() };
-    assert_eq!(thrown.fingerprint(EXT), again.fingerprint(EXT), "the query string does not make it another error");
-    assert_ne!(thrown.fingerprint(EXT), Thrown { message: "y".into(), ..thrown.clone() }.fingerprint(EXT));
+    assert_eq!(thrown.fingerprint(&ext()), again.fingerprint(&ext()), "the query string does not make it another error");
+    assert_ne!(thrown.fingerprint(&ext()), Thrown { message: "y".into(), ..thrown.clone() }.fingerprint(&ext()));
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use inhouse_tracker::core::error::ErrorCode;
 use inhouse_tracker::core::event::{build_named_event, EventContext, EventName, Props, Rng, SDK_EVENTS};
 use inhouse_tracker::core::json::Json;
-use inhouse_tracker::core::origin::{relayed, split_url, ExtensionPages, Origin, PageUrl, Sender, Source};
+use inhouse_tracker::core::origin::{browser_from_user_agent, relayed, split_url, Extension, ExtensionPages, Origin, PageUrl, Sender, Source};
 use inhouse_tracker::core::profile::{check_user_id, Profile};
 use inhouse_tracker::core::session::{Activity, Session, Sessions};
 use serde_json::{json, Value};
@@ -197,30 +197,68 @@ fn the_surface_comes_from_the_sender() {
         (sender("chrome-extension://ponmlkjihgfedcbaponmlkjihgfedcba/popup.html", Some(1)), Source::ContentScript),
     ];
     for (s, source) in cases {
-        let o = relayed(&s, EXT, &pages(), PageUrl::Origin);
+        let o = relayed(&s, &Extension::chrome(EXT), &pages(), PageUrl::Origin);
         assert_eq!(o.source, source, "{s:?}");
         assert_eq!((o.tab_id, o.frame_id, o.incognito), (s.tab_id, s.frame_id, s.incognito));
     }
-    let o = relayed(&sender(&ext("/options.html?tab=2"), Some(5)), EXT, &pages(), PageUrl::Full);
+    let o = relayed(&sender(&ext("/options.html?tab=2"), Some(5)), &Extension::chrome(EXT), &pages(), PageUrl::Full);
     assert_eq!(o.location, [("$path", "/options.html".to_string())], "an extension page: its path, whatever pageUrl says");
+}
+
+#[test]
+fn in_firefox_the_extensions_own_pages_are_those_of_its_per_install_origin() {
+    // Firefox names an install's pages moz-extension://<a uuid made for the install>.
+    let firefox = Extension { id: "name@example.com".into(), origin: "moz-extension://3c2d8a7e-1b4f-4e6a-9c5d-0f1e2a3b4c5d".into() };
+    let page = |path: &str| format!("moz-extension://3c2d8a7e-1b4f-4e6a-9c5d-0f1e2a3b4c5d{path}");
+    for (s, source) in [
+        (sender(&page("/popup.html"), None), Source::Popup),
+        (sender(&page("/options.html"), Some(5)), Source::Options),
+        (sender(&page("/other.html"), Some(3)), Source::Page),
+        (sender("moz-extension://00000000-1111-4222-8333-444444444444/popup.html", Some(1)), Source::ContentScript),
+        (sender("https://example.com/a", Some(9)), Source::ContentScript),
+    ] {
+        let o = relayed(&s, &firefox, &pages(), PageUrl::Origin);
+        assert_eq!(o.source, source, "{s:?}");
+        if source != Source::ContentScript {
+            assert!(o.location.iter().all(|(_, v)| !v.contains("3c2d8a7e")), "the install's uuid stays out of the event: {:?}", o.location);
+        }
+    }
+    assert_eq!(firefox.public_origin(), "moz-extension://name@example.com");
+    // Firefox's getManifest() names the options page by its whole URL.
+    let whole = ExtensionPages::new(None, Some(page("/options.html")), None);
+    assert_eq!(relayed(&sender(&page("/options.html"), Some(5)), &firefox, &whole, PageUrl::Origin).source, Source::Options);
+    assert_eq!(Extension::chrome(EXT).public_origin(), format!("chrome-extension://{EXT}"));
+}
+
+#[test]
+fn the_browser_is_read_from_the_user_agent_where_client_hints_are_missing() {
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0";
+    assert_eq!(browser_from_user_agent(firefox), (Some("Firefox".into()), Some("153".into())));
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.8078.114 Safari/537.36";
+    assert_eq!(browser_from_user_agent(chrome), (Some("Chrome".into()), Some("156".into())));
+    assert_eq!(browser_from_user_agent("curl/8"), (None, None));
 }
 
 #[test]
 fn content_script_urls_are_reduced_to_the_origin_by_default() {
     let s = Sender { origin: Some("https://example.com".into()), ..sender("https://example.com/a/b?q=secret#f", Some(9)) };
-    let at = |page_url| relayed(&s, EXT, &pages(), page_url).location;
+    let at = |page_url| relayed(&s, &Extension::chrome(EXT), &pages(), page_url).location;
     assert_eq!(at(PageUrl::Origin), [("$origin", "https://example.com".to_string())]);
     assert_eq!(at(PageUrl::Path), [("$origin", "https://example.com".to_string()), ("$path", "/a/b".to_string())]);
     assert_eq!(at(PageUrl::Full), [("$url", "https://example.com/a/b?q=secret#f".to_string())]);
     // Without sender.origin, from the URL.
     let s = sender("http://localhost:8080/x?y", Some(1));
-    assert_eq!(relayed(&s, EXT, &pages(), PageUrl::Origin).location, [("$origin", "http://localhost:8080".to_string())]);
+    assert_eq!(relayed(&s, &Extension::chrome(EXT), &pages(), PageUrl::Origin).location, [("$origin", "http://localhost:8080".to_string())]);
     assert_eq!(split_url("https://a.b"), ("https://a.b", "/"));
     assert_eq!(split_url("https://a.b?x=/y"), ("https://a.b", "/"));
     assert_eq!(split_url("file:///home/x.html"), ("file://", "/home/x.html"));
     // What the event carries.
-    let o =
-        relayed(&Sender { origin: Some("https://example.com".into()), ..sender("https://example.com/p", Some(9)) }, EXT, &pages(), PageUrl::Origin);
+    let o = relayed(
+        &Sender { origin: Some("https://example.com".into()), ..sender("https://example.com/p", Some(9)) },
+        &Extension::chrome(EXT),
+        &pages(),
+        PageUrl::Origin,
+    );
     let p = built(EventName::User("clicked".into()), json!({}), &EventContext::default(), &o);
     assert_eq!(p["$source"], "content_script");
     assert_eq!(p["$tab_id"], 9);

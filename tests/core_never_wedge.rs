@@ -164,7 +164,7 @@ fn the_token_secret_never_stays_in_an_errors_text() {
         stack: Some(format!("Error: {secret}\n    at f (chrome-extension://{EXT}/bg.js:1:2)")),
     }
     .redacted(secret);
-    let props = thrown.props(EXT);
+    let props = thrown.props(&inhouse_tracker::core::origin::Extension::chrome(EXT));
     assert!(!props.as_str().contains(secret), "{}", props.as_str());
     assert_eq!(thrown.message, "request with x-inhouse-token-secret: [redacted] failed; again [redacted]!");
     assert!(thrown.stack.as_deref().unwrap().starts_with("Error: [redacted]"));

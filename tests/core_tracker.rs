@@ -12,7 +12,7 @@ mod stored;
 use engine_harness::{config, EXT, T0};
 use inhouse_tracker::core::engine::{Send, SEGMENT_PREFIX};
 use inhouse_tracker::core::event::{EventName, Props};
-use inhouse_tracker::core::origin::Origin;
+use inhouse_tracker::core::origin::{Extension, Origin};
 use inhouse_tracker::core::policy::Verdict;
 use inhouse_tracker::core::tracker::{Command, Effect, Facts, Found, Outcome, Phase, ProfileChange, Reply, StoredValue, TrackCall, Tracker};
 use proptest::prelude::*;
@@ -60,7 +60,7 @@ struct Shell {
 }
 
 fn facts(before_send: bool) -> Facts {
-    Facts { extension_id: EXT.into(), extension_version: Some("1.0.0".into()), before_send, ..Facts::default() }
+    Facts { extension: Extension::chrome(EXT), extension_version: Some("1.0.0".into()), before_send, ..Facts::default() }
 }
 
 impl Shell {

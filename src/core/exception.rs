@@ -4,6 +4,7 @@
 
 use super::event::Props;
 use super::json::{fnv1a, FNV_OFFSET};
+use super::origin::Extension;
 
 /// Distinct errors stored per minute at most; the rest are counted.
 pub const MAX_DISTINCT_PER_MINUTE: usize = 10;
@@ -23,21 +24,24 @@ pub struct Thrown {
 }
 
 impl Thrown {
-    /// The stack's frames in this extension's own files (`chrome-extension://<id>/…`), query
-    /// strings removed; other frames (the host page's, other extensions') are left out.
-    pub fn own_frames(&self, extension_id: &str) -> Vec<String> {
-        let prefix = format!("chrome-extension://{extension_id}/");
+    /// The stack's frames in this extension's own files (`chrome-extension://<id>/…`,
+    /// `moz-extension://<uuid>/…`), query strings removed, a Firefox install's uuid replaced by
+    /// the extension's id; other frames (the host page's, other extensions') are left out.
+    pub fn own_frames(&self, extension: &Extension) -> Vec<String> {
+        let prefix = format!("{}/", extension.origin);
+        let public = format!("{}/", extension.public_origin());
         let stack = self.stack.as_deref().unwrap_or_default();
         // A byte-window search, not `str::contains`: its two-way searcher brings `str` slicing's
         // panic path (4.5 KB of wasm with the searcher, measured with twiggy).
         let ours = |line: &str| line.as_bytes().windows(prefix.len()).any(|w| w == prefix.as_bytes());
-        stack.lines().filter(|line| ours(line)).take(MAX_FRAMES).map(|line| without_query(line.trim())).collect()
+        let shown = |frame: String| if prefix == public { frame } else { replace_all(&frame, &prefix, &public).unwrap_or(frame) };
+        stack.lines().filter(|line| ours(line)).take(MAX_FRAMES).map(|line| shown(without_query(line.trim()))).collect()
     }
 
     /// The `$exception` event's properties: `type`, `message`, `stack` (own frames, one per line).
-    pub fn props(&self, extension_id: &str) -> Props {
+    pub fn props(&self, extension: &Extension) -> Props {
         let message: String = self.message.chars().take(MAX_MESSAGE_CHARS).collect();
-        let stack = self.own_frames(extension_id).join("\n");
+        let stack = self.own_frames(extension).join("\n");
         Props::of_strings(&[("type", &self.kind), ("message", &message), ("stack", &stack)])
     }
 
@@ -45,21 +49,21 @@ impl Thrown {
     /// `[redacted]` in its type, message and stack: an error that quotes the secret (a failed
     /// request's headers, a logged config) never stores or sends it.
     pub fn redacted(self, secret: &str) -> Thrown {
-        let clean = |text: String| redact(&text, secret).unwrap_or(text);
+        let clean = |text: String| replace_all(&text, secret, "[redacted]").unwrap_or(text);
         Thrown { kind: clean(self.kind), message: clean(self.message), stack: self.stack.map(clean) }
     }
 
     /// What makes two errors the same one: type, message and first own frame.
-    pub fn fingerprint(&self, extension_id: &str) -> u64 {
-        let first = self.own_frames(extension_id).into_iter().next().unwrap_or_default();
+    pub fn fingerprint(&self, extension: &Extension) -> u64 {
+        let first = self.own_frames(extension).into_iter().next().unwrap_or_default();
         fnv1a(&[&self.kind, &self.message, &first], FNV_OFFSET)
     }
 }
 
-/// `text` with each occurrence of `secret` replaced by `[redacted]`; `None` when there is none.
-/// A byte-window search, like [`Thrown::own_frames`]'s (no `str` searcher in the wasm).
-fn redact(text: &str, secret: &str) -> Option<String> {
-    let (bytes, needle) = (text.as_bytes(), secret.as_bytes());
+/// `text` with each occurrence of `needle` replaced by `with`; `None` when there is none. A
+/// byte-window search, like [`Thrown::own_frames`]'s (no `str` searcher in the wasm).
+fn replace_all(text: &str, needle: &str, with: &str) -> Option<String> {
+    let (bytes, needle) = (text.as_bytes(), needle.as_bytes());
     if needle.is_empty() || bytes.len() < needle.len() {
         return None;
     }
@@ -67,7 +71,7 @@ fn redact(text: &str, secret: &str) -> Option<String> {
     let (mut i, mut found) = (0, false);
     while i < bytes.len() {
         if bytes.get(i..i + needle.len()) == Some(needle) {
-            out.extend_from_slice(b"[redacted]");
+            out.extend_from_slice(with.as_bytes());
             i += needle.len();
             found = true;
         } else {
@@ -75,7 +79,7 @@ fn redact(text: &str, secret: &str) -> Option<String> {
             i += 1;
         }
     }
-    // Whole occurrences of a valid string were replaced by ASCII: still valid UTF-8.
+    // Whole occurrences of a valid string were replaced by a valid string: still valid UTF-8.
     found.then(|| String::from_utf8(out).ok()).flatten()
 }
 

@@ -3,7 +3,7 @@
 
 use super::js::{call, get, global_path};
 use crate::core::exception::Thrown;
-use crate::core::origin::{ExtensionPages, Sender};
+use crate::core::origin::{browser_from_user_agent, ExtensionPages, Sender};
 use js_sys::Promise;
 use std::future::Future;
 use wasm_bindgen::{JsCast, JsValue};
@@ -42,7 +42,7 @@ pub fn manifest_facts() -> (Option<String>, ExtensionPages) {
 }
 
 /// The browser's brand and major version (`Chrome`, `"156"`; `Microsoft Edge`, `Brave`, ...)
-/// from `navigator.userAgentData`, or from the user agent string where that is missing.
+/// from `navigator.userAgentData`, or from the user agent string where that is missing (`Firefox`).
 pub fn browser() -> (Option<String>, Option<String>) {
     let brands = global_path(&["navigator", "userAgentData", "brands"]).and_then(|b| b.dyn_into::<js_sys::Array>().ok());
     if let Some(brands) = brands {
@@ -59,8 +59,15 @@ pub fn browser() -> (Option<String>, Option<String>) {
         }
     }
     let agent = global_path(&["navigator", "userAgent"]).and_then(|v| v.as_string()).unwrap_or_default();
-    let version = agent.split(' ').find_map(|word| word.strip_prefix("Chrome/")).map(|v| v.split('.').next().unwrap_or_default().to_string());
-    (version.is_some().then(|| "Chrome".to_string()), version)
+    browser_from_user_agent(&agent)
+}
+
+/// The origin of the extension's own pages (`runtime.getURL('')` without its last `/`):
+/// `chrome-extension://<id>` in Chrome and Edge, `moz-extension://<uuid>` in Firefox.
+pub fn extension_origin() -> Option<String> {
+    let runtime = global_path(&["chrome", "runtime"])?;
+    let url = call(&runtime, "getURL", &[&JsValue::from_str("")]).ok()?.as_string()?;
+    Some(url.trim_end_matches('/').to_string()).filter(|o| o.contains(':'))
 }
 
 /// The browser's UI language (`chrome.i18n.getUILanguage()`, else `navigator.language`).

@@ -33,7 +33,7 @@ impl Tracker {
     fn origin(&self, from: Option<Sender>) -> Origin {
         match from {
             None => Origin::default(),
-            Some(sender) => relayed(&sender, &self.facts.extension_id, &self.facts.pages, self.engine.config().page_url),
+            Some(sender) => relayed(&sender, &self.facts.extension, &self.facts.pages, self.engine.config().page_url),
         }
     }
 
@@ -67,12 +67,12 @@ impl Tracker {
     pub(super) fn exception(&mut self, thrown: Thrown, props: Props, from: Option<Sender>, at: u64, reply: Reply) {
         let origin = self.origin(from);
         let thrown = thrown.redacted(&self.engine.credentials().token_secret);
-        let extension_id = self.facts.extension_id.clone();
-        let ours = origin.source != Source::ContentScript || !thrown.own_frames(&extension_id).is_empty();
-        if !ours || !self.exceptions.admit(thrown.fingerprint(&extension_id), at) {
+        let extension = &self.facts.extension;
+        let ours = origin.source != Source::ContentScript || !thrown.own_frames(extension).is_empty();
+        if !ours || !self.exceptions.admit(thrown.fingerprint(extension), at) {
             return self.settle(reply, Outcome::Nothing);
         }
-        let props = props.merged(&thrown.props(&extension_id));
+        let props = props.merged(&thrown.props(&self.facts.extension));
         self.admit(TrackCall { name: EventName::Sdk("$exception"), props, dedup_key: None, origin, at }, Some(reply), at);
     }
 

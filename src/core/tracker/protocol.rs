@@ -6,7 +6,7 @@ use crate::core::engine::{Dropped, FlushStatus, Send, SlotRef, WritePlan};
 use crate::core::error::Error;
 use crate::core::event::{EventName, Props};
 use crate::core::exception::Thrown;
-use crate::core::origin::{ExtensionPages, Origin, Sender};
+use crate::core::origin::{Extension, ExtensionPages, Origin, Sender};
 use crate::core::policy::Verdict;
 use std::rc::Rc;
 
@@ -38,8 +38,9 @@ pub enum ProfileChange {
 /// What the shell found out about where the tracker runs, once, before creating it.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
-    /// `runtime.id` (the app id when there is none: a test page).
-    pub extension_id: String,
+    /// `runtime.id` and the origin of the extension's own pages (the app id and a
+    /// `chrome-extension://` origin where there is no extension: a test page).
+    pub extension: Extension,
     pub extension_version: Option<String>,
     pub pages: ExtensionPages,
     pub browser: Option<String>,
