@@ -38,6 +38,31 @@ function isBackground() {
 }
 const inBackground = isBackground();
 
+// Firefox's data consent (Firefox 140+): an add-on whose manifest lists `technicalAndInteraction`
+// among its optional data-collection permissions collects only while the user grants it. The
+// tracker then starts opted out, follows what `permissions.getAll()` says once it is ready, and
+// follows each grant (`permissions.onAdded`: opted in) and revocation (`onRemoved`: opted out with
+// purge, as `setEnabled(false, {purge: true})`).
+const CONSENT = 'technicalAndInteraction';
+function consentIsOptional() {
+  try {
+    const declared = chromeApi?.runtime?.getManifest?.()?.browser_specific_settings?.gecko?.data_collection_permissions;
+    const listed = (list) => Array.isArray(list) && list.includes(CONSENT);
+    return listed(declared?.optional) && !listed(declared?.required) && Boolean(chromeApi?.permissions?.getAll);
+  } catch {
+    return false;
+  }
+}
+const consentOptional = inBackground && consentIsOptional();
+const grants = (permissions) => Array.isArray(permissions?.data_collection) && permissions.data_collection.includes(CONSENT);
+
+/** Makes the tracker's opt-in follow Firefox's data consent (see CONSENT). */
+async function followConsent(tracker) {
+  await tracker.ready;
+  const granted = grants(await chromeApi.permissions.getAll());
+  if (current === tracker && granted !== (await tracker.isEnabled())) await tracker.setEnabled(granted, { purge: !granted });
+}
+
 let current = null;
 let initWaiters = [];
 
@@ -507,13 +532,16 @@ export function init(options) {
   // In a popup, options page or content script, a second tracker would share the background's
   // storage and lose events.
   if (chromeApi?.runtime?.id && !inBackground) {
-    throw new InhouseError('INVALID_OPTION', "init() belongs in the extension's background (Chrome's service worker, Firefox's event page): pages and content scripts use '@inhouse/chrome-tracker/client'");
+    throw new InhouseError('INVALID_OPTION', "init() belongs in the extension's background service worker (in Firefox, its event page): pages and content scripts use '@inhouse/chrome-tracker/client'");
   }
   if (current) {
     throw new InhouseError('INVALID_OPTION', 'init() was already called in this context; call shutdown() on the first tracker before creating another');
   }
-  const tracker = new Tracker(options, loadWasm(options?.wasmUrl));
+  // Under Firefox's optional data consent, nothing is stored or sent until it is granted.
+  const optedOut = consentOptional && options !== null && typeof options === 'object' ? { ...options, enabled: false } : options;
+  const tracker = new Tracker(optedOut, loadWasm(options?.wasmUrl));
   current = tracker;
+  if (consentOptional) followConsent(tracker).catch(() => {});
   if (options?.captureErrors === true) captureWorkerErrors(tracker);
   for (const resolve of initWaiters) resolve(tracker);
   initWaiters = [];
@@ -633,6 +661,10 @@ if (chromeApi?.runtime?.onInstalled) {
 }
 if (chromeApi?.runtime?.onStartup) {
   chromeApi.runtime.onStartup.addListener(() => current?.wake());
+}
+if (consentOptional && chromeApi.permissions.onAdded && chromeApi.permissions.onRemoved) {
+  chromeApi.permissions.onAdded.addListener((p) => grants(p) && current?.setEnabled(true).catch(() => {}));
+  chromeApi.permissions.onRemoved.addListener((p) => grants(p) && current?.setEnabled(false, { purge: true }).catch(() => {}));
 }
 // The SDK never removes its index: its removal (chrome.storage.local.clear(), or a remove() by
 // the extension's own code) means the queued events must be written again from memory.

@@ -36,10 +36,11 @@
 # shell's effects in functions of their own (+0.2 KB: a woken worker's start 1-2 ms sooner).
 # Firefox (issue 24, first part): 102,157 B: the background recognised as an event page, the
 # browser from the user agent, the extension's pages and frames by its own origin with a Firefox
-# install's uuid kept out of events (+0.5 KB).
+# install's uuid kept out of events (+0.5 KB); 102,445 B with Firefox's data consent followed by
+# the loader (+0.3 KB of JS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=102200
+BUDGET=102500
 out=dist/pkg
 wasm=$(gzip -9 -n -c "$out/inhouse_tracker_bg.wasm" | wc -c)
 # The JS a customer ships: the loader bundled with the wasm-bindgen glue, minified.

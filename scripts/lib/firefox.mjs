@@ -17,28 +17,28 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * the gecko id and Firefox's data-collection declaration, host access to the local API (Firefox
  * sends extension requests without a host permission through CORS), no Chrome-only keys.
  */
-export function firefoxManifest(manifest, geckoId = GECKO_ID) {
+export function firefoxManifest(manifest, geckoId = GECKO_ID, dataCollection = { required: ['none'] }) {
   const m = structuredClone(manifest);
   delete m.key;
   delete m.minimum_chrome_version;
   const bg = m.background ?? {};
   m.background = { scripts: [bg.service_worker ?? 'background.js'], ...(bg.type ? { type: bg.type } : {}) };
-  m.browser_specific_settings = { gecko: { id: geckoId, strict_min_version: '140.0', data_collection_permissions: { required: ['none'] } } };
+  m.browser_specific_settings = { gecko: { id: geckoId, strict_min_version: '140.0', data_collection_permissions: dataCollection } };
   m.host_permissions = [...new Set([...(m.host_permissions ?? []), 'http://127.0.0.1/*'])];
   return m;
 }
 
-/** Rewrites `dir/manifest.json` for Firefox. */
-export function makeFirefoxExtension(dir, geckoId = GECKO_ID) {
+/** Rewrites `dir/manifest.json` for Firefox (`dataCollection`: its data_collection_permissions). */
+export function makeFirefoxExtension(dir, geckoId = GECKO_ID, dataCollection = undefined) {
   const file = path.join(dir, 'manifest.json');
-  fs.writeFileSync(file, JSON.stringify(firefoxManifest(JSON.parse(fs.readFileSync(file, 'utf8')), geckoId), null, 2) + '\n');
+  fs.writeFileSync(file, JSON.stringify(firefoxManifest(JSON.parse(fs.readFileSync(file, 'utf8')), geckoId, dataCollection), null, 2) + '\n');
 }
 
 /**
  * Launches headless Firefox on a fresh profile with the extension at extDir installed.
  * `idleTimeoutMs`: how long the event page may idle before Firefox suspends it (default Firefox's).
  */
-export async function launchFirefox({ extDir, geckoId = GECKO_ID, uuid = EXTENSION_UUID, idleTimeoutMs } = {}) {
+export async function launchFirefox({ extDir, geckoId = GECKO_ID, uuid = EXTENSION_UUID, idleTimeoutMs, prefs = {} } = {}) {
   if (!fs.existsSync(FIREFOX)) throw new Error(`${FIREFOX} is missing: ./scripts/bootstrap.sh installs Debian's firefox-esr`);
   const browser = await puppeteer.launch({
     browser: 'firefox',
@@ -48,6 +48,7 @@ export async function launchFirefox({ extDir, geckoId = GECKO_ID, uuid = EXTENSI
     extraPrefsFirefox: {
       'extensions.webextensions.uuids': JSON.stringify({ [geckoId]: uuid }),
       ...(idleTimeoutMs ? { 'extensions.background.idle.timeout': idleTimeoutMs } : {}),
+      ...prefs,
     },
   });
   try {

@@ -30,13 +30,14 @@ async function waitFor(what, fn, timeoutMs = 20_000) {
 }
 
 /** A server, a Firefox copy of the demo pointed at it, and Firefox with it installed. */
-async function setUp(t, { idleTimeoutMs } = {}) {
+async function setUp(t, { idleTimeoutMs, dataCollection, prefs } = {}) {
   const server = await startServer({ tokens: [`${TOKEN.id}:${TOKEN.secret}:${GECKO_ID}`], args: ['--no-idempotency'] });
   t.cleanup.push(() => server.stop());
   const dir = fs.mkdtempSync(path.join(TMP, 'ext-'));
   t.cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const extDir = cloneWithConfig(BASE, path.join(dir, 'extension'), { baseUrl: server.baseUrl, tokenId: TOKEN.id, tokenSecret: TOKEN.secret });
-  const firefox = await launchFirefox({ extDir, idleTimeoutMs });
+  if (dataCollection) makeFirefoxExtension(extDir, GECKO_ID, dataCollection);
+  const firefox = await launchFirefox({ extDir, idleTimeoutMs, prefs });
   t.cleanup.push(() => firefox.close());
   const named = async (...names) => (await server.events()).events.filter((e) => names.includes(e.event_name));
   return { server, firefox, named };
@@ -108,6 +109,49 @@ test('the event page suspended while 30 events wait (server down): each delivere
   const ids = got.map((e) => e.properties.$event_id);
   assert(new Set(ids).size === 30 && ids.length === 30, `${ids.length} stored, ${new Set(ids).size} unique`);
   log(`30 of 30 delivered once by ${marker} of the event page`);
+});
+
+test("Firefox's data consent, optional and not granted: nothing stored or sent; a grant opts in, a revocation opts out with purge", 90_000, async (t) => {
+  const CONSENT = 'technicalAndInteraction';
+  const { server, firefox, named } = await setUp(t, {
+    dataCollection: { required: ['none'], optional: [CONSENT] },
+    // Optional permissions are granted without Firefox's prompt (the click is still needed).
+    prefs: { 'extensions.webextOptionalPermissionPrompts': false },
+  });
+  const options = await firefox.page('options.html');
+  await waitFor('the tracker in the event page', () => inBackground(options, (bg) => Boolean(bg.inhouseDemo?.tracker?.())));
+  const before = await inBackground(options, async (bg) => {
+    const t = bg.inhouseDemo.tracker();
+    await t.ready;
+    const tracked = await t.track('ff_before_consent');
+    return { enabled: await t.isEnabled(), tracked: tracked.status };
+  });
+  await sleep(1500);
+  const early = (await server.events()).events;
+  assert(before.enabled === false && before.tracked === 'disabled' && early.length === 0, `before consent: ${JSON.stringify(before)}, ${early.length} events at the server`);
+  // The user grants it from the options page (a click: permissions.request needs one).
+  await options.evaluate((consent) => {
+    const button = document.createElement('button');
+    button.id = 'grant-consent';
+    button.textContent = 'Share usage data';
+    button.addEventListener('click', () => {
+      window.granted = browser.permissions.request({ data_collection: [consent] });
+    });
+    document.body.append(button);
+  }, CONSENT);
+  await options.click('#grant-consent');
+  assert(await options.evaluate(() => window.granted), 'permissions.request was refused');
+  const [installed] = await waitFor('$extension_installed after the grant', () => named('$extension_installed').then((e) => e.length && e));
+  await inBackground(options, (bg) => bg.inhouseDemo.tracker().track('ff_after_consent'));
+  await waitFor('ff_after_consent', () => named('ff_after_consent').then((e) => e.length));
+  // Revoked: opted out with purge; later calls store nothing.
+  await options.evaluate((consent) => browser.permissions.remove({ data_collection: [consent] }), CONSENT);
+  await waitFor('the opt-out', () => inBackground(options, async (bg) => (await bg.inhouseDemo.tracker().isEnabled()) === false));
+  const after = await inBackground(options, async (bg) => (await bg.inhouseDemo.tracker().track('ff_after_revoke')).status);
+  assert(after === 'disabled', `after the revocation: ${after}`);
+  await sleep(1000);
+  assert((await named('ff_after_revoke', 'ff_before_consent')).length === 0, 'an event tracked without consent reached the server');
+  log(`before: ${before.tracked}; grant → ${installed.event_name} and ff_after_consent delivered; revoke → ${after}`);
 });
 
 // ---------------------------------------------------------------------------- runner
