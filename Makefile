@@ -2,7 +2,7 @@
 .PHONY: demo test bench build bootstrap server
 
 demo:
-	./scripts/demo.sh
+	BROWSER=$(BROWSER) ./scripts/demo.sh
 
 test:
 	./scripts/test.sh

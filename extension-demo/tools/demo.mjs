@@ -1,6 +1,7 @@
 // The demo run (scripts/demo.sh calls it once the package and the server are built): builds the
 // demo extension from the packed tarball, starts the local Inhouse server and a static page,
-// loads the extension in Chromium, clicks through the popup, lets the content script fire,
+// loads the extension in Chromium (BROWSER=firefox: in Firefox, demo-firefox.mjs), clicks through
+// the popup, lets the content script fire,
 // waits for delivery, prints what the server stored, screenshots the popup into docs/popup.png,
 // and stops everything it started.
 import fs from 'node:fs';
@@ -103,7 +104,12 @@ async function main() {
 }
 
 try {
-  await main();
+  if (process.env.BROWSER === 'firefox') {
+    const { firefoxDemo } = await import('./demo-firefox.mjs');
+    failed = !(await firefoxDemo(say, cleanups));
+  } else {
+    await main();
+  }
 } catch (e) {
   failed = true;
   console.error(`[demo] failed: ${e.stack ?? e}`);
