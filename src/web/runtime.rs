@@ -33,12 +33,14 @@ fn manifest() -> Option<JsValue> {
 }
 
 /// From the manifest (read once), when running inside an extension: the extension's version, and
-/// the pages it names (the action's popup, the options page, the side panel).
+/// the pages it names (the action's popup, the options page, the side panel or Firefox's sidebar).
 pub fn manifest_facts() -> (Option<String>, ExtensionPages) {
     let Some(m) = manifest() else { return (None, ExtensionPages::default()) };
     let at = |path: &[&str]| path.iter().try_fold(m.clone(), |v, key| Some(get(&v, key)).filter(|v| !v.is_undefined()))?.as_string();
     let options = at(&["options_ui", "page"]).or_else(|| at(&["options_page"]));
-    (at(&["version"]), ExtensionPages::new(at(&["action", "default_popup"]), options, at(&["side_panel", "default_path"])))
+    // Chrome's side panel, or Firefox's sidebar.
+    let side_panel = at(&["side_panel", "default_path"]).or_else(|| at(&["sidebar_action", "default_panel"]));
+    (at(&["version"]), ExtensionPages::new(at(&["action", "default_popup"]), options, side_panel))
 }
 
 /// The browser's brand and major version (`Chrome`, `"156"`; `Microsoft Edge`, `Brave`, ...)

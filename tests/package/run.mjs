@@ -156,7 +156,10 @@ async function extensionTest(t, { name, specifiers, config: extraConfig = {}, mo
   await stored('pkg_popup');
 
   // Chrome stops idle workers; a message must wake it, reach the top-level listener, and the
-  // tracker must come back (fresh globals, wasm loaded again) and deliver.
+  // tracker must come back (fresh globals, wasm loaded again) and deliver. Idle: the write that
+  // stores pkg_popup's done-mark is committed first (flush answers once it is), or the stop would
+  // fail it ("No SW", reported through onError).
+  eq((await page.evaluate(() => globalThis.pkgClient.flush())).status, 'empty', 'flush() before the stop');
   await browser.stopWorkers(page);
   const afterStop = await page.evaluate((variant) => globalThis.pkgClient.track('pkg_after_stop', { variant }), name);
   eq(afterStop.status, 'queued', 'client track() after the worker was stopped');
