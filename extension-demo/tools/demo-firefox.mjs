@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildDemo, cloneWithConfig, DEMO_TOKEN, ROOT } from './build.mjs';
-import { startStaticSite, tempDir } from './harness.mjs';
+import { startStaticSite, tempDir, POPUP_CLICKS } from './harness.mjs';
 import { GECKO_ID, launchFirefox, makeFirefoxExtension } from '../../scripts/lib/firefox.mjs';
 import { startServer, waitFor, sleep } from '../../scripts/lib/harness.mjs';
 
@@ -39,11 +39,7 @@ export async function firefoxDemo(say, cleanups) {
     await popup.evaluate(() => (document.querySelector('#feedback').textContent = ''));
     tracked += n;
   };
-  await click('track-click', 1);
-  await click('track-purchase', 1);
-  await click('track-burst', 25);
-  await click('track-bg', 1);
-  await click('login', 1); // $identify
+  for (const [id, n] of POPUP_CLICKS) await click(id, n);
 
   const page = await firefox.browser.newPage();
   await page.goto(`${site.origin}/pricing?title=Pricing`);

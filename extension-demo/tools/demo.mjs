@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildDemo, cloneWithConfig, ROOT, EXTENSION_ID, DEFAULT_OUT } from './build.mjs';
-import { startServer, startStaticSite, launchBrowser, tempDir, waitFor, sleep, problems } from './harness.mjs';
+import { startServer, startStaticSite, launchBrowser, tempDir, waitFor, sleep, problems, POPUP_CLICKS } from './harness.mjs';
 
 const LIMIT_MS = 110_000;
 const say = (s) => console.log(`[demo] ${s}`);
@@ -63,11 +63,7 @@ async function main() {
     say(`popup: ${id} → ${await popup.textContent('#feedback')}`);
     tracked += n;
   };
-  await click('track-click', 1);
-  await click('track-purchase', 1);
-  await click('track-burst', 25);
-  await click('track-bg', 1);
-  await click('login', 1); // $identify
+  for (const [id, n] of POPUP_CLICKS) await click(id, n);
 
   const page = await browser.ctx.newPage();
   await page.goto(`${site.origin}/pricing?title=Pricing`);

@@ -118,3 +118,12 @@ export function statsFromPage(page) {
 
 /** Console messages that are errors or warnings. */
 export const problems = (log) => log.filter((m) => m.type === 'error' || m.type === 'warning' || m.type === 'pageerror');
+
+/** The demo's popup buttons, in the order the demo clicks them, with the events each tracks. */
+export const POPUP_CLICKS = [
+  ['track-click', 1],
+  ['track-purchase', 1],
+  ['track-burst', 25],
+  ['track-bg', 1],
+  ['login', 1], // $identify
+];
