@@ -85,7 +85,7 @@ test("/client from the options page: its surface and path from Firefox's sender,
   log(`$source ${e.properties.$source}, $path ${e.properties.$path}; $exception frames: ${stack.split('\n').length}`);
 });
 
-test('the event page suspended while 30 events wait (server down): each delivered once after it wakes', 90_000, async (t) => {
+test('the event page suspended while 30 events wait (server down): each delivered once after it wakes, by the same install', 90_000, async (t) => {
   const { server, firefox, named } = await setUp(t, { idleTimeoutMs: 1000 });
   await waitFor('$extension_installed', () => named('$extension_installed').then((e) => e.length));
   await server.faults({ down: true });
@@ -108,7 +108,10 @@ test('the event page suspended while 30 events wait (server down): each delivere
   assert(marker === 'a new instance', `the event page was not suspended (${marker})`);
   const ids = got.map((e) => e.properties.$event_id);
   assert(new Set(ids).size === 30 && ids.length === 30, `${ids.length} stored, ${new Set(ids).size} unique`);
-  log(`30 of 30 delivered once by ${marker} of the event page`);
+  // Who sent them is the same install across the suspension (the id is kept in storage.local).
+  const installs = new Set((await server.events()).events.map((e) => e.properties.$install_id));
+  assert(installs.size === 1, `install ids across the suspension: ${[...installs]}`);
+  log(`30 of 30 delivered once by ${marker} of the event page; one install id across it`);
 });
 
 test("Firefox's data consent, optional and not granted: nothing stored or sent; a grant opts in, a revocation opts out with purge", 90_000, async (t) => {
