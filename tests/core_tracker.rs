@@ -24,7 +24,8 @@ enum Owed {
     Read(Command),
     Write(Vec<(String, String)>),
     Send(Send),
-    Session(Command),
+    /// An answer given back as it is (a session read or write, the platform, the microtask).
+    Reply(Command),
 }
 
 /// The fake browser and server, and what the customer saw.
@@ -102,7 +103,7 @@ impl Shell {
                 Effect::SetAlarm { .. } | Effect::EnsureAlarm { .. } | Effect::ClearAlarm | Effect::MarkBrowserRun => {}
                 Effect::SetTimer { .. } | Effect::ClearTimer => {}
                 // The microtask runs before any other answer (nothing else is queued before it).
-                Effect::PumpSoon => self.owed.push_front(Owed::Session(Command::Pump { online: true })),
+                Effect::PumpSoon => self.owed.push_front(Owed::Reply(Command::Pump { online: true })),
                 Effect::Write(plan) => {
                     let mut values = Vec::new();
                     self.core.write_values(&plan, |k, v| values.push((k.to_string(), v.to_string())));
@@ -118,9 +119,9 @@ impl Shell {
                     let keys = w.store.keys().filter(|k| k.starts_with(SEGMENT_PREFIX)).cloned().collect();
                     self.owed.push_back(Owed::Read(Command::Listed { purpose, keys: Some(keys) }));
                 }
-                Effect::ReadSession(_) => self.owed.push_back(Owed::Session(Command::SessionRead(None))),
-                Effect::ReadPlatform => self.owed.push_back(Owed::Session(Command::PlatformRead(Some("linux".into())))),
-                Effect::StoreSession(_) => self.owed.push_back(Owed::Session(Command::SessionStored)),
+                Effect::ReadSession(_) => self.owed.push_back(Owed::Reply(Command::SessionRead(None))),
+                Effect::ReadPlatform => self.owed.push_back(Owed::Reply(Command::PlatformRead(Some("linux".into())))),
+                Effect::StoreSession(_) => self.owed.push_back(Owed::Reply(Command::SessionStored)),
                 Effect::Send(send, _) => self.owed.push_back(Owed::Send(send)),
             }
         }
@@ -143,7 +144,7 @@ impl Shell {
                 };
                 Command::Read { purpose, result }
             }
-            Owed::Read(cmd) | Owed::Session(cmd) => cmd,
+            Owed::Read(cmd) | Owed::Reply(cmd) => cmd,
             Owed::Write(values) => {
                 w.store.extend(values);
                 Command::Written(Ok(()))
@@ -292,7 +293,7 @@ fn play(ops: &[Op], before_send: bool) -> World {
             Op::ClearStorage if s.core.phase() == Phase::Running => {
                 w.store.clear();
                 s.command(&mut w, Command::StorageLost);
-                while let Some(k) = s.owed.iter().position(|o| matches!(o, Owed::Write(_) | Owed::Session(Command::Pump { .. }))) {
+                while let Some(k) = s.owed.iter().position(|o| matches!(o, Owed::Write(_) | Owed::Reply(Command::Pump { .. }))) {
                     s.answer(&mut w, k);
                 }
             }

@@ -201,13 +201,10 @@ impl Tracker {
         }
         let keys = self.engine.unloaded_keys(LOAD_SEGMENTS);
         if keys.is_empty() {
+            // The calls that needed the whole queue (a `dedupKey`) run in the next turn of the
+            // loop: the one the last segment read asked for, or the start's (in the next task,
+            // so that what waits for `ready` runs first).
             self.emit(Effect::Mark("inhouse:queue-loaded"));
-            // The calls that needed the whole queue (a `dedupKey`) can run now: in a turn of the
-            // loop now, or, at the start (`after_ms` given), in the one the start's timer runs
-            // in the next task (what waits for `ready` runs first).
-            if after_ms.is_none() {
-                self.pump_soon();
-            }
             // The segments a crash left between a write's `set` and its `remove`: done, never
             // named again, judged against the index read at start.
             return self.emit(Effect::ListSegments(ListFor::Orphans));
