@@ -1,6 +1,7 @@
 // Options page: edits the connection saved in IndexedDB, then asks the background to apply it
 // (setCredentials, or a new tracker when the server URL changed).
 import { loadConnection, loadSaved, save, clear } from './settings.js';
+import { isEnabled, setEnabled } from './vendor/inhouse/client.js';
 
 const form = document.getElementById('form');
 const status = document.getElementById('status');
@@ -42,4 +43,32 @@ document.getElementById('reset').addEventListener('click', async () => {
   }
 });
 
+// Usage data: where the manifest declares Firefox's data consent for it, the choice is Firefox's
+// permission (asked from this click; the tracker follows grants and revocations); elsewhere it is
+// the tracker's own opt-out, which is kept in storage.
+const CONSENT = 'technicalAndInteraction';
+const share = document.getElementById('share');
+const firefoxConsent = chrome.runtime.getManifest().browser_specific_settings?.gecko?.data_collection_permissions?.optional?.includes(CONSENT);
+
+async function showShare() {
+  share.checked = firefoxConsent ? (await chrome.permissions.getAll()).data_collection?.includes(CONSENT) === true : await isEnabled();
+}
+
+share.addEventListener('change', async () => {
+  const on = share.checked;
+  try {
+    if (firefoxConsent) {
+      const request = { data_collection: [CONSENT] };
+      await (on ? chrome.permissions.request(request) : chrome.permissions.remove(request));
+    } else {
+      await setEnabled(on, { purge: !on });
+    }
+    status.textContent = on ? 'Usage data is shared.' : 'Usage data is not shared; what was waiting is deleted.';
+  } catch (e) {
+    status.textContent = `Could not change it: ${e.message}`;
+  }
+  await showShare();
+});
+
 fill();
+showShare();

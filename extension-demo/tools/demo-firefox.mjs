@@ -14,7 +14,9 @@ const OUT = path.join(ROOT, 'dist/extension-demo-firefox');
 /** Runs the demo; `say` prints a line, `cleanups` collects what to stop. Returns whether it passed. */
 export async function firefoxDemo(say, cleanups) {
   const { version } = buildDemo({ outDir: OUT });
-  makeFirefoxExtension(OUT);
+  // Usage events are technical and interaction data, which Firefox only allows as optional: the
+  // tracker stays opted out until the user shares them (the options page's checkbox).
+  makeFirefoxExtension(OUT, GECKO_ID, { required: ['none'], optional: ['technicalAndInteraction'] });
   say(`built dist/extension-demo-firefox/ from @inhouse/chrome-tracker@${version} (gecko id ${GECKO_ID})`);
   const server = await startServer({ tokens: [`${DEMO_TOKEN.tokenId}:${DEMO_TOKEN.tokenSecret}:${GECKO_ID}`] });
   cleanups.push(() => server.stop());
@@ -24,9 +26,19 @@ export async function firefoxDemo(say, cleanups) {
   const work = tempDir('inhouse-demo-firefox-');
   cleanups.push(() => fs.rmSync(work, { recursive: true, force: true }));
   const extDir = cloneWithConfig(OUT, path.join(work, 'extension'), { baseUrl: server.baseUrl });
-  const firefox = await launchFirefox({ extDir });
+  // Firefox asks nothing more than the click for an optional permission (the prompt is off).
+  const firefox = await launchFirefox({ extDir, prefs: { 'extensions.webextOptionalPermissionPrompts': false } });
   cleanups.push(() => firefox.close());
   say(`Firefox headless (${await firefox.browser.version()}), add-on installed; its background is an event page`);
+
+  // Nothing is sent before the user shares usage data (Firefox's data consent).
+  const options = await firefox.page('options.html');
+  await sleep(1000);
+  const before = (await server.events()).events.length;
+  await options.click('#share');
+  await waitFor(() => options.evaluate(() => document.querySelector('#status').textContent.includes('Usage data')), { what: 'the answer to the consent' });
+  say(`options page: ${before} events before "Share usage data" was ticked; then: ${await options.evaluate(() => document.querySelector('#status').textContent)}`);
+  if (before !== 0) return false;
 
   // The automatic events at install ($extension_installed, $daily_active), then the popup's.
   let tracked = 2;

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
+import { zipDirectory } from './zip.mjs';
 
 export const FIREFOX = process.env.FIREFOX ?? '/usr/bin/firefox-esr';
 export const GECKO_ID = 'inhouse-demo@example.com';
@@ -35,32 +36,54 @@ export function makeFirefoxExtension(dir, geckoId = GECKO_ID, dataCollection = u
 }
 
 /**
- * Launches headless Firefox on a fresh profile with the extension at extDir installed.
+ * Launches headless Firefox with the extension at extDir installed.
  * `idleTimeoutMs`: how long the event page may idle before Firefox suspends it (default Firefox's).
+ * `profileDir`: a profile kept across launches; the add-on is then installed permanently (an
+ * unsigned .xpi, which only ESR, Developer Edition and Nightly accept), so it is still there when
+ * the browser is opened again on that profile (`reopen: true`: do not install again).
+ * Without it: a fresh profile and a temporary add-on.
  */
-export async function launchFirefox({ extDir, geckoId = GECKO_ID, uuid = EXTENSION_UUID, idleTimeoutMs, prefs = {} } = {}) {
+export async function launchFirefox({ extDir, geckoId = GECKO_ID, uuid = EXTENSION_UUID, idleTimeoutMs, prefs = {}, profileDir, reopen = false } = {}) {
   if (!fs.existsSync(FIREFOX)) throw new Error(`${FIREFOX} is missing: ./scripts/bootstrap.sh installs Debian's firefox-esr`);
   const browser = await puppeteer.launch({
     browser: 'firefox',
     executablePath: FIREFOX,
     headless: true,
     args: ['--remote-allow-system-access'],
+    ...(profileDir ? { userDataDir: profileDir } : {}),
     extraPrefsFirefox: {
       'extensions.webextensions.uuids': JSON.stringify({ [geckoId]: uuid }),
       ...(idleTimeoutMs ? { 'extensions.background.idle.timeout': idleTimeoutMs } : {}),
+      ...(profileDir ? { 'xpinstall.signatures.required': false } : {}),
       ...prefs,
     },
   });
   try {
-    await browser.installExtension(extDir);
+    if (profileDir && !reopen) {
+      const xpi = `${profileDir.replace(/\/$/, '')}.xpi`;
+      zipDirectory(extDir, xpi);
+      await browser.connection.send('webExtension.install', { extensionData: { type: 'archivePath', path: xpi }, 'moz:permanent': true });
+    } else if (!profileDir) {
+      await browser.installExtension(extDir);
+    }
   } catch (e) {
     await browser.close().catch(() => {});
     throw e;
   }
   const origin = `moz-extension://${uuid}`;
+  /** Evaluates `expression` in the browser's privileged (chrome) context; its value, or throws. */
+  const privileged = async (expression) => {
+    const tree = await browser.connection.send('browsingContext.getTree', { 'moz:scope': 'chrome' });
+    const context = tree.contexts?.[0]?.context ?? tree.result?.contexts?.[0]?.context;
+    const r = await browser.connection.send('script.evaluate', { expression, target: { context }, awaitPromise: true, resultOwnership: 'none' });
+    const out = r.result ?? r;
+    if (out.type === 'exception') throw new Error(`privileged: ${out.exceptionDetails?.text}`);
+    return out.result?.value;
+  };
   return {
     browser,
     origin,
+    privileged,
     /**
      * Opens one of the extension's pages in a new tab. Its load event never reaches the driver on
      * extension pages: the navigation is started, then the document polled until it is loaded.
@@ -74,6 +97,17 @@ export async function launchFirefox({ extDir, geckoId = GECKO_ID, uuid = EXTENSI
         await sleep(100);
       }
       throw new Error(`${file} did not load`);
+    },
+    /**
+     * Stops the event page at once, as Firefox does when it suspends an idle one, whatever it is
+     * doing (sends in flight included). The next event wakes a new instance.
+     */
+    stopBackground() {
+      return privileged(`(async () => {
+        const { ExtensionParent } = ChromeUtils.importESModule('resource://gre/modules/ExtensionParent.sys.mjs');
+        await ExtensionParent.DebugUtils.terminateBackgroundScript(${JSON.stringify(geckoId)});
+        return true;
+      })()`);
     },
     async close() {
       await browser.close().catch(() => {});

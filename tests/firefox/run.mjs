@@ -7,6 +7,7 @@ import path from 'node:path';
 import { buildDemo, cloneWithConfig, installPackage, ROOT } from '../../extension-demo/tools/build.mjs';
 import { GECKO_ID, EXTENSION_UUID, inBackground, launchFirefox, makeFirefoxExtension } from '../../scripts/lib/firefox.mjs';
 import { startServer } from '../../scripts/lib/harness.mjs';
+import { startStaticSite } from '../../extension-demo/tools/harness.mjs';
 
 const TMP = path.join(ROOT, 'tests/firefox/.tmp');
 const ONLY = process.env.FIREFOX_ONLY ? new RegExp(process.env.FIREFOX_ONLY) : null;
@@ -30,17 +31,45 @@ async function waitFor(what, fn, timeoutMs = 20_000) {
 }
 
 /** A server, a Firefox copy of the demo pointed at it, and Firefox with it installed. */
-async function setUp(t, { idleTimeoutMs, dataCollection, prefs } = {}) {
+async function setUp(t, { idleTimeoutMs, dataCollection, prefs, keepProfile = false } = {}) {
   const server = await startServer({ tokens: [`${TOKEN.id}:${TOKEN.secret}:${GECKO_ID}`], args: ['--no-idempotency'] });
   t.cleanup.push(() => server.stop());
   const dir = fs.mkdtempSync(path.join(TMP, 'ext-'));
   t.cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   const extDir = cloneWithConfig(BASE, path.join(dir, 'extension'), { baseUrl: server.baseUrl, tokenId: TOKEN.id, tokenSecret: TOKEN.secret });
   if (dataCollection) makeFirefoxExtension(extDir, GECKO_ID, dataCollection);
-  const firefox = await launchFirefox({ extDir, idleTimeoutMs, prefs });
-  t.cleanup.push(() => firefox.close());
-  const named = async (...names) => (await server.events()).events.filter((e) => names.includes(e.event_name));
-  return { server, firefox, named };
+  const profileDir = keepProfile ? path.join(dir, 'profile') : undefined;
+  if (profileDir) fs.mkdirSync(profileDir);
+  const out = { server };
+  out.firefox = await launchFirefox({ extDir, idleTimeoutMs, prefs, profileDir });
+  t.cleanup.push(() => out.firefox.close());
+  /** Closes the browser and opens it again on the same profile (keepProfile only). */
+  out.reopen = async () => {
+    await out.firefox.close();
+    out.firefox = await launchFirefox({ extDir, idleTimeoutMs, prefs, profileDir, reopen: true });
+    return out.firefox;
+  };
+  out.named = async (...names) => (await server.events()).events.filter((e) => names.includes(e.event_name));
+  return out;
+}
+
+/** The demo's tracker in the event page, once its start has made it (from an extension page). */
+const trackerUp = (page) => waitFor('the tracker in the event page', () => inBackground(page, (bg) => Boolean(bg.inhouseDemo?.tracker?.())));
+
+/** Tracks `n` events named `name` in the event page; the statuses they resolved with. */
+const trackInBackground = (page, name, n) =>
+  inBackground(page, async (bg, { name, n }) => {
+    const t = bg.inhouseDemo.tracker();
+    return Promise.all(Array.from({ length: n }, (_, i) => t.track(name, { i }))).then((r) => r.map((x) => ({ id: x.id, status: x.status })));
+  }, { name, n });
+
+/** `{copies: events}` by `$event_id` of the stored events `events`. */
+function copiesPerEvent(events) {
+  const copies = new Map();
+  for (const e of events) copies.set(e.properties.$event_id, (copies.get(e.properties.$event_id) ?? 0) + 1);
+  const dist = {};
+  for (const c of copies.values()) dist[c] = (dist[c] ?? 0) + 1;
+  return dist;
 }
 
 const tests = [];
@@ -155,6 +184,152 @@ test("Firefox's data consent, optional and not granted: nothing stored or sent; 
   await sleep(1000);
   assert((await named('ff_after_revoke', 'ff_before_consent')).length === 0, 'an event tracked without consent reached the server');
   log(`before: ${before.tracked}; grant → ${installed.event_name} and ff_after_consent delivered; revoke → ${after}`);
+});
+
+/** The SDK's default concurrency: the requests a stop can catch in flight. */
+const CONCURRENCY = 6;
+
+test('the event page stopped 10 times during a 1,000-event drain, a server that stores every POST: all delivered, at most concurrency + 2 duplicates per stop', 180_000, async (t) => {
+  const { server, firefox, named } = await setUp(t);
+  await waitFor('$extension_installed', () => named('$extension_installed').then((e) => e.length));
+  // Slow enough that ten stops 300 ms apart land inside the drain.
+  await server.faults({ latency_ms: 25 });
+  const options = await firefox.page('options.html');
+  await trackerUp(options);
+  const N = 1000;
+  const r = await trackInBackground(options, 'ff_drain', N);
+  const ids = new Set(r.filter((x) => x.status === 'queued').map((x) => x.id));
+  assert(ids.size === N, `${ids.size} of ${N} queued`);
+  let stops = 0;
+  let confirmed = 0;
+  while (stops < 10) {
+    if (new Set((await named('ff_drain')).map((e) => e.properties.$event_id)).size >= N) break;
+    await sleep(300);
+    await inBackground(options, (bg) => { bg.__stopped = true; });
+    await firefox.stopBackground();
+    stops++;
+    // A message wakes it: the package's client asks the background for stats.
+    await options.evaluate(async () => (await import('./vendor/inhouse/client.js')).stats()).catch(() => null);
+    if (await inBackground(options, (bg) => bg.__stopped !== true)) confirmed++;
+  }
+  await waitFor(`${N} ff_drain events`, async () => new Set((await named('ff_drain')).map((e) => e.properties.$event_id)).size >= N, 120_000);
+  await sleep(2000);
+  const stored = await named('ff_drain');
+  const unique = new Set(stored.map((e) => e.properties.$event_id));
+  const duplicates = stored.length - unique.size;
+  assert(stops >= 8, `only ${stops} stops landed inside the drain: the test proves too little`);
+  assert(confirmed === stops, `stops confirmed by a fresh window: ${confirmed} of ${stops}`);
+  assert(unique.size === N && [...unique].every((id) => ids.has(id)), `${unique.size} unique stored of ${N}, all tracked`);
+  log(`${N} events, ${stops} stops (${confirmed} confirmed): ${duplicates} duplicates, ${(duplicates / stops).toFixed(1)} per stop (bound ${CONCURRENCY + 2}); copies per event ${JSON.stringify(copiesPerEvent(stored))}`);
+  assert(duplicates / stops <= CONCURRENCY + 2, `${(duplicates / stops).toFixed(1)} duplicates per stop, over ${CONCURRENCY + 2}`);
+});
+
+test('the browser closed with 40 events queued (server down), opened again on the same profile: each delivered once, by the same install, after a $browser_startup', 150_000, async (t) => {
+  const env = await setUp(t, { keepProfile: true });
+  const { server, named } = env;
+  await waitFor('$extension_installed', () => named('$extension_installed').then((e) => e.length));
+  await server.faults({ down: true });
+  let options = await env.firefox.page('options.html');
+  await trackerUp(options);
+  const r = await trackInBackground(options, 'ff_restart', 40);
+  assert(r.every((x) => x.status === 'queued'), `statuses ${[...new Set(r.map((x) => x.status))]}`);
+  await sleep(500);
+  await env.firefox.close();
+  await server.faults({ down: false });
+  const firefox = await env.reopen();
+  // Nothing is opened: the browser's start alone wakes the event page (runtime.onStartup).
+  const got = await waitFor('40 ff_restart events', () => named('ff_restart').then((e) => e.length >= 40 && e), 60_000);
+  await sleep(1500);
+  const stored = await named('ff_restart');
+  const unique = new Set(stored.map((e) => e.properties.$event_id));
+  assert(unique.size === 40 && stored.length === 40, `${stored.length} stored, ${unique.size} unique of 40`);
+  assert(r.every((x) => unique.has(x.id)), 'a stored event that was not tracked, or a tracked one missing');
+  const startups = await named('$browser_startup');
+  const installs = new Set((await server.events()).events.map((e) => e.properties.$install_id));
+  assert(startups.length === 1 && installs.size === 1 && (await named('$extension_installed')).length === 1, `$browser_startup ×${startups.length}, install ids ${[...installs]}`);
+  options = await firefox.page('options.html');
+  const stats = await options.evaluate(async () => (await import('./vendor/inhouse/client.js')).stats());
+  assert(stats.queued === 0, `queued after the drain: ${stats.queued}`);
+  log(`40 of 40 delivered once after the restart (first at ${got[0].received_at ?? '?'}); one $browser_startup, one install id`);
+});
+
+test('429 with Retry-After: 3: no request before the deadline, delivered after it', 60_000, async (t) => {
+  const { server, firefox, named } = await setUp(t);
+  await waitFor('$extension_installed', () => named('$extension_installed').then((e) => e.length));
+  await sleep(500);
+  await server.faults({ fail_next: { count: 1, status: 429, retry_after: '3' } });
+  const options = await firefox.page('options.html');
+  await trackerUp(options);
+  const [r] = await trackInBackground(options, 'ff_rate', 1);
+  await waitFor('ff_rate', () => named('ff_rate').then((e) => e.length), 30_000);
+  const reqs = await server.requests();
+  const list = (reqs.requests ?? reqs).filter((q) => q.idempotency_key === r.id);
+  assert(list[0]?.status === 429, `the first request: ${JSON.stringify(list[0])}`);
+  const after = list.slice(1);
+  const early = after.filter((q) => q.at_ms < list[0].at_ms + 3000).map((q) => q.at_ms - list[0].at_ms);
+  assert(after.length >= 1 && early.length === 0, `requests after the 429 at ${after.map((q) => q.at_ms - list[0].at_ms)} ms`);
+  assert((await named('ff_rate')).length === 1, 'stored once');
+  log(`429 at +0 ms, retry at +${after[0].at_ms - list[0].at_ms} ms`);
+});
+
+test('automatic events: one install and one $daily_active, the next day\'s by the alarm in a new instance, the popup\'s $pageview, errors of the event page and the popup with their own frames', 90_000, async (t) => {
+  const { server, firefox, named } = await setUp(t);
+  await waitFor('$daily_active', () => named('$daily_active').then((e) => e.length));
+  const popup = await firefox.page('popup.html');
+  const [view] = await waitFor('the popup $pageview', () => named('$pageview').then((e) => e.length && e));
+  assert(view.properties.$source === 'popup' && view.properties.$path === '/popup.html', `the popup view: ${JSON.stringify(view.properties)}`);
+  await inBackground(popup, (bg) => bg.inhouseDemo.fail('ff event page error'));
+  await popup.click('#throw');
+  const errors = await waitFor('two $exception', () => named('$exception').then((e) => e.length >= 2 && e));
+  for (const [message, source, file] of [['ff event page error', 'background', 'background.js'], ['demo popup error', 'popup', 'popup.js']]) {
+    const found = errors.filter((x) => x.properties.message === message);
+    assert(found.length === 1, `${message}: stored ${found.length} times`);
+    const p = found[0].properties;
+    const frames = p.stack.split('\n').filter(Boolean);
+    assert(p.$source === source && frames.length > 0 && frames.every((f) => f.includes(`moz-extension://${GECKO_ID}/`)), `${message}: ${p.$source}, frames ${p.stack}`);
+    assert(frames.some((f) => f.includes(file)), `${message}: no frame of ${file}: ${p.stack}`);
+  }
+  // The record says the last $daily_active was yesterday; the SDK's daily alarm fires in a second.
+  await inBackground(popup, async () => {
+    const key = 'inhouse:v1:lifecycle';
+    const stored = (await browser.storage.local.get(key))[key];
+    const yesterday = Math.floor(Date.now() / 86_400_000) - 1;
+    await browser.storage.local.set({ [key]: stored.replace(/^d\d+$/m, `d${yesterday}`) });
+    await browser.alarms.create('inhouse-tracker:daily', { when: Date.now() + 1500, periodInMinutes: 1440 });
+  });
+  await inBackground(popup, (bg) => { bg.__stopped = true; });
+  await firefox.stopBackground();
+  const daily = await waitFor('the alarm\'s $daily_active', () => named('$daily_active').then((e) => e.length >= 2 && e), 30_000);
+  assert(await inBackground(popup, (bg) => bg.__stopped !== true), 'the alarm did not run in a new instance');
+  assert((await named('$extension_installed')).length === 1 && daily.length === 2 && daily[0].properties.$install_id === daily[1].properties.$install_id, 'one install, two days');
+  log(`install ×1, $daily_active ×2 (the second by the alarm), popup $pageview, 2 errors with frames of moz-extension://${GECKO_ID}/`);
+});
+
+test('/client from the popup and a content script: the surface, tab and origin from Firefox\'s sender; a content script cannot claim another', 90_000, async (t) => {
+  const { firefox, named } = await setUp(t);
+  const site = await startStaticSite();
+  t.cleanup.push(() => site.stop());
+  const popup = await firefox.page('popup.html');
+  await popup.click('#track-click');
+  const page = await firefox.browser.newPage();
+  await page.goto(`${site.origin}/pricing?secret=1`);
+  const [view] = await waitFor('the content script $pageview', () => named('$pageview').then((e) => e.filter((x) => x.properties.$source === 'content_script')).then((e) => e.length && e));
+  await page.click('#cta');
+  const out = await page.evaluate(() => new Promise((resolve) => {
+    addEventListener('message', (e) => { if (e.data?.type === 'inhouse-demo:forge-result') resolve(e.data.out); });
+    postMessage({ type: 'inhouse-demo:forge' }, location.origin);
+  }));
+  assert(out.propsError?.code === 'INVALID_PROPERTIES', `$ keys from a content script: ${JSON.stringify(out)}`);
+  const [cta] = await waitFor('cta_click', () => named('cta_click').then((e) => e.length && e));
+  const [forged] = await waitFor('forged_message', () => named('forged_message').then((e) => e.length && e));
+  for (const e of [view, cta, forged]) {
+    const p = e.properties;
+    assert(p.$source === 'content_script' && p.$origin === site.origin && Number.isInteger(p.$tab_id) && p.$tab_id === view.properties.$tab_id, `${e.event_name}: ${JSON.stringify(p)}`);
+    assert(p.$url === undefined && p.$path === undefined && !JSON.stringify(p).includes('secret=1'), `${e.event_name}: the page's path or query`);
+  }
+  const clicks = await waitFor('the popup click', () => named('button_click').then((e) => e.length && e));
+  assert(clicks.every((e) => e.properties.$source === 'popup'), `popup events: ${JSON.stringify(clicks.map((e) => e.properties.$source))}`);
+  log(`popup → ${clicks[0].event_name} ($source popup); content script → $pageview, cta_click, forged_message: content_script, tab ${view.properties.$tab_id}, ${site.origin}`);
 });
 
 // ---------------------------------------------------------------------------- runner

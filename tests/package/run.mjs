@@ -18,6 +18,7 @@ import {
   ROOT, HERE, TMP, FIXTURES, PACKAGE, SERVER_BIN, BIN, assert, eq, waitFor, run, findTarball, scratchProject,
   extensionKey, manifest, startServer, launchExtension, listFiles, AssertionError,
 } from './lib.mjs';
+import { GECKO_ID, launchFirefox } from '../../scripts/lib/firefox.mjs';
 
 const log = (s) => console.log(`  ${s}`);
 const TOKEN = { tokenId: 'pkg_token_id', tokenSecret: 'pkg_token_secret_value' };
@@ -404,12 +405,12 @@ const WXT_VERSION = '0.21.4';
 
 // A WXT fixture copied into `dir`, its packages installed, built with `wxt build`, and the
 // extension copied to `outDir`; the build's output.
-async function wxtBuild({ dir, outDir }, fixture, packages) {
+async function wxtBuild({ dir, outDir }, fixture, packages, { args = [], output = 'chrome-mv3', env: extraEnv = {} } = {}) {
   fs.cpSync(path.join(FIXTURES, fixture), dir, { recursive: true });
-  const env = { WXT_TELEMETRY: 'false' };
+  const env = { WXT_TELEMETRY: 'false', ...extraEnv };
   await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', `wxt@${WXT_VERSION}`, ...packages], { cwd: dir, timeoutMs: 150_000, env });
-  const r = await run(path.join(dir, 'node_modules/.bin/wxt'), ['build'], { cwd: dir, timeoutMs: 120_000, env });
-  fs.cpSync(path.join(dir, '.output/chrome-mv3'), outDir, { recursive: true });
+  const r = await run(path.join(dir, 'node_modules/.bin/wxt'), ['build', ...args], { cwd: dir, timeoutMs: 120_000, env });
+  fs.cpSync(path.join(dir, `.output/${output}`), outDir, { recursive: true });
   return r;
 }
 
@@ -426,6 +427,48 @@ test('WXT: a module background, the recipe of the README, built with wxt build',
       return { note: `wxt@${WXT_VERSION} build (${took}), type: 'module' background, no wasmUrl` };
     },
   });
+});
+
+test('WXT for Firefox: the same recipe built with wxt build -b firefox --mv3 runs in Firefox\'s event page, the gecko id as x-inhouse-app', 240_000, async (t) => {
+  const server = await startServer({ tokens: [`${TOKEN.tokenId}:${TOKEN.tokenSecret}:${GECKO_ID}`] });
+  t.cleanup(() => server.stop());
+  const { dir } = await scratchProject(t.slug, t.tarball);
+  writeSources(dir, { ...TOKEN, baseUrl: server.baseUrl, variant: 'wxt-firefox' });
+  const outDir = path.join(dir, 'dist');
+  const r = await wxtBuild({ dir, outDir }, 'wxt', [], {
+    args: ['-b', 'firefox', '--mv3'],
+    output: 'firefox-mv3',
+    env: { INHOUSE_API_ORIGIN: new URL(server.baseUrl).origin, INHOUSE_GECKO_ID: GECKO_ID },
+  });
+  const built = JSON.parse(fs.readFileSync(path.join(outDir, 'manifest.json'), 'utf8'));
+  eq(built.manifest_version, 3, 'an MV3 build');
+  eq(built.background, { type: 'module', scripts: ['background.js'] }, 'WXT made a module event page');
+  eq(built.browser_specific_settings?.gecko?.id, GECKO_ID, 'the gecko id of the recipe');
+  const scan = scanForRemoteCode(outDir, [server.api, INHOUSE_DEFAULT_API]);
+  eq(scan.findings, [], 'remote code / remote URLs in the built extension');
+  // Optional permissions granted without Firefox's prompt (the click is still needed).
+  const firefox = await launchFirefox({ extDir: outDir, prefs: { 'extensions.webextOptionalPermissionPrompts': false } });
+  t.cleanup(() => firefox.close());
+  const stored = async (eventName) => {
+    const e = await waitFor(async () => (await server.events()).events.find((x) => x.event_name === eventName), { timeoutMs: 20_000, what: `${eventName} at the server` });
+    eq(e.headers['x-inhouse-app'], GECKO_ID, `${eventName}: x-inhouse-app`);
+    eq(e.properties.$browser, 'Firefox', `${eventName}: $browser`);
+    return e;
+  };
+  const popup = await firefox.page('popup.html');
+  await popup.waitForSelector('body[data-ready="1"]', { timeout: 10_000 });
+  // Until the user shares technical and interaction data, the tracker is opted out.
+  const early = await popup.evaluate(async () => (await browser.runtime.getBackgroundPage()).pkgTest.early);
+  eq(early.status, 'disabled', 'track() before the consent');
+  await popup.click('#share-usage-data');
+  eq(await popup.evaluate(() => globalThis.consent), true, 'permissions.request granted');
+  await waitFor(() => popup.evaluate(async () => (await browser.runtime.getBackgroundPage()).pkgTest.tracker.isEnabled()), { timeoutMs: 10_000, what: 'the tracker opted in' });
+  eq((await stored('$extension_installed')).properties.$source, 'background', '$extension_installed from the event page after the grant');
+  const viaClient = await popup.evaluate(() => globalThis.pkgClient.track('pkg_popup', { variant: 'wxt-firefox' }));
+  eq(viaClient.status, 'queued', 'client track() from the popup');
+  eq((await stored('pkg_popup')).properties.$source, 'popup', 'pkg_popup from the popup');
+  const took = (r.out.match(/Built extension in ([\d.]+ \w+)/) ?? [])[1] ?? '?';
+  log(`wxt@${WXT_VERSION} build -b firefox --mv3 (${took}): event page, gecko id ${GECKO_ID}; opted out until the popup's grant, then install and popup events stored`);
 });
 
 const WXT_ANALYTICS_VERSION = '0.5.4';
