@@ -255,11 +255,33 @@ export function summarize(out) {
   return {
     n: opt.n, dur_n: opt.durN, dur_modes: opt.durModes, cold_n: opt.coldN, conc_n: opt.concN ?? null, steps: opt.steps ?? null,
     ours, goals, peers, ratios,
+    // Firefox's figures (bench/firefox.mjs), beside ours in Chrome in the table.
+    firefox: O.firefox ? { version: O.firefox.version, first_start: O.firefox.first_start, burst: O.firefox.burst, wake: O.firefox.wake && { ...O.firefox.wake, runs: undefined }, error: O.firefox.error } : null,
     peers_error: out.peers && out.peers.error ? out.peers.error : opt.peers ? null : 'skipped (PEERS=0)',
   };
 }
 
 // ---------------- markdown ----------------
+/** The Markdown table of Firefox's figures beside Chrome's (`chrome`: the same figures). */
+function firefoxTable(ff, chrome) {
+  if (!ff) return [];
+  const row = (label, c, f, d = 2) => {
+    const cell = (x) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+    const ratio = Number.isFinite(c) && Number.isFinite(f) && c > 0 ? `${(f / c).toFixed(2)}×` : '–';
+    return `| ${label} | ${cell(c)} | ${cell(f)} | ${ratio} |`;
+  };
+  return [
+    '',
+    `Firefox (${ff.version ?? '?'}, event page) beside Chrome (service worker), same run; ratio = Firefox ÷ Chrome:`,
+    '',
+    '| figure | Chrome | Firefox | ratio |',
+    '|---|---:|---:|---:|',
+    row('first start, fresh profile: t0 → ready, ms', chrome.first_start, ff.first_start?.ready_from_t0_ms, 1),
+    row(`wake with ${ff.wake?.stored ?? '?'} stored: t0 → ready, ms (median)`, chrome.wake, ff.wake?.ready_from_t0_ms_median),
+    row(`track() in a burst of ${ff.burst?.n ?? '?'}, µs/call`, chrome.track_us, ff.burst?.us_per_call),
+  ];
+}
+
 const f = (x, d = 1) => (num(x) === null ? '–' : x.toFixed(d));
 const kb = (b) => (num(b) === null ? '–' : `${(b / 1024).toFixed(1)} KiB`);
 function fmtNum(x, d) {
@@ -370,6 +392,7 @@ export function renderSummaryMarkdown(s, meta) {
   L.push(`Details (ours): ${D.join('; ')}.`);
   if (o.errors.length) L.push('', 'Errors: ' + o.errors.map((e) => e.split('\n')[0]).join('; '));
   L.push('');
+  L.push(...firefoxTable(s.firefox, { first_start: o.init_ms, wake: o.cold_start_ms, track_us: o.track_us }));
   return L.join('\n');
 }
 

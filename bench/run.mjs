@@ -19,7 +19,7 @@
 // COLD_N [1000] queued events for the cold start; COLD_REPS [10] worker restarts;
 // DRAIN_CAP_S [60]; DUR_WAIT_S [60]; PEERS [1] (0 skips the peers); ONLY (peer list, e.g.
 // rudderstack,amplitude); PROBE_WAIT_S [30] (peers' service-worker probe); NO_CONTROL;
-// STEPS [perf,cold,dup,conc,dur] (our steps to run); CONC_CURVE [1,2,4,8,16] and CONC_N [2000]
+// STEPS [perf,cold,dup,conc,dur,firefox] (our steps to run); CONC_CURVE [1,2,4,8,16] and CONC_N [2000]
 // (drain rate by `concurrency`); ACK_CURVE, DUP_N, DUP_STOPS, DUP_GAP_MS, DUP_LATENCY_MS.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -30,6 +30,7 @@ import { createRequire } from 'node:module';
 import { renderChart } from './chart.mjs';
 import { startServer as startLocalServer } from '../scripts/lib/harness.mjs';
 import { renderSummaryMarkdown, startPhases, summarize } from './report.mjs';
+import { FIREFOX_APP_ID, firefoxExtension, firefoxRun } from './firefox.mjs';
 
 const BENCH = path.dirname(new URL(import.meta.url).pathname);
 const ROOT = path.dirname(BENCH);
@@ -39,7 +40,7 @@ const { chromium } = require('playwright-core');
 const esbuild = require('esbuild');
 
 const env = process.env;
-const STEP_NAMES = ['perf', 'cold', 'dup', 'conc', 'dur'];
+const STEP_NAMES = ['perf', 'cold', 'dup', 'conc', 'dur', 'firefox'];
 const OPT = {
   n: Number(env.N || 10000),
   reps: Number(env.REPS || 1),
@@ -85,6 +86,8 @@ const gzip9 = (file) => {
 
 // ---------------- 1. install the tarball, build the extension ----------------
 const TOKEN = { id: 'bench_token_id', secret: 'bench_token_secret' };
+// Firefox's add-on is its own app (its gecko id), with its own token.
+const FIREFOX_TOKEN = { id: 'bench_firefox_token_id', secret: 'bench_firefox_token_secret' };
 
 function installPackage() {
   const tgz = fs.readdirSync(path.join(ROOT, 'dist')).filter((f) => f.endsWith('.tgz')).map((f) => path.join(ROOT, 'dist', f))[0];
@@ -588,7 +591,10 @@ async function main() {
       const b = await launch(ext);
       out.meta.extension_id = b.id;
       await b.close();
-      await srv.ctl('/tokens', [{ token_id: TOKEN.id, token_secret: TOKEN.secret, app_id: out.meta.extension_id }]);
+      await srv.ctl('/tokens', [
+        { token_id: TOKEN.id, token_secret: TOKEN.secret, app_id: out.meta.extension_id },
+        { token_id: FIREFOX_TOKEN.id, token_secret: FIREFOX_TOKEN.secret, app_id: FIREFOX_APP_ID },
+      ]);
     }
     const O = out.ours;
     const step = (k) => OPT.steps.includes(k);
@@ -611,6 +617,14 @@ async function main() {
       O.conc_curve = [];
       for (const c of OPT.concCurve) O.conc_curve.push(await concRun(inst, srv, c));
       buildExtension(inst, `${srv.api}/v1/api`);
+    }
+    if (step('firefox')) {
+      log(`== ours in Firefox (firefox-esr, the background an event page): first start, track() burst of ${OPT.n}, wake with ${OPT.coldN} stored`);
+      const ffExt = firefoxExtension(ext, path.join(OUT, 'ext-firefox'), { baseUrl: `${srv.api}/v1/api`, tokenId: FIREFOX_TOKEN.id, tokenSecret: FIREFOX_TOKEN.secret });
+      O.firefox = await firefoxRun(ffExt, srv, OPT, log).catch((e) => {
+        log('  Firefox ERROR', String(e.stack || e));
+        return { error: String(e.message || e) };
+      });
     }
     O.durability = {};
     for (const mode of step('dur') ? OPT.durModes : []) {
