@@ -1,6 +1,6 @@
 // @inhouse/chrome-tracker/client: for content scripts, popups and options pages.
-import type { Properties, TrackOptions, TrackResult, FlushResult, TrackerStats, InhouseErrorCode, Identity } from './index.js';
-export type { Properties, TrackOptions, TrackResult, FlushResult, TrackerStats, InhouseErrorCode, Identity };
+import type { Properties, TrackOptions, TrackResult, FlushResult, TrackerStats, InhouseErrorCode, Identity, TrackingPlan, PlanEvent, PlanProperty, PlanType, PlannedProperties, PlannedTrackArgs } from './index.js';
+export type { Properties, TrackOptions, TrackResult, FlushResult, TrackerStats, InhouseErrorCode, Identity, TrackingPlan, PlanEvent, PlanProperty, PlanType, PlannedProperties, PlannedTrackArgs };
 
 /** The same class as the main entry's (one class for the package: `instanceof` holds across entries). */
 export { InhouseError } from './index.js';
@@ -30,3 +30,13 @@ export declare function setEnabled(enabled: boolean, options?: { purge?: boolean
 export declare function isEnabled(): Promise<boolean>;
 /** Asks the background to deliver now. Unlike the background's own `tracker.flush()`, it does not end a wait after network errors. */
 export declare function flush(): Promise<FlushResult>;
+
+/** The tracking plan itself, its literal types kept (the same as the main entry's). */
+export declare function defineTrackingPlan<const P extends TrackingPlan>(plan: P): P;
+/**
+ * This entry's functions with `track()` typed by the plan `P` (a misspelt event or property is a
+ * compile error). The run-time check is the background's, against the plan given to `init()`.
+ */
+export declare function withPlan<const P extends TrackingPlan>(plan?: P): Omit<typeof import('./client.js'), 'InhouseError' | 'track' | 'withPlan' | 'defineTrackingPlan'> & {
+  track<E extends keyof P & string>(eventName: E, ...args: PlannedTrackArgs<P, E>): Promise<TrackResult>;
+};

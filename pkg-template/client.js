@@ -259,6 +259,16 @@ async function send(message) {
  * Tracks an event through the background. Resolves with {id, status} once it is stored; rejects
  * with an InhouseError (never anything else) for input that can never be sent.
  */
+/** The tracking plan itself (index.d.ts types `withPlan`'s functions by it). */
+export const defineTrackingPlan = (plan) => plan;
+/**
+ * This entry's functions, typed by a tracking plan (`withPlan(plan).track(...)`): the check
+ * itself runs in the background, against the plan given to `init()`.
+ */
+export function withPlan(_plan) {
+  return { track, page, identify, register, unregister, reset, identity, captureException, setEnabled, isEnabled, stats, flush };
+}
+
 export function track(eventName, properties, options) {
   let message;
   try {

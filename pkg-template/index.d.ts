@@ -34,6 +34,12 @@ export type InhouseErrorCode =
   | 'NETWORK_ERROR'
   | 'TIMEOUT'
   | 'EVENT_REJECTED'
+  /** `planMode: 'reject'`: the event is not in the tracking plan (`field` is `eventName`). */
+  | 'UNKNOWN_EVENT'
+  /** `planMode: 'reject'`: a property is not in the plan, has the wrong type, or a required one is missing (`field`: `properties.<name>`). */
+  | 'INVALID_PROPERTY'
+  /** `planMode: 'report'` (through `onError`, never thrown): an event broke the plan and was stored anyway; once per event and field a minute. */
+  | 'PLAN_VIOLATION'
   | 'INTERNAL';
 
 /** The one error type of the SDK. */
@@ -156,6 +162,59 @@ export interface TrackerOptions {
   onError?: (error: InhouseError) => void;
   /** Called for every dropped event. */
   onDrop?: (dropped: DroppedEvent) => void;
+  /** The tracking plan every `track()` is checked against (in the background, so `/client` calls too). See {@link defineTrackingPlan}. */
+  plan?: TrackingPlan;
+  /** What an event that breaks the plan does: `report` (default: stored and sent, `onError` hears `PLAN_VIOLATION`, `stats().planViolations` counts it) or `reject` (`track()` rejects with `UNKNOWN_EVENT` or `INVALID_PROPERTY`). */
+  planMode?: 'report' | 'reject';
+}
+
+// ---------------------------------------------------------------- the tracking plan
+
+/** A property's type in a tracking plan. */
+export type PlanType = 'string' | 'number' | 'boolean' | 'array' | 'object';
+/** A property of a planned event: a type name (required), `{ type, required }`, or `{ enum: [...strings], required }`. */
+export type PlanProperty = PlanType | { readonly type: PlanType; readonly required?: boolean } | { readonly enum: readonly string[]; readonly required?: boolean };
+/** An event of the plan: its properties, and whether others are allowed (default false). */
+export interface PlanEvent {
+  readonly properties?: { readonly [name: string]: PlanProperty };
+  readonly additionalProperties?: boolean;
+}
+/** Event names (as `track()` takes them) to what each carries. */
+export type TrackingPlan = { readonly [eventName: string]: PlanEvent };
+
+type PlanValue<T> = T extends 'string' ? string : T extends 'number' ? number : T extends 'boolean' ? boolean : T extends 'array' ? JsonValue[] : T extends 'object' ? { [key: string]: JsonValue | undefined } : never;
+type PropertyValue<P> = P extends PlanType ? PlanValue<P> : P extends { readonly enum: readonly (infer E)[] } ? E : P extends { readonly type: infer T } ? PlanValue<T> : never;
+type IsOptional<P> = P extends { readonly required: false } ? true : false;
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+type DeclaredProperties<Ps> = Simplify<
+  { -readonly [K in keyof Ps as IsOptional<Ps[K]> extends true ? never : K]: PropertyValue<Ps[K]> } & {
+    -readonly [K in keyof Ps as IsOptional<Ps[K]> extends true ? K : never]?: PropertyValue<Ps[K]>;
+  }
+>;
+/** The properties `track(eventName, ...)` takes under the plan `P`. */
+export type PlannedProperties<P extends TrackingPlan, E extends keyof P> = P[E] extends { readonly properties: infer Ps }
+  ? P[E] extends { readonly additionalProperties: true }
+    ? DeclaredProperties<Ps> & Properties
+    : DeclaredProperties<Ps>
+  : P[E] extends { readonly additionalProperties: true }
+    ? Properties
+    : Record<string, never>;
+type RequiredKeys<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? never : K }[keyof T];
+/** `track()`'s arguments after the name: the properties are required when the plan requires one. */
+export type PlannedTrackArgs<P extends TrackingPlan, E extends keyof P> = RequiredKeys<PlannedProperties<P, E>> extends never
+  ? [properties?: PlannedProperties<P, E>, options?: TrackOptions]
+  : [properties: PlannedProperties<P, E>, options?: TrackOptions];
+
+/**
+ * Declares a tracking plan, keeping its literal types: `init({ plan })` with it makes `track()`
+ * type-check against it (a misspelt event or property, or a wrong type, is a compile error), and
+ * the tracker checks every call at run time too (`planMode`). Returns `plan` itself.
+ */
+export declare function defineTrackingPlan<const P extends TrackingPlan>(plan: P): P;
+
+/** A tracker whose `track()` is typed by the plan `P`. */
+export interface PlannedTracker<P extends TrackingPlan> extends Omit<Tracker, 'track'> {
+  track<E extends keyof P & string>(eventName: E, ...args: PlannedTrackArgs<P, E>): Promise<TrackResult>;
 }
 
 export interface TrackOptions {
@@ -196,6 +255,8 @@ export interface TrackerStats {
   lastError: { code: InhouseErrorCode; message: string; at: number } | null;
   /** Errors captured but not stored as `$exception`: repeats within a minute, or beyond 10 distinct errors a minute. */
   exceptionsThrottled: number;
+  /** `track()` calls that broke the tracking plan: rejected (`planMode: 'reject'`) or stored and reported (`'report'`). */
+  planViolations: number;
 }
 
 /** Who and when, as events carry them (`null` where there is none yet). */
@@ -242,4 +303,8 @@ export interface Tracker {
  * Throws an `INVALID_OPTION` InhouseError when a tracker already runs, and in an extension page or
  * content script (use `@inhouse/chrome-tracker/client` there). Allowed outside extensions.
  */
+export declare function init<const P extends TrackingPlan>(options: TrackerOptions & { plan: P }): PlannedTracker<P>;
 export declare function init(options: TrackerOptions): Tracker;
+
+// Only what is marked `export` is the API (the helper types above are not).
+export {};

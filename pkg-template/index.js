@@ -251,11 +251,21 @@ class Tracker {
   #closed = false;
 
   #hooks;
+  #planError = null;
 
   constructor(options, loading, hooks = {}) {
     this.#hooks = hooks;
     const { wasmUrl, ...rest } = options ?? {};
     this.#options = rest;
+    // The plan crosses as a plain copy: its getters run here, in JavaScript, and what is not
+    // JSON (a cycle, a BigInt) is refused as a bad option by the wasm's constructor.
+    if (rest.plan !== undefined && rest.plan !== null && typeof rest.plan === 'object') {
+      try {
+        this.#options = { ...rest, plan: JSON.parse(JSON.stringify(rest.plan)) };
+      } catch (e) {
+        this.#planError = new InhouseError('INVALID_OPTION', `plan must be plain JSON: ${e?.message ?? e}`, 'plan');
+      }
+    }
     this.#onError = typeof rest.onError === 'function' ? rest.onError : null;
     this.#loading = loading.then(() => this.#create());
     /** Resolves when the stored queue is loaded; rejects with an InhouseError for bad options. */
@@ -283,6 +293,7 @@ class Tracker {
   }
 
   #create() {
+    if (this.#planError) throw this.#planError;
     try {
       this.#wasm = new WasmTracker(this.#options);
       mark('inhouse:tracker-created');
@@ -528,6 +539,9 @@ class Tracker {
  * Creates the tracker. Call it once, synchronously, at the top level of the background service
  * worker. Returns at once; calls made before the wasm is ready are queued, not lost.
  */
+/** The tracking plan itself (its literal types are what index.d.ts keeps). */
+export const defineTrackingPlan = (plan) => plan;
+
 export function init(options) {
   // In a popup, options page or content script, a second tracker would share the background's
   // storage and lose events.

@@ -38,9 +38,14 @@
 # browser from the user agent, the extension's pages and frames by its own origin with a Firefox
 # install's uuid kept out of events (+0.5 KB); 102,445 B with Firefox's data consent followed by
 # the loader (+0.3 KB of JS).
+# Tracking plan (issue 25): 109,895 B (+7.4 KB; raw wasm 245,228 B, +18.7 KB): the plan's
+# reading with its errors naming the spot (from_spec, 6 KB before wasm-opt), the check (2 KB), the
+# walk of the plan object at the edge (1.5 KB; serde-wasm-bindgen's from_value measured +39 KB
+# raw, with serde's messages formatting floats), a sorted insertion instead of std's stable sort
+# (-8.5 KB raw for two element types). The weight issue (26) takes it down from here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=102500
+BUDGET=110000
 out=dist/pkg
 wasm=$(gzip -9 -n -c "$out/inhouse_tracker_bg.wasm" | wc -c)
 # The JS a customer ships: the loader bundled with the wasm-bindgen glue, minified.

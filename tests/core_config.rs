@@ -8,6 +8,8 @@ use inhouse_tracker::core::config::{
 use inhouse_tracker::core::error::{Error, ErrorCode};
 use serde_json::{json, Value};
 
+mod host_json;
+
 const EXT: &str = "abcdefghijklmnopabcdefghijklmnop";
 const OTHER_EXT: &str = "ponmlkjihgfedcbaponmlkjihgfedcba";
 const SECRET: &str = "s3cr3t-Value_xyz";
@@ -31,6 +33,7 @@ fn read(v: &Value) -> Result<Options, Error> {
             match o.set(scope, k, given(x))? {
                 Taken::ReadRetry => keys(o, x, Scope::Retry)?,
                 Taken::ReadAutoEvents => keys(o, x, Scope::AutoEvents)?,
+                Taken::ReadPlan => o.plan = Some(host_json::to_spec(x)),
                 _ => {}
             }
         }
@@ -467,6 +470,8 @@ fn the_option_names() {
             "onError",
             "onDrop",
             "beforeSend",
+            "plan",
+            "planMode",
         ]
     );
     assert_eq!(RETRY_OPTION_NAMES, ["baseDelayMs", "maxDelayMs", "maxAttempts", "maxRetryAfterMs"]);
@@ -505,7 +510,7 @@ fn unknown_option_messages() {
         e.message,
         "unknown option \"tokenID\" (did you mean \"tokenId\"?); known options: tokenId, tokenSecret, appId, baseUrl, \
          allowAnyAppId, maxQueueEvents, maxQueueBytes, maxEventBytes, requestTimeoutMs, concurrency, sessionTimeoutMs, pageUrl, \
-         enabled, autoEvents, captureErrors, sampleRate, uninstallUrl, retry, debug, wasmUrl, onError, onDrop, beforeSend"
+         enabled, autoEvents, captureErrors, sampleRate, uninstallUrl, retry, debug, wasmUrl, onError, onDrop, beforeSend, plan, planMode"
     );
     let e = read(&json!({"retry": {"max_attempts": 3}})).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("retry.max_attempts"));
@@ -593,4 +598,19 @@ fn messages_word_for_word() {
         let ok = base(raw).is_ok();
         assert_eq!(ok, raw == "http://[::1", "{raw}");
     }
+}
+
+#[test]
+fn a_plan_is_checked_at_init_and_plan_mode_needs_one() {
+    let (config, _) = ok(json!({ "plan": { "signup": { "properties": { "seats": "number" } } }, "planMode": "reject" }));
+    assert_eq!(config.plan.as_ref().map(|p| p.len()), Some(1));
+    assert_eq!(config.plan_mode, inhouse_tracker::core::plan::PlanMode::Reject);
+    let (config, _) = ok(json!({ "plan": { "app_opened": {} } }));
+    assert_eq!(config.plan_mode, inhouse_tracker::core::plan::PlanMode::Report, "report by default");
+    assert_eq!(ok(json!({})).0.plan, None);
+    assert_invalid(&err(json!({ "planMode": "reject" })), "planMode");
+    assert_invalid(&err(json!({ "plan": { "app_opened": {} }, "planMode": "strict" })), "planMode");
+    assert_invalid(&err(json!({ "plan": { "signup": { "properties": { "seats": "int" } } } })), "plan.signup.properties.seats");
+    let e = read(&json!({ "tokenId": "t", "tokenSecret": SECRET, "plan": "signup" })).unwrap_err();
+    assert_invalid(&e, "plan");
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Every code. `position` matches every variant: a new one does not compile until it is here.
-const ALL: [ErrorCode; 20] = [
+const ALL: [ErrorCode; 23] = [
     InvalidOption,
     AppIdMismatch,
     InvalidEventName,
@@ -28,6 +28,9 @@ const ALL: [ErrorCode; 20] = [
     Timeout,
     EventRejected,
     BeforeSendFailed,
+    UnknownEvent,
+    InvalidProperty,
+    PlanViolation,
     Internal,
 ];
 
@@ -52,7 +55,10 @@ fn position(code: ErrorCode) -> usize {
         Timeout => 16,
         EventRejected => 17,
         BeforeSendFailed => 18,
-        Internal => 19,
+        UnknownEvent => 19,
+        InvalidProperty => 20,
+        PlanViolation => 21,
+        Internal => 22,
     }
 }
 

@@ -3,6 +3,7 @@
 // which relays to this worker by message; the token secret never leaves it.
 import { init } from './vendor/inhouse/index.js';
 import { loadConnection } from './settings.js';
+import { DEMO_PLAN } from './plan.js';
 
 const EXTENSION_ORIGIN = new URL(chrome.runtime.getURL('')).origin;
 
@@ -24,6 +25,9 @@ function start(conn, overrides = {}) {
     ...(conn.debug ? { debug: true } : {}),
     // The demo shows error capture: its own uncaught errors become $exception events.
     captureErrors: true,
+    // Every track() is checked against the demo's tracking plan (./plan.js). The end-to-end
+    // tests, which track events of their own, run the demo without it (demo-config.json).
+    ...(conn.plan ? { plan: DEMO_PLAN, planMode: 'reject' } : {}),
     // beforeSend sees every event before it is stored; the demo notes the SDK's automatic ones
     // ($extension_installed, $daily_active, ...) for its popup, and keeps every event unchanged.
     beforeSend(event) {

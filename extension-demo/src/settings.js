@@ -71,5 +71,7 @@ export async function loadConnection() {
     debug: Boolean(defaults && defaults.debug), // the SDK's own delivery log (never the secret)
     // More tracker options from demo-config.json (the tests set a short sessionTimeoutMs).
     options: (defaults && defaults.options) || {},
+    // The tracking plan (./plan.js), unless demo-config.json says `"plan": false`.
+    plan: !(defaults && defaults.plan === false),
   };
 }

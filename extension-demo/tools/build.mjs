@@ -42,9 +42,10 @@ export function installPackage(tarball = findTarball()) {
 }
 
 /** Writes the generated demo-config.json of a built extension. */
-export function writeConfig(outDir, { baseUrl, tokenId = DEMO_TOKEN.tokenId, tokenSecret = DEMO_TOKEN.tokenSecret, debug = false, options = null }) {
-  // `options`: more tracker options (the tests set a short sessionTimeoutMs).
-  const config = { baseUrl, tokenId, tokenSecret, ...(debug ? { debug: true } : {}), ...(options ? { options } : {}) };
+export function writeConfig(outDir, { baseUrl, tokenId = DEMO_TOKEN.tokenId, tokenSecret = DEMO_TOKEN.tokenSecret, debug = false, options = null, plan = true }) {
+  // `options`: more tracker options (the tests set a short sessionTimeoutMs). `plan: false`: the
+  // demo's tracking plan off (the end-to-end tests track events of their own).
+  const config = { baseUrl, tokenId, tokenSecret, ...(debug ? { debug: true } : {}), ...(options ? { options } : {}), ...(plan ? {} : { plan: false }) };
   fs.writeFileSync(path.join(outDir, 'demo-config.json'), JSON.stringify(config, null, 2) + '\n');
 }
 

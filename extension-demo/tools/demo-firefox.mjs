@@ -70,5 +70,7 @@ export async function firefoxDemo(say, cleanups) {
   const duplicates = ids.length - new Set(ids).size;
   const browsers = [...new Set(all.events.map((e) => `${e.properties.$browser} ${e.properties.$browser_version}`))];
   say(`${tracked} tracked, ${all.events.length} stored, ${duplicates} duplicates; $browser: ${browsers.join(', ')}; x-inhouse-app: ${GECKO_ID}`);
-  return all.events.length === tracked && duplicates === 0;
+  const { planViolations } = await popup.evaluate(async () => (await import('./vendor/inhouse/client.js')).stats());
+  say(`tracking plan (extension-demo/src/plan.js, planMode 'reject'): ${planViolations} violations`);
+  return all.events.length === tracked && duplicates === 0 && planViolations === 0;
 }

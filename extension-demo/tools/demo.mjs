@@ -92,11 +92,13 @@ async function main() {
   console.log('---');
   const ids = all.events.map((e) => e.properties.$event_id);
   const dupStored = ids.length - new Set(ids).size;
+  const { planViolations } = await popup.evaluate(async () => (await import('./vendor/inhouse/client.js')).stats());
+  say(`tracking plan (extension-demo/src/plan.js, planMode 'reject'): ${planViolations} violations`);
   const issues = problems(consoleLog);
   for (const m of issues) console.log(`[demo] console ${m.type} in ${m.where}: ${m.text}`);
   say(`screenshot of the popup: docs/popup.png`);
   say(`${tracked} tracked, ${stored.length >= tracked ? all.events.length : stored.length} stored, ${dupStored} duplicates (${all.duplicates.length} retries answered idempotently), console: ${issues.length} errors/warnings`);
-  if (all.events.length !== tracked || dupStored !== 0 || issues.length) failed = true;
+  if (all.events.length !== tracked || dupStored !== 0 || issues.length || planViolations !== 0) failed = true;
 }
 
 try {

@@ -46,6 +46,14 @@ pub enum ErrorCode {
     /// The `beforeSend` hook threw, or returned what cannot be sent: the event was kept as it
     /// was (reported through `onError`).
     BeforeSendFailed,
+    /// The event is not in the tracking plan (`planMode: 'reject'`).
+    UnknownEvent,
+    /// A property breaks the tracking plan: not declared, of the wrong type, or a required one
+    /// missing (`planMode: 'reject'`).
+    InvalidProperty,
+    /// An event that breaks the tracking plan was stored anyway (`planMode: 'report'`); reported
+    /// through `onError`, never thrown.
+    PlanViolation,
     /// A bug or an impossible state; please report it.
     Internal,
 }
@@ -73,6 +81,9 @@ impl ErrorCode {
             ErrorCode::Timeout => "TIMEOUT",
             ErrorCode::EventRejected => "EVENT_REJECTED",
             ErrorCode::BeforeSendFailed => "BEFORE_SEND_FAILED",
+            ErrorCode::UnknownEvent => "UNKNOWN_EVENT",
+            ErrorCode::InvalidProperty => "INVALID_PROPERTY",
+            ErrorCode::PlanViolation => "PLAN_VIOLATION",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -10,6 +10,7 @@ pub mod handover;
 pub mod json;
 pub mod lifecycle;
 pub mod origin;
+pub mod plan;
 pub mod policy;
 pub mod profile;
 pub mod props;

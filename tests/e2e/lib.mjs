@@ -76,7 +76,8 @@ export async function env(t, { tokens, serverArgs = ['--no-idempotency'], config
   if (beforeLaunch) await beforeLaunch(server);
   const dir = tempDir(`${t.slug}-`, TMP);
   t.cleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const extDir = cloneWithConfig(BASE_EXT, path.join(dir, 'extension'), { baseUrl: server.baseUrl, ...config });
+  // Without the demo's tracking plan: the tests track events of their own.
+  const extDir = cloneWithConfig(BASE_EXT, path.join(dir, 'extension'), { baseUrl: server.baseUrl, plan: false, ...config });
   if (background) {
     const demoConfig = JSON.parse(fs.readFileSync(path.join(extDir, 'demo-config.json'), 'utf8'));
     fs.writeFileSync(path.join(extDir, 'background.js'), background(demoConfig));

@@ -36,7 +36,8 @@ async function setUp(t, { idleTimeoutMs, dataCollection, prefs, keepProfile = fa
   t.cleanup.push(() => server.stop());
   const dir = fs.mkdtempSync(path.join(TMP, 'ext-'));
   t.cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const extDir = cloneWithConfig(BASE, path.join(dir, 'extension'), { baseUrl: server.baseUrl, tokenId: TOKEN.id, tokenSecret: TOKEN.secret });
+  // Without the demo's tracking plan: the tests track events of their own.
+  const extDir = cloneWithConfig(BASE, path.join(dir, 'extension'), { baseUrl: server.baseUrl, tokenId: TOKEN.id, tokenSecret: TOKEN.secret, plan: false });
   if (dataCollection) makeFirefoxExtension(extDir, GECKO_ID, dataCollection);
   const profileDir = keepProfile ? path.join(dir, 'profile') : undefined;
   if (profileDir) fs.mkdirSync(profileDir);

@@ -42,6 +42,9 @@ const FULL_OPTION_VALUES = {
   sampleRate: 1,
   uninstallUrl: 'https://example.com/uninstalled',
   retry: { baseDelayMs: 1000, maxDelayMs: 300000, maxAttempts: 25, maxRetryAfterMs: 86400000 },
+  // The no-bundler test's event must match it.
+  plan: { pkg_full_options: { properties: { variant: { enum: ['plain'] } } } },
+  planMode: 'reject',
   debug: false,
 };
 const FULL_OPTION_KEYS = [...Object.keys(FULL_OPTION_VALUES), 'tokenId', 'tokenSecret', 'appId', 'baseUrl', 'wasmUrl', 'onError', 'onDrop', 'beforeSend'];
@@ -213,6 +216,16 @@ test('types: tsc checks usage.ts; .d.ts exports == JS exports; package.json and 
     fs.writeFileSync(path.join(dir, `tsconfig.${resolution}.json`), JSON.stringify(tsconfig, null, 2));
     await run(BIN('tsc'), ['-p', `tsconfig.${resolution}.json`], { cwd: dir, timeoutMs: 60_000 });
   }
+  // The tracking plan's types refuse what they must: an error on each line marked `// error`,
+  // none elsewhere.
+  fs.copyFileSync(path.join(FIXTURES, 'plan/must-fail.ts'), path.join(dir, 'must-fail.ts'));
+  const planConfig = JSON.parse(fs.readFileSync(path.join(dir, 'tsconfig.bundler.json'), 'utf8'));
+  fs.writeFileSync(path.join(dir, 'tsconfig.plan.json'), JSON.stringify({ ...planConfig, files: ['must-fail.ts'] }, null, 2));
+  const planTsc = await run(BIN('tsc'), ['-p', 'tsconfig.plan.json'], { cwd: dir, timeoutMs: 60_000 }).then((r) => r.out, (e) => String(e.message));
+  const failing = [...new Set([...planTsc.matchAll(/must-fail\.ts\((\d+),\d+\): error/g)].map((m) => Number(m[1])))].sort((a, b) => a - b);
+  const marked = fs.readFileSync(path.join(dir, 'must-fail.ts'), 'utf8').split('\n').flatMap((line, i) => (/;\s*\/\/ error:/.test(line) ? [i + 1] : []));
+  assert(marked.length >= 9, `must-fail.ts marks ${marked.length} lines`);
+  eq(failing, marked, `lines of must-fail.ts tsc refuses (got) vs the lines marked // error (expected); tsc said: ${planTsc.slice(0, 1500)}`);
 
   // The .d.ts files and the JS modules declare/export the same values; usage.ts names them all.
   const require = createRequire(path.join(ROOT, 'package.json'));
@@ -246,7 +259,7 @@ test('types: tsc checks usage.ts; .d.ts exports == JS exports; package.json and 
   const codes = checker.getDeclaredTypeOfSymbol(checker.getExportsOfModule(checker.getSymbolAtLocation(program.getSourceFile(path.join(pkgDir, 'index.d.ts')))).find((s) => s.name === 'InhouseErrorCode')).types.map((x) => x.value);
   const undocumented = [...FULL_OPTION_KEYS, ...Object.keys(FULL_OPTION_VALUES.retry), ...codes].filter((n) => !readme.includes(`\`${n}\``) && !readme.includes(`retry.${n}`));
   eq(undocumented, [], 'options and error codes missing from the README');
-  log(`${tsVersion}: usage.ts compiles with moduleResolution bundler and nodenext; index exports ${declared.index.length} names, client ${declared.client.length}, testing ${declared.testing.length}; ${codes.length} error codes and ${FULL_OPTION_KEYS.length} options documented`);
+  log(`${tsVersion}: the plan's types refuse the ${marked.length} wrong calls of must-fail.ts and no other; usage.ts compiles with moduleResolution bundler and nodenext; index exports ${declared.index.length} names, client ${declared.client.length}, testing ${declared.testing.length}; ${codes.length} error codes and ${FULL_OPTION_KEYS.length} options documented`);
 });
 
 test('testing entry: the real tracker in a customer\'s unit tests, under node:test and Vitest', 180_000, async (t) => {

@@ -3,8 +3,15 @@
 // moduleResolution bundler and nodenext) against the installed tarball: a change to the .d.ts
 // files that breaks customers' code, or an export/option added without a use here, fails.
 // Never run; only compiled.
-import { init, InhouseError } from '@inhouse/chrome-tracker';
+import { init, InhouseError, defineTrackingPlan } from '@inhouse/chrome-tracker';
 import type {
+  TrackingPlan,
+  PlanEvent,
+  PlanProperty,
+  PlanType,
+  PlannedProperties,
+  PlannedTrackArgs,
+  PlannedTracker,
   Tracker,
   TrackerOptions,
   RetryOptions,
@@ -30,6 +37,12 @@ import type {
   TrackerStats as ClientTrackerStats,
   InhouseErrorCode as ClientInhouseErrorCode,
   Identity as ClientIdentity,
+  TrackingPlan as ClientTrackingPlan,
+  PlanEvent as ClientPlanEvent,
+  PlanProperty as ClientPlanProperty,
+  PlanType as ClientPlanType,
+  PlannedProperties as ClientPlannedProperties,
+  PlannedTrackArgs as ClientPlannedTrackArgs,
 } from '@inhouse/chrome-tracker/client';
 
 declare const chrome: { runtime: { getURL(path: string): string } };
@@ -55,6 +68,8 @@ const everyOption: Required<TrackerOptions> = {
   captureErrors: false,
   sampleRate: 1,
   uninstallUrl: 'https://example.com/uninstalled',
+  plan: { app_opened: {} },
+  planMode: 'report',
   beforeSend(event) {
     return event.eventName === 'noise' ? null : { ...event, properties: { ...event.properties, edited: true } };
   },
@@ -175,6 +190,35 @@ async function unitTest(): Promise<void> {
   await resetTestTracker();
 }
 
+// The tracking plan: track() typed by it (tests/package/fixtures/plan/ holds what must not compile).
+const seatsType: PlanType = 'number';
+const seats: PlanProperty = seatsType;
+const signup: PlanEvent = { properties: { plan: { enum: ['free', 'pro'] }, seats } };
+const loose: TrackingPlan = { signup };
+const plan = defineTrackingPlan({
+  signup: { properties: { plan: { enum: ['free', 'pro'] }, seats: 'number', ref: { type: 'string', required: false } } },
+  app_opened: {},
+});
+async function planned(): Promise<void> {
+  const t: PlannedTracker<typeof plan> = init({ tokenId: 'tok', tokenSecret: 'secret', plan, planMode: 'reject' });
+  const props: PlannedProperties<typeof plan, 'signup'> = { plan: 'pro', seats: 3 };
+  const args: PlannedTrackArgs<typeof plan, 'app_opened'> = [];
+  await t.track('signup', props);
+  await t.track('app_opened', ...args);
+  const fromPopup = client.withPlan(plan);
+  await fromPopup.track('signup', { plan: 'free', seats: 1, ref: 'newsletter' });
+  const same: ClientTrackingPlan = client.defineTrackingPlan({ app_opened: {} } satisfies Record<string, ClientPlanEvent>);
+  const kind: ClientPlanType = 'string';
+  const prop: ClientPlanProperty = { type: kind, required: false };
+  const clientProps: ClientPlannedProperties<typeof plan, 'signup'> = { plan: 'free', seats: 2 };
+  const clientArgs: ClientPlannedTrackArgs<typeof plan, 'signup'> = [clientProps];
+  await fromPopup.track('signup', ...clientArgs);
+  console.log(loose, same, prop);
+  // @ts-expect-error: not in the plan
+  await t.track('sign_up', props);
+}
+
+void planned;
 void unitTest;
 void background;
 void page;

@@ -15,6 +15,8 @@ use super::error::{Error, ErrorCode, Result};
 use super::json::quoted;
 use super::lifecycle::AutoEvents;
 use super::origin::PageUrl;
+use super::plan::{Plan, PlanMode};
+use std::rc::Rc;
 
 /// Credentials sent with every request. The secret lives only in memory: it is never persisted,
 /// logged, or shown by `Debug`.
@@ -97,6 +99,9 @@ pub struct Config {
     pub sample_rate: f64,
     pub uninstall_url: Option<String>,
     pub debug: bool,
+    /// The tracking plan `track()` checks events against, and what a mismatch does.
+    pub plan: Option<Rc<Plan>>,
+    pub plan_mode: PlanMode,
 }
 
 impl Config {
@@ -149,6 +154,12 @@ pub fn validate(options: Options, runtime_id: Option<&str>) -> Result<(Config, V
         startup: a.startup != Some(false),
         daily: a.daily != Some(false),
     };
+    let plan = options.plan.as_ref().map(Plan::from_spec).transpose()?.map(Rc::new);
+    let plan_mode = match (&plan, options.plan_mode.as_deref()) {
+        (_, None) => PlanMode::default(),
+        (None, Some(_)) => return Err(invalid("planMode", "planMode is given without a plan".into())),
+        (Some(_), Some(mode)) => PlanMode::parse(mode)?,
+    };
     let config = Config {
         credentials,
         app_id,
@@ -165,6 +176,8 @@ pub fn validate(options: Options, runtime_id: Option<&str>) -> Result<(Config, V
         sample_rate: options.sample_rate.unwrap_or(1.0),
         uninstall_url,
         debug,
+        plan,
+        plan_mode,
     };
     Ok((config, warnings))
 }

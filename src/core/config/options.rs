@@ -4,6 +4,7 @@
 
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::json::quoted;
+use crate::core::plan::Spec;
 
 /// The recommended, versioned API base.
 pub const DEFAULT_BASE_URL: &str = "https://api.tryinhouse.co/v1/api";
@@ -12,7 +13,7 @@ pub const TRACK_PATH: &str = "/chrome/events/track";
 
 /// Every top-level option `init` accepts (camelCase, as JavaScript writes them), in the order the
 /// "known options" list of an unknown-option error shows them.
-pub const OPTION_NAMES: [&str; 23] = [
+pub const OPTION_NAMES: [&str; 25] = [
     "tokenId",
     "tokenSecret",
     "appId",
@@ -36,6 +37,8 @@ pub const OPTION_NAMES: [&str; 23] = [
     "onError",
     "onDrop",
     "beforeSend",
+    "plan",
+    "planMode",
 ];
 
 /// The keys of the `retry` option.
@@ -150,6 +153,10 @@ pub struct Options {
     /// The JavaScript loader's: checked here, used there.
     pub wasm_url: Option<String>,
     pub retry: RetryOptions,
+    /// The tracking plan as given (checked by `validate`).
+    pub plan: Option<Spec>,
+    /// `"reject"` or `"report"`: see [`PlanMode`].
+    pub plan_mode: Option<String>,
 }
 
 /// The `autoEvents` option's keys.
@@ -193,6 +200,8 @@ impl std::fmt::Debug for Options {
             .field("debug", &self.debug)
             .field("wasm_url", &self.wasm_url)
             .field("retry", &self.retry)
+            .field("plan", &self.plan.as_ref().map(|_| "<plan>"))
+            .field("plan_mode", &self.plan_mode)
             .finish()
     }
 }
@@ -212,6 +221,8 @@ pub enum Taken {
     OnError,
     /// The key is `onDrop`: keep the function.
     OnDrop,
+    /// The key is `plan`: read the object into [`Options::plan`].
+    ReadPlan,
 }
 
 impl Options {
@@ -268,6 +279,9 @@ impl Options {
             "autoEvents" => return Err(wrong_type(field, "an object such as {daily: false}", &value)),
             "debug" => self.debug = Some(flag(field, value)?),
             "wasmUrl" => self.wasm_url = Some(text(field, value)?),
+            "plan" if value == Value::Object => return Ok(Taken::ReadPlan),
+            "plan" => return Err(wrong_type(field, "an object of event names (the tracking plan)", &value)),
+            "planMode" => self.plan_mode = Some(text(field, value)?),
             // An array's keys are read too (as ever: `retry: []` sets nothing).
             "retry" if matches!(value, Value::Object | Value::Array) => return Ok(Taken::ReadRetry),
             "retry" => return Err(wrong_type(field, "an object", &value)),

@@ -219,6 +219,9 @@ pub struct Stats {
     /// Errors captured but not stored as `$exception`: repeats within a minute, or past the
     /// distinct errors a minute may store.
     pub exceptions_throttled: u64,
+    /// Events that broke the tracking plan (`init({ plan })`): rejected (`planMode: 'reject'`)
+    /// or stored and reported (`'report'`).
+    pub plan_violations: u64,
 }
 
 /// The most recent delivery or storage error.

@@ -115,6 +115,7 @@ impl Engine {
             last_error: self.report.last_error.clone(),
             // The tracker's throttle counts these (`Tracker::stats`).
             exceptions_throttled: 0,
+            plan_violations: 0,
         }
     }
 }

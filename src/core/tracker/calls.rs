@@ -42,6 +42,9 @@ impl Tracker {
         if from.is_some() {
             call.origin = self.origin(from);
         }
+        if let Err(e) = self.follow_plan(&call, now) {
+            return self.settle(reply, Outcome::Failed(e));
+        }
         self.admit(call, Some(reply), now);
     }
 

@@ -24,6 +24,7 @@
 //! plain methods. The commands and effects are defined in `protocol.rs`.
 
 mod calls;
+mod plan;
 mod protocol;
 mod pump;
 mod start;
@@ -67,6 +68,9 @@ pub struct Tracker {
     rng: Rng,
     /// Which errors are stored as `$exception` events (the rest are counted).
     exceptions: Throttle,
+    /// Which plan violations `onError` hears of (`planMode: 'report'`), and how many there were.
+    plan_reports: Throttle,
+    plan_violations: u64,
     facts: Facts,
     target: Rc<Target>,
     /// What waits to be polled, in order.
@@ -121,6 +125,8 @@ impl Tracker {
             rng: Rng::new(seed ^ 0x5851_F42D_4C95_7F2D),
             engine: Engine::new(config, seed),
             exceptions: Throttle::default(),
+            plan_reports: Throttle::default(),
+            plan_violations: 0,
             ctx,
             facts,
             target,
@@ -218,6 +224,7 @@ impl Tracker {
     pub fn stats(&self, now: u64) -> Stats {
         let mut stats = self.engine.stats(now);
         stats.exceptions_throttled = self.exceptions.throttled;
+        stats.plan_violations = self.plan_violations;
         stats
     }
 
