@@ -255,6 +255,7 @@ export function summarize(out) {
   return {
     n: opt.n, dur_n: opt.durN, dur_modes: opt.durModes, cold_n: opt.coldN, conc_n: opt.concN ?? null, steps: opt.steps ?? null,
     ours, goals, peers, ratios,
+    plan: O.plan && !O.plan.error ? { ...O.plan, runs: undefined } : O.plan ?? null,
     // Firefox's figures (bench/firefox.mjs), beside ours in Chrome in the table.
     firefox: O.firefox ? { version: O.firefox.version, first_start: O.firefox.first_start, burst: O.firefox.burst, wake: O.firefox.wake && { ...O.firefox.wake, runs: undefined }, error: O.firefox.error } : null,
     peers_error: out.peers && out.peers.error ? out.peers.error : opt.peers ? null : 'skipped (PEERS=0)',
@@ -263,6 +264,24 @@ export function summarize(out) {
 
 // ---------------- markdown ----------------
 /** The Markdown table of Firefox's figures beside Chrome's (`chrome`: the same figures). */
+/** The Markdown of track() with a tracking plan beside without (bench step `plan`). */
+function planTable(p) {
+  if (!p || p.error) return p?.error ? ['', `Tracking plan: not measured (${p.error})`] : [];
+  const us = (x) => (Number.isFinite(x) ? x.toFixed(2) : '–');
+  const native = (p.native ?? []).map((x) => `${x.case} ${x.ns} ns`).join(', ');
+  return [
+    '',
+    `\`track()\` with a ${p.events}-event tracking plan (\`planMode: 'reject'\`) beside without, the same worker, ${p.n} calls a burst, medians of 5 alternating bursts:`,
+    '',
+    '| µs per call | without a plan | with the plan | with ÷ without |',
+    '|---|---:|---:|---:|',
+    `| until \`track()\` returns | ${us(p.without_us)} | ${us(p.with_us)} | ${p.without_us ? (p.with_us / p.without_us).toFixed(2) : '–'}× |`,
+    `| until every promise settled (stored) | ${us(p.without_settled_us)} | ${us(p.with_settled_us)} | ${p.without_settled_us ? (p.with_settled_us / p.without_settled_us).toFixed(2) : '–'}× |`,
+    '',
+    `The check alone, natively (\`examples/plan_check.rs\`): ${native || 'not measured'}.`,
+  ];
+}
+
 function firefoxTable(ff, chrome) {
   if (!ff) return [];
   const row = (label, c, f, d = 2) => {
@@ -392,6 +411,7 @@ export function renderSummaryMarkdown(s, meta) {
   L.push(`Details (ours): ${D.join('; ')}.`);
   if (o.errors.length) L.push('', 'Errors: ' + o.errors.map((e) => e.split('\n')[0]).join('; '));
   L.push('');
+  L.push(...planTable(s.plan));
   L.push(...firefoxTable(s.firefox, { first_start: o.init_ms, wake: o.cold_start_ms, track_us: o.track_us }));
   return L.join('\n');
 }

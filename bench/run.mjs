@@ -19,7 +19,8 @@
 // COLD_N [1000] queued events for the cold start; COLD_REPS [10] worker restarts;
 // DRAIN_CAP_S [60]; DUR_WAIT_S [60]; PEERS [1] (0 skips the peers); ONLY (peer list, e.g.
 // rudderstack,amplitude); PROBE_WAIT_S [30] (peers' service-worker probe); NO_CONTROL;
-// STEPS [perf,cold,dup,conc,dur,firefox] (our steps to run); CONC_CURVE [1,2,4,8,16] and CONC_N [2000]
+// STEPS [perf,cold,dup,conc,dur,firefox,plan] (our steps to run); PLAN_N [2000] calls per burst and
+// PLAN_EVENTS [50] events of the plan (track() with a tracking plan beside without); CONC_CURVE [1,2,4,8,16] and CONC_N [2000]
 // (drain rate by `concurrency`); ACK_CURVE, DUP_N, DUP_STOPS, DUP_GAP_MS, DUP_LATENCY_MS.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -40,7 +41,7 @@ const { chromium } = require('playwright-core');
 const esbuild = require('esbuild');
 
 const env = process.env;
-const STEP_NAMES = ['perf', 'cold', 'dup', 'conc', 'dur', 'firefox'];
+const STEP_NAMES = ['perf', 'cold', 'dup', 'conc', 'dur', 'firefox', 'plan'];
 const OPT = {
   n: Number(env.N || 10000),
   reps: Number(env.REPS || 1),
@@ -60,6 +61,8 @@ const OPT = {
   // Drain rate by `concurrency` (the SDK's default is 6, its range 1..16).
   concCurve: (env.CONC_CURVE || '1,2,4,8,16').split(',').map(Number).filter((n) => n > 0),
   concN: Number(env.CONC_N || 2000),
+  planN: Number(env.PLAN_N || 2000),
+  planEvents: Number(env.PLAN_EVENTS || 50),
   // Our steps to run (a subset is a quick check: STEPS=cold); the size is always measured.
   steps: (env.STEPS || STEP_NAMES.join(',')).split(',').map((x) => x.trim()).filter(Boolean),
   peers: env.PEERS !== '0',
@@ -345,6 +348,39 @@ async function perfRun(ext, srv, rep) {
   return res;
 }
 
+// track() with a tracking plan beside without: the same worker, a new tracker per burst,
+// alternating, the server up.
+async function planRun(ext, srv) {
+  const b = await launch(ext);
+  try {
+    await b.msg('info');
+    const r = await b.msg('planBurst', { n: OPT.planN, events: OPT.planEvents, rounds: 5 }, 180000);
+    const med = (runs, k) => median(runs.map((x) => x[k]));
+    const res = {
+      n: OPT.planN, events: OPT.planEvents, runs: r,
+      without_us: med(r.without, 'us_per_call'), with_us: med(r.with, 'us_per_call'),
+      without_settled_us: med(r.without, 'settled_us_per_call'), with_settled_us: med(r.with, 'settled_us_per_call'),
+      statuses_with: r.with[0]?.statuses, violations: r.with.reduce((a, x) => a + x.plan_violations, 0),
+    };
+    res.settled_overhead_us = res.with_settled_us - res.without_settled_us;
+    // The check on its own, natively (examples/plan_check.rs): what the browser's noise hides.
+    try {
+      const out = execFileSync('cargo', ['run', '--quiet', '--release', '--example', 'plan_check'], { cwd: ROOT, encoding: 'utf8', timeout: 300000 });
+      res.native = [...out.matchAll(/plan_check: (.+): (\d+) ns per check/g)].map((m) => ({ case: m[1], ns: Number(m[2]) }));
+      log(`  the check alone, native: ${res.native.map((x) => `${x.case} ${x.ns} ns`).join(', ')}`);
+    } catch (e) {
+      res.native_error = String(e.message || e).slice(0, 300);
+    }
+    log(`  track() until it returns: ${res.without_us.toFixed(2)} µs without, ${res.with_us.toFixed(2)} µs with the plan; until every promise settled: ${res.without_settled_us.toFixed(2)} vs ${res.with_settled_us.toFixed(2)} µs/call (the plan's cost ${res.settled_overhead_us.toFixed(2)} µs/call); violations ${res.violations}`);
+    return res;
+  } catch (e) {
+    log('  ERROR', String(e.stack || e));
+    return { error: String(e.message || e) };
+  } finally {
+    await b.close();
+  }
+}
+
 async function coldStartRun(ext, srv) {
   const res = { runs: [] };
   const b = await launch(ext);
@@ -617,6 +653,10 @@ async function main() {
       O.conc_curve = [];
       for (const c of OPT.concCurve) O.conc_curve.push(await concRun(inst, srv, c));
       buildExtension(inst, `${srv.api}/v1/api`);
+    }
+    if (step('plan')) {
+      log(`== track() with a ${OPT.planEvents}-event tracking plan beside without (${OPT.planN} calls a burst, alternating 5 times)`);
+      O.plan = await planRun(ext, srv);
     }
     if (step('firefox')) {
       log(`== ours in Firefox (firefox-esr, the background an event page): first start, track() burst of ${OPT.n}, wake with ${OPT.coldN} stored`);

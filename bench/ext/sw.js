@@ -31,7 +31,7 @@ const B = (globalThis.__bench = {
 addEventListener('error', (e) => B.errors.length < 20 && B.errors.push('error: ' + e.message));
 addEventListener('unhandledrejection', (e) => B.errors.length < 20 && B.errors.push('unhandledrejection: ' + String(e.reason?.message ?? e.reason)));
 
-const tracker = init({
+const options = (extra = {}) => ({
   tokenId: CONFIG.tokenId,
   tokenSecret: CONFIG.tokenSecret,
   baseUrl: CONFIG.baseUrl,
@@ -41,7 +41,9 @@ const tracker = init({
   // The drain-rate-by-concurrency curve (bench/run.mjs) sets it; the SDK's default otherwise.
   ...(CONFIG.concurrency ? { concurrency: CONFIG.concurrency } : {}),
   onError: (e) => B.errors.length < 20 && B.errors.push(`onError ${e.code}`),
+  ...extra,
 });
+let tracker = init(options());
 // The done-mark policy under test (bench/run.mjs's duplicates curve); the SDK's default otherwise.
 if (CONFIG.ackBatch) tracker._tune({ ackBatch: CONFIG.ackBatch });
 B.readyP = tracker.ready.then(
@@ -167,7 +169,45 @@ async function verifyStorage() {
   return { keys: Object.keys(all).length, segments, events, of_burst: ofBurst, segment_bytes: segBytes, other_bytes: otherBytes };
 }
 
+// A tracking plan of `events` events shaped like the bench's event (bench_event is one of them).
+function benchPlan(events) {
+  const properties = { bench_run: 'string', bench_seq: 'number', plan: { enum: ['free', 'pro'] }, n: 'number', ok: 'boolean' };
+  const plan = { bench_event: { properties } };
+  for (let i = 1; i < events; i++) plan[`bench_event_${i}`] = { properties };
+  return plan;
+}
+
+// track() with a plan of `events` events beside without, in this worker, alternating `rounds`
+// times (a new tracker each time, the same storage): µs per call until track() returns, and until
+// every call's promise settled.
+async function planBurst({ n, events, rounds }) {
+  const plan = benchPlan(events);
+  const out = { n, events, without: [], with: [] };
+  for (let r = 0; r < rounds * 2; r++) {
+    const planned = r % 2 === 1;
+    await tracker.shutdown();
+    tracker = init(options(planned ? { plan, planMode: 'reject' } : {}));
+    await tracker.ready;
+    const promises = new Array(n);
+    const t = performance.now();
+    for (let i = 0; i < n; i++) promises[i] = tracker.track('bench_event', { bench_run: 'plan', bench_seq: i, plan: 'pro', n: i % 7, ok: true });
+    const us = ((performance.now() - t) * 1000) / n;
+    // The calls of one turn are handed to the wasm together after it: the plan is checked there,
+    // so the whole cost shows in the time until every promise settled (once stored).
+    const settled = await Promise.allSettled(promises);
+    const settledUs = ((performance.now() - t) * 1000) / n;
+    const statuses = {};
+    for (const p of settled) {
+      const k = p.status === 'fulfilled' ? p.value.status : `rejected:${p.reason?.code}`;
+      statuses[k] = (statuses[k] ?? 0) + 1;
+    }
+    (planned ? out.with : out.without).push({ us_per_call: us, settled_us_per_call: settledUs, statuses, plan_violations: (await tracker.stats()).planViolations });
+  }
+  return out;
+}
+
 const OPS = {
+  planBurst,
   info,
   timings,
   burst: ({ run, n }) => burst(run, n),
