@@ -25,7 +25,7 @@ node_modules/.bin/wasm-opt --one-caller-inline-max-function-size=20 -Oz --conver
   --enable-reference-types --enable-multivalue \
   "$out/inhouse_tracker_bg.wasm" -o "$out/inhouse_tracker_bg.wasm"
 
-cp pkg-template/index.js pkg-template/client.js pkg-template/testing.js pkg-template/wxt-analytics.js pkg-template/index.d.ts pkg-template/client.d.ts pkg-template/testing.d.ts pkg-template/wxt-analytics.d.ts pkg-template/README.md "$out/"
+cp pkg-template/index.js pkg-template/client.js pkg-template/testing.js pkg-template/wxt-analytics.js pkg-template/cli.js pkg-template/check.js pkg-template/index.d.ts pkg-template/client.d.ts pkg-template/testing.d.ts pkg-template/wxt-analytics.d.ts pkg-template/README.md "$out/"
 cp pkg-template/package.json "$out/package.json"
 node -e '
   const fs = require("fs"); const f = process.argv[1];

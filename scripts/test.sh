@@ -160,6 +160,9 @@ node_suite() {
 echo "[test] loader: node tests/loader/run.mjs (the loader and the wasm in Node, through the /testing entry)"
 node_suite loader tests/loader/run.mjs
 
+echo "[test] check: node tests/check/run.mjs (chrome-tracker check on one fixture per finding and on the demo)"
+node_suite check tests/check/run.mjs
+
 echo "[test] end-to-end: node tests/e2e/run.mjs"
 node_suite e2e tests/e2e/run.mjs
 

@@ -11,4 +11,8 @@ export const DEMO_PLAN = defineTrackingPlan({
   background_action: { properties: { trigger: { enum: ['popup'] }, at: 'string' } },
   // From the content script: the page's path, and the clicked element's data-inhouse-prop-*.
   cta_click: { properties: { path: 'string', placement: { type: 'string', required: false } }, additionalProperties: true },
+  // The content script's diagnostics (content.js): what a page may ask it to try, to show that
+  // the background refuses `$` properties and ignores a hand-made message's claims.
+  forged_props: { additionalProperties: true },
+  forged_message: { properties: { a: 'number' } },
 });

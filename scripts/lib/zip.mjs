@@ -1,5 +1,5 @@
-// A zip archive of a directory, entries stored uncompressed: what Firefox needs to install an add-on
-// permanently (an .xpi), without a `zip` binary on the machine.
+// A zip archive of a directory, entries stored or deflated: what Firefox needs to install an add-on
+// permanently (an .xpi), and what the stores take, without a `zip` binary on the machine.
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -11,25 +11,27 @@ function filesUnder(dir, prefix = '') {
   });
 }
 
-/** Writes `dir`'s files (recursively, paths with `/`) into the zip file `out`. */
-export function zipDirectory(dir, out) {
+/** Writes `dir`'s files (recursively, paths with `/`) into the zip file `out` (`deflate`: compressed). */
+export function zipDirectory(dir, out, { deflate = false } = {}) {
   const local = [];
   const central = [];
   let offset = 0;
   for (const name of filesUnder(dir)) {
-    const data = fs.readFileSync(path.join(dir, name));
+    const raw = fs.readFileSync(path.join(dir, name));
+    const data = deflate ? zlib.deflateRawSync(raw) : raw;
+    const method = deflate ? 8 : 0;
     const nameBytes = Buffer.from(name, 'utf8');
-    const crc = zlib.crc32(data);
-    // Local header: signature, version 2.0, UTF-8 names flag, stored, no time, crc, sizes, name.
+    const crc = zlib.crc32(raw);
+    // Local header: signature, version 2.0, UTF-8 names flag, method, no time, crc, sizes, name.
     const head = Buffer.alloc(30);
     head.writeUInt32LE(0x04034b50, 0);
     head.writeUInt16LE(20, 4);
     head.writeUInt16LE(0x0800, 6);
-    head.writeUInt16LE(0, 8);
+    head.writeUInt16LE(method, 8);
     head.writeUInt32LE(0x00210000, 10); // 1980-01-01 00:00
     head.writeUInt32LE(crc, 14);
     head.writeUInt32LE(data.length, 18);
-    head.writeUInt32LE(data.length, 22);
+    head.writeUInt32LE(raw.length, 22);
     head.writeUInt16LE(nameBytes.length, 26);
     local.push(head, nameBytes, data);
     const entry = Buffer.alloc(46);
@@ -37,11 +39,11 @@ export function zipDirectory(dir, out) {
     entry.writeUInt16LE(20, 4);
     entry.writeUInt16LE(20, 6);
     entry.writeUInt16LE(0x0800, 8);
-    entry.writeUInt16LE(0, 10);
+    entry.writeUInt16LE(method, 10);
     entry.writeUInt32LE(0x00210000, 12);
     entry.writeUInt32LE(crc, 16);
     entry.writeUInt32LE(data.length, 20);
-    entry.writeUInt32LE(data.length, 24);
+    entry.writeUInt32LE(raw.length, 24);
     entry.writeUInt16LE(nameBytes.length, 28);
     entry.writeUInt32LE(offset, 42);
     central.push(entry, nameBytes);

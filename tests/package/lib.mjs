@@ -96,6 +96,8 @@ export function manifest({ key, name, background = 'background.js', moduleWorker
     background: moduleWorker ? { service_worker: background, type: 'module' } : { service_worker: background },
     action: { default_popup: 'popup.html' },
     permissions: ['storage', 'alarms'],
+    // The Inhouse API, and the tests' local server.
+    host_permissions: ['https://api.tryinhouse.co/*', 'http://127.0.0.1/*'],
     content_security_policy: { extension_pages: "script-src 'self' 'wasm-unsafe-eval'; object-src 'self'" },
   };
 }

@@ -103,6 +103,20 @@ function scanForRemoteCode(outDir, allowedOrigins) {
   return { files, wasm, findings };
 }
 
+/**
+ * The package's own checker on the built extension, as a customer runs it in CI
+ * (`npx chrome-tracker check dist --api <their API> --json`, the bin installed from the tarball):
+ * it must find nothing.
+ */
+async function checkBuilt(projectDir, outDir, server) {
+  const bin = path.join(projectDir, 'node_modules/.bin/chrome-tracker');
+  const r = await run(bin, ['check', outDir, '--api', server.api, '--json'], { cwd: projectDir, timeoutMs: 30_000 }).catch((e) => ({ out: String(e.message) }));
+  const report = JSON.parse(r.out.slice(r.out.indexOf('{')));
+  eq(report.findings, [], `chrome-tracker check on the built extension (${report.browser} build)`);
+  assert(report.ok && report.usesTracker, `the checker found the tracker: ${JSON.stringify(report)}`);
+  return `chrome-tracker check: ${report.browser} build, no findings`;
+}
+
 // ---------------------------------------------------------------- an extension, end to end
 /**
  * The common part of every bundler test: builds with `build(project, src, outDir)`, writes the
@@ -126,6 +140,7 @@ async function extensionTest(t, { name, specifiers, config: extraConfig = {}, mo
 
   const scan = scanForRemoteCode(outDir, [server.api, INHOUSE_DEFAULT_API, ...otherOrigins]);
   eq(scan.findings, [], 'remote code / remote URLs in the built extension');
+  const checked = await checkBuilt(dir, outDir, server);
 
   const browser = await launchExtension({ extDir: outDir, userDataDir: path.join(dir, 'profile'), extensionId: id, worker: background });
   t.cleanup(() => browser.close());
@@ -168,6 +183,7 @@ async function extensionTest(t, { name, specifiers, config: extraConfig = {}, mo
   const afterStop = await page.evaluate((variant) => globalThis.pkgClient.track('pkg_after_stop', { variant }), name);
   eq(afterStop.status, 'queued', 'client track() after the worker was stopped');
   await stored('pkg_after_stop');
+  log(`${name}: ${checked}`);
 
   if (after) await after({ browser, server, id, page, outDir });
 
@@ -197,7 +213,7 @@ test('types: tsc checks usage.ts; .d.ts exports == JS exports; package.json and 
   }
   for (const f of ['sideEffects', 'license', 'repository', 'keywords', 'module', 'files']) assert(pkgJson[f] !== undefined, `package.json has ${f}`);
   const tarList = (await run('tar', ['tzf', t.tarball])).out.trim().split('\n').map((f) => f.replace(/^package\//, '')).sort();
-  const expectedFiles = ['README.md', 'client.d.ts', 'client.js', 'index.d.ts', 'index.js', 'inhouse_tracker.js', 'inhouse_tracker_bg.wasm', 'package.json', 'testing.d.ts', 'testing.js', 'wxt-analytics.d.ts', 'wxt-analytics.js'];
+  const expectedFiles = ['README.md', 'check.js', 'cli.js', 'client.d.ts', 'client.js', 'index.d.ts', 'index.js', 'inhouse_tracker.js', 'inhouse_tracker_bg.wasm', 'package.json', 'testing.d.ts', 'testing.js', 'wxt-analytics.d.ts', 'wxt-analytics.js'];
   eq(tarList, expectedFiles, 'files in the tarball');
   const readme = fs.readFileSync(path.join(pkgDir, 'README.md'), 'utf8');
   assert(readme.length > 4000 && readme.includes('wasm-unsafe-eval'), 'the README is written (not the placeholder)');
@@ -459,6 +475,7 @@ test('WXT for Firefox: the same recipe built with wxt build -b firefox --mv3 run
   eq(built.browser_specific_settings?.gecko?.id, GECKO_ID, 'the gecko id of the recipe');
   const scan = scanForRemoteCode(outDir, [server.api, INHOUSE_DEFAULT_API]);
   eq(scan.findings, [], 'remote code / remote URLs in the built extension');
+  const checked = await checkBuilt(dir, outDir, server);
   // Optional permissions granted without Firefox's prompt (the click is still needed).
   const firefox = await launchFirefox({ extDir: outDir, prefs: { 'extensions.webextOptionalPermissionPrompts': false } });
   t.cleanup(() => firefox.close());
@@ -481,7 +498,7 @@ test('WXT for Firefox: the same recipe built with wxt build -b firefox --mv3 run
   eq(viaClient.status, 'queued', 'client track() from the popup');
   eq((await stored('pkg_popup')).properties.$source, 'popup', 'pkg_popup from the popup');
   const took = (r.out.match(/Built extension in ([\d.]+ \w+)/) ?? [])[1] ?? '?';
-  log(`wxt@${WXT_VERSION} build -b firefox --mv3 (${took}): event page, gecko id ${GECKO_ID}; opted out until the popup's grant, then install and popup events stored`);
+  log(`wxt@${WXT_VERSION} build -b firefox --mv3 (${took}): event page, gecko id ${GECKO_ID}; opted out until the popup's grant, then install and popup events stored; ${checked}`);
 });
 
 const WXT_ANALYTICS_VERSION = '0.5.4';
