@@ -122,6 +122,16 @@ function buildExtension(inst, baseUrl, extra = {}) {
 // ---------------- 2. size ----------------
 async function measureSize(inst) {
   const res = {};
+  // What the wasm's bytes are, by crate and by function (scripts/size-report.mjs, on the copy
+  // with names that SIZE_REPORT=1 ./scripts/build-pkg.sh writes; scripts/bench.sh does).
+  const names = path.join(ROOT, 'target/pkg/names/inhouse_tracker_bg.wasm');
+  if (fs.existsSync(names)) {
+    const { analyze, report } = await import('../scripts/size-report.mjs');
+    const a = analyze(names);
+    res.breakdown = { total: a.total, code: a.code, data: a.data, top: a.functions.sort((x, y) => y.size - x.size).slice(0, 40) };
+    res.breakdown.by_crate = Object.entries(a.functions.reduce((m, f) => ((m[f.crate] = (m[f.crate] ?? 0) + f.size), m), {})).sort((x, y) => y[1] - x[1]);
+    log(`size of the wasm (scripts/size-report.mjs):\n${report(a, 20).map((l) => `    ${l}`).join('\n')}`);
+  }
   try {
     const line = execFileSync(path.join(ROOT, 'scripts', 'check-size.sh'), ['--report'], { cwd: ROOT, encoding: 'utf8' }).trim();
     const m = line.match(/(\d+) B raw, (\d+) B gzipped; JS (\d+) B minified\+gzipped; total (\d+) B \(budget (\d+) B\)/);

@@ -14,7 +14,7 @@ started=$(date +%s)
 ./scripts/bootstrap.sh
 # src/ may be mid-change: retry the package build a few times before giving up.
 for attempt in 1 2 3; do
-  if ./scripts/build-pkg.sh; then break; fi
+  if SIZE_REPORT=1 ./scripts/build-pkg.sh; then break; fi
   [ "$attempt" = 3 ] && { echo "bench: the package build failed 3 times" >&2; exit 1; }
   echo "bench: package build failed (attempt $attempt); retrying in 20 s" >&2
   sleep 20

@@ -19,10 +19,18 @@ wasm-bindgen --target web --no-typescript --experimental-reset-state-function --
 # 128 KiB stack, which the SDK's bounded recursion never reaches. Functions with one caller are
 # inlined only when tiny: a few hundred more raw bytes, but what is measured is the gzipped size,
 # and the calls that stay compress better than the inlined copies (0.7 KB less).
-node_modules/.bin/wasm-opt --one-caller-inline-max-function-size=20 -Oz --converge --low-memory-unused \
-  --strip-debug --strip-producers --strip-target-features \
-  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
-  --enable-reference-types --enable-multivalue \
+opt=(--one-caller-inline-max-function-size=20 -Oz --converge --low-memory-unused
+  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals
+  --enable-reference-types --enable-multivalue)
+# SIZE_REPORT=1 (make bench): the same optimisation of a copy that keeps the function names, for
+# scripts/size-report.mjs (what the bytes of the shipped wasm are, by crate and by function).
+if [ "${SIZE_REPORT:-0}" = 1 ]; then
+  names=target/pkg/names && rm -rf "$names" && mkdir -p "$names"
+  wasm-bindgen --target web --no-typescript --experimental-reset-state-function --keep-debug --out-dir "$names" --out-name inhouse_tracker \
+    target/pkg/wasm32-unknown-unknown/release/inhouse_tracker.wasm
+  node_modules/.bin/wasm-opt "${opt[@]}" -g --strip-dwarf --strip-producers "$names/inhouse_tracker_bg.wasm" -o "$names/inhouse_tracker_bg.wasm"
+fi
+node_modules/.bin/wasm-opt "${opt[@]}" --strip-debug --strip-producers --strip-target-features \
   "$out/inhouse_tracker_bg.wasm" -o "$out/inhouse_tracker_bg.wasm"
 
 cp pkg-template/index.js pkg-template/client.js pkg-template/testing.js pkg-template/wxt-analytics.js pkg-template/cli.js pkg-template/check.js pkg-template/index.d.ts pkg-template/client.d.ts pkg-template/testing.d.ts pkg-template/wxt-analytics.d.ts pkg-template/README.md "$out/"
