@@ -19,7 +19,8 @@
 // COLD_N [1000] queued events for the cold start; COLD_REPS [10] worker restarts;
 // DRAIN_CAP_S [60]; DUR_WAIT_S [60]; PEERS [1] (0 skips the peers); ONLY (peer list, e.g.
 // rudderstack,amplitude); PROBE_WAIT_S [30] (peers' service-worker probe); NO_CONTROL;
-// STEPS [perf,cold,dup,conc,dur,firefox,plan] (our steps to run); PLAN_N [2000] calls per burst and
+// STEPS [perf,cold,dup,conc,dur,firefox,plan,memory] (our steps to run); MEMORY_N [200000] calls in
+// one turn for the memory step; PLAN_N [2000] calls per burst and
 // PLAN_EVENTS [50] events of the plan (track() with a tracking plan beside without); CONC_CURVE [1,2,4,8,16] and CONC_N [2000]
 // (drain rate by `concurrency`); ACK_CURVE, DUP_N, DUP_STOPS, DUP_GAP_MS, DUP_LATENCY_MS.
 import { spawn, execFileSync } from 'node:child_process';
@@ -41,7 +42,7 @@ const { chromium } = require('playwright-core');
 const esbuild = require('esbuild');
 
 const env = process.env;
-const STEP_NAMES = ['perf', 'cold', 'dup', 'conc', 'dur', 'firefox', 'plan'];
+const STEP_NAMES = ['perf', 'cold', 'dup', 'conc', 'dur', 'firefox', 'plan', 'memory'];
 const OPT = {
   n: Number(env.N || 10000),
   reps: Number(env.REPS || 1),
@@ -62,6 +63,7 @@ const OPT = {
   concCurve: (env.CONC_CURVE || '1,2,4,8,16').split(',').map(Number).filter((n) => n > 0),
   concN: Number(env.CONC_N || 2000),
   planN: Number(env.PLAN_N || 2000),
+  memoryN: Number(env.MEMORY_N || 200000),
   planEvents: Number(env.PLAN_EVENTS || 50),
   // Our steps to run (a subset is a quick check: STEPS=cold); the size is always measured.
   steps: (env.STEPS || STEP_NAMES.join(',')).split(',').map((x) => x.trim()).filter(Boolean),
@@ -356,6 +358,28 @@ async function perfRun(ext, srv, rep) {
     await b.close();
   }
   return res;
+}
+
+// Linear memory under a burst in one turn, the server down (everything stays queued): the peak
+// (memory never shrinks) against the bytes of the queue the tracker kept. Goal: ≤ 4×.
+async function memoryRun(ext, srv) {
+  const b = await launch(ext);
+  try {
+    await b.msg('info');
+    await srv.ctl('/faults', { down: true });
+    const r = await b.msg('memoryBurst', { n: OPT.memoryN, bigString: 9_000_000 }, 300000);
+    r.peak_ratio = r.after / Math.max(r.bytes_stored, 1);
+    r.big_string_growth = r.after_big_string - r.after;
+    const mb = (x) => `${(x / 1048576).toFixed(1)} MB`;
+    log(`  ${r.n.toLocaleString('en')} calls (${JSON.stringify(r.statuses)}): linear memory ${mb(r.before)} → ${mb(r.after)} for a queue of ${mb(r.bytes_stored)} (${r.queued} events): ${r.peak_ratio.toFixed(1)}× (goal ≤ 4×); a ${mb(r.big_string)} string ${r.big_string_outcome}, memory +${mb(r.big_string_growth)}`);
+    return r;
+  } catch (e) {
+    log('  ERROR', String(e.stack || e));
+    return { error: String(e.message || e) };
+  } finally {
+    await srv.ctl('/faults', { clear: true, down: false }).catch(() => {});
+    await b.close();
+  }
 }
 
 // track() with a tracking plan beside without: the same worker, a new tracker per burst,
@@ -663,6 +687,10 @@ async function main() {
       O.conc_curve = [];
       for (const c of OPT.concCurve) O.conc_curve.push(await concRun(inst, srv, c));
       buildExtension(inst, `${srv.api}/v1/api`);
+    }
+    if (step('memory')) {
+      log(`== linear memory under a burst of ${OPT.memoryN.toLocaleString('en')} track() calls in one turn, and a rejected 9 MB string`);
+      O.memory_burst = await memoryRun(ext, srv);
     }
     if (step('plan')) {
       log(`== track() with a ${OPT.planEvents}-event tracking plan beside without (${OPT.planN} calls a burst, alternating 5 times)`);

@@ -206,7 +206,28 @@ async function planBurst({ n, events, rounds }) {
   return out;
 }
 
+// Linear memory under a burst of `n` track() calls in one turn (issue 26): the wasm's memory
+// before, after every promise settled (linear memory never shrinks: the peak), the queue's bytes
+// it kept; then a rejected `bigString`-character string property, which must not be copied in.
+async function memoryBurst({ n, bigString }) {
+  const before = await wasmMemoryBytes();
+  const promises = new Array(n);
+  for (let i = 0; i < n; i++) promises[i] = tracker.track('bench_event', { bench_run: 'memory', bench_seq: i, plan: 'pro', n: i % 7, ok: true });
+  const statuses = {};
+  for (const p of await Promise.allSettled(promises)) {
+    const k = p.status === 'fulfilled' ? p.value.status : `rejected:${p.reason?.code}`;
+    statuses[k] = (statuses[k] ?? 0) + 1;
+  }
+  const after = await wasmMemoryBytes();
+  const stats = await tracker.stats();
+  const big = 'x'.repeat(bigString);
+  const rejected = await tracker.track('bench_event', { big }).then((r) => r.status, (e) => e.code);
+  const afterBig = await wasmMemoryBytes();
+  return { n, before, after, statuses, queued: stats.queued, bytes_stored: stats.bytesStored, big_string: bigString, big_string_outcome: rejected, after_big_string: afterBig };
+}
+
 const OPS = {
+  memoryBurst,
   planBurst,
   info,
   timings,
