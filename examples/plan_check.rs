@@ -5,26 +5,26 @@
 
 use inhouse_tracker::core::event::Props;
 use inhouse_tracker::core::json::Json;
-use inhouse_tracker::core::plan::{Plan, Spec};
+use inhouse_tracker::core::plan::Plan;
 use std::hint::black_box;
 use std::time::Instant;
 
-fn text(s: &str) -> Spec {
-    Spec::String(s.into())
+fn text(s: &str) -> Json {
+    Json::String(s.into())
 }
 
 fn main() {
     let properties = || {
-        Spec::Object(vec![
+        Json::Object(vec![
             ("bench_run".into(), text("string")),
             ("bench_seq".into(), text("number")),
-            ("plan".into(), Spec::Object(vec![("enum".into(), Spec::Array(vec![text("free"), text("pro")]))])),
+            ("plan".into(), Json::Object(vec![("enum".into(), Json::Array(vec![text("free"), text("pro")]))])),
             ("n".into(), text("number")),
             ("ok".into(), text("boolean")),
         ])
     };
-    let events = (0..50).map(|i| (format!("bench_event_{i}"), Spec::Object(vec![("properties".into(), properties())]))).collect();
-    let plan = Plan::from_spec(&Spec::Object(events)).expect("a valid plan");
+    let events = (0..50).map(|i| (format!("bench_event_{i}"), Json::Object(vec![("properties".into(), properties())]))).collect();
+    let plan = Plan::from_spec(&Json::Object(events)).expect("a valid plan");
     let props = |plan_value: &str| {
         Props::from_json(&Json::Object(vec![
             ("bench_run".into(), Json::String("run".into())),

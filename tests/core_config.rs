@@ -33,7 +33,7 @@ fn read(v: &Value) -> Result<Options, Error> {
             match o.set(scope, k, given(x))? {
                 Taken::ReadRetry => keys(o, x, Scope::Retry)?,
                 Taken::ReadAutoEvents => keys(o, x, Scope::AutoEvents)?,
-                Taken::ReadPlan => o.plan = Some(host_json::to_spec(x)),
+                Taken::ReadPlan => o.plan = Some(host_json::to_json(x)),
                 _ => {}
             }
         }

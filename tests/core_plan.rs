@@ -4,7 +4,8 @@
 
 use inhouse_tracker::core::error::ErrorCode;
 use inhouse_tracker::core::event::Props;
-use inhouse_tracker::core::plan::{Plan, PlanMode, Spec};
+use inhouse_tracker::core::json::Json;
+use inhouse_tracker::core::plan::{Plan, PlanMode};
 use serde_json::{json, Value};
 
 mod host_json;
@@ -13,8 +14,8 @@ fn props(v: Value) -> Props {
     Props::from_json(&host_json::to_json(&v)).unwrap()
 }
 
-fn spec(v: Value) -> Spec {
-    host_json::to_spec(&v)
+fn spec(v: Value) -> Json {
+    host_json::to_json(&v)
 }
 
 fn plan() -> Plan {

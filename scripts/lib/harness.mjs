@@ -136,3 +136,12 @@ export async function stopServiceWorkers(ctx, page) {
   await cdp.send('ServiceWorker.stopAllWorkers');
   await cdp.detach().catch(() => {});
 }
+
+/** How many events were stored once, twice, ...: `{1: n, 2: n, ...}` by `$event_id`. */
+export function copiesPerEvent(events) {
+  const copies = new Map();
+  for (const e of events) copies.set(e.properties.$event_id, (copies.get(e.properties.$event_id) ?? 0) + 1);
+  const dist = {};
+  for (const c of copies.values()) dist[c] = (dist[c] ?? 0) + 1;
+  return dist;
+}

@@ -21,7 +21,7 @@
 
 use super::error::{Error, ErrorCode, Result};
 use super::event::normalize_event_name;
-use super::json::quoted;
+use super::json::{quoted, Json};
 use super::props::Props;
 
 /// The most events a plan may declare.
@@ -51,29 +51,15 @@ impl PlanMode {
     }
 }
 
-/// The plan as JavaScript gave it: a JSON-like value (read from the loader's plain copy of the
-/// object at the edge, from JSON in host tests), checked by [`Plan::from_spec`].
-#[derive(Clone, Debug, PartialEq)]
-pub enum Spec {
-    Null,
-    Bool(bool),
-    Number(f64),
-    String(String),
-    Array(Vec<Spec>),
-    Object(Vec<(String, Spec)>),
-}
-
-impl Spec {
-    /// What kind of value this is, for messages.
-    fn kind(&self) -> &'static str {
-        match self {
-            Spec::Null => "null",
-            Spec::Bool(_) => "a boolean",
-            Spec::Number(_) => "a number",
-            Spec::String(_) => "a string",
-            Spec::Array(_) => "an array",
-            Spec::Object(_) => "an object",
-        }
+/// What kind of JSON value `v` is, for messages.
+fn kind_of(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
     }
 }
 
@@ -175,11 +161,11 @@ fn invalid(field: String, message: String) -> Error {
 }
 
 impl Plan {
-    /// Checks the plan JavaScript gave (`plan`), naming the spot of what is wrong
-    /// (`plan.signup.properties.seats: ...`).
-    pub fn from_spec(spec: &Spec) -> Result<Plan> {
-        let Spec::Object(events) = spec else {
-            return Err(invalid("plan".into(), format!("plan must be an object of event names, got {}", spec.kind())));
+    /// Checks the plan JavaScript gave (`plan`, read from the loader's plain JSON copy of the
+    /// object at the edge), naming the spot of what is wrong (`plan.signup.properties.seats: ...`).
+    pub fn from_spec(spec: &Json) -> Result<Plan> {
+        let Json::Object(events) = spec else {
+            return Err(invalid("plan".into(), format!("plan must be an object of event names, got {}", kind_of(spec))));
         };
         if events.len() > MAX_PLAN_EVENTS {
             return Err(invalid("plan".into(), format!("plan may declare at most {MAX_PLAN_EVENTS} events, got {}", events.len())));
@@ -266,16 +252,16 @@ fn property(event: &str, key_json: &str, rest: String) -> Violation {
     Error::at(ErrorCode::InvalidProperty, field.clone(), format!("{}: {field} {rest}", quoted(event)))
 }
 
-fn event_plan(name: String, spec: &Spec, field: &str) -> Result<EventPlan> {
-    let Spec::Object(members) = spec else {
-        return Err(invalid(field.into(), format!("{field} must be an object ({{ properties, additionalProperties }}), got {}", spec.kind())));
+fn event_plan(name: String, spec: &Json, field: &str) -> Result<EventPlan> {
+    let Json::Object(members) = spec else {
+        return Err(invalid(field.into(), format!("{field} must be an object ({{ properties, additionalProperties }}), got {}", kind_of(spec))));
     };
     let mut properties = Vec::new();
     let mut additional = false;
     for (key, value) in members {
         let at = format!("{field}.{key}");
         match (key.as_str(), value) {
-            ("properties", Spec::Object(props)) => {
+            ("properties", Json::Object(props)) => {
                 if props.len() > MAX_PLAN_PROPERTIES {
                     return Err(invalid(at.clone(), format!("{at} may declare at most {MAX_PLAN_PROPERTIES} properties, got {}", props.len())));
                 }
@@ -289,9 +275,9 @@ fn event_plan(name: String, spec: &Spec, field: &str) -> Result<EventPlan> {
                     properties.insert(at, plan);
                 }
             }
-            ("additionalProperties", Spec::Bool(b)) => additional = *b,
-            ("properties", other) => return Err(invalid(at.clone(), format!("{at} must be an object of property names, got {}", other.kind()))),
-            ("additionalProperties", other) => return Err(invalid(at.clone(), format!("{at} must be a boolean, got {}", other.kind()))),
+            ("additionalProperties", Json::Bool(b)) => additional = *b,
+            ("properties", other) => return Err(invalid(at.clone(), format!("{at} must be an object of property names, got {}", kind_of(other)))),
+            ("additionalProperties", other) => return Err(invalid(at.clone(), format!("{at} must be a boolean, got {}", kind_of(other)))),
             (other, _) => return Err(invalid(at.clone(), format!("{at}: unknown key {} (known: properties, additionalProperties)", quoted(other)))),
         }
     }
@@ -299,26 +285,26 @@ fn event_plan(name: String, spec: &Spec, field: &str) -> Result<EventPlan> {
     Ok(EventPlan { name, properties, required, additional })
 }
 
-fn property_plan(key: &str, spec: &Spec, at: &str) -> Result<PropertyPlan> {
+fn property_plan(key: &str, spec: &Json, at: &str) -> Result<PropertyPlan> {
     let type_names = TYPE_NAMES.join(", ");
     let named = |name: &str| {
         Kind::named(name)
             .ok_or_else(|| invalid(at.into(), format!("{at}: unknown type {} (known: {type_names}, or {{ enum: [...] }})", quoted(name))))
     };
     let (kind, required) = match spec {
-        Spec::String(name) => (named(name)?, true),
-        Spec::Object(members) => {
+        Json::String(name) => (named(name)?, true),
+        Json::Object(members) => {
             let mut kind = None;
             let mut required = true;
             for (k, v) in members {
                 match (k.as_str(), v) {
-                    ("type", Spec::String(name)) => kind = Some(named(name)?),
-                    ("enum", Spec::Array(values)) => {
+                    ("type", Json::String(name)) => kind = Some(named(name)?),
+                    ("enum", Json::Array(values)) => {
                         let texts = values
                             .iter()
                             .map(|v| match v {
-                                Spec::String(s) => Ok(quoted(s)),
-                                other => Err(invalid(format!("{at}.enum"), format!("{at}.enum must hold strings, got {}", other.kind()))),
+                                Json::String(s) => Ok(quoted(s)),
+                                other => Err(invalid(format!("{at}.enum"), format!("{at}.enum must hold strings, got {}", kind_of(other)))),
                             })
                             .collect::<Result<Vec<_>>>()?;
                         if texts.is_empty() {
@@ -326,9 +312,9 @@ fn property_plan(key: &str, spec: &Spec, at: &str) -> Result<PropertyPlan> {
                         }
                         kind = Some(Kind::Enum(texts));
                     }
-                    ("required", Spec::Bool(b)) => required = *b,
+                    ("required", Json::Bool(b)) => required = *b,
                     ("type", other) | ("enum", other) | ("required", other) => {
-                        return Err(invalid(format!("{at}.{k}"), format!("{at}.{k} has the wrong type: {}", other.kind())))
+                        return Err(invalid(format!("{at}.{k}"), format!("{at}.{k} has the wrong type: {}", kind_of(other))))
                     }
                     (other, _) => {
                         return Err(invalid(format!("{at}.{other}"), format!("{at}: unknown key {} (known: type, enum, required)", quoted(other))))
@@ -339,7 +325,7 @@ fn property_plan(key: &str, spec: &Spec, at: &str) -> Result<PropertyPlan> {
             (kind, required)
         }
         other => {
-            return Err(invalid(at.into(), format!("{at} must be a type name ({type_names}) or {{ type, enum, required }}, got {}", other.kind())))
+            return Err(invalid(at.into(), format!("{at} must be a type name ({type_names}) or {{ type, enum, required }}, got {}", kind_of(other))))
         }
     };
     Ok(PropertyPlan { key_json: quoted(key), kind, required })

@@ -43,7 +43,7 @@ extern "C" {
     static GLOBAL_THIS: JsValue;
     /// JavaScript's `String(v)`; throws for an object without `toString` (a null prototype).
     #[wasm_bindgen(catch, js_name = String)]
-    fn js_string(v: &JsValue) -> Result<String, JsValue>;
+    pub fn js_string(v: &JsValue) -> Result<String, JsValue>;
     /// `Array.isArray(v)`: throws for a revoked Proxy.
     #[wasm_bindgen(catch, js_namespace = Array, js_name = isArray)]
     pub fn is_array(v: &JsValue) -> Result<bool, JsValue>;

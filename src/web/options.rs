@@ -2,10 +2,10 @@
 //! whatever the option, and handed to the core (`core::config`), which knows the names, the
 //! types and the rules.
 
-use super::js::{describe, is_array, object_keys};
+use super::js::{describe, is_array, js_string, object_keys};
 use crate::core::config::{Options, Scope, Taken, Value};
 use crate::core::error::{Error, ErrorCode};
-use crate::core::plan::Spec;
+use crate::core::json::Json;
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -61,16 +61,17 @@ fn read_keys(obj: &JsValue, scope: Scope, out: &mut Read) -> Result<(), Error> {
 /// The plan's object as the core reads it. The loader hands over a plain copy (JSON in and out):
 /// no getter or Proxy of the customer's runs here. By hand rather than serde-wasm-bindgen's
 /// `from_value`: that deserializer, with serde's error messages (which format floats), measured
-/// 39 KB of the wasm's 290 KB; this walk is a few hundred bytes.
-fn spec(v: &JsValue, depth: usize) -> Result<Spec, Error> {
+/// 39 KB of the wasm's 290 KB; this walk is a few hundred bytes. Numbers keep JavaScript's text of
+/// them (`String(n)`), as properties do: no float formatting in the wasm.
+fn spec(v: &JsValue, depth: usize) -> Result<Json, Error> {
     if depth > 8 {
         return Err(Error::at(ErrorCode::InvalidOption, "plan", "plan nests deeper than a tracking plan does (8 levels)"));
     }
     Ok(match value(v) {
-        Value::Text(s) => Spec::String(s),
-        Value::Number(n) => Spec::Number(n),
-        Value::Bool(b) => Spec::Bool(b),
-        Value::Array => Spec::Array(js_sys::Array::from(v).iter().map(|item| spec(&item, depth + 1)).collect::<Result<_, _>>()?),
+        Value::Text(s) => Json::String(s),
+        Value::Number(_) => Json::Number(js_string(v).unwrap_or_default()),
+        Value::Bool(b) => Json::Bool(b),
+        Value::Array => Json::Array(js_sys::Array::from(v).iter().map(|item| spec(&item, depth + 1)).collect::<Result<_, _>>()?),
         Value::Object => {
             let keys =
                 object_keys(v).map_err(|e| Error::at(ErrorCode::InvalidOption, "plan", format!("reading the plan threw: {}", describe(&e))))?;
@@ -79,9 +80,9 @@ fn spec(v: &JsValue, depth: usize) -> Result<Spec, Error> {
                 let member = Reflect::get(v, &key).unwrap_or(JsValue::UNDEFINED);
                 members.push((key.as_string().unwrap_or_default(), spec(&member, depth + 1)?));
             }
-            Spec::Object(members)
+            Json::Object(members)
         }
-        _ => Spec::Null,
+        _ => Json::Null,
     })
 }
 

@@ -2,6 +2,7 @@
 // which stores every POST (a repeated Idempotency-Key is stored again), and counts what the
 // server stored by `$event_id` and what it was sent, request by request.
 import { execFileSync } from 'node:child_process';
+import { copiesPerEvent } from '../../scripts/lib/harness.mjs';
 import { defineTests, assert, eq, summarize, byName, waitStored, env, trackInWorker, settle, log, sleep, statsFromPage } from './lib.mjs';
 
 const { tests, test } = defineTests();
@@ -10,15 +11,6 @@ export default tests;
 const HONEST = ['--no-idempotency'];
 /** The SDK's default concurrency: the requests a worker stop can catch in flight. */
 const CONCURRENCY = 6;
-
-/** How many events were stored once, twice, ...: `{1: n, 2: n, ...}` by `$event_id`. */
-function copiesPerEvent(events) {
-  const copies = new Map();
-  for (const e of events) copies.set(e.properties.$event_id, (copies.get(e.properties.$event_id) ?? 0) + 1);
-  const dist = {};
-  for (const c of copies.values()) dist[c] = (dist[c] ?? 0) + 1;
-  return dist;
-}
 
 /** Requests the server received per idempotency key, for the events `ids`. */
 async function requestsPerEvent(server, ids) {

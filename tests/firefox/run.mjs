@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { buildDemo, cloneWithConfig, installPackage, ROOT } from '../../extension-demo/tools/build.mjs';
 import { GECKO_ID, EXTENSION_UUID, inBackground, launchFirefox, makeFirefoxExtension } from '../../scripts/lib/firefox.mjs';
-import { startServer } from '../../scripts/lib/harness.mjs';
+import { copiesPerEvent, startServer } from '../../scripts/lib/harness.mjs';
 import { startStaticSite } from '../../extension-demo/tools/harness.mjs';
 
 const TMP = path.join(ROOT, 'tests/firefox/.tmp');
@@ -64,14 +64,6 @@ const trackInBackground = (page, name, n) =>
     return Promise.all(Array.from({ length: n }, (_, i) => t.track(name, { i }))).then((r) => r.map((x) => ({ id: x.id, status: x.status })));
   }, { name, n });
 
-/** `{copies: events}` by `$event_id` of the stored events `events`. */
-function copiesPerEvent(events) {
-  const copies = new Map();
-  for (const e of events) copies.set(e.properties.$event_id, (copies.get(e.properties.$event_id) ?? 0) + 1);
-  const dist = {};
-  for (const c of copies.values()) dist[c] = (dist[c] ?? 0) + 1;
-  return dist;
-}
 
 const tests = [];
 const test = (name, timeoutMs, fn) => tests.push({ name, timeoutMs, fn });

@@ -15,16 +15,3 @@ pub fn to_json(v: &Value) -> Json {
         Value::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
     }
 }
-
-/// The plan's value as the edge reads it from the loader's plain copy (`init({ plan })`).
-pub fn to_spec(v: &Value) -> inhouse_tracker::core::plan::Spec {
-    use inhouse_tracker::core::plan::Spec;
-    match v {
-        Value::Null => Spec::Null,
-        Value::Bool(b) => Spec::Bool(*b),
-        Value::Number(n) => Spec::Number(n.as_f64().unwrap_or(f64::NAN)),
-        Value::String(s) => Spec::String(s.clone()),
-        Value::Array(items) => Spec::Array(items.iter().map(to_spec).collect()),
-        Value::Object(m) => Spec::Object(m.iter().map(|(k, v)| (k.clone(), to_spec(v))).collect()),
-    }
-}

@@ -4,7 +4,7 @@
 
 use crate::core::error::{Error, ErrorCode, Result};
 use crate::core::json::quoted;
-use crate::core::plan::Spec;
+use crate::core::json::Json;
 
 /// The recommended, versioned API base.
 pub const DEFAULT_BASE_URL: &str = "https://api.tryinhouse.co/v1/api";
@@ -154,7 +154,7 @@ pub struct Options {
     pub wasm_url: Option<String>,
     pub retry: RetryOptions,
     /// The tracking plan as given (checked by `validate`).
-    pub plan: Option<Spec>,
+    pub plan: Option<Json>,
     /// `"reject"` or `"report"`: see [`PlanMode`].
     pub plan_mode: Option<String>,
 }
