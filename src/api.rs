@@ -19,6 +19,9 @@ use crate::web::{options, props, runtime};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
+/// How many handed-over calls of a batch run before the effects they asked for are carried out.
+const RUN_EVERY_CALLS: usize = 1000;
+
 /// A durable event tracker for the Inhouse API. Create it once, in the background service
 /// worker. See the package's `index.d.ts` for the documented API.
 #[wasm_bindgen]
@@ -170,6 +173,11 @@ impl Tracker {
                     shell::handle(&self.shared, Command::Track { call, from: None, reply });
                 }
                 Err(e) => drop(at(1).call1(&JsValue::UNDEFINED, &to_js_error(&e))),
+            }
+            // A long batch carries out what its calls asked (evictions settled and reported) as
+            // it goes, so that their notes do not pile up in memory until it ends.
+            if i % RUN_EVERY_CALLS == RUN_EVERY_CALLS - 1 {
+                shell::run(&self.shared);
             }
         }
         shell::run(&self.shared);

@@ -66,8 +66,16 @@ fn facts(before_send: bool) -> Facts {
 
 impl Shell {
     fn new(before_send: bool, now: u64) -> Shell {
+        Shell::with_config(before_send, now, |_| {})
+    }
+
+    fn with_config(before_send: bool, now: u64, f: impl FnOnce(&mut inhouse_tracker::core::config::Config)) -> Shell {
+        let config = config(|c| {
+            c.retry.base_delay_ms = 100;
+            f(c);
+        });
         Shell {
-            core: Tracker::new(config(|c| c.retry.base_delay_ms = 100), facts(before_send), now ^ 0xABCD),
+            core: Tracker::new(config, facts(before_send), now ^ 0xABCD),
             owed: VecDeque::new(),
             now,
             hook_calls_back: before_send,
@@ -442,4 +450,27 @@ fn a_stop_while_segments_are_read_one_get_at_a_time_loses_nothing() {
     s.settle_all(&mut w);
     check(&w);
     assert_eq!(w.delivered.len(), 1_200 + w.posts.iter().filter(|(_, n)| n.starts_with('$')).map(|(id, _)| id).collect::<BTreeSet<_>>().len());
+}
+
+#[test]
+fn what_a_call_evicts_is_settled_and_reported_with_that_call_not_at_the_loops_next_turn() {
+    // A burst in one turn of the event loop: no microtask, no write answer, no send answer
+    // between the calls. The events the queue bound evicts must be settled (and reported) as
+    // they go, or a 200,000-call turn keeps every eviction's notes in memory until it ends.
+    let mut w = World::default();
+    let mut s = Shell::with_config(false, T0, |c| c.limits.max_queue_events = 10);
+    s.run(&mut w);
+    s.settle_all(&mut w);
+    let replies: Vec<u64> = (0..30)
+        .map(|_| {
+            let (cmd, reply) = track_call(&mut w, "burst", s.now);
+            s.command(&mut w, cmd);
+            reply
+        })
+        .collect();
+    let evicted = replies.iter().filter(|r| matches!(w.outcomes.get(r), Some(Outcome::Track { status: "evicted", .. }))).count();
+    assert_eq!(evicted, 20, "settled within the turn: {:?}", replies.iter().map(|r| w.outcomes.get(r)).collect::<Vec<_>>());
+    assert_eq!(w.dropped.len(), 20, "reported within the turn");
+    s.settle_all(&mut w);
+    check(&w);
 }

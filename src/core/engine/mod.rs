@@ -366,6 +366,11 @@ impl Engine {
         std::mem::take(&mut self.report.notes)
     }
 
+    /// Whether there are notes to pass on.
+    pub fn has_notes(&self) -> bool {
+        !self.report.notes.is_empty()
+    }
+
     /// The start could not read the stored queue (the edge reads it again): nothing is written
     /// until a restore ([`Engine::begin_restore`], [`Engine::rebuild`]) has read it, so that no
     /// write replaces the stored index and segments with the few events tracked meanwhile.
