@@ -256,6 +256,7 @@ export function summarize(out) {
     n: opt.n, dur_n: opt.durN, dur_modes: opt.durModes, cold_n: opt.coldN, conc_n: opt.concN ?? null, steps: opt.steps ?? null,
     ours, goals, peers, ratios,
     plan: O.plan && !O.plan.error ? { ...O.plan, runs: undefined } : O.plan ?? null,
+    memory_burst: O.memory_burst ?? null,
     // Firefox's figures (bench/firefox.mjs), beside ours in Chrome in the table.
     firefox: O.firefox ? { version: O.firefox.version, first_start: O.firefox.first_start, burst: O.firefox.burst, wake: O.firefox.wake && { ...O.firefox.wake, runs: undefined }, error: O.firefox.error } : null,
     peers_error: out.peers && out.peers.error ? out.peers.error : opt.peers ? null : 'skipped (PEERS=0)',
@@ -264,6 +265,17 @@ export function summarize(out) {
 
 // ---------------- markdown ----------------
 /** The Markdown table of Firefox's figures beside Chrome's (`chrome`: the same figures). */
+/** The Markdown of the linear memory under a burst in one turn (bench step `memory`). */
+function memoryLines(m) {
+  if (!m) return [];
+  if (m.error) return ['', `Linear memory under a burst: not measured (${m.error})`];
+  const mb = (x) => `${(x / 1048576).toFixed(1)} MB`;
+  return [
+    '',
+    `Linear memory under a burst of ${m.n.toLocaleString('en')} \`track()\` calls in one turn (server down; ${m.queued.toLocaleString('en')} kept, the rest evicted): ${mb(m.before)} → ${mb(m.after)} for a queue of ${mb(m.bytes_stored)}, ${m.peak_ratio.toFixed(1)}× (goal ≤ 4×); a rejected ${mb(m.big_string)} string property (${m.big_string_outcome}): +${mb(m.big_string_growth)}.`,
+  ];
+}
+
 /** The Markdown of track() with a tracking plan beside without (bench step `plan`). */
 function planTable(p) {
   if (!p || p.error) return p?.error ? ['', `Tracking plan: not measured (${p.error})`] : [];
@@ -411,6 +423,7 @@ export function renderSummaryMarkdown(s, meta) {
   L.push(`Details (ours): ${D.join('; ')}.`);
   if (o.errors.length) L.push('', 'Errors: ' + o.errors.map((e) => e.split('\n')[0]).join('; '));
   L.push('');
+  L.push(...memoryLines(s.memory_burst));
   L.push(...planTable(s.plan));
   L.push(...firefoxTable(s.firefox, { first_start: o.init_ms, wake: o.cold_start_ms, track_us: o.track_us }));
   return L.join('\n');

@@ -13,7 +13,7 @@ use crate::core::handover;
 use crate::core::origin::{Extension, Origin, Sender};
 use crate::core::tracker::{Command, Facts, ProfileChange, Reply, TrackCall, Tracker as Core};
 use crate::web::answer::{to_js, IdentityAnswer};
-use crate::web::js::{describe, get, now_ms, to_js_error};
+use crate::web::js::{describe, get, mark, now_ms, to_js_error};
 use crate::web::shell::{self, Hooks, Shared};
 use crate::web::{options, props, runtime};
 use js_sys::{Function, Promise};
@@ -65,11 +65,15 @@ impl Tracker {
         if !options.is_object() {
             return Err(js_err(ErrorCode::InvalidOption, "options must be an object with tokenId, tokenSecret and optionally appId, baseUrl, ..."));
         }
+        // The start's phases are named (`inhouse:*` marks): the options read and checked, what
+        // the browser says of where the tracker runs, the core created, the shell started (the
+        // first reads issued).
         let read = options::read(&options).map_err(|e| to_js_error(&e))?;
         let (config, warnings) = config::validate(read.options, runtime::extension_id().as_deref()).map_err(|e| to_js_error(&e))?;
         for w in warnings {
             web_sys::console::warn_1(&format!("[inhouse] {w}").into());
         }
+        mark("inhouse:options-checked");
         let (browser, browser_version) = runtime::browser();
         let (extension_version, pages) = runtime::manifest_facts();
         let id = runtime::extension_id().unwrap_or_else(|| config.app_id.clone());
@@ -86,8 +90,11 @@ impl Tracker {
             locale: runtime::locale(),
             before_send: read.before_send.is_some(),
         };
+        mark("inhouse:facts-read");
         let core = Core::new(config, facts, runtime::random_seed());
+        mark("inhouse:core-created");
         let shared = shell::start(core, Hooks { on_error: read.on_error, on_drop: read.on_drop, before_send: read.before_send });
+        mark("inhouse:shell-started");
         Ok(Tracker { shared })
     }
 
