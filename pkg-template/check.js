@@ -117,7 +117,7 @@ function staticImports(source, from) {
 
 /** Whether a script uses module syntax (it fails to load as a classic script). */
 const usesModuleSyntax = (source) =>
-  /(?:^|[;\n])\s*(?:import\s*(?:[\w*{$][^'"`;]*from\s*)?['"][^'"]+['"]|export\s+(?:\{|\*|default\b|const\b|let\b|var\b|function\b|class\b|async\b))/.test(source) || /\bimport\.meta\b/.test(source);
+  /(?:^|[;\n}])\s*(?:import\s*(?:[\w*{$][^'"`;]*from\s*)?['"][^'"]+['"]|export\s*[{*]|export\s+(?:default|const|let|var|function|class|async)\b)/.test(source) || /\bimport\.meta\b/.test(source);
 
 /** The `.wasm` paths a script names (string literals), as written. */
 const wasmReferences = (source) => [...new Set([...source.matchAll(/['"`]([^'"`\s]*?[\w-]+\.wasm)(?:\?[^'"`]*)?['"`]/g)].map((m) => m[1]))];

@@ -89,6 +89,10 @@ const FAULTS = [
     f['vendor/inhouse/inhouse_tracker_bg.wasm'] = undefined;
   }, 'error wasm-not-found', 'vendor/inhouse/index.js'],
   ['a module background declared classic', (m) => delete m.background.type, 'error background-not-module', 'background.js'],
+  ['a minified module background declared classic', (m, f) => {
+    delete m.background.type;
+    f['background.js'] = 'var t=1;export{t as tracker};\n';
+  }, 'error background-not-module', 'background.js'],
   ['the background script missing', (m, f) => (f['background.js'] = undefined), 'error background-missing', 'manifest.json'],
   ['no background at all', (m) => delete m.background, 'error no-background', 'manifest.json'],
   ['the client not web-accessible to the content script', (m) => (m.web_accessible_resources = []), 'error client-not-web-accessible', 'content.js'],
