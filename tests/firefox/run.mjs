@@ -193,27 +193,30 @@ test('the event page stopped 10 times during a 1,000-event drain, a server that 
   const r = await trackInBackground(options, 'ff_drain', N);
   const ids = new Set(r.filter((x) => x.status === 'queued').map((x) => x.id));
   assert(ids.size === N, `${ids.size} of ${N} queued`);
-  let stops = 0;
+  // A stop counts when a fresh window answers afterwards. Firefox leaves the page alone in about
+  // one attempt in six (measured: 1 of 11, 3 of 13, 2 of 12): such an attempt is not a stop,
+  // and another is made.
+  let attempts = 0;
   let confirmed = 0;
-  while (stops < 10) {
+  while (confirmed < 10 && attempts < 20) {
     if (new Set((await named('ff_drain')).map((e) => e.properties.$event_id)).size >= N) break;
     await sleep(300);
     await inBackground(options, (bg) => { bg.__stopped = true; });
     await firefox.stopBackground();
-    stops++;
+    attempts++;
     // A message wakes it: the package's client asks the background for stats.
     await options.evaluate(async () => (await import('./vendor/inhouse/client.js')).stats()).catch(() => null);
     if (await inBackground(options, (bg) => bg.__stopped !== true)) confirmed++;
   }
+  const stops = confirmed;
   await waitFor(`${N} ff_drain events`, async () => new Set((await named('ff_drain')).map((e) => e.properties.$event_id)).size >= N, 120_000);
   await sleep(2000);
   const stored = await named('ff_drain');
   const unique = new Set(stored.map((e) => e.properties.$event_id));
   const duplicates = stored.length - unique.size;
-  assert(stops >= 8, `only ${stops} stops landed inside the drain: the test proves too little`);
-  assert(confirmed === stops, `stops confirmed by a fresh window: ${confirmed} of ${stops}`);
+  assert(stops >= 8, `only ${stops} confirmed stops (of ${attempts} attempts) landed inside the drain: the test proves too little`);
   assert(unique.size === N && [...unique].every((id) => ids.has(id)), `${unique.size} unique stored of ${N}, all tracked`);
-  log(`${N} events, ${stops} stops (${confirmed} confirmed): ${duplicates} duplicates, ${(duplicates / stops).toFixed(1)} per stop (bound ${CONCURRENCY + 2}); copies per event ${JSON.stringify(copiesPerEvent(stored))}`);
+  log(`${N} events, ${stops} confirmed stops (${attempts} attempts): ${duplicates} duplicates, ${(duplicates / stops).toFixed(1)} per stop (bound ${CONCURRENCY + 2}); copies per event ${JSON.stringify(copiesPerEvent(stored))}`);
   assert(duplicates / stops <= CONCURRENCY + 2, `${(duplicates / stops).toFixed(1)} duplicates per stop, over ${CONCURRENCY + 2}`);
 });
 
