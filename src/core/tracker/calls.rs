@@ -252,12 +252,6 @@ impl Tracker {
                     Admission::Duplicate => self.settle_some(reply, answer("deduplicated")),
                     Admission::Disabled => self.settle_some(reply, answer("disabled")),
                 }
-                // What the offer evicted is passed on with this call, not held until the loop's
-                // next turn: a burst of 200,000 calls in one turn otherwise kept the notes of
-                // every eviction (about 400 B each) in memory until it ended (make bench, memory).
-                if self.engine.has_notes() {
-                    self.pass_notes();
-                }
                 true
             }
             Err(e) => {

@@ -153,6 +153,11 @@ impl Tracker {
     /// The next thing to do, oldest first.
     pub fn poll_effect(&mut self) -> Option<Effect> {
         loop {
+            // What the engine noted since (a call's evictions, above all) is passed on before the
+            // shell stops asking: a burst of calls in one turn keeps none of it in memory.
+            if self.effects.is_empty() && self.engine.has_notes() {
+                self.pass_notes();
+            }
             let note = match self.effects.front_mut()? {
                 Queued::Notes(notes) => notes.next(),
                 Queued::Effect(_) => return self.effects.pop_front().and_then(Queued::effect),
