@@ -7,17 +7,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GECKO_ID, launchFirefox, makeFirefoxExtension } from '../scripts/lib/firefox.mjs';
+import { median } from './report.mjs';
 
 /** The add-on's id: `x-inhouse-app` of its requests. */
 export const FIREFOX_APP_ID = GECKO_ID;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const median = (xs) => {
-  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return null;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
 
 /** The Chrome bench extension `ext` copied to `dir` as a Firefox add-on, sending with `token`. */
 export function firefoxExtension(ext, dir, config) {

@@ -1,6 +1,7 @@
 // Turns bench/out/results.json into the summary (bench/results.json) and its markdown tables.
 // CLI: node bench/report.mjs [bench/out/results.json]  → prints the markdown again.
-const median = (xs) => {
+/** The median of the finite numbers of `xs` (`null` when there is none). */
+export const median = (xs) => {
   const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
   if (!v.length) return null;
   const m = Math.floor(v.length / 2);

@@ -31,7 +31,7 @@ import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { renderChart } from './chart.mjs';
 import { startServer as startLocalServer } from '../scripts/lib/harness.mjs';
-import { renderSummaryMarkdown, startPhases, summarize } from './report.mjs';
+import { median, renderSummaryMarkdown, startPhases, summarize } from './report.mjs';
 import { FIREFOX_APP_ID, firefoxExtension, firefoxRun } from './firefox.mjs';
 
 const BENCH = path.dirname(new URL(import.meta.url).pathname);
@@ -74,12 +74,6 @@ for (const st of OPT.steps) if (!STEP_NAMES.includes(st)) throw new Error(`STEPS
 const T_START = Date.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.log(`[bench ${((Date.now() - T_START) / 1000).toFixed(0).padStart(4)}s]`, ...a);
-const median = (xs) => {
-  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return null;
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-};
 function withTimeout(p, ms, what) {
   let t;
   return Promise.race([p, new Promise((_, rej) => { t = setTimeout(() => rej(new Error(`timeout ${ms} ms: ${what}`)), ms); })])
