@@ -80,7 +80,6 @@ export function readExtension(location) {
 
 const isScript = (f) => /\.(m?js|cjs)$/i.test(f);
 const isPage = (f) => /\.html?$/i.test(f);
-const text = (files, f) => files.get(f)?.toString('utf8') ?? '';
 const norm = (p) => path.posix.normalize(p.replace(/^\/+/, '')).replace(/^\.\//, '');
 
 /** A Chrome match pattern as a RegExp over URLs (or over another pattern's text). */
@@ -146,7 +145,10 @@ export function checkExtension(files, options = {}) {
     return { findings, target: null, usesTracker: false };
   }
   const scripts = [...files.keys()].filter(isScript);
-  const trackerFiles = scripts.filter((f) => text(files, f).includes(LOADER_MARK));
+  // Every script and page decoded once, for every check that reads them.
+  const texts = new Map([...files].filter(([f]) => isScript(f) || isPage(f)).map(([f, data]) => [f, data.toString('utf8')]));
+  const text = (f) => texts.get(f) ?? '';
+  const trackerFiles = scripts.filter((f) => text(f).includes(LOADER_MARK));
   const usesTracker = trackerFiles.length > 0;
   const bg = background(manifest);
   const gecko = manifest.browser_specific_settings?.gecko;
@@ -165,7 +167,7 @@ export function checkExtension(files, options = {}) {
       add('error', 'csp-wasm', 'manifest.json', csp ? `the extension pages' CSP lacks 'wasm-unsafe-eval': the tracker's wasm cannot compile` : `no CSP for extension pages: the default one forbids compiling the tracker's wasm`,
         mv3 ? `set "content_security_policy": { "extension_pages": "script-src 'self' 'wasm-unsafe-eval'; object-src 'self'" }` : `add 'wasm-unsafe-eval' to script-src in "content_security_policy"`);
     }
-    const api = apiOrigin(files, scripts, options.api);
+    const api = apiOrigin(text, scripts, options.api);
     const hosts = mv3 ? manifest.host_permissions ?? [] : [...permissions];
     if (!hosts.some((p) => covers(p, `${api}/`))) {
       add('warning', 'host-permission', 'manifest.json', `no host permission covers the API (${api}): every POST pays a CORS preflight${firefox ? ', and Firefox may block it' : ''}`, `add "${api}/*" to "host_permissions"`);
@@ -178,7 +180,7 @@ export function checkExtension(files, options = {}) {
       const wanted = [];
       let found = false;
       for (const f of scripts) {
-        for (const ref of wasmReferences(text(files, f))) {
+        for (const ref of wasmReferences(text(f))) {
           if (/^(https?:)?\/\//.test(ref)) continue; // a remote .wasm is remote code: reported below
           const candidates = ref.startsWith('/') ? [norm(ref)] : [norm(path.posix.join(path.posix.dirname(f), ref)), norm(ref)];
           if (candidates.some((c) => files.has(c))) found = true;
@@ -198,7 +200,7 @@ export function checkExtension(files, options = {}) {
       add('error', 'background-missing', 'manifest.json', `the background script ${f} is not in the extension`, 'fix "background" in the manifest or the build output');
       continue;
     }
-    if (!bg.module && usesModuleSyntax(text(files, f))) {
+    if (!bg.module && usesModuleSyntax(text(f))) {
       add('error', 'background-not-module', f, `${f} uses import/export but the background is not a module: it fails to load`, `set "background": { ..., "type": "module" } (or bundle it as a classic script)`);
     }
   }
@@ -210,7 +212,7 @@ export function checkExtension(files, options = {}) {
   const war = manifest.web_accessible_resources ?? [];
   for (const cs of manifest.content_scripts ?? []) {
     for (const f of (cs.js ?? []).map(norm)) {
-      const source = text(files, f);
+      const source = text(f);
       for (const m of source.matchAll(/getURL\(\s*['"`]([^'"`]*client[^'"`]*\.js)['"`]\s*\)/g)) {
         const res = norm(m[1]);
         const ok = (cs.matches ?? []).every((site) =>
@@ -222,9 +224,7 @@ export function checkExtension(files, options = {}) {
   }
 
   // -- remote code
-  for (const [f] of files) {
-    if (!isScript(f) && !isPage(f)) continue;
-    const source = text(files, f);
+  for (const [f, source] of texts) {
     const lineOf = (i) => source.slice(0, i).split('\n').length;
     const remote = (i, what) => add('error', 'remote-code', `${f}:${lineOf(i)}`, `${what}: the stores reject remotely hosted code, and MV3 does not run it`, 'bundle the code into the extension instead of loading it');
     if (isPage(f)) for (const m of source.matchAll(/<script[^>]*\ssrc\s*=\s*["']?((?:https?:)?\/\/[^"'\s>]+)/gi)) remote(m.index, `a remote <script src="${m[1]}">`);
@@ -259,7 +259,7 @@ export function checkExtension(files, options = {}) {
   if (options.plan) {
     const known = new Set(Object.keys(options.plan).map((k) => k.toLowerCase()));
     for (const f of scripts) {
-      const source = text(files, f);
+      const source = text(f);
       if (source.includes(LOADER_MARK)) continue; // the package's own code
       for (const m of source.matchAll(/\btrack\s*\(\s*(['"`])([A-Za-z][\w]*)\1/g)) {
         if (!known.has(m[2].toLowerCase())) {
@@ -275,11 +275,11 @@ export function checkExtension(files, options = {}) {
 const resourceMatches = (entry, res) => new RegExp(`^${norm(entry).replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`).test(res);
 
 /** The API's origin: `--api`, else a `baseUrl: 'https://…'` in the code, else Inhouse's. */
-function apiOrigin(files, scripts, given) {
+function apiOrigin(text, scripts, given) {
   if (given) return new URL(given).origin;
   for (const f of scripts) {
-    const m = /baseUrl\s*:\s*['"`](https?:\/\/[^'"`]+)['"`]/.exec(text(files, f));
-    if (m && !text(files, f).includes(LOADER_MARK)) return new URL(m[1]).origin;
+    const m = /baseUrl\s*:\s*['"`](https?:\/\/[^'"`]+)['"`]/.exec(text(f));
+    if (m && !text(f).includes(LOADER_MARK)) return new URL(m[1]).origin;
   }
   return DEFAULT_API;
 }
