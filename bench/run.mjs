@@ -448,6 +448,51 @@ async function coldStartRun(ext, srv) {
   return res;
 }
 
+// The worker's thread busy during a start (t0.js's ping probe, CONFIG.busyProbe): a first start
+// on a fresh profile, then BUSY_WAKES wakes with COLD_N stored. Its own extension build and
+// launches: the probe keeps the thread spinning, so no timed figure comes from these starts.
+const BUSY_WAKES = 5;
+async function busyRun(inst, srv) {
+  const ext = buildExtension(inst, `${srv.api}/v1/api`, { busyProbe: true });
+  const res = { wakes: [] };
+  const b = await launch(ext);
+  const probe = async (i) => {
+    const t = await waitFor(async () => {
+      const x = await b.msg('timings');
+      return { done: x.instance === i.instance && x.busy?.done, x };
+    }, 5000, 100);
+    return t.x.busy;
+  };
+  try {
+    await srv.ctl('/reset', {});
+    const i0 = await b.msg('info');
+    res.first_start = await probe(i0);
+    await srv.ctl('/faults', { down: true });
+    await b.msg('burst', { run: runId('busy'), n: OPT.coldN });
+    await waitFor(async () => { const s = await b.msg('burstStatus'); return { done: s.resolved && s.durable_ms != null, s }; }, 60000, 100);
+    await b.msg('stopWatching');
+    for (let i = 0; i < BUSY_WAKES; i++) {
+      await b.kill();
+      await sleep(300);
+      res.wakes.push(await probe(await b.msg('info')));
+    }
+    const f = (x) => (Number.isFinite(x) ? x.toFixed(1) : '–');
+    res.wake_to_ready_ms = median(res.wakes.map((w) => w?.to_ready_ms));
+    res.wake_to_settled_ms = median(res.wakes.map((w) => w?.to_settled_ms));
+    res.wake_longest_ms = median(res.wakes.map((w) => w?.longest_ms));
+    const s = res.first_start ?? {};
+    log(`  thread busy (ping probe, slices ≥ 0.2 ms): first start ${f(s.to_ready_ms)} ms until ready (${s.slices_to_ready} slices, longest ${f(s.longest_to_ready_ms)}), ${f(s.to_settled_ms)} ms until ready + 300 ms; wake with ${OPT.coldN} stored ${f(res.wake_to_ready_ms)} ms until ready, ${f(res.wake_to_settled_ms)} ms until ready + 300 ms, longest ${f(res.wake_longest_ms)} (medians of ${BUSY_WAKES})`);
+  } catch (e) {
+    res.error = String(e.stack || e);
+    log('  ERROR', res.error);
+  } finally {
+    await srv.ctl('/faults', { clear: true, down: false }).catch(() => {});
+    await b.close();
+    buildExtension(inst, `${srv.api}/v1/api`);
+  }
+  return res;
+}
+
 // Duplicates per worker stop, against a server that stores every POST (`--no-idempotency` mode,
 // switched on through /settings): DUP_N events queued while the server is down, then delivered
 // to a server answering after DUP_LATENCY_MS while the worker is stopped DUP_STOPS times
@@ -667,7 +712,10 @@ async function main() {
       O.perf_runs = [];
       for (let i = 0; i < OPT.reps; i++) O.perf_runs.push(await perfRun(ext, srv, i));
     }
-    if (step('cold')) O.cold = await coldStartRun(ext, srv);
+    if (step('cold')) {
+      O.cold = await coldStartRun(ext, srv);
+      O.busy = await busyRun(inst, srv);
+    }
     // The curves rebuild bench/out/ext with their option (same path, so the same extension id
     // and token); the default build is restored after each, before anything else uses it.
     if (step('dup')) {

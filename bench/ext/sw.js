@@ -95,6 +95,7 @@ function timings() {
       storage: globalThis.__storageTimes.slice(0, 8), api: (globalThis.__apiTimes ?? []).slice(0, 8),
     },
     marks: inhouseMarks(),
+    busy: globalThis.__busy ?? null,
   };
 }
 
