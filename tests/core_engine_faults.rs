@@ -259,6 +259,29 @@ fn an_unreadable_index_is_rebuilt_from_the_segments() {
 }
 
 #[test]
+fn a_rebuild_from_segments_listed_out_of_order_and_twice_sends_each_event_once() {
+    let h = stored_queue(1200);
+    let mut all: Vec<(String, Option<String>)> = h.store.segment_keys().into_iter().map(|k| (k.clone(), h.store.0.get(&k).cloned())).collect();
+    let segments = all.len() as u64;
+    assert!(segments >= 3, "{segments}");
+    // As a listing might give them: not in order, and one key twice.
+    all.reverse();
+    all.insert(1, all[2].clone());
+    let mut e = Engine::new(h.config.clone(), 4);
+    e.rebuild(all, h.now);
+    let mut store = h.store.clone();
+    let w = e.take_write(h.now, false).expect("a good index is written");
+    store.apply(&w);
+    e.write_done(Ok(()), h.now);
+    assert_eq!(store.index_segs(), (1..=segments).collect::<Vec<_>>(), "each segment once, in order");
+    let mut sent = ids_sent(&mut e, h.now);
+    assert_eq!(sent.len(), 1200);
+    sent.sort();
+    sent.dedup();
+    assert_eq!(sent.len(), 1200, "none sent twice");
+}
+
+#[test]
 fn an_index_listing_segments_out_of_order_sends_every_event() {
     let h = stored_queue(10);
     let index = h.store.index().unwrap();

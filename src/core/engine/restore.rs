@@ -184,9 +184,8 @@ impl Engine {
     /// some may be sent again), the lifetime counters start over, and the next write stores a
     /// good index. Segments that cannot be read are lost and counted. Nothing is deleted unread.
     pub fn rebuild(&mut self, segments: Vec<(String, Option<String>)>, now: u64) {
-        let mut found: Vec<(u64, Option<String>)> = segments.into_iter().filter_map(|(key, text)| Some((segment_seq(&key)?, text))).collect();
-        found.sort_unstable_by_key(|x| x.0);
-        found.dedup_by_key(|x| x.0);
+        let found: Vec<(u64, Option<String>)> = segments.into_iter().filter_map(|(key, text)| Some((segment_seq(&key)?, text))).collect();
+        let found = sorted_unique_by_key(found, |x| x.0);
         let (mut events, mut unreadable) = (0, 0);
         for (seq, text) in found {
             self.queue.next_seq = self.queue.next_seq.max(seq + 1);
