@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the npm package into dist/pkg and packs it into dist/inhouse-chrome-tracker-<v>.tgz:
 # release wasm (plain stable Rust, the toolchain rust-toolchain.toml pins) → wasm-bindgen
-# (--target web) → binaryen's wasm-opt from npm (Debian's breaks modules) → the files of
-# pkg-template/ → npm pack. Prints the sizes.
+# (--target web) → short import names → binaryen's wasm-opt from npm (Debian's breaks modules) →
+# the files of pkg-template/ → npm pack. Prints the sizes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -15,6 +15,8 @@ cargo build --quiet --release --lib --target wasm32-unknown-unknown -p inhouse-t
 rm -rf "$out" && mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --experimental-reset-state-function --out-dir "$out" --out-name inhouse_tracker \
   target/pkg/wasm32-unknown-unknown/release/inhouse_tracker.wasm
+# The imports' names made short in the wasm and the glue together (scripts/lib/short-imports.mjs).
+node scripts/lib/short-imports.mjs "$out" inhouse_tracker
 # --low-memory-unused lets it fold constants into addresses: the low 1 KiB is the far end of the
 # 128 KiB stack, which the SDK's bounded recursion never reaches. Functions with one caller are
 # inlined only when tiny: a few hundred more raw bytes, but what is measured is the gzipped size,
@@ -28,6 +30,7 @@ if [ "${SIZE_REPORT:-0}" = 1 ]; then
   names=target/pkg/names && rm -rf "$names" && mkdir -p "$names"
   wasm-bindgen --target web --no-typescript --experimental-reset-state-function --keep-debug --out-dir "$names" --out-name inhouse_tracker \
     target/pkg/wasm32-unknown-unknown/release/inhouse_tracker.wasm
+  node scripts/lib/short-imports.mjs "$names" inhouse_tracker
   node_modules/.bin/wasm-opt "${opt[@]}" -g --strip-dwarf --strip-producers "$names/inhouse_tracker_bg.wasm" -o "$names/inhouse_tracker_bg.wasm"
 fi
 node_modules/.bin/wasm-opt "${opt[@]}" --strip-debug --strip-producers --strip-target-features \
