@@ -264,10 +264,25 @@ const drained = (b, capMs) => waitFor(async () => {
 }, capMs, 250);
 
 // ---------------- 3c. our phases ----------------
-async function perfRun(ext, srv, rep) {
-  const res = { rep };
+// Runs `measure(b)` in a fresh launch of `ext`, into `res`: an error is kept in `res.error` and
+// logged; the server's faults are cleared and the browser closed whatever happens.
+async function measured(ext, srv, res, measure) {
   const b = await launch(ext);
   try {
+    await measure(b);
+  } catch (e) {
+    res.error = String(e.stack || e);
+    log('  ERROR', res.error);
+  } finally {
+    await srv.ctl('/faults', { clear: true, down: false }).catch(() => {});
+    await b.close();
+  }
+  return res;
+}
+
+async function perfRun(ext, srv, rep) {
+  const res = { rep };
+  return measured(ext, srv, res, async (b) => {
     await srv.ctl('/reset', {});
     // (a) first start of a fresh profile, empty queue: comparable to the peers' "init".
     const i0 = await b.msg('info');
@@ -344,14 +359,7 @@ async function perfRun(ext, srv, rep) {
     res.live.writes_per_delivered = (calls(d2.s.storage_calls) - calls(s0.storage_calls)) / Math.max(sv2.unique, 1);
     log(`  live burst (server up): track ${loop2.us_per_call.toFixed(2)} µs/call, ${sv2.unique}/${OPT.n} in ${res.live.drain_s?.toFixed(2)} s, ${res.live.storage_calls_set}+${res.live.storage_calls_remove} storage calls`);
     res.errors = (await b.msg('info')).errors;
-  } catch (e) {
-    res.error = String(e.stack || e);
-    log('  ERROR', res.error);
-  } finally {
-    await srv.ctl('/faults', { clear: true, down: false }).catch(() => {});
-    await b.close();
-  }
-  return res;
+  });
 }
 
 // Linear memory under a burst in one turn, the server down (everything stays queued): the peak
@@ -409,17 +417,21 @@ async function planRun(ext, srv) {
   }
 }
 
+// COLD_N events tracked with the server down, once all are stored: the queue a wake finds.
+async function storeWhileDown(b, srv, label) {
+  await srv.ctl('/faults', { down: true });
+  await b.msg('burst', { run: runId(label), n: OPT.coldN });
+  await waitFor(async () => { const s = await b.msg('burstStatus'); return { done: s.resolved && s.durable_ms != null, s }; }, 60000, 100);
+  await b.msg('stopWatching');
+}
+
 async function coldStartRun(ext, srv) {
   const res = { runs: [] };
-  const b = await launch(ext);
-  try {
+  return measured(ext, srv, res, async (b) => {
     await srv.ctl('/reset', {});
     const i0 = await b.msg('info');
     res.first_start = await settledStart(b, i0);
-    await srv.ctl('/faults', { down: true }); // the queue stays stored across the restarts
-    await b.msg('burst', { run: runId('cold'), n: OPT.coldN });
-    await waitFor(async () => { const s = await b.msg('burstStatus'); return { done: s.resolved && s.durable_ms != null, s }; }, 60000, 100);
-    await b.msg('stopWatching');
+    await storeWhileDown(b, srv, 'cold'); // the queue stays stored across the restarts
     for (let i = 0; i < OPT.coldReps; i++) {
       const killed = await b.kill();
       await sleep(300);
@@ -438,14 +450,7 @@ async function coldStartRun(ext, srv) {
     res.ready_from_t0_ms_min = Math.min(...res.runs.map((r) => r.ready_from_t0_ms));
     res.ready_from_t0_ms_max = Math.max(...res.runs.map((r) => r.ready_from_t0_ms));
     log(`  cold start (${OPT.coldN} queued, ${OPT.coldReps} restarts): median ${res.ready_from_t0_ms_median.toFixed(2)} ms script start → ready (${res.ready_from_worker_origin_ms_median.toFixed(1)} ms from the worker's time origin)`);
-  } catch (e) {
-    res.error = String(e.stack || e);
-    log('  ERROR', res.error);
-  } finally {
-    await srv.ctl('/faults', { clear: true, down: false }).catch(() => {});
-    await b.close();
-  }
-  return res;
+  });
 }
 
 // The worker's thread busy during a start (t0.js's ping probe, CONFIG.busyProbe): a first start
@@ -455,22 +460,18 @@ const BUSY_WAKES = 5;
 async function busyRun(inst, srv) {
   const ext = buildExtension(inst, `${srv.api}/v1/api`, { busyProbe: true });
   const res = { wakes: [] };
-  const b = await launch(ext);
-  const probe = async (i) => {
-    const t = await waitFor(async () => {
-      const x = await b.msg('timings');
-      return { done: x.instance === i.instance && x.busy?.done, x };
-    }, 5000, 100);
-    return t.x.busy;
-  };
-  try {
+  await measured(ext, srv, res, async (b) => {
+    const probe = async (i) => {
+      const t = await waitFor(async () => {
+        const x = await b.msg('timings');
+        return { done: x.instance === i.instance && x.busy?.done, x };
+      }, 5000, 100);
+      return t.x.busy;
+    };
     await srv.ctl('/reset', {});
     const i0 = await b.msg('info');
     res.first_start = await probe(i0);
-    await srv.ctl('/faults', { down: true });
-    await b.msg('burst', { run: runId('busy'), n: OPT.coldN });
-    await waitFor(async () => { const s = await b.msg('burstStatus'); return { done: s.resolved && s.durable_ms != null, s }; }, 60000, 100);
-    await b.msg('stopWatching');
+    await storeWhileDown(b, srv, 'busy');
     for (let i = 0; i < BUSY_WAKES; i++) {
       await b.kill();
       await sleep(300);
@@ -482,14 +483,8 @@ async function busyRun(inst, srv) {
     res.wake_longest_ms = median(res.wakes.map((w) => w?.longest_ms));
     const s = res.first_start ?? {};
     log(`  thread busy (ping probe, slices ≥ 0.2 ms): first start ${f(s.to_ready_ms)} ms until ready (${s.slices_to_ready} slices, longest ${f(s.longest_to_ready_ms)}), ${f(s.to_settled_ms)} ms until ready + 300 ms; wake with ${OPT.coldN} stored ${f(res.wake_to_ready_ms)} ms until ready, ${f(res.wake_to_settled_ms)} ms until ready + 300 ms, longest ${f(res.wake_longest_ms)} (medians of ${BUSY_WAKES})`);
-  } catch (e) {
-    res.error = String(e.stack || e);
-    log('  ERROR', res.error);
-  } finally {
-    await srv.ctl('/faults', { clear: true, down: false }).catch(() => {});
-    await b.close();
-    buildExtension(inst, `${srv.api}/v1/api`);
-  }
+  });
+  buildExtension(inst, `${srv.api}/v1/api`);
   return res;
 }
 

@@ -7,40 +7,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { imports, readLeb as leb, sections } from './lib/wasm-binary.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-/** Reads an unsigned LEB128 at `at`: [value, next offset]. */
-function leb(buf, at) {
-  let value = 0;
-  let shift = 0;
-  for (;;) {
-    const b = buf[at++];
-    value += (b & 0x7f) * 2 ** shift;
-    if (!(b & 0x80)) return [value, at];
-    shift += 7;
-  }
-}
-
-/** The module's sections: `{id, name?, start, end}` (start: the payload's first byte). */
-function sections(buf) {
-  if (buf.readUInt32LE(0) !== 0x6d736100) throw new Error('not a wasm module');
-  const out = [];
-  let at = 8;
-  while (at < buf.length) {
-    const id = buf[at];
-    const [size, start] = leb(buf, at + 1);
-    const s = { id, start, end: start + size, size: start + size - at };
-    if (id === 0) {
-      const [len, nameAt] = leb(buf, start);
-      s.name = buf.toString('utf8', nameAt, nameAt + len);
-      s.start = nameAt + len;
-    }
-    out.push(s);
-    at = start + size;
-  }
-  return out;
-}
 
 /** Rust's legacy mangling (`_ZN4core3fmt5write17h…E`) as a path (`core::fmt::write`). */
 export function demangle(name) {
@@ -76,32 +45,8 @@ export function crateOf(name) {
 export function analyze(wasmPath) {
   const buf = fs.readFileSync(wasmPath);
   const secs = sections(buf);
-  let imported = 0;
   const importSec = secs.find((s) => s.id === 2);
-  if (importSec) {
-    let [count, at] = leb(buf, importSec.start);
-    for (let i = 0; i < count; i++) {
-      for (let k = 0; k < 2; k++) {
-        const [len, next] = leb(buf, at);
-        at = next + len;
-      }
-      const kind = buf[at++];
-      if (kind === 0) {
-        imported++;
-        at = leb(buf, at)[1];
-      } else if (kind === 1) {
-        at += 1;
-        const flags = buf[at++];
-        at = leb(buf, at)[1];
-        if (flags & 1) at = leb(buf, at)[1];
-      } else if (kind === 2) {
-        const flags = buf[at++];
-        at = leb(buf, at)[1];
-        if (flags & 1) at = leb(buf, at)[1];
-      } else if (kind === 3) at += 2;
-      else if (kind === 4) at = leb(buf, at + 1)[1];
-    }
-  }
+  const imported = importSec ? imports(buf, importSec).filter((i) => i.kind === 0).length : 0;
   const names = new Map();
   const nameSec = secs.find((s) => s.id === 0 && s.name === 'name');
   if (nameSec) {
