@@ -1,5 +1,5 @@
-// Reading a wasm module's binary format, for the build's and the size report's scripts: LEB128
-// numbers, the sections, and the import section's entries.
+// A wasm module's binary format, for the build's and the size report's scripts: LEB128 numbers
+// (read and written), names, the sections, and the import section's entries.
 
 /** Reads an unsigned LEB128 at `at`: [value, next offset]. */
 export function readLeb(buf, at) {
@@ -12,6 +12,21 @@ export function readLeb(buf, at) {
     shift += 7;
   }
 }
+
+/** An unsigned LEB128's bytes. */
+export function writeLeb(value) {
+  const out = [];
+  do {
+    let b = value % 128;
+    value = Math.floor(value / 128);
+    if (value) b |= 0x80;
+    out.push(b);
+  } while (value);
+  return Buffer.from(out);
+}
+
+/** A name as the format writes it: its length in bytes, then its UTF-8. */
+export const writeName = (s) => Buffer.concat([writeLeb(Buffer.byteLength(s)), Buffer.from(s)]);
 
 /** The module's sections: `{id, name?, at, start, end, size}` (at: the section's first byte;
  * start: its payload's, past a custom section's name). */

@@ -7,19 +7,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { shortenImports } from '../../scripts/lib/short-imports.mjs';
+import { writeLeb, writeName } from '../../scripts/lib/wasm-binary.mjs';
 
 const MODULE = './pkg_bg.js';
-const leb = (n) => {
-  const out = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
-const str = (s) => [...leb(Buffer.byteLength(s)), ...Buffer.from(s)];
+const leb = (n) => [...writeLeb(n)];
+const str = (s) => [...writeName(s)];
 const section = (id, body) => [id, ...leb(body.length), ...body];
 
 /** A module importing each [module, name] as a function `() -> ()`, and a memory from `env`. */
