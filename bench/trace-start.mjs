@@ -12,11 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../scripts/lib/harness.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WAKES = Number(process.argv[2] ?? 5);
 const TRACE_S = 12; // the trace's length: the first start and the wakes fit in it
-const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 const built = path.join(ROOT, 'bench/out/ext');
 if (!fs.existsSync(path.join(built, 'manifest.json'))) throw new Error('bench/out/ext is missing: run `make bench` (or `PEERS=0 STEPS=cold node bench/run.mjs`) first');
@@ -30,8 +30,8 @@ if (fs.existsSync(path.join(names, 'inhouse_tracker_bg.wasm'))) {
 const traceFile = path.join(work, 'trace.json');
 
 const ctx = await chromium.launchPersistentContext(path.join(work, 'profile'), {
-  executablePath: '/usr/bin/chromium', headless: true,
-  args: [...FLAGS, '--trace-startup=v8,disabled-by-default-v8.cpu_profiler', `--trace-startup-file=${traceFile}`,
+  executablePath: CHROMIUM, headless: true,
+  args: [...CHROMIUM_FLAGS, '--trace-startup=v8,disabled-by-default-v8.cpu_profiler', `--trace-startup-file=${traceFile}`,
     `--trace-startup-duration=${TRACE_S}`, '--trace-startup-format=json', `--disable-extensions-except=${ext}`, `--load-extension=${ext}`],
 });
 try {

@@ -255,10 +255,6 @@ async function send(message) {
   }
 }
 
-/**
- * Tracks an event through the background. Resolves with {id, status} once it is stored; rejects
- * with an InhouseError (never anything else) for input that can never be sent.
- */
 /** The tracking plan itself (index.d.ts types `withPlan`'s functions by it). */
 export const defineTrackingPlan = (plan) => plan;
 /**
@@ -269,6 +265,10 @@ export function withPlan(_plan) {
   return { track, page, identify, register, unregister, reset, identity, captureException, setEnabled, isEnabled, stats, flush };
 }
 
+/**
+ * Tracks an event through the background. Resolves with {id, status} once it is stored; rejects
+ * with an InhouseError (never anything else) for input that can never be sent.
+ */
 export function track(eventName, properties, options) {
   let message;
   try {

@@ -549,13 +549,13 @@ class Tracker {
   }
 }
 
+/** The tracking plan itself (its literal types are what index.d.ts keeps). */
+export const defineTrackingPlan = (plan) => plan;
+
 /**
  * Creates the tracker. Call it once, synchronously, at the top level of the background service
  * worker. Returns at once; calls made before the wasm is ready are queued, not lost.
  */
-/** The tracking plan itself (its literal types are what index.d.ts keeps). */
-export const defineTrackingPlan = (plan) => plan;
-
 export function init(options) {
   // In a popup, options page or content script, a second tracker would share the background's
   // storage and lose events.

@@ -13,7 +13,7 @@ use crate::core::handover;
 use crate::core::origin::{Extension, Origin, Sender};
 use crate::core::tracker::{Command, Facts, ProfileChange, Reply, TrackCall, Tracker as Core};
 use crate::web::answer::{to_js, IdentityAnswer};
-use crate::web::js::{describe, get, mark, now_ms, to_js_error};
+use crate::web::js::{describe, get, now_ms, to_js_error};
 use crate::web::shell::{self, Hooks, Shared};
 use crate::web::{options, props, runtime};
 use js_sys::{Function, Promise};
@@ -73,7 +73,7 @@ impl Tracker {
         for w in warnings {
             web_sys::console::warn_1(&format!("[inhouse] {w}").into());
         }
-        mark("inhouse:options-checked");
+        runtime::mark("inhouse:options-checked");
         let (browser, browser_version) = runtime::browser();
         let (extension_version, pages) = runtime::manifest_facts();
         let id = runtime::extension_id().unwrap_or_else(|| config.app_id.clone());
@@ -90,11 +90,11 @@ impl Tracker {
             locale: runtime::locale(),
             before_send: read.before_send.is_some(),
         };
-        mark("inhouse:facts-read");
+        runtime::mark("inhouse:facts-read");
         let core = Core::new(config, facts, runtime::random_seed());
-        mark("inhouse:core-created");
+        runtime::mark("inhouse:core-created");
         let shared = shell::start(core, Hooks { on_error: read.on_error, on_drop: read.on_drop, before_send: read.before_send });
-        mark("inhouse:shell-started");
+        runtime::mark("inhouse:shell-started");
         Ok(Tracker { shared })
     }
 

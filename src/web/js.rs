@@ -151,11 +151,3 @@ pub fn absorb(p: JsValue) {
         });
     }
 }
-
-/// A User Timing mark (`performance.mark(name)`), where there is `performance`: the start's
-/// phases as DevTools and `make bench` see them (`inhouse:*`).
-pub fn mark(name: &str) {
-    if let Some(performance) = global_path(&["performance"]) {
-        let _ = call(&performance, "mark", &[&JsValue::from_str(name)]);
-    }
-}
