@@ -6,8 +6,8 @@ mod engine_harness;
 mod stored;
 
 use engine_harness::*;
-use inhouse_tracker::core::config::Credentials;
-use inhouse_tracker::core::engine::{segment_key, IndexState, NETWORK_BACKOFF_CAP_MS, PAUSE_PROBE_MS};
+use inhouse_tracker::core::config::{Config, Credentials};
+use inhouse_tracker::core::engine::{segment_key, NETWORK_BACKOFF_CAP_MS, PAUSE_PROBE_MS};
 use inhouse_tracker::core::error::ErrorCode;
 use std::collections::HashSet;
 
@@ -233,7 +233,7 @@ fn an_unreadable_index_is_rebuilt_from_the_segments() {
     assert_eq!(Engine::index_state(None, false), IndexState::Absent);
     assert_eq!(Engine::index_state(h.store.index().as_deref(), true), IndexState::Readable);
     let mut e = Engine::new(h.config.clone(), 4);
-    e.rebuild(all, h.now);
+    e.rebuild(all, IndexState::Unreadable, h.now);
     let errs = errors(&e.drain_notes());
     assert_eq!(errs.len(), 1);
     assert_eq!(errs[0].code, ErrorCode::StorageError);
@@ -268,7 +268,7 @@ fn a_rebuild_from_segments_listed_out_of_order_and_twice_sends_each_event_once()
     all.reverse();
     all.insert(1, all[2].clone());
     let mut e = Engine::new(h.config.clone(), 4);
-    e.rebuild(all, h.now);
+    e.rebuild(all, IndexState::Unreadable, h.now);
     let mut store = h.store.clone();
     let w = e.take_write(h.now, false).expect("a good index is written");
     store.apply(&w);
@@ -285,9 +285,12 @@ fn a_rebuild_from_segments_listed_out_of_order_and_twice_sends_each_event_once()
 fn an_index_listing_segments_out_of_order_sends_every_event() {
     let h = stored_queue(10);
     let index = h.store.index().unwrap();
-    let mut lines: Vec<&str> = index.lines().collect();
+    let mut lines: Vec<&str> = stored::index_body(&index).lines().collect();
     lines.swap(2, 3);
-    let swapped = lines.join("\n");
+    // Sealed again: the reading behind the checksum (an index of the first version, which has
+    // none, is read the same way).
+    let swapped = stored::seal(&lines.join("\n"));
+    assert_eq!(Engine::index_state(Some(&swapped), true), IndexState::Readable);
     let mut e = Engine::new(h.config.clone(), 4);
     e.restore(Some(&swapped), |k| h.store.0.get(k).cloned(), h.now);
     assert!(e.drain_notes().is_empty());
@@ -301,14 +304,17 @@ fn an_index_listing_segments_out_of_order_sends_every_event() {
 fn garbage_counters_make_the_index_unreadable_not_huge() {
     let h = stored_queue(4);
     let index = h.store.index().unwrap();
-    let mut lines: Vec<String> = index.lines().map(String::from).collect();
+    // Sealed again, so that the numbers are what is judged, not the checksum.
+    let body = stored::index_body(&index);
+    let mut lines: Vec<String> = body.lines().map(String::from).collect();
     lines[1] = "18446744073709551615 0 0 0 0 0 0 0".into();
-    let bad = lines.join("\n");
+    let bad = stored::seal(&lines.join("\n"));
     assert_eq!(Engine::index_state(Some(&bad), true), IndexState::Unreadable);
     // A segment line claiming more events than a segment holds is damage too.
-    let mut lines: Vec<String> = index.lines().map(String::from).collect();
+    let mut lines: Vec<String> = body.lines().map(String::from).collect();
     lines[2] = "1 99999999999".into();
-    assert_eq!(Engine::index_state(Some(&lines.join("\n")), true), IndexState::Unreadable);
+    assert_eq!(Engine::index_state(Some(&stored::seal(&lines.join("\n"))), true), IndexState::Unreadable);
+    assert_eq!(Engine::index_state(Some(&stored::seal(body)), true), IndexState::Readable, "the same, sealed again, reads");
 }
 
 #[test]
@@ -429,48 +435,151 @@ mod damaged {
         lines.join("\n")
     }
 
+    /// A stored index as the first version wrote it: no checksum line, version 1.
+    pub(super) fn unchecked(index: &str) -> String {
+        let body = crate::stored::index_body(index);
+        format!("1{}", body.strip_prefix('2').expect("a version-2 index"))
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
-        /// Whatever the damage, a start never panics, never shows a counter beyond what
-        /// JavaScript represents exactly, never loses an event without counting it, and an
-        /// index it cannot read is rebuilt from the segments with every event kept.
+        /// Whatever the damage, to an index with a checksum or to one of the first version
+        /// (which has none), a start never panics, never shows a counter beyond what JavaScript
+        /// represents exactly, and never loses an event without counting it. Damage to a
+        /// checksummed index is always seen: the queue is rebuilt from the segments with every
+        /// event kept.
         #[test]
-        fn a_damaged_index_never_loses_events_silently(damages in proptest::collection::vec(damage(), 1..4)) {
+        fn a_damaged_index_never_loses_events_silently(damages in proptest::collection::vec(damage(), 1..4), first_version in any::<bool>()) {
             let h = stored_queue(12);
-            let mut index = h.store.index().unwrap();
+            let original = h.store.index().unwrap();
+            let original = if first_version { unchecked(&original) } else { original };
+            let mut index = original.clone();
             for d in &damages {
                 index = apply(&index, d);
             }
-            let segments: Vec<(String, Option<String>)> = h.store.segment_keys().into_iter().map(|k| (k.clone(), h.store.0.get(&k).cloned())).collect();
+            let mut store = h.store.clone();
+            store.0.insert(INDEX_KEY.into(), index.clone());
             let mut e = Engine::new(h.config.clone(), 4);
-            match Engine::index_state(Some(&index), true) {
-                IndexState::Readable => e.restore(Some(&index), |k| h.store.0.get(k).cloned(), h.now),
-                _ => e.rebuild(segments, h.now),
-            }
+            let state = store.start(&mut e, h.now);
             let st = e.stats(h.now);
             for n in [st.delivered, st.retried, st.dropped.corrupt, st.dropped.rejected, st.dropped.evicted, st.dropped.purged] {
                 prop_assert!(n <= 1 << 53, "a counter read back as {}", n);
             }
-            // Each of the 12 events is queued, counted lost, or named done by the (damaged)
-            // index; a readable index can only claim done marks for events its lines list.
-            let named_done: u64 = if Engine::index_state(Some(&index), true) == IndexState::Readable {
-                index.lines().skip(2).map(|l| l.split(' ').count().saturating_sub(2) as u64).sum()
-            } else {
-                0
-            };
-            prop_assert!(st.queued as u64 + st.dropped.corrupt + named_done >= 12 || !Engine::orphan_segments(Some(&index), &h.store.segment_keys()).is_empty(),
-                "events lost silently: queued {}, corrupt {}, done marks {} ({:?})", st.queued, st.dropped.corrupt, named_done, index);
-            if Engine::index_state(Some(&index), true) == IndexState::Unreadable {
-                prop_assert_eq!(st.queued, 12, "a rebuilt queue keeps every stored event");
+            match state {
+                // A checksum that holds: the index is the one written (FNV-1a, 53 bits).
+                IndexState::Readable => prop_assert_eq!(&index, &original),
+                // Read without a checksum (a first-version index, or damage that made one):
+                // each of the 12 events is queued, counted lost, named done by the (damaged)
+                // index, or in a segment it no longer names below its `next` (an orphan,
+                // removed): what an index without a checksum cannot tell from a crash's leftovers.
+                IndexState::Unchecked => {
+                    let named_done: u64 = index.lines().skip(2).map(|l| l.split(' ').count().saturating_sub(2) as u64).sum();
+                    prop_assert!(st.queued as u64 + st.dropped.corrupt + named_done >= 12 || !Engine::orphan_segments(Some(&index), &store.segment_keys()).is_empty(),
+                        "events lost silently: queued {}, corrupt {}, done marks {} ({:?})", st.queued, st.dropped.corrupt, named_done, index);
+                }
+                IndexState::Unreadable => prop_assert_eq!(st.queued, 12, "a rebuilt queue keeps every stored event"),
+                IndexState::Absent => unreachable!("the index is stored"),
+            }
+            // No stored segment is numbered at or past the next one a write makes.
+            let mut next = e;
+            let mut probe = H::new(h.config.clone());
+            std::mem::swap(&mut probe.e, &mut next);
+            probe.track_n(1);
+            let w = probe.e.take_write(h.now, false).unwrap();
+            for (key, _) in w.set.iter().filter(|(k, _)| k.starts_with("inhouse:v1:seg:")) {
+                prop_assert!(!store.0.contains_key(key), "the next write overwrites {} ({:?})", key, index);
             }
             // Delivery works after any of it, unless the damage left a readable index that says
             // the user opted out (its consent flag turned to 0): then nothing is sent, and the
             // events stay queued for an opt-in.
+            let mut e = Engine::new(h.config.clone(), 4);
+            store.start(&mut e, h.now);
+            let queued = e.stats(h.now).queued;
             let sent = ids_sent(&mut e, h.now + 8 * 86_400_000);
-            prop_assert_eq!(sent.len(), if e.enabled() { st.queued } else { 0 });
+            prop_assert_eq!(sent.len(), if e.enabled() { queued } else { 0 });
         }
     }
+}
+
+/// The segment keys the next write of `e` stores (one event tracked first).
+fn next_segment_keys(e: Engine, config: &Config) -> Vec<String> {
+    let mut h = H::new(config.clone());
+    h.e = e;
+    h.track_n(1);
+    let w = h.e.take_write(h.now, false).expect("a write");
+    w.set.iter().map(|(k, _)| k.clone()).filter(|k| k.starts_with("inhouse:v1:seg:")).collect()
+}
+
+#[test]
+fn an_index_that_no_longer_names_its_last_segment_is_rebuilt_not_written_over() {
+    // Found by the property test: the index's `next` damaged to 0 and the last segment's line
+    // lost. Read as it stands, `next` is 2 (past the last segment named) and the next write
+    // stores its new segment as segment 2, over the 6 stored events nothing names.
+    let h = stored_queue(12);
+    let body = stored::index_body(&h.store.index().unwrap()).to_string();
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), 4, "{body:?}");
+    let head = lines[0].replacen(" 3 ", " 0 ", 1);
+    let damaged = [head.as_str(), lines[1], lines[2]].join("\n");
+    for (index, found) in [
+        // With the checksum of the index written: unreadable.
+        (format!("{}\n{damaged}", h.store.index().unwrap().split('\n').next().unwrap()), IndexState::Unreadable),
+        // The first version's index, which has no checksum: the listing shows segment 2.
+        (format!("1{}", damaged.strip_prefix('2').unwrap()), IndexState::Unchecked),
+    ] {
+        let mut store = h.store.clone();
+        store.0.insert(INDEX_KEY.into(), index.clone());
+        let mut e = Engine::new(h.config.clone(), 4);
+        assert_eq!(store.start(&mut e, h.now), found, "{index:?}");
+        assert_eq!(e.stats(h.now).queued, 12, "every stored event kept: {index:?}");
+        let errs = errors(&e.drain_notes());
+        assert!(errs.iter().any(|e| e.code == ErrorCode::StorageError && e.message.contains("rebuilt")), "{errs:?}");
+        assert_eq!(next_segment_keys(e, &h.config), [segment_key(3)], "{index:?}");
+    }
+}
+
+#[test]
+fn an_index_removed_with_segments_stored_is_rebuilt_not_written_over() {
+    let h = stored_queue(12);
+    let mut store = h.store.clone();
+    store.0.remove(INDEX_KEY);
+    let mut e = Engine::new(h.config.clone(), 4);
+    assert_eq!(store.start(&mut e, h.now), IndexState::Absent);
+    assert_eq!(e.stats(h.now).queued, 12);
+    let errs = errors(&e.drain_notes());
+    assert!(errs.iter().any(|e| e.message.contains("index was missing; the queue was rebuilt from its segments (12 events kept")), "{errs:?}");
+    assert_eq!(next_segment_keys(e, &h.config), [segment_key(3)]);
+    // Nothing stored at all: a first start, quietly.
+    let mut e = Engine::new(h.config.clone(), 4);
+    assert_eq!(Store::default().start(&mut e, h.now), IndexState::Absent);
+    assert!(e.drain_notes().is_empty());
+    assert_eq!(next_segment_keys(e, &h.config), [segment_key(1)]);
+}
+
+#[test]
+fn an_index_of_the_first_version_is_read_with_its_done_marks_and_written_back_with_a_checksum() {
+    // An update from a version that wrote no checksum: the index is trusted once the listing
+    // shows it names every stored segment, so what was delivered is not sent again.
+    let mut h = stored_queue(12);
+    let first = h.poll_all().into_iter().take(4).collect::<Vec<_>>();
+    for s in &first {
+        h.answer(s, delivered());
+    }
+    h.commit_with(true);
+    let index = h.store.index().unwrap();
+    let old = damaged::unchecked(&index);
+    let mut store = h.store.clone();
+    store.0.insert(INDEX_KEY.into(), old.clone());
+    let mut e = Engine::new(h.config.clone(), 4);
+    assert_eq!(store.start(&mut e, h.now), IndexState::Unchecked, "{old:?}");
+    assert!(e.drain_notes().is_empty(), "nothing to report");
+    assert_eq!(e.stats(h.now).queued, 8, "the 4 delivered stay done");
+    let sent = deliver_into(&mut e, h.now + 86_400_000, &mut store, |_| {});
+    assert_eq!(sent.len(), 8);
+    assert!(!sent.iter().any(|id| first.iter().any(|s| &s.id == id)), "nothing delivered is sent again");
+    stored::index_body(&store.index().unwrap());
+    assert_eq!(Engine::index_state(store.index().as_deref(), true), IndexState::Readable, "written back with its checksum");
 }
 
 #[test]

@@ -10,7 +10,7 @@ mod engine_harness;
 mod stored;
 
 use engine_harness::{config, EXT, T0};
-use inhouse_tracker::core::engine::{Send, SEGMENT_PREFIX};
+use inhouse_tracker::core::engine::{Engine, IndexState, Send, INDEX_KEY, SEGMENT_PREFIX};
 use inhouse_tracker::core::event::{EventName, Props};
 use inhouse_tracker::core::origin::{Extension, Origin};
 use inhouse_tracker::core::policy::Verdict;
@@ -41,6 +41,8 @@ struct World {
     /// Events counted lost at the end (`stats().dropped.corrupt`: stored segments missing when
     /// read, whose ids are gone with them; `onError` says so, once a minute).
     lost_reported: u64,
+    /// Events the workers before a rebuilt queue counted lost (a rebuild starts the counters over).
+    lost_before_rebuild: u64,
     /// Each reply's outcome.
     outcomes: HashMap<u64, Outcome>,
     /// Names tracked, by reply (what may be sent).
@@ -243,6 +245,16 @@ enum Op {
     Stop {
         sent_first: bool,
     },
+    /// The worker stops, and storage loses or damages the index before the next start (no
+    /// `chrome.storage.onChanged` tells a running worker).
+    StopAndDamageIndex(IndexDamage),
+}
+
+#[derive(Debug, Clone)]
+enum IndexDamage {
+    Removed,
+    /// The byte at this position (modulo the length) replaced.
+    Byte(usize, u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -258,6 +270,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<bool>().prop_map(|sent_first| Op::Stop { sent_first }),
         1 => Just(Op::ClearStorage),
         1 => Just(Op::Shutdown),
+        1 => prop_oneof![Just(IndexDamage::Removed), (0usize..200, any::<u8>()).prop_map(|(at, b)| IndexDamage::Byte(at, b))].prop_map(Op::StopAndDamageIndex),
     ]
 }
 
@@ -328,6 +341,32 @@ fn play(ops: &[Op], before_send: bool) -> World {
                 s.run(&mut w);
                 first_reply = w.next_reply;
             }
+            Op::StopAndDamageIndex(damage) => {
+                // Events a clear took before they were read are counted only through the index
+                // that still names their segments: the damage comes when it names none missing.
+                // The counters start over with a rebuilt queue: what was counted lost (and
+                // reported) by this worker, or by those before it, in the index, is kept here.
+                let counted = stored_corrupt(&w.store).max(s.core.stats(s.now).dropped.corrupt);
+                let damaged = match (damage, w.store.get(INDEX_KEY).filter(|index| names_only_stored(&w.store, index))) {
+                    (IndexDamage::Removed, Some(_)) => w.store.remove(INDEX_KEY).is_some(),
+                    (IndexDamage::Byte(at, b), Some(index)) => {
+                        let mut bytes = index.clone().into_bytes();
+                        let at = at % bytes.len();
+                        bytes[at] = *b;
+                        w.store.insert(INDEX_KEY.into(), String::from_utf8_lossy(&bytes).into_owned());
+                        true
+                    }
+                    _ => false,
+                };
+                if damaged {
+                    w.lost_before_rebuild += counted;
+                }
+                now = s.now + 1_000;
+                let hook = s.hook_calls_back;
+                s = Shell::new(hook, now);
+                s.run(&mut w);
+                first_reply = w.next_reply;
+            }
             Op::Stop { sent_first } => {
                 if *sent_first {
                     // Sends already out reach the server; their answers are lost with the worker.
@@ -349,8 +388,28 @@ fn play(ops: &[Op], before_send: bool) -> World {
         }
     }
     s.settle_all(&mut w);
-    w.lost_reported = s.core.stats(s.now).dropped.corrupt;
+    w.lost_reported = w.lost_before_rebuild + s.core.stats(s.now).dropped.corrupt;
     w
+}
+
+/// Whether every segment the stored `index` names is stored (an index already damaged names
+/// nothing: the queue will be rebuilt from the segments).
+fn names_only_stored(store: &BTreeMap<String, String>, index: &str) -> bool {
+    if Engine::index_state(Some(index), true) != IndexState::Readable {
+        return true;
+    }
+    let segs = stored::index(index)["segs"].as_array().unwrap().iter().map(|s| s["s"].as_u64().unwrap()).collect::<Vec<_>>();
+    segs.iter().all(|n| store.contains_key(&format!("{SEGMENT_PREFIX}{n}")))
+}
+
+/// The events the stored index counts lost (`dropped.corrupt`), 0 without a readable index.
+fn stored_corrupt(store: &BTreeMap<String, String>) -> u64 {
+    match store.get(INDEX_KEY) {
+        Some(index) if Engine::index_state(Some(index), true) == IndexState::Readable => {
+            stored::index(index)["totals"]["dropped"]["corrupt"].as_u64().unwrap()
+        }
+        _ => 0,
+    }
 }
 
 fn check(w: &World) {
@@ -473,4 +532,50 @@ fn what_a_call_evicts_is_settled_and_reported_with_that_call_not_at_the_loops_ne
     assert_eq!(w.dropped.len(), 20, "reported within the turn");
     s.settle_all(&mut w);
     check(&w);
+}
+
+#[test]
+fn an_index_lost_while_the_worker_was_stopped_is_rebuilt_and_nothing_is_written_over() {
+    // Three workers: the first stores 30 events with the server down; storage loses the index
+    // (the segments stay) or damages it while no worker runs; the next start lists the stored
+    // segments before any write, rebuilds the queue from them, and numbers its own past them.
+    // The index after the damage (`None`: removed).
+    type Damaged = fn(&str) -> Option<String>;
+    let damages: [(&str, Damaged); 3] = [
+        ("removed", |_| None),
+        // The last byte of the last segment's line: its done-marks, or its event count.
+        ("a byte changed", |index| Some(format!("{}{}", &index[..index.len() - 1], if index.ends_with('1') { '2' } else { '1' }))),
+        // The first version's index (no checksum) naming no segment.
+        ("an index without a checksum naming none", |_| Some("1 1 1\n0 0 0 0 0 0 0".into())),
+    ];
+    for (damage, damaged) in damages {
+        let mut w = World::default();
+        let mut s = Shell::new(false, T0);
+        s.run(&mut w);
+        s.settle_all(&mut w);
+        s.status_ok = false;
+        for _ in 0..30 {
+            let (cmd, _) = track_call(&mut w, "plain", s.now);
+            s.command(&mut w, cmd);
+        }
+        s.tick(&mut w, 0);
+        while let Some(k) = s.owed.iter().position(|o| matches!(o, Owed::Write(_))) {
+            s.answer(&mut w, k);
+        }
+        let stored: Vec<String> = w.store.keys().filter(|k| k.starts_with(SEGMENT_PREFIX)).cloned().collect();
+        assert!(!stored.is_empty());
+        match damaged(&w.store[INDEX_KEY]) {
+            None => drop(w.store.remove(INDEX_KEY)),
+            Some(index) => drop(w.store.insert(INDEX_KEY.into(), index)),
+        }
+        s = Shell::new(false, s.now + 1_000);
+        s.run(&mut w);
+        let (cmd, _) = track_call(&mut w, "after", s.now);
+        s.command(&mut w, cmd);
+        s.settle_all(&mut w);
+        check(&w);
+        let plain: BTreeSet<&String> = w.posts.iter().filter(|(_, n)| n == "plain").map(|(id, _)| id).collect();
+        assert_eq!(plain.len(), 30, "{damage}: every stored event delivered");
+        assert_eq!(w.posts.iter().filter(|(_, n)| n == "after").count(), 1);
+    }
 }

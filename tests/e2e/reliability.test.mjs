@@ -133,6 +133,36 @@ test('an index that is not text: the queue is rebuilt from its segments and ever
   log(`index replaced by an object: rebuilt from the segments, 25/25 delivered, reported as STORAGE_ERROR`);
 });
 
+test('the index removed while no worker runs: the next start rebuilds the queue from its segments and stores nothing over them', 60_000, async (t) => {
+  const { server, browser } = await env(t);
+  await settle(server);
+  await server.faults({ down: true });
+  const r = await trackInWorker(browser, 'e2e_unindexed', 25);
+  const page = await browser.openExtensionPage('options.html');
+  const w = await browser.worker();
+  await w.evaluate(() => { globalThis.__e2eOld = true; }).catch(() => {});
+  await browser.stopWorker(page);
+  // Removed with no worker running: its storage.onChanged (or the page's next message) wakes a
+  // fresh one, which finds the segments but no index.
+  await page.evaluate((key) => chrome.storage.local.remove(key), INDEX_KEY);
+  await statsFromPage(page).catch(() => null);
+  const fresh = await browser.worker();
+  assert(await fresh.evaluate(() => globalThis.__e2eOld !== true).catch(() => false), 'a fresh worker');
+  // Tracked at once by the fresh worker: stored in new segments, numbered past the stored ones.
+  const after = await trackInWorker(browser, 'e2e_unindexed_after', 5);
+  eq(after.filter((x) => x.status === 'queued').length, 5, 'queued after');
+  await server.faults({ down: false });
+  await waitStored(server, byName('e2e_unindexed'), 25, 30_000);
+  await waitStored(server, byName('e2e_unindexed_after'), 5, 30_000);
+  await sleep(1000);
+  const s = summarize(await server.events(), byName('e2e_unindexed'));
+  eq(new Set(s.events.map((e) => e.properties.$event_id)), new Set(r.map((x) => x.id)), 'the events tracked before');
+  eq(summarize(await server.events(), byName('e2e_unindexed_after')).unique, 5, 'the events tracked after');
+  const errs = await recentErrors(browser);
+  assert(errs.some((e) => e.code === 'STORAGE_ERROR' && /index was missing; the queue was rebuilt/.test(e.message)), `reported: ${JSON.stringify(errs)}`);
+  log(`index removed while stopped: rebuilt from the segments, 25/25 and the 5 tracked after delivered`);
+});
+
 test('one event reset by a proxy on every attempt: every other event is delivered, it waits on its own backoff', 90_000, async (t) => {
   const { server, browser } = await env(t);
   await settle(server);

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use inhouse_tracker::core::config::{validate, Config, Options};
-pub use inhouse_tracker::core::engine::{Admission, DropReason, Engine, Note, Send as Req, TicketResult, Write, INDEX_KEY};
+pub use inhouse_tracker::core::engine::{Admission, DropReason, Engine, IndexState, Note, Send as Req, TicketResult, Write, INDEX_KEY};
 use inhouse_tracker::core::error::{Error, ErrorCode};
 pub use inhouse_tracker::core::event::NewEvent;
 use inhouse_tracker::core::event::{build_event, EventContext, Props, Rng};
@@ -73,6 +73,22 @@ impl Store {
         let index = self.index();
         e.restore(index.as_deref(), |k| self.0.get(k).cloned(), now);
         e
+    }
+    /// A start as the tracker's (`core::tracker::start`): an index whose checksum holds is read;
+    /// any other is read only if it accounts for every stored segment, else the queue is rebuilt
+    /// from the segments. Returns what was found under the index key.
+    pub fn start(&self, e: &mut Engine, now: u64) -> IndexState {
+        let index = self.index();
+        let keys = self.segment_keys();
+        let state = Engine::index_state(index.as_deref(), index.is_some());
+        match state {
+            IndexState::Readable => e.restore(index.as_deref(), |k| self.0.get(k).cloned(), now),
+            IndexState::Absent | IndexState::Unchecked if Engine::index_accounts_for(index.as_deref(), &keys) => {
+                e.restore(index.as_deref(), |k| self.0.get(k).cloned(), now)
+            }
+            _ => e.rebuild(keys.into_iter().map(|k| (k.clone(), self.0.get(&k).cloned())).collect(), state, now),
+        }
+        state
     }
 }
 

@@ -28,16 +28,33 @@ pub(super) fn segment_seq(key: &str) -> Option<u64> {
 /// What a start finds under [`INDEX_KEY`] (see [`Engine::index_state`](crate::core::engine::Engine::index_state)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IndexState {
-    /// Nothing: a first start (or everything was cleared).
+    /// Nothing: a first start, or the index was removed. Trusted only once the stored segment
+    /// keys are listed and none is found ([`Engine::index_accounts_for`](crate::core::engine::Engine::index_accounts_for)).
     Absent,
-    /// An index: read the segments it names.
+    /// An index whose checksum holds: read the segments it names.
     Readable,
-    /// Something that is not an index: rebuild from every stored segment.
+    /// An index of the first version, which has no checksum (written before the checksum was
+    /// added): read like [`IndexState::Readable`] once the stored segment keys are listed and
+    /// it accounts for each.
+    Unchecked,
+    /// Something that is not an index, or one whose checksum fails: rebuild from every stored
+    /// segment.
     Unreadable,
 }
 
-/// The first number of the index; an index with any other is unreadable.
-pub(super) const INDEX_VERSION: u64 = 1;
+/// The first number of the index's text after its checksum line, the version of its format: 2
+/// has a checksum line; 1 (no checksum) is still read ([`IndexState::Unchecked`]); any other is
+/// unreadable.
+pub(super) const INDEX_VERSION: u64 = 2;
+const UNCHECKED_VERSION: u64 = 1;
+
+/// The checksum line of an index (the first): FNV-1a of the text after its newline, as a number
+/// JavaScript reads exactly. Any change to the index (a byte, a line lost or swapped, the end cut
+/// off) makes it unreadable, so the queue is rebuilt from the segments instead of trusting a
+/// damaged `next` or done-mark, which would overwrite or skip stored events.
+pub(super) fn index_checksum(body: &str) -> u64 {
+    fnv1a(&[body], FNV_OFFSET) >> 11
+}
 
 /// The index record, read back (see the module documentation for its text).
 #[derive(Debug)]
@@ -53,19 +70,25 @@ pub(super) struct IndexDoc {
     pub(super) totals: Totals,
     /// One line per stored segment: `[n, events, done...]`, at least two numbers.
     pub(super) segments: Vec<Vec<u64>>,
+    /// Read from a version-1 index, which has no checksum.
+    pub(super) unchecked: bool,
 }
 
 impl IndexDoc {
-    /// `None` for anything but a well-formed index of this version. The first line is
-    /// `1 next enabled` or, since waits are kept, `1 next enabled wait_until pause_until
-    /// pause_key`; the totals have seven numbers, or eight since `undeliverable`, or ten since
-    /// `filtered` and `sampled`. A counter
-    /// beyond 2^53 (JavaScript's exact integers) or a segment line claiming more than
-    /// [`SEGMENT_EVENTS`] events is damage, not data. Segment lines come back in order, once
-    /// each.
+    /// `None` for anything but a well-formed index. The first line is `<version> next enabled`
+    /// or, since waits are kept, `<version> next enabled wait_until pause_until pause_key`; the
+    /// totals have seven numbers, or eight since `undeliverable`, or ten since `filtered` and
+    /// `sampled`. A counter beyond 2^53 (JavaScript's exact integers) or a segment line claiming
+    /// more than [`SEGMENT_EVENTS`] events is damage, not data. Segment lines come back in
+    /// order, once each. Version 2 comes after a checksum line ([`index_checksum`]), which must
+    /// hold; version 1 has none.
     pub(super) fn decode(text: &str) -> Option<IndexDoc> {
         const EXACT: u64 = 1 << 53;
-        let mut head = number_lines(text)?;
+        let (body, version) = match text.split_once('\n') {
+            Some((check, body)) if check.parse() == Ok(index_checksum(body)) => (body, INDEX_VERSION),
+            _ => (text, UNCHECKED_VERSION),
+        };
+        let mut head = number_lines(body)?;
         if head.len() < 2 || head[2..].iter().any(|line| line.len() < 2 || line[1] > SEGMENT_EVENTS as u64) {
             return None;
         }
@@ -74,8 +97,8 @@ impl IndexDoc {
         }
         let segments = sorted_unique_by_key(head.split_off(2), |line| line[0]);
         let (next, enabled, wait_until, pause_until, pause_key) = match head[0][..] {
-            [INDEX_VERSION, next, enabled @ (0 | 1)] => (next, enabled, 0, 0, 0),
-            [INDEX_VERSION, next, enabled @ (0 | 1), wait, pause, key] => (next, enabled, wait, pause, key),
+            [v, next, enabled @ (0 | 1)] if v == version => (next, enabled, 0, 0, 0),
+            [v, next, enabled @ (0 | 1), wait, pause, key] if v == version => (next, enabled, wait, pause, key),
             _ => return None,
         };
         let (delivered, retried, rejected, evicted, retries_exhausted, purged, corrupt, undeliverable, filtered, sampled) = match head[1][..] {
@@ -87,7 +110,8 @@ impl IndexDoc {
         let dropped = DropCounts { rejected, evicted, retries_exhausted, purged, corrupt, undeliverable, filtered, sampled };
         // A segment numbered at or past `next` would be overwritten by the next write.
         let next = segments.last().map_or(next, |line| next.max(line[0] + 1));
-        Some(IndexDoc { next, enabled: enabled == 1, wait_until, pause_until, pause_key, totals: Totals { delivered, retried, dropped }, segments })
+        let totals = Totals { delivered, retried, dropped };
+        Some(IndexDoc { next, enabled: enabled == 1, wait_until, pause_until, pause_key, totals, segments, unchecked: version == UNCHECKED_VERSION })
     }
 }
 

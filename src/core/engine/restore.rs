@@ -6,11 +6,21 @@ impl Engine {
     /// What a start finds under [`INDEX_KEY`]: `present` is whether the key exists at all
     /// (holding a string or anything else), `index` its text if it is a string.
     pub fn index_state(index: Option<&str>, present: bool) -> IndexState {
-        match index {
-            Some(text) if IndexDoc::decode(text).is_some() => IndexState::Readable,
+        match index.map(IndexDoc::decode) {
+            Some(Some(doc)) if doc.unchecked => IndexState::Unchecked,
+            Some(Some(_)) => IndexState::Readable,
             _ if present => IndexState::Unreadable,
             _ => IndexState::Absent,
         }
+    }
+
+    /// Whether `index` (an [`IndexState::Unchecked`] one, or `None` when it is absent) accounts
+    /// for every stored segment (`all_keys`, the keys listed): none is numbered at or past its
+    /// `next`, where the next write would overwrite it. Without an index, no segment may be
+    /// stored at all. If not, the queue is rebuilt from the segments ([`Engine::rebuild`]).
+    pub fn index_accounts_for(index: Option<&str>, all_keys: &[String]) -> bool {
+        let next = index.and_then(IndexDoc::decode).map_or(0, |doc| doc.next);
+        all_keys.iter().filter_map(|key| segment_seq(key)).all(|seq| seq < next)
     }
 
     /// Segment keys among `all_keys` that a readable index does not name and that were written
@@ -179,15 +189,16 @@ impl Engine {
         }
     }
 
-    /// Rebuilds the queue when the index is unreadable (damaged, or not text at all), from every
-    /// segment stored, `(key, text)`: their events are all sent (none is known to be done, so
-    /// some may be sent again), the lifetime counters start over, and the next write stores a
-    /// good index. Segments that cannot be read are lost and counted. Nothing is deleted unread.
-    pub fn rebuild(&mut self, segments: Vec<(String, Option<String>)>, now: u64) {
-        let found: Vec<(u64, Option<String>)> = segments.into_iter().filter_map(|(key, text)| Some((segment_seq(&key)?, text))).collect();
-        let found = sorted_unique_by_key(found, |x| x.0);
+    /// Rebuilds the queue when the index cannot be trusted (`found`: unreadable, that is damaged
+    /// or not text at all; absent or unchecked, and segments stored that it does not account
+    /// for), from every segment stored, `(key, text)`: their events are all sent (none is known
+    /// to be done, so some may be sent again), the lifetime counters start over, and the next
+    /// write stores a good index. Segments that cannot be read are lost and counted. Nothing is
+    /// deleted unread.
+    pub fn rebuild(&mut self, segments: Vec<(String, Option<String>)>, found: IndexState, now: u64) {
+        let stored: Vec<(u64, Option<String>)> = segments.into_iter().filter_map(|(key, text)| Some((segment_seq(&key)?, text))).collect();
         let (mut events, mut unreadable) = (0, 0);
-        for (seq, text) in found {
+        for (seq, text) in sorted_unique_by_key(stored, |x| x.0) {
             self.queue.next_seq = self.queue.next_seq.max(seq + 1);
             match text.and_then(|t| decode_segment(seq, t, SEGMENT_EVENTS as u64)) {
                 Some(seg) => {
@@ -201,8 +212,13 @@ impl Engine {
             }
         }
         let lost = if unreadable > 0 { format!("; {unreadable} unreadable segments lost, their events uncounted") } else { String::new() };
+        let index = match found {
+            IndexState::Absent => "missing",
+            IndexState::Unchecked | IndexState::Readable => "missing stored segments",
+            IndexState::Unreadable => "unreadable",
+        };
         let msg = format!(
-            "the stored queue index was unreadable; the queue was rebuilt from its segments ({events} events kept, which may be sent again{lost})"
+            "the stored queue index was {index}; the queue was rebuilt from its segments ({events} events kept, which may be sent again{lost})"
         );
         self.fail(Error::new(ErrorCode::StorageError, msg), now);
         self.write_soon();

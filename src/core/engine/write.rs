@@ -167,6 +167,8 @@ impl Engine {
         for line in unread {
             write_numbers(&mut out, line);
         }
+        let check = index_checksum(&out);
+        out.insert_str(0, &format!("{check}\n"));
         out
     }
 

@@ -2,7 +2,7 @@
 //! for, and the values they carry (see the table in the module documentation of `tracker`).
 
 use crate::core::config::Credentials;
-use crate::core::engine::{Dropped, FlushStatus, Send, SlotRef, WritePlan};
+use crate::core::engine::{Dropped, FlushStatus, IndexState, Send, SlotRef, WritePlan};
 use crate::core::error::Error;
 use crate::core::event::{EventName, Props};
 use crate::core::exception::Thrown;
@@ -75,8 +75,9 @@ pub enum Outcome {
 pub enum ReadFor {
     /// The start: the index, the install id, the profile, the lifecycle record.
     Start,
-    /// The index is damaged: every segment, to rebuild the queue from.
-    Rebuild,
+    /// The index cannot be trusted (what was found under its key): every segment, to rebuild
+    /// the queue from.
+    Rebuild(IndexState),
     /// Stored segments read after the start, oldest first.
     Segments,
 }
@@ -84,7 +85,9 @@ pub enum ReadFor {
 /// Why the tracker asks for the stored segments' keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListFor {
-    Rebuild,
+    /// The start, when the index is not a checked one (absent, unchecked or unreadable): it is
+    /// trusted only if it accounts for every stored segment, else the queue is rebuilt.
+    Start(IndexState),
     /// Segments a crash left behind, to remove once the queue is read.
     Orphans,
 }

@@ -44,10 +44,10 @@ impl Tracker {
     pub(super) fn read(&mut self, purpose: ReadFor, result: Result<Found, String>, now: u64) {
         match purpose {
             ReadFor::Start => self.start_read(result, now),
-            ReadFor::Rebuild => {
+            ReadFor::Rebuild(index) => {
                 let loaded = result.map(|found| {
                     let segments = found.0.into_iter().map(|v| (v.key, v.text)).collect();
-                    self.engine.rebuild(segments, now);
+                    self.engine.rebuild(segments, index, now);
                     Loaded::Rebuilt
                 });
                 self.stored_read(loaded, now);
@@ -56,8 +56,9 @@ impl Tracker {
         }
     }
 
-    /// The index, install id, profile and lifecycle record; an index that cannot be read
-    /// (damaged, or not text) is rebuilt from every stored segment.
+    /// The index, install id, profile and lifecycle record. An index whose checksum holds is
+    /// read at once; any other (none, one without a checksum, or one that cannot be read) waits
+    /// for the stored segment keys to be listed ([`Tracker::listed`]).
     fn start_read(&mut self, result: Result<Found, String>, now: u64) {
         let found = match result {
             Ok(found) => found,
@@ -68,21 +69,39 @@ impl Tracker {
         self.engine.adopt_lifecycle(found.text(LIFECYCLE_KEY).as_deref());
         let index = found.text(INDEX_KEY);
         match Engine::index_state(index.as_deref(), found.present(INDEX_KEY)) {
-            IndexState::Absent => self.stored_read(Ok(Loaded::Stored(None)), now),
             IndexState::Readable => self.stored_read(Ok(Loaded::Stored(index)), now),
-            IndexState::Unreadable => self.emit(Effect::ListSegments(ListFor::Rebuild)),
+            state => {
+                self.start.index = index;
+                self.emit(Effect::ListSegments(ListFor::Start(state)));
+            }
         }
     }
 
-    pub(super) fn listed(&mut self, purpose: ListFor, keys: Option<Vec<String>>, _now: u64) {
+    pub(super) fn listed(&mut self, purpose: ListFor, keys: Option<Vec<String>>, now: u64) {
         match purpose {
-            ListFor::Rebuild => self.emit(Effect::Read { keys: keys.unwrap_or_default(), purpose: ReadFor::Rebuild, after_ms: None }),
-            ListFor::Orphans => {
-                let orphans = Engine::orphan_segments(self.start.index.as_deref(), &keys.unwrap_or_default());
-                if !orphans.is_empty() {
-                    self.emit(Effect::Remove(orphans));
+            ListFor::Start(state) => {
+                // Nothing is written until this is settled: a write numbered from a wrong
+                // `next` would overwrite a stored segment.
+                let Some(keys) = keys else {
+                    return self.stored_read(Err("the stored segments could not be listed".into()), now);
+                };
+                if state == IndexState::Unreadable || !Engine::index_accounts_for(self.start.index.as_deref(), &keys) {
+                    return self.emit(Effect::Read { keys, purpose: ReadFor::Rebuild(state), after_ms: None });
                 }
+                let index = self.start.index.take();
+                self.start.listed = Some(keys);
+                self.stored_read(Ok(Loaded::Stored(index)), now);
             }
+            ListFor::Orphans => self.remove_orphans(&keys.unwrap_or_default()),
+        }
+    }
+
+    /// The segments a crash left between a write's `set` and its `remove` (done, never named
+    /// again), judged against the index read at start.
+    fn remove_orphans(&mut self, keys: &[String]) {
+        let orphans = Engine::orphan_segments(self.start.index.as_deref(), keys);
+        if !orphans.is_empty() {
+            self.emit(Effect::Remove(orphans));
         }
     }
 
@@ -205,9 +224,11 @@ impl Tracker {
             // loop: the one the last segment read asked for, or the start's (in the next task,
             // so that what waits for `ready` runs first).
             self.emit(Effect::Mark("inhouse:queue-loaded"));
-            // The segments a crash left between a write's `set` and its `remove`: done, never
-            // named again, judged against the index read at start.
-            return self.emit(Effect::ListSegments(ListFor::Orphans));
+            // The orphans, from the keys the start listed if it did.
+            return match self.start.listed.take() {
+                Some(keys) => self.remove_orphans(&keys),
+                None => self.emit(Effect::ListSegments(ListFor::Orphans)),
+            };
         }
         self.start.segment_keys = keys.len();
         self.emit(Effect::Read { keys, purpose: ReadFor::Segments, after_ms });

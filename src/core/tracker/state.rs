@@ -65,6 +65,9 @@ pub(super) struct StartState {
     pub(super) session_cleared: bool,
     /// The index read at start, against which orphan segments are judged.
     pub(super) index: Option<String>,
+    /// The stored segment keys, when the start listed them (an index without a checksum, or
+    /// none): the orphans are judged from them, with no second listing.
+    pub(super) listed: Option<Vec<String>>,
     /// Segment keys being read, and the reads of them that failed in a row.
     pub(super) segment_keys: usize,
     pub(super) segment_failures: u32,
