@@ -48,10 +48,12 @@
 # KB raw: std's sort was two instantiations of 3.6 KB); 103,679 B (raw wasm 232,024 B) with the
 # imports' names made short in the wasm and the glue (scripts/lib/short-imports.mjs: -1.9 KB of
 # wasm, -1.4 KB of JS gzipped; wasm-bindgen's names end in 16 hex digits that do not compress);
-# 103,625 B with one performance.mark binding where there were two.
+# 103,625 B with one performance.mark binding where there were two. Raised for a data-loss fix:
+# 104,094 B (raw wasm 232,792 B) with the index's checksum and the start's listing of the stored
+# segments when the index has none (+469 B).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=104000
+BUDGET=104500
 out=dist/pkg
 wasm=$(gzip -9 -n -c "$out/inhouse_tracker_bg.wasm" | wc -c)
 # The JS a customer ships: the loader bundled with the wasm-bindgen glue, minified.
