@@ -1,4 +1,5 @@
-//! One HTTP request per event, built and read with gloo-net. The request carries the
+//! One HTTP request per event, made with web-sys (`new Request(url, init)`) and read with
+//! gloo-net (its `Response`). The request carries the
 //! `x-inhouse-*` credentials and the event id as `Idempotency-Key` and `X-Request-ID`;
 //! `AbortSignal.timeout` aborts it after `requestTimeoutMs`. Error bodies are parsed by
 //! JavaScript (`JSON.parse`) and dates by `Date.parse`; the core decides what they mean.
@@ -7,7 +8,7 @@ use super::js::{describe, get};
 use crate::core::config::Credentials;
 use crate::core::error::{Error, ErrorCode};
 use crate::core::policy::{classify, Answer, Doc, ServerError, Verdict};
-use gloo_net::http::{Headers, Request as HttpRequest, Response};
+use gloo_net::http::Response;
 use js_sys::Promise;
 use std::future::Future;
 use wasm_bindgen::prelude::*;
@@ -43,24 +44,12 @@ pub struct Request<'a> {
 /// Sends one event and resolves to the verdict on it (every failure is a verdict). The request
 /// is built now, from the borrowed parts; the future owns what it needs.
 pub fn send(req: Request<'_>) -> impl Future<Output = Verdict> + 'static {
-    let headers = headers(&req);
-    let built = headers.map(|headers| {
-        HttpRequest::post(req.url)
-            .headers(headers)
-            // Covers the whole exchange, body included, and needs no timer of ours.
-            .abort_signal(abort_after(req.timeout_ms).ok().as_ref())
-            .credentials(RequestCredentials::Omit)
-            .cache(RequestCache::NoStore)
-            // Never followed (the secret must not reach another address); seen as a redirect, not
-            // as a network error ("error" would make both "Failed to fetch").
-            .redirect(RequestRedirect::Manual)
-            .body(req.body)
-    });
+    let built = headers(&req).map(|headers| request(&req, &headers));
     let (url, timeout_ms) = (req.url.to_string(), req.timeout_ms);
     async move {
-        let request: web_sys::Request = match built {
-            Ok(Ok(request)) => request.into(),
-            Ok(Err(e)) => return unreachable_error(&url, &e.to_string()),
+        let request = match built {
+            Ok(Ok(request)) => request,
+            Ok(Err(e)) => return unreachable_error(&url, &describe(&e)),
             Err(verdict) => return verdict,
         };
         let fetched = match fetch(&request) {
@@ -93,12 +82,34 @@ pub fn send(req: Request<'_>) -> impl Future<Output = Verdict> + 'static {
     }
 }
 
+/// The request, made by one `new Request(url, init)`. Not gloo-net's `RequestBuilder`: to merge
+/// query parameters (which this URL never has) it first makes a `Request`, a `URL` and a
+/// `URLSearchParams` of the address. Measured: the package 1.0 KB smaller gzipped (2.6 KB of raw
+/// wasm); the drain the same (3,000 events at concurrency 6, 7 rounds each, interleaved: 1,037
+/// against 1,071 events/s, medians).
+fn request(req: &Request<'_>, headers: &web_sys::Headers) -> Result<web_sys::Request, JsValue> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(headers);
+    init.set_body(&JsValue::from_str(req.body));
+    init.set_credentials(RequestCredentials::Omit);
+    init.set_cache(RequestCache::NoStore);
+    // Never followed (the secret must not reach another address); seen as a redirect, not as a
+    // network error ("error" would make both "Failed to fetch").
+    init.set_redirect(RequestRedirect::Manual);
+    // Covers the whole exchange, body included, and needs no timer of ours.
+    if let Ok(signal) = abort_after(req.timeout_ms) {
+        init.set_signal(Some(&signal));
+    }
+    web_sys::Request::new_with_str_and_init(req.url, &init)
+}
+
 /// The request's headers, each set through a binding that returns the browser's refusal
 /// instead of throwing it (gloo-net's `header` throws, which would unwind through the tracker's
 /// frames with its state borrowed). A value the browser refuses is a verdict: the event's own
 /// id (damaged storage) drops that event alone; the configured credentials or app id (checked
 /// by the options, so never expected) pause delivery with the reason.
-fn headers(req: &Request<'_>) -> Result<Headers, Verdict> {
+fn headers(req: &Request<'_>) -> Result<web_sys::Headers, Verdict> {
     let raw = web_sys::Headers::new().map_err(|e| unreachable_error(req.url, &describe(&e)))?;
     let set = |name: &str, value: &str| raw.set(name, value).map_err(|e| describe(&e));
     let configured = [
@@ -120,7 +131,7 @@ fn headers(req: &Request<'_>) -> Result<Headers, Verdict> {
             Verdict::Unsendable { error: Error::new(ErrorCode::StorageError, msg) }
         })?;
     }
-    Ok(Headers::from_raw(raw))
+    Ok(raw)
 }
 
 /// The verdict on a redirect: a configuration error, which pauses delivery.

@@ -3,7 +3,7 @@
 // contexts at once, and the token secret out of reach.
 import {
   defineTests, assert, eq, summarize, byName, waitStored, env, trackInWorker, workerStats, settle, log,
-  sleep, statsFromPage, problems, AssertionError, APP, DEMO_SECRET, userProps } from './lib.mjs';
+  sleep, statsFromPage, problems, AssertionError, APP, DEMO_SECRET, userProps, waitFor } from './lib.mjs';
 
 const { tests, test } = defineTests();
 export default tests;
@@ -132,6 +132,12 @@ test('a woken worker is ready before its stored segments are read; a dedupKey ca
 test('app-id mismatch: ready and track reject with APP_ID_MISMATCH, nothing sent', 60_000, async (t) => {
   const { server, browser } = await env(t);
   await settle(server);
+  // The install's other events delivered too: a request of theirs after the reset is not one of
+  // the mismatched tracker's.
+  await waitFor(async () => {
+    const s = await workerStats(browser);
+    return s.queued === 0 && s.inFlight === 0;
+  }, { timeoutMs: 15_000, what: 'the install events delivered' });
   await server.reset();
   const wrong = 'abcdefghijklmnopabcdefghijklmnop';
   const ready = await browser.inWorker((appId) => globalThis.inhouseDemo.restart({ appId }), wrong);
