@@ -4,8 +4,9 @@
 // which a DevTools session attached after the worker starts cannot do. Uses the bench extension
 // as `make bench` last built it (bench/out/ext), with the wasm that keeps its function names
 // (target/pkg/names, from `SIZE_REPORT=1 ./scripts/build-pkg.sh`) when it is there. Prints, for
-// the wakes (mean per wake), the thread's time by kind in 2 ms bins from the worker thread's start,
-// and the functions of the SDK (wasm, glue, loader) and V8's wrappers between JS and wasm.
+// the first start and for the wakes (mean per wake), the thread's time by kind in 2 ms bins from
+// the worker thread's start, and the functions of the SDK (wasm, glue, loader) and V8's wrappers
+// between JS and wasm.
 // Not part of `make bench`: a tool for finding what to cut. Usage: node bench/trace-start.mjs [wakes]
 import fs from 'node:fs';
 import os from 'node:os';
@@ -71,7 +72,9 @@ for (const e of events) {
   p.samples.push(...(e.args.data.cpuProfile?.samples ?? []));
   p.deltas.push(...(e.args.data.timeDeltas ?? []));
 }
-const starts = [...profiles.values()].sort((a, b) => a.start - b.start);
+// The SDK's starts only: other service workers (the browser's own) have profiles too.
+const ours = (p) => [...p.nodes.values()].some((n) => (n.callFrame.url ?? '').endsWith('inhouse_tracker.js'));
+const starts = [...profiles.values()].filter(ours).sort((a, b) => a.start - b.start);
 const wakes = starts.slice(1);
 if (!wakes.length) throw new Error('the trace holds no wake of the worker');
 
@@ -98,24 +101,29 @@ function* samples(p, untilMs) {
 }
 const fmt = (counter) => [...counter].sort((a, b) => b[1] - a[1]).filter(([, v]) => v >= 0.05).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
 
-const bins = new Map();
-const fns = new Map();
-for (const p of wakes) {
-  for (const [t, dt, node] of samples(p, 40)) {
-    const bin = Math.floor(t / 2) * 2;
-    const k = kind(node);
-    if (!bins.has(bin)) bins.set(bin, new Map());
-    bins.get(bin).set(k, (bins.get(bin).get(k) ?? 0) + dt / wakes.length);
-    if (['wasm', 'glue', 'loader', 'wrappers'].includes(k)) {
-      const name = `${k} ${(node.callFrame.functionName ?? '').replace(/::h[0-9a-f]{16}$/, '') || '(top level)'}`;
-      fns.set(name, (fns.get(name) ?? 0) + dt / wakes.length);
+/** The thread's time by kind in 2 ms bins, and the SDK's functions, mean per profile of `runs`. */
+function report(runs, untilMs, label) {
+  const bins = new Map();
+  const fns = new Map();
+  for (const p of runs) {
+    for (const [t, dt, node] of samples(p, untilMs)) {
+      const bin = Math.floor(t / 2) * 2;
+      const k = kind(node);
+      if (!bins.has(bin)) bins.set(bin, new Map());
+      bins.get(bin).set(k, (bins.get(bin).get(k) ?? 0) + dt / runs.length);
+      if (['wasm', 'glue', 'loader', 'wrappers'].includes(k)) {
+        const name = `${k} ${(node.callFrame.functionName ?? '').replace(/::h[0-9a-f]{16}$/, '') || '(top level)'}`;
+        fns.set(name, (fns.get(name) ?? 0) + dt / runs.length);
+      }
     }
   }
+  console.log(`\n${label}'s thread, ms per 2 ms from the worker thread's start (mean of ${runs.length}):`);
+  for (const [bin, c] of [...bins].sort((a, b) => a[0] - b[0])) console.log(`${String(bin).padStart(3)} ms: ${fmt(c)}`);
+  const total = new Map();
+  for (const c of bins.values()) for (const [k, v] of c) total.set(k, (total.get(k) ?? 0) + v);
+  console.log(`in the first ${untilMs} ms: ${fmt(total)}`);
+  console.log(`\nThe SDK's functions and the wrappers, ms per ${label.toLowerCase()} (first ${untilMs} ms):`);
+  for (const [k, v] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${v.toFixed(2).padStart(5)} ${k}`);
 }
-console.log(`\nA wake's thread, ms per 2 ms from the worker thread's start (mean of ${wakes.length} wakes):`);
-for (const [bin, c] of [...bins].sort((a, b) => a[0] - b[0])) console.log(`${String(bin).padStart(3)} ms: ${fmt(c)}`);
-const total = new Map();
-for (const c of bins.values()) for (const [k, v] of c) total.set(k, (total.get(k) ?? 0) + v);
-console.log(`in the first 40 ms: ${fmt(total)}`);
-console.log('\nThe SDK\'s functions and the wrappers, ms per wake (first 40 ms):');
-for (const [k, v] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${v.toFixed(2).padStart(5)} ${k}`);
+report(starts.slice(0, 1), 120, 'The first start');
+report(wakes, 40, 'A wake');
