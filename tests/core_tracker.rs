@@ -482,15 +482,15 @@ fn a_hook_that_tracks_gets_its_event_stored_and_is_not_passed_to_itself() {
     assert_eq!(w.posts.iter().filter(|(_, n)| n == "hooked").count(), 1);
 }
 
-#[test]
-fn a_stop_while_segments_are_read_one_get_at_a_time_loses_nothing() {
+/// A started tracker that stored `n` events named "plain" in one turn, none delivered (the server
+/// is down).
+fn stored_while_down(n: usize) -> (World, Shell) {
     let mut w = World::default();
     let mut s = Shell::new(false, T0);
     s.run(&mut w);
     s.settle_all(&mut w);
-    // 1,200 events in three segments, none delivered (the server is down).
     s.status_ok = false;
-    for _ in 0..1_200 {
+    for _ in 0..n {
         let (cmd, _) = track_call(&mut w, "plain", s.now);
         s.core.handle(cmd, s.now);
     }
@@ -498,6 +498,13 @@ fn a_stop_while_segments_are_read_one_get_at_a_time_loses_nothing() {
     while let Some(k) = s.owed.iter().position(|o| matches!(o, Owed::Write(_))) {
         s.answer(&mut w, k);
     }
+    (w, s)
+}
+
+#[test]
+fn a_stop_while_segments_are_read_one_get_at_a_time_loses_nothing() {
+    // 1,200 events in three segments.
+    let (mut w, mut s) = stored_while_down(1_200);
     // A new worker reads the index, then the first segments, and stops before the rest.
     s = Shell::new(false, s.now + 1_000);
     s.run(&mut w);
@@ -549,19 +556,7 @@ fn an_index_lost_while_the_worker_was_stopped_is_rebuilt_and_nothing_is_written_
         ("an index without a checksum naming none", |_| Some("1 1 1\n0 0 0 0 0 0 0".into())),
     ];
     for (damage, damaged) in damages {
-        let mut w = World::default();
-        let mut s = Shell::new(false, T0);
-        s.run(&mut w);
-        s.settle_all(&mut w);
-        s.status_ok = false;
-        for _ in 0..30 {
-            let (cmd, _) = track_call(&mut w, "plain", s.now);
-            s.command(&mut w, cmd);
-        }
-        s.tick(&mut w, 0);
-        while let Some(k) = s.owed.iter().position(|o| matches!(o, Owed::Write(_))) {
-            s.answer(&mut w, k);
-        }
+        let (mut w, mut s) = stored_while_down(30);
         let stored: Vec<String> = w.store.keys().filter(|k| k.starts_with(SEGMENT_PREFIX)).cloned().collect();
         assert!(!stored.is_empty());
         match damaged(&w.store[INDEX_KEY]) {

@@ -17,11 +17,15 @@ async function trackRequests(server, name) {
 }
 const recentErrors = (browser) => browser.inWorker(() => globalThis.inhouseDemo.recent().filter((r) => r.kind === 'error'));
 
-/** Stops the worker and wakes a fresh one with a message from `page`; true if it was fresh. */
-async function restartWorker(browser, page) {
+/**
+ * Stops the worker and wakes a fresh one with a message from `page`, running `whileStopped` in
+ * between; true if it was fresh.
+ */
+async function restartWorker(browser, page, whileStopped = async () => {}) {
   const w = await browser.worker();
   await w.evaluate(() => { globalThis.__e2eOld = true; }).catch(() => {});
   await browser.stopWorker(page);
+  await whileStopped();
   await statsFromPage(page).catch(() => null);
   const fresh = await browser.worker();
   return fresh.evaluate(() => globalThis.__e2eOld !== true).catch(() => false);
@@ -139,15 +143,10 @@ test('the index removed while no worker runs: the next start rebuilds the queue 
   await server.faults({ down: true });
   const r = await trackInWorker(browser, 'e2e_unindexed', 25);
   const page = await browser.openExtensionPage('options.html');
-  const w = await browser.worker();
-  await w.evaluate(() => { globalThis.__e2eOld = true; }).catch(() => {});
-  await browser.stopWorker(page);
   // Removed with no worker running: its storage.onChanged (or the page's next message) wakes a
   // fresh one, which finds the segments but no index.
-  await page.evaluate((key) => chrome.storage.local.remove(key), INDEX_KEY);
-  await statsFromPage(page).catch(() => null);
-  const fresh = await browser.worker();
-  assert(await fresh.evaluate(() => globalThis.__e2eOld !== true).catch(() => false), 'a fresh worker');
+  const removeIndex = () => page.evaluate((key) => chrome.storage.local.remove(key), INDEX_KEY);
+  assert(await restartWorker(browser, page, removeIndex), 'a fresh worker');
   // Tracked at once by the fresh worker: stored in new segments, numbered past the stored ones.
   const after = await trackInWorker(browser, 'e2e_unindexed_after', 5);
   eq(after.filter((x) => x.status === 'queued').length, 5, 'queued after');
