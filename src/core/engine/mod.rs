@@ -10,18 +10,18 @@
 //!   (the properties as the JSON text that is sent). Written once, never rewritten: a burst of
 //!   `track` calls becomes one or a few new segments in a single `set`, so no write ever reads,
 //!   modifies and writes back a shared record.
-//! - `inhouse:v1:index`: lines of space-separated integers. First `2 <next segment> <enabled 0|1>
-//!   <wait until> <pause until> <paused credentials>` (2 is the format's version; the waits the
-//!   server asked for, so that a restarted worker honours them; an index without the last three
-//!   is read too), then the lifetime counters `delivered retried rejected evicted
-//!   retries_exhausted purged corrupt undeliverable filtered sampled` (seven or eight are read
-//!   too), then one line per live segment, `<n> <events> <done>...`, listing which of its events
-//!   are done (delivered or dropped), and last the checksum of the lines before it
-//!   (`format::index_checksum`). Small; rewritten with each write. An index that cannot be read,
-//!   or whose checksum fails, is not trusted with anything: the queue is rebuilt from the stored
-//!   segments ([`Engine::rebuild`]). Version 1 had no checksum line; it is read once the stored
-//!   segment keys show that it accounts for every segment ([`Engine::index_accounts_for`]), and
-//!   so is a missing index (none may be stored).
+//! - `inhouse:v1:index`: lines of space-separated integers. First a checksum of the lines after
+//!   it (`format::index_checksum`), then `2 <next segment> <enabled 0|1> <wait until> <pause
+//!   until> <paused credentials>` (2 is the format's version; the waits the server asked for, so
+//!   that a restarted worker honours them; an index without the last three is read too), then the
+//!   lifetime counters `delivered retried rejected evicted retries_exhausted purged corrupt
+//!   undeliverable filtered sampled` (seven or eight are read too), then one line per live
+//!   segment, `<n> <events> <done>...`, listing which of its events are done (delivered or
+//!   dropped). Small; rewritten with each write. An index that cannot be read, or whose checksum
+//!   fails, is not trusted with anything: the queue is rebuilt from the stored segments
+//!   ([`Engine::rebuild`]). Version 1 had no checksum line; it is read once the stored segment
+//!   keys show that it accounts for every segment ([`Engine::index_accounts_for`]), and so is a
+//!   missing index (none may be stored).
 //!
 //! Plain text rather than JSON: reading it back needs nothing beyond splitting lines, which keeps
 //! a JSON library out of the wasm, and the properties are stored unescaped, as they are sent.
