@@ -155,7 +155,7 @@ pub struct Options {
     pub retry: RetryOptions,
     /// The tracking plan as given (checked by `validate`).
     pub plan: Option<Json>,
-    /// `"reject"` or `"report"`: see [`PlanMode`].
+    /// `"reject"` or `"report"`: see [`PlanMode`](crate::core::plan::PlanMode).
     pub plan_mode: Option<String>,
 }
 
