@@ -46,12 +46,14 @@ if (CONFIG.busyProbe) {
   };
   channel.port2.postMessage(0);
 }
-const S = (globalThis.__storageCounts = { set: 0, remove: 0, get: 0, setBytes: 0 });
+const S = (globalThis.__storageCounts = { set: 0, remove: 0, get: 0, getKeys: 0, setBytes: 0 });
 const T = (globalThis.__storageTimes = []);
 try {
   const area = chrome.storage.local;
-  for (const m of ['set', 'remove', 'get']) {
+  // getKeys: the start's listing of the stored segments when no index is stored (a first start).
+  for (const m of ['set', 'remove', 'get', 'getKeys']) {
     const f = area[m];
+    if (typeof f !== 'function') continue;
     area[m] = function (arg, ...rest) {
       S[m]++;
       if (m === 'set') {
